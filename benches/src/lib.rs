@@ -1,0 +1,1 @@
+//! Benchmarks for the NATS stack; the benches live in `benches/`.

@@ -1,0 +1,708 @@
+//! The connection state machine.
+//!
+//! [`Connection`] never touches a socket or a clock. A driver feeds it bytes, end-of-stream and the current
+//! time, and carries out what it asks: dial a server, start TLS, close the transport, write bytes. See the
+//! crate docs for the drive loop.
+
+mod mux;
+mod pool;
+mod state;
+mod subs;
+mod timers;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::encode::WriteBuffer;
+use crate::error::{CommandError, ConnectionError, ServerError};
+use crate::headers::Headers;
+use crate::info::ServerInfo;
+use crate::op::Msg;
+use crate::parse::{Limits, ServerDecoder};
+use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
+
+pub use mux::{RequestError, RequestId};
+pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
+
+use mux::Mux;
+use subs::Subscriptions;
+use timers::{Timer, Timers};
+
+/// Credentials sent in CONNECT. `Debug` never shows secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Auth {
+    /// User and password.
+    pub user_password: Option<(String, String)>,
+    /// Token.
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("user", &self.user_password.as_ref().map(|(u, _)| u))
+            .field("password", &self.user_password.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Connection settings. Defaults follow ADR-40 where it sets one.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Servers to try, in order unless `randomize_servers`. Empty means `nats://127.0.0.1:4222`.
+    pub servers: Vec<ServerAddr>,
+    /// Client name shown by the server.
+    pub name: Option<String>,
+    /// Credentials, used when a server URL carries none.
+    pub auth: Auth,
+    /// Ask the server not to send this client its own messages (needs server protocol 1).
+    pub no_echo: bool,
+    /// Time from dial to the handshake's PONG. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Time between keep-alive PINGs. Default 2 min.
+    pub ping_interval: Duration,
+    /// Unanswered keep-alive PINGs after which the connection is stale. Default 2.
+    pub max_pings_out: u32,
+    /// Reconnect backoff and per-server attempt limit.
+    pub reconnect: ReconnectPolicy,
+    /// Bytes of publishes kept while disconnected; past it publishes fail. 0 refuses publishes at once.
+    /// Default 8 MiB.
+    pub reconnect_buffer_size: usize,
+    /// Prefix of inbox subjects. Default `_INBOX`.
+    pub inbox_prefix: String,
+    /// Keep retrying when the first connection fails, instead of closing.
+    pub retry_on_initial_connect: bool,
+    /// Ignore the servers INFO announces in `connect_urls`.
+    pub ignore_discovered_servers: bool,
+    /// Shuffle the configured servers. Default true.
+    pub randomize_servers: bool,
+    /// Fail rather than connect without TLS.
+    pub require_tls: bool,
+    /// Start TLS before the server's INFO (server `handshake_first`).
+    pub tls_first: bool,
+    /// Longest a drain may take. Default 30 s.
+    pub drain_timeout: Duration,
+    /// Parser limits; `max_payload` is replaced by each INFO's.
+    pub limits: Limits,
+    /// Seed for jitter, pool order and inbox names. Drivers pass a random one.
+    pub seed: u64,
+}
+
+impl Config {
+    /// Settings for these servers, every other field at its default.
+    pub fn new(servers: Vec<ServerAddr>) -> Self {
+        Self {
+            servers,
+            name: None,
+            auth: Auth::default(),
+            no_echo: false,
+            connect_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(120),
+            max_pings_out: 2,
+            reconnect: ReconnectPolicy::default(),
+            reconnect_buffer_size: 8 << 20,
+            inbox_prefix: "_INBOX".into(),
+            retry_on_initial_connect: false,
+            ignore_discovered_servers: false,
+            randomize_servers: true,
+            require_tls: false,
+            tls_first: false,
+            drain_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new(vec![])
+    }
+}
+
+/// Where the connection is.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting to dial (backoff).
+    Disconnected,
+    /// Asked the driver to dial.
+    Dialing,
+    /// Transport up; waiting for INFO.
+    AwaitInfo,
+    /// Asked the driver to set up TLS.
+    AwaitTls,
+    /// CONNECT and PING sent; waiting for PONG.
+    AwaitPong,
+    /// Ready.
+    Connected,
+    /// Unsubscribed everything; delivering what is in flight, then closing.
+    Draining,
+    /// Done; every command fails with [`CommandError::Closed`].
+    Closed,
+}
+
+/// Identifies a flush made with [`Connection::flush`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlushId(u64);
+
+/// Why a flush did not complete.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushError {
+    /// No PONG before the deadline.
+    Timeout,
+    /// The connection was lost after the PING was sent; what preceded it may not have arrived.
+    Disconnected,
+    /// The connection was closed.
+    Closed,
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "flush timed out",
+            Self::Disconnected => "disconnected before the flush completed",
+            Self::Closed => "connection closed",
+        })
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// Why a subscription ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionEnd {
+    /// It delivered the number of messages given to `unsubscribe` as max.
+    MaxReached,
+    /// It was unsubscribed.
+    Unsubscribed,
+    /// The connection drained it.
+    Drained,
+    /// The server refused it.
+    PermissionDenied(ServerError),
+    /// The connection closed.
+    Closed,
+}
+
+/// Why the connection closed for good.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// [`Connection::close`] was called.
+    Requested,
+    /// A drain finished (or timed out).
+    Drained,
+    /// The first connection failed and `retry_on_initial_connect` is off.
+    InitialConnectFailed(ConnectionError),
+    /// No server is left in the pool.
+    ReconnectsExhausted(ConnectionError),
+}
+
+/// What the connection has to say. The first three are instructions for the driver; the rest are for users.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Driver: open a transport to this server, then call `handle_connected` (or `handle_eof` on failure).
+    Dial(ServerAddr),
+    /// Driver: set up TLS on the transport for this server, then call `handle_tls_ready`.
+    StartTls(ServerAddr),
+    /// Driver: write what `poll_transmit` still gives, then close the transport.
+    CloseTransport,
+    /// The first connection is ready.
+    Connected(ServerAddr),
+    /// A connection is ready again after a loss; subscriptions were replayed.
+    Reconnected(ServerAddr),
+    /// The connection was lost; reconnecting.
+    Disconnected(ConnectionError),
+    /// An attempt to connect failed.
+    ConnectFailed {
+        /// The server tried.
+        server: ServerAddr,
+        /// What went wrong.
+        error: ConnectionError,
+    },
+    /// The server is in lame duck mode and will close this connection soon.
+    LameDuck,
+    /// INFO added servers to the pool.
+    DiscoveredServers,
+    /// The server sent `-ERR`.
+    ServerError(ServerError),
+    /// A message for a subscription.
+    Message(Msg),
+    /// A subscription ended; no more messages for its sid.
+    SubscriptionEnded {
+        /// The subscription.
+        sid: u64,
+        /// Why.
+        reason: SubscriptionEnd,
+    },
+    /// A reply (or the end) of a request.
+    Response {
+        /// The request.
+        id: RequestId,
+        /// The reply, or why there is none.
+        result: Result<Msg, RequestError>,
+        /// No more events will come for this request.
+        done: bool,
+    },
+    /// A flush completed or failed.
+    Flushed {
+        /// The flush.
+        id: FlushId,
+        /// The outcome.
+        result: Result<(), FlushError>,
+    },
+    /// A message was dropped because its header block was malformed; the connection goes on.
+    BadMessage(crate::error::ParseError),
+    /// The connection is closed for good.
+    Closed(CloseReason),
+}
+
+/// Counters since the connection was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Statistics {
+    /// Bytes received from the transport.
+    pub in_bytes: u64,
+    /// Bytes queued for the transport.
+    pub out_bytes: u64,
+    /// Messages received (MSG and HMSG).
+    pub in_msgs: u64,
+    /// Messages published.
+    pub out_msgs: u64,
+    /// Successful handshakes.
+    pub connects: u64,
+    /// Successful handshakes after the first.
+    pub reconnects: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PingPurpose {
+    KeepAlive,
+    Fence(u64),
+    Drain,
+}
+
+/// A NATS client connection as a sans-IO state machine.
+///
+/// Methods come in four kinds:
+/// - getters (`&self`): [`state`](Self::state), [`server_info`](Self::server_info),
+///   [`statistics`](Self::statistics), [`max_payload`](Self::max_payload) ...
+/// - inputs: [`handle_connected`](Self::handle_connected), [`handle_tls_ready`](Self::handle_tls_ready),
+///   [`handle_input`](Self::handle_input) (or [`input_buffer`](Self::input_buffer) then
+///   [`handle_buffered_input`](Self::handle_buffered_input)), [`handle_eof`](Self::handle_eof),
+///   [`handle_timeout`](Self::handle_timeout);
+/// - commands: [`publish`](Self::publish), [`subscribe`](Self::subscribe),
+///   [`unsubscribe`](Self::unsubscribe), [`request`](Self::request), [`flush`](Self::flush),
+///   [`drain`](Self::drain), [`close`](Self::close);
+/// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// Outputs stay queued until polled; nothing depends on polling between two commands.
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    state: State,
+    rng: Rng,
+    pool: ServerPool,
+    decoder: ServerDecoder,
+    input: BytesMut,
+    /// Length of `input` after the last processing, to count new bytes read in place.
+    input_seen: usize,
+    out: WriteBuffer,
+    /// Publishes (and flush PINGs) made while not connected.
+    pending: WriteBuffer,
+    events: VecDeque<Event>,
+    timers: Timers,
+    subs: Subscriptions,
+    mux: Mux,
+    inbox: String,
+    info: Option<ServerInfo>,
+    /// Sent PINGs waiting for their PONG, in order.
+    pings: VecDeque<PingPurpose>,
+    keepalive_out: u32,
+    /// Open flushes and their deadlines.
+    flushes: HashMap<u64, Option<Instant>>,
+    /// Flush PINGs sitting in `pending`.
+    unsent_fences: Vec<u64>,
+    last_flush: u64,
+    drain_fenced: bool,
+    tls_active: bool,
+    /// The current attempt has had its INFO.
+    attempt_info: bool,
+    ever_connected: bool,
+    /// Consecutive failed attempts, for backoff.
+    failures: u32,
+    initial_attempts: usize,
+    stats: Statistics,
+}
+
+impl Connection {
+    /// A connection that starts by asking the driver to dial the first server (see [`Event::Dial`]).
+    pub fn new(mut config: Config, now: Instant) -> Self {
+        let mut rng = Rng::new(config.seed);
+        if config.servers.is_empty() {
+            config.servers.push(ServerAddr::parse("nats://127.0.0.1:4222").expect("valid default URL"));
+        }
+        let pool = ServerPool::new(config.servers.clone(), config.randomize_servers, &mut rng);
+        let inbox = format!("{}.{}", config.inbox_prefix, rng.base62(22));
+        let mut conn = Self {
+            decoder: ServerDecoder::new(config.limits),
+            config,
+            state: State::Disconnected,
+            rng,
+            pool,
+            input: BytesMut::with_capacity(64 * 1024),
+            input_seen: 0,
+            out: WriteBuffer::new(),
+            pending: WriteBuffer::new(),
+            events: VecDeque::new(),
+            timers: Timers::default(),
+            subs: Subscriptions::default(),
+            mux: Mux::default(),
+            inbox,
+            info: None,
+            pings: VecDeque::new(),
+            keepalive_out: 0,
+            flushes: HashMap::new(),
+            unsent_fences: Vec::new(),
+            last_flush: 0,
+            drain_fenced: false,
+            tls_active: false,
+            attempt_info: false,
+            ever_connected: false,
+            failures: 0,
+            initial_attempts: 0,
+            stats: Statistics::default(),
+        };
+        conn.dial_next(now);
+        conn
+    }
+
+    // ---- getters ----
+
+    /// Where the connection is.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// True when commands go straight to the server (connected or draining).
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected | State::Draining)
+    }
+
+    /// The last INFO received.
+    pub fn server_info(&self) -> Option<&ServerInfo> {
+        self.info.as_ref()
+    }
+
+    /// The server in use or being tried.
+    pub fn current_server(&self) -> Option<&ServerAddr> {
+        self.pool.current()
+    }
+
+    /// The server pool.
+    pub fn servers(&self) -> &ServerPool {
+        &self.pool
+    }
+
+    /// Counters.
+    pub fn statistics(&self) -> Statistics {
+        self.stats
+    }
+
+    /// The largest header block plus payload the server takes (1 MiB before the first INFO).
+    pub fn max_payload(&self) -> usize {
+        self.info.as_ref().map(|i| i.max_payload).filter(|&m| m > 0).unwrap_or(1 << 20)
+    }
+
+    /// Live subscriptions, not counting the request mux.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Requests waiting for a reply.
+    pub fn requests_in_flight(&self) -> usize {
+        self.mux.in_flight()
+    }
+
+    /// Bytes of publishes held for the next connection.
+    pub fn reconnect_buffer_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ---- commands ----
+
+    fn check_open(&self) -> Result<(), CommandError> {
+        match self.state {
+            State::Closed => Err(CommandError::Closed),
+            _ => Ok(()),
+        }
+    }
+
+    /// A fresh unique inbox subject, `<inbox_prefix>.<random>`.
+    pub fn new_inbox(&mut self) -> String {
+        format!("{}.{}", self.config.inbox_prefix, self.rng.base62(22))
+    }
+
+    /// Checks a publish and returns the size of its header block.
+    fn check_publish(&self, subject: &[u8], headers: Option<&Headers>, payload: &Bytes) -> Result<usize, CommandError> {
+        self.check_open()?;
+        validate_publish_subject(subject)?;
+        if headers.is_some() && self.info.as_ref().is_some_and(|i| !i.headers) {
+            return Err(CommandError::HeadersNotSupported);
+        }
+        let hdr_len = headers.map_or(0, Headers::encoded_len);
+        let size = hdr_len + payload.len();
+        let max_payload = self.max_payload();
+        if size > max_payload {
+            return Err(CommandError::MaxPayloadExceeded { size, max_payload });
+        }
+        Ok(hdr_len)
+    }
+
+    /// The buffer a publish of `needed` bytes goes to: the wire when connected, else the bounded reconnect buffer.
+    fn writable(&mut self, needed: usize) -> Result<&mut WriteBuffer, CommandError> {
+        match self.state {
+            State::Connected | State::Draining => Ok(&mut self.out),
+            State::Closed => Err(CommandError::Closed),
+            _ => {
+                let available = self.config.reconnect_buffer_size.saturating_sub(self.pending.len());
+                if needed > available {
+                    return Err(CommandError::ReconnectBufferFull { needed, available });
+                }
+                Ok(&mut self.pending)
+            }
+        }
+    }
+
+    fn push_publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&Headers>,
+        hdr_len: usize,
+        payload: &Bytes,
+    ) -> Result<(), CommandError> {
+        let total = hdr_len + payload.len();
+        let digits = |n: usize| n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let line = 5 + subject.len() + reply.map_or(0, |r| r.len() + 1) + 1 + digits(total) + 2;
+        let wire = line + headers.map_or(0, |_| digits(hdr_len) + 1) + total + 2;
+        let out = self.writable(wire)?;
+        match headers {
+            Some(h) => out.push_hpub(subject, reply, h, payload),
+            None => out.push_pub(subject, reply, None, payload),
+        }
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += wire as u64;
+        Ok(())
+    }
+
+    /// Publishes a message. While disconnected it waits in the reconnect buffer (bounded in bytes).
+    pub fn publish(
+        &mut self,
+        subject: impl AsRef<[u8]>,
+        reply: Option<&[u8]>,
+        headers: Option<&Headers>,
+        payload: Bytes,
+    ) -> Result<(), CommandError> {
+        let subject = subject.as_ref();
+        let hdr_len = self.check_publish(subject, headers, &payload)?;
+        if let Some(reply) = reply {
+            validate_publish_subject(reply)?;
+        }
+        self.push_publish(subject, reply, headers, hdr_len, &payload)
+    }
+
+    /// Subscribes; returns the subscription id that its messages carry.
+    pub fn subscribe(&mut self, subject: impl AsRef<[u8]>, queue: Option<&[u8]>) -> Result<u64, CommandError> {
+        self.check_open()?;
+        if self.state == State::Draining {
+            return Err(CommandError::Draining);
+        }
+        let subject = subject.as_ref();
+        validate_subscribe_subject(subject)?;
+        if let Some(q) = queue {
+            validate_queue(q).map_err(CommandError::InvalidQueue)?;
+        }
+        let sid = self.subs.next_sid();
+        let (subject, queue) = (
+            Subject::from_bytes(Bytes::copy_from_slice(subject)),
+            queue.map(|q| Subject::from_bytes(Bytes::copy_from_slice(q))),
+        );
+        if self.is_connected() {
+            self.out.push_sub(subject.as_bytes(), queue.as_ref().map(Subject::as_bytes), sid);
+        }
+        self.subs.insert(sid, subject, queue);
+        Ok(sid)
+    }
+
+    /// Ends a subscription now (`max: None`), or once it has delivered `max` messages in total.
+    pub fn unsubscribe(&mut self, sid: u64, max: Option<u64>) -> Result<(), CommandError> {
+        self.check_open()?;
+        let connected = self.is_connected();
+        let sub = self.subs.get_mut(sid).ok_or(CommandError::UnknownSubscription(sid))?;
+        if let Some(max) = max.filter(|&m| m > sub.delivered) {
+            sub.max = Some(max);
+            if connected {
+                // The server counts from this connection's SUB; we count across connections.
+                let server_max = max - sub.delivered + sub.delivered_on_conn;
+                self.out.push_unsub(sid, Some(server_max));
+            }
+            return Ok(());
+        }
+        self.subs.remove(sid);
+        if connected {
+            self.out.push_unsub(sid, None);
+        }
+        let reason = if max.is_some() { SubscriptionEnd::MaxReached } else { SubscriptionEnd::Unsubscribed };
+        self.events.push_back(Event::SubscriptionEnded { sid, reason });
+        Ok(())
+    }
+
+    /// Sends a request; its reply arrives as [`Event::Response`]. `timeout: None` waits for ever.
+    pub fn request(
+        &mut self,
+        now: Instant,
+        subject: impl AsRef<[u8]>,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, CommandError> {
+        self.start_request(now, subject.as_ref(), headers, payload, timeout, false)
+    }
+
+    /// Like [`request`](Self::request), but every reply is delivered until the timeout, a 503, or
+    /// [`cancel_request`](Self::cancel_request).
+    pub fn request_many(
+        &mut self,
+        now: Instant,
+        subject: impl AsRef<[u8]>,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, CommandError> {
+        self.start_request(now, subject.as_ref(), headers, payload, timeout, true)
+    }
+
+    fn start_request(
+        &mut self,
+        now: Instant,
+        subject: &[u8],
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Option<Duration>,
+        many: bool,
+    ) -> Result<RequestId, CommandError> {
+        if self.state == State::Draining {
+            return Err(CommandError::Draining);
+        }
+        let hdr_len = self.check_publish(subject, headers, &payload)?;
+        let subs = &mut self.subs;
+        if let Some((sid, wildcard)) = self.mux.ensure_sub(|| subs.next_sid(), &self.inbox) {
+            if self.is_connected() {
+                self.out.push_sub(wildcard.as_bytes(), None, sid);
+            }
+        }
+        let (id, reply) = self.mux.start(timeout.map(|t| now + t), many);
+        if let Err(e) = self.push_publish(subject, Some(reply.as_bytes()), headers, hdr_len, &payload) {
+            self.mux.cancel(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Forgets a request; later replies to it are dropped. True if it was still waiting.
+    pub fn cancel_request(&mut self, id: RequestId) -> bool {
+        let was = self.mux.cancel(id);
+        self.maybe_finish_drain();
+        was
+    }
+
+    /// Sends a PING fence: [`Event::Flushed`] reports when the server has processed everything sent before it.
+    /// Made while disconnected, it is sent after the reconnect buffer.
+    pub fn flush(&mut self, now: Instant, timeout: Option<Duration>) -> Result<FlushId, CommandError> {
+        self.check_open()?;
+        self.last_flush += 1;
+        let id = self.last_flush;
+        self.flushes.insert(id, timeout.map(|t| now + t));
+        if self.is_connected() {
+            self.out.push_ping();
+            self.pings.push_back(PingPurpose::Fence(id));
+        } else {
+            self.pending.push_ping();
+            self.unsent_fences.push(id);
+        }
+        Ok(FlushId(id))
+    }
+
+    /// Unsubscribes everything, delivers what is in flight, waits for open requests, then closes.
+    pub fn drain(&mut self, now: Instant) -> Result<(), CommandError> {
+        match self.state {
+            State::Closed => Err(CommandError::Closed),
+            State::Draining => Ok(()),
+            State::Connected => {
+                for sid in self.subs.sids() {
+                    self.out.push_unsub(sid, None);
+                }
+                self.out.push_ping();
+                self.pings.push_back(PingPurpose::Drain);
+                self.state = State::Draining;
+                self.timers.set(Timer::Drain, now + self.config.drain_timeout);
+                Ok(())
+            }
+            // Nothing can be in flight without a connection.
+            _ => {
+                self.finish_close(CloseReason::Drained);
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes at once: open requests and flushes fail, subscriptions end.
+    pub fn close(&mut self) {
+        if self.state != State::Closed {
+            self.finish_close(CloseReason::Requested);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Moves the bytes waiting to be written into `dst` (swapping buffers when `dst` is empty, so nothing is
+    /// copied). Returns how many bytes were moved.
+    pub fn poll_transmit(&mut self, dst: &mut WriteBuffer) -> usize {
+        let n = self.out.len();
+        if n > 0 {
+            if dst.is_empty() {
+                std::mem::swap(dst, &mut self.out);
+            } else {
+                dst.append(&mut self.out);
+            }
+        }
+        n
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let flush = self.flushes.values().flatten().min().copied();
+        [self.timers.next(), flush, self.mux.next_deadline()].into_iter().flatten().min()
+    }
+}

@@ -1,0 +1,169 @@
+//! The request/reply mux: one wildcard inbox subscription per connection, a token per request.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::headers::StatusCode;
+use crate::op::Msg;
+use crate::subject::Subject;
+
+/// Identifies a request made with [`crate::Connection::request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+/// Why a request produced no (more) replies.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// No reply before the deadline.
+    Timeout,
+    /// Nobody was subscribed to the subject (status 503).
+    NoResponders,
+    /// The connection was closed.
+    Closed,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "request timed out",
+            Self::NoResponders => "no responders",
+            Self::Closed => "connection closed",
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+#[derive(Debug)]
+struct Pending {
+    deadline: Option<Instant>,
+    /// Takes several replies (request_many) rather than one.
+    many: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Mux {
+    /// The mux subscription's sid and the prefix of every reply subject (`<inbox>.<nuid>.`).
+    sub: Option<(u64, BytesMut, Subject)>,
+    pending: HashMap<u64, Pending>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    last_token: u64,
+}
+
+/// What the mux made of a message.
+pub(crate) enum Routed {
+    /// A reply (or an error) for a request; `done` when the request is finished.
+    Reply { id: RequestId, result: Result<Msg, RequestError>, done: bool },
+    /// For a request that already ended: drop it.
+    Stale,
+}
+
+impl Mux {
+    /// The mux subscription, if one was made.
+    pub(crate) fn sid(&self) -> Option<u64> {
+        self.sub.as_ref().map(|(sid, _, _)| *sid)
+    }
+
+    /// The mux subscription's sid and wildcard subject, for replay after a reconnect.
+    pub(crate) fn subscription(&self) -> Option<(u64, &Subject)> {
+        self.sub.as_ref().map(|(sid, _, wildcard)| (*sid, wildcard))
+    }
+
+    /// Makes the mux subscription if there is none; returns its wildcard subject when it is new.
+    pub(crate) fn ensure_sub(&mut self, sid: impl FnOnce() -> u64, inbox: &str) -> Option<(u64, Subject)> {
+        if self.sub.is_some() {
+            return None;
+        }
+        let sid = sid();
+        let mut prefix = BytesMut::with_capacity(inbox.len() + 8);
+        prefix.put_slice(inbox.as_bytes());
+        prefix.put_u8(b'.');
+        let mut wildcard = prefix.clone();
+        wildcard.put_u8(b'*');
+        let wildcard = Subject::from_bytes(wildcard.freeze());
+        self.sub = Some((sid, prefix, wildcard.clone()));
+        Some((sid, wildcard))
+    }
+
+    /// Registers a request; returns its id and reply subject.
+    pub(crate) fn start(&mut self, deadline: Option<Instant>, many: bool) -> (RequestId, Subject) {
+        self.last_token += 1;
+        let token = self.last_token;
+        self.pending.insert(token, Pending { deadline, many });
+        if let Some(d) = deadline {
+            self.deadlines.insert((d, token));
+        }
+        // ensure_sub runs before start, so the prefix exists.
+        let mut reply = self.sub.as_ref().map(|(_, p, _)| p.clone()).unwrap_or_default();
+        reply.put_slice(token.to_string().as_bytes());
+        (RequestId(token), Subject::from_bytes(reply.freeze()))
+    }
+
+    fn finish(&mut self, token: u64) -> bool {
+        match self.pending.remove(&token) {
+            Some(p) => {
+                if let Some(d) = p.deadline {
+                    self.deadlines.remove(&(d, token));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets a request (cancelled by its caller). True if it was pending.
+    pub(crate) fn cancel(&mut self, id: RequestId) -> bool {
+        self.finish(id.0)
+    }
+
+    /// Routes a message that arrived on the mux subscription.
+    pub(crate) fn route(&mut self, msg: Msg) -> Routed {
+        let prefix_len = self.sub.as_ref().map_or(0, |(_, p, _)| p.len());
+        let token = msg.subject.as_bytes().get(prefix_len..).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let Some((token, many)) = token.and_then(|t| Some((t, self.pending.get(&t)?.many))) else {
+            return Routed::Stale;
+        };
+        let id = RequestId(token);
+        if msg.status() == Some(StatusCode::NO_RESPONDERS) {
+            self.finish(token);
+            return Routed::Reply { id, result: Err(RequestError::NoResponders), done: true };
+        }
+        if !many {
+            self.finish(token);
+        }
+        Routed::Reply { id, result: Ok(msg), done: !many }
+    }
+
+    /// Ends every request whose deadline is not after `now`.
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<RequestId> {
+        let mut expired = vec![];
+        while let Some(&(deadline, token)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.finish(token);
+            expired.push(RequestId(token));
+        }
+        expired
+    }
+
+    /// Ends every request (the connection closed).
+    pub(crate) fn drain_all(&mut self) -> Vec<RequestId> {
+        self.deadlines.clear();
+        let mut ids: Vec<RequestId> = self.pending.drain().map(|(t, _)| RequestId(t)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|&(d, _)| d)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+}

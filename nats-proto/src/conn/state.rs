@@ -1,0 +1,387 @@
+//! Every state transition of [`Connection`], in one place: the inputs and what they do.
+//!
+//! ```text
+//! Disconnected --timer--> Dialing --handle_connected--> AwaitInfo --INFO--> [AwaitTls] --> AwaitPong
+//!      ^                                                                                      |
+//!      |  (eof, parse error, fatal -ERR, stale, connect timeout)                           PONG
+//!      +------------------------------------------------------- Connected <------------------+
+//!                                                                 | drain
+//!                                                               Draining --fence+requests done--> Closed
+//! ```
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::mux::{RequestError, Routed};
+use super::pool::backoff;
+use super::subs::Delivery;
+use super::timers::Timer;
+use super::{CloseReason, Connection, Event, FlushError, FlushId, PingPurpose, State, SubscriptionEnd};
+use crate::error::{ConnectionError, PermissionOp, ServerError};
+use crate::info::{ConnectInfo, ServerInfo};
+use crate::op::{Msg, ServerOp};
+
+impl Connection {
+    // ---- inputs ----
+
+    /// The driver opened the transport asked for by [`Event::Dial`].
+    pub fn handle_connected(&mut self, _now: Instant) {
+        if self.state != State::Dialing {
+            return;
+        }
+        if self.config.tls_first {
+            self.state = State::AwaitTls;
+            if let Some(addr) = self.pool.current().cloned() {
+                self.events.push_back(Event::StartTls(addr));
+            }
+        } else {
+            self.state = State::AwaitInfo;
+        }
+    }
+
+    /// The driver finished the TLS handshake asked for by [`Event::StartTls`].
+    pub fn handle_tls_ready(&mut self, _now: Instant) {
+        if self.state != State::AwaitTls {
+            return;
+        }
+        self.tls_active = true;
+        if self.config.tls_first && !self.attempt_info {
+            self.state = State::AwaitInfo;
+        } else {
+            self.send_connect();
+        }
+    }
+
+    /// Bytes read from the transport.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.input.extend_from_slice(data);
+        self.handle_buffered_input(now);
+    }
+
+    /// The buffer a driver may read into directly (then call
+    /// [`handle_buffered_input`](Self::handle_buffered_input)), saving a copy.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// Processes bytes the driver appended to [`input_buffer`](Self::input_buffer).
+    pub fn handle_buffered_input(&mut self, now: Instant) {
+        self.stats.in_bytes += self.input.len().saturating_sub(self.input_seen) as u64;
+        loop {
+            if matches!(self.state, State::Disconnected | State::Dialing | State::Closed) {
+                // Bytes from a transport we already gave up on.
+                self.input.clear();
+                break;
+            }
+            match self.decoder.decode(&mut self.input) {
+                Ok(Some(op)) => self.handle_op(now, op),
+                Ok(None) => break,
+                Err(e) if e.is_frame_local() && self.state != State::AwaitInfo => {
+                    self.events.push_back(Event::BadMessage(e));
+                }
+                Err(e) => self.lose(now, ConnectionError::Parse(e)),
+            }
+        }
+        self.input_seen = self.input.len();
+    }
+
+    /// The transport ended (end of stream, an I/O error, or a failed dial).
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.lose(now, ConnectionError::TransportClosed);
+    }
+
+    /// Time passed: fires whatever is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.take_expired(Timer::Connect, now) {
+            self.lose(now, ConnectionError::ConnectTimeout);
+        }
+        if self.timers.take_expired(Timer::Reconnect, now) {
+            self.dial_next(now);
+        }
+        if self.timers.take_expired(Timer::Ping, now) {
+            if self.keepalive_out >= self.config.max_pings_out {
+                self.lose(now, ConnectionError::StaleConnection);
+            } else {
+                self.out.push_ping();
+                self.pings.push_back(PingPurpose::KeepAlive);
+                self.keepalive_out += 1;
+                self.timers.set(Timer::Ping, now + self.config.ping_interval);
+            }
+        }
+        let mut expired: Vec<u64> =
+            self.flushes.iter().filter(|(_, d)| d.is_some_and(|d| d <= now)).map(|(&id, _)| id).collect();
+        expired.sort_unstable();
+        for id in expired {
+            self.flushes.remove(&id);
+            self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Timeout) });
+        }
+        for id in self.mux.expire(now) {
+            self.events.push_back(Event::Response { id, result: Err(RequestError::Timeout), done: true });
+        }
+        if self.timers.take_expired(Timer::Drain, now) {
+            self.finish_close(CloseReason::Drained);
+        }
+        self.maybe_finish_drain();
+    }
+
+    // ---- transitions ----
+
+    pub(super) fn dial_next(&mut self, now: Instant) {
+        let Some(addr) = self.pool.next_server().cloned() else {
+            self.finish_close(CloseReason::ReconnectsExhausted(ConnectionError::TransportClosed));
+            return;
+        };
+        self.state = State::Dialing;
+        self.attempt_info = false;
+        self.timers.set(Timer::Connect, now + self.config.connect_timeout);
+        self.events.push_back(Event::Dial(addr));
+    }
+
+    fn handle_op(&mut self, now: Instant, op: ServerOp) {
+        match (self.state, op) {
+            (_, ServerOp::Ping) => self.out.push_pong(),
+            (State::AwaitInfo, ServerOp::Info(info)) => self.on_first_info(now, *info),
+            (State::AwaitInfo, _) => self.lose(now, ConnectionError::ExpectedInfo),
+            (_, ServerOp::Info(info)) => self.on_info(*info),
+            (State::AwaitPong, ServerOp::Pong) => self.on_handshake_done(now),
+            (_, ServerOp::Pong) => self.on_pong(),
+            (_, ServerOp::Ok) => {}
+            (_, ServerOp::Err(e)) => self.on_server_error(now, e),
+            (State::Connected | State::Draining, ServerOp::Msg(m)) => self.on_msg(m),
+            // A message before the handshake finished cannot be for us.
+            (_, ServerOp::Msg(_)) => {}
+        }
+    }
+
+    /// Applies what every INFO carries: payload limit, discovered servers, lame duck mode.
+    fn on_info(&mut self, info: ServerInfo) {
+        if info.max_payload > 0 {
+            self.decoder.set_max_payload(info.max_payload);
+        }
+        if !self.config.ignore_discovered_servers
+            && !info.connect_urls.is_empty()
+            && self.pool.update_discovered(&info.connect_urls, &mut self.rng)
+        {
+            self.events.push_back(Event::DiscoveredServers);
+        }
+        if info.lame_duck_mode {
+            self.events.push_back(Event::LameDuck);
+        }
+        self.info = Some(info);
+    }
+
+    fn on_first_info(&mut self, now: Instant, info: ServerInfo) {
+        let wants_tls = self.config.require_tls || self.pool.current().is_some_and(|a| a.tls_required());
+        let offers_tls = info.tls_required || info.tls_available || info.tls_verify;
+        if self.config.no_echo && info.proto < 1 {
+            self.lose(now, ConnectionError::Incompatible("no_echo needs server protocol 1"));
+            return;
+        }
+        let needs_tls = (wants_tls || info.tls_required) && !self.tls_active;
+        if needs_tls && wants_tls && !offers_tls {
+            self.lose(now, ConnectionError::TlsUnavailable);
+            return;
+        }
+        self.on_info(info);
+        self.attempt_info = true;
+        if needs_tls {
+            self.state = State::AwaitTls;
+            if let Some(addr) = self.pool.current().cloned() {
+                self.events.push_back(Event::StartTls(addr));
+            }
+        } else {
+            self.send_connect();
+        }
+    }
+
+    fn send_connect(&mut self) {
+        let headers = self.info.as_ref().is_some_and(|i| i.headers);
+        let mut connect = ConnectInfo::new();
+        connect.tls_required = self.tls_active;
+        connect.name = self.config.name.clone();
+        connect.echo = !self.config.no_echo;
+        connect.headers = headers;
+        connect.no_responders = headers;
+        let url = self.pool.current();
+        if let Some((user, pass)) = url.and_then(|a| a.user_password()).or(self
+            .config
+            .auth
+            .user_password
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str())))
+        {
+            connect.user = Some(user.to_owned());
+            connect.pass = Some(pass.to_owned());
+        }
+        connect.auth_token = url.and_then(|a| a.token()).map(str::to_owned).or_else(|| self.config.auth.token.clone());
+        self.out.push_connect(&connect);
+        self.out.push_ping();
+        self.state = State::AwaitPong;
+    }
+
+    fn on_handshake_done(&mut self, now: Instant) {
+        self.state = State::Connected;
+        self.timers.clear(Timer::Connect);
+        self.pool.record_success();
+        self.failures = 0;
+        self.stats.connects += 1;
+        if let Some(addr) = self.pool.current().cloned() {
+            self.events.push_back(if self.ever_connected {
+                self.stats.reconnects += 1;
+                Event::Reconnected(addr)
+            } else {
+                Event::Connected(addr)
+            });
+        }
+        self.ever_connected = true;
+        // Subscriptions first (so replies to buffered requests have somewhere to go), then the buffer.
+        self.subs.replay(&mut self.out);
+        if let Some((sid, wildcard)) = self.mux.subscription() {
+            self.out.push_sub(wildcard.as_bytes(), None, sid);
+        }
+        self.out.append(&mut self.pending);
+        self.pings.extend(self.unsent_fences.drain(..).map(PingPurpose::Fence));
+        self.keepalive_out = 0;
+        self.timers.set(Timer::Ping, now + self.config.ping_interval);
+    }
+
+    fn on_pong(&mut self) {
+        // Any PONG proves the server alive.
+        self.keepalive_out = 0;
+        match self.pings.pop_front() {
+            Some(PingPurpose::Fence(id)) => {
+                if self.flushes.remove(&id).is_some() {
+                    self.events.push_back(Event::Flushed { id: FlushId(id), result: Ok(()) });
+                }
+            }
+            Some(PingPurpose::Drain) => {
+                // The server processed every UNSUB: whatever it sent for those subscriptions came before this.
+                for sid in self.subs.sids() {
+                    self.subs.remove(sid);
+                    self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained });
+                }
+                self.drain_fenced = true;
+                self.maybe_finish_drain();
+            }
+            Some(PingPurpose::KeepAlive) | None => {}
+        }
+    }
+
+    fn on_server_error(&mut self, now: Instant, e: ServerError) {
+        self.events.push_back(Event::ServerError(e.clone()));
+        if e.closes_connection() || matches!(self.state, State::AwaitPong) {
+            self.lose(now, ConnectionError::Server(e));
+            return;
+        }
+        if let Some((PermissionOp::Subscribe, subject, queue)) = e.permission() {
+            for sid in self.subs.find(subject.as_bytes(), queue.map(str::as_bytes)) {
+                self.subs.remove(sid);
+                let reason = SubscriptionEnd::PermissionDenied(e.clone());
+                self.events.push_back(Event::SubscriptionEnded { sid, reason });
+            }
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        self.stats.in_msgs += 1;
+        if Some(msg.sid) == self.mux.sid() {
+            if let Routed::Reply { id, result, done } = self.mux.route(msg) {
+                self.events.push_back(Event::Response { id, result, done });
+                self.maybe_finish_drain();
+            }
+            return;
+        }
+        let sid = msg.sid;
+        match self.subs.deliver(sid) {
+            Delivery::Unknown => {}
+            Delivery::Delivered => self.events.push_back(Event::Message(msg)),
+            Delivery::Last => {
+                self.events.push_back(Event::Message(msg));
+                self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached });
+            }
+        }
+    }
+
+    /// The transport is gone or must go: clean up, then reconnect later or close.
+    fn lose(&mut self, now: Instant, error: ConnectionError) {
+        let was = self.state;
+        if matches!(was, State::Closed | State::Disconnected) {
+            return;
+        }
+        self.input.clear();
+        self.input_seen = 0;
+        self.decoder.reset();
+        self.out.clear();
+        self.tls_active = false;
+        self.timers.clear(Timer::Connect);
+        self.timers.clear(Timer::Ping);
+        for purpose in self.pings.drain(..) {
+            if let PingPurpose::Fence(id) = purpose {
+                if self.flushes.remove(&id).is_some() {
+                    self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Disconnected) });
+                }
+            }
+        }
+        self.keepalive_out = 0;
+        self.events.push_back(Event::CloseTransport);
+        self.state = State::Disconnected;
+        match was {
+            State::Draining => {
+                self.finish_close(CloseReason::Drained);
+                return;
+            }
+            State::Connected => self.events.push_back(Event::Disconnected(error.clone())),
+            _ => {
+                if let Some(server) = self.pool.current().cloned() {
+                    self.events.push_back(Event::ConnectFailed { server, error: error.clone() });
+                }
+                self.pool.record_failure(self.config.reconnect.max_attempts_per_server);
+                self.failures += 1;
+                if !self.ever_connected && !self.config.retry_on_initial_connect {
+                    self.initial_attempts += 1;
+                    if self.initial_attempts >= self.config.servers.len() || self.pool.is_empty() {
+                        self.finish_close(CloseReason::InitialConnectFailed(error));
+                        return;
+                    }
+                }
+            }
+        }
+        if self.pool.is_empty() {
+            self.finish_close(CloseReason::ReconnectsExhausted(error));
+            return;
+        }
+        let wait = backoff(self.failures, &self.config.reconnect, &mut self.rng);
+        self.timers.set(Timer::Reconnect, now + wait);
+    }
+
+    pub(super) fn maybe_finish_drain(&mut self) {
+        if self.state == State::Draining && self.drain_fenced && self.mux.in_flight() == 0 {
+            self.finish_close(CloseReason::Drained);
+        }
+    }
+
+    pub(super) fn finish_close(&mut self, reason: CloseReason) {
+        let had_transport = !matches!(self.state, State::Disconnected | State::Closed);
+        self.state = State::Closed;
+        self.timers.clear_all();
+        for id in self.mux.drain_all() {
+            self.events.push_back(Event::Response { id, result: Err(RequestError::Closed), done: true });
+        }
+        let mut open: Vec<u64> = self.flushes.drain().map(|(id, _)| id).collect();
+        open.sort_unstable();
+        for id in open {
+            self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Closed) });
+        }
+        for sid in self.subs.sids() {
+            self.subs.remove(sid);
+            self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed });
+        }
+        self.pending.clear();
+        self.unsent_fences.clear();
+        if had_transport {
+            self.events.push_back(Event::CloseTransport);
+        }
+        self.events.push_back(Event::Closed(reason));
+    }
+}

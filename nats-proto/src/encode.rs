@@ -1,0 +1,347 @@
+//! Encoding ops into a caller-owned [`WriteBuffer`].
+//!
+//! Control lines and small payloads are copied into one growing `BytesMut`; payloads of at least
+//! [`CHAIN_THRESHOLD`] bytes are chained as the caller's `Bytes` (a reference count, no copy). The buffer is a
+//! [`bytes::Buf`], so a driver can hand its chunks to `write_vectored` and `advance` by what was written.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::info::{ConnectInfo, ServerInfo};
+
+/// Payloads this large or larger are chained rather than copied. Below it, a copy is cheaper than the extra
+/// iovec and reference count.
+pub const CHAIN_THRESHOLD: usize = 4096;
+
+/// Bytes waiting to be written: a queue of frozen chunks followed by a tail still being filled.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBuffer {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    len: usize,
+}
+
+/// Writes `n` in decimal without allocating.
+fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[i..]);
+}
+
+impl WriteBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Drops everything waiting.
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.tail.clear();
+        self.len = 0;
+    }
+
+    /// Moves everything from `other` to the end of `self`.
+    pub fn append(&mut self, other: &mut WriteBuffer) {
+        other.seal();
+        self.seal();
+        self.len += other.len;
+        self.chunks.append(&mut other.chunks);
+        other.len = 0;
+    }
+
+    /// Moves the tail into the chunk queue.
+    fn seal(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn put_num(&mut self, n: u64) {
+        let before = self.tail.len();
+        put_decimal(&mut self.tail, n);
+        self.len += self.tail.len() - before;
+    }
+
+    fn put_payload(&mut self, payload: &Bytes) {
+        if payload.len() >= CHAIN_THRESHOLD {
+            self.seal();
+            self.chunks.push_back(payload.clone());
+            self.len += payload.len();
+        } else {
+            self.put(payload);
+        }
+    }
+
+    /// Appends `CONNECT <json>`.
+    pub fn push_connect(&mut self, info: &ConnectInfo) {
+        self.put(b"CONNECT ");
+        self.put(&info.to_json());
+        self.put(b"\r\n");
+    }
+
+    /// Appends `PUB`, or `HPUB` when `headers` (a complete encoded block) is given.
+    pub fn push_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: Option<&[u8]>, payload: &Bytes) {
+        self.push_message(b"PUB ", b"HPUB ", subject, None, reply, headers, payload);
+    }
+
+    /// Appends `MSG`, or `HMSG` when `headers` is given (server side; for test servers).
+    pub fn push_msg(
+        &mut self,
+        subject: &[u8],
+        sid: u64,
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &Bytes,
+    ) {
+        self.push_message(b"MSG ", b"HMSG ", subject, Some(sid), reply, headers, payload);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_message(
+        &mut self,
+        op: &[u8],
+        hop: &[u8],
+        subject: &[u8],
+        sid: Option<u64>,
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &Bytes,
+    ) {
+        self.put(if headers.is_some() { hop } else { op });
+        self.put(subject);
+        if let Some(sid) = sid {
+            self.put(b" ");
+            self.put_num(sid);
+        }
+        if let Some(reply) = reply {
+            self.put(b" ");
+            self.put(reply);
+        }
+        self.put(b" ");
+        if let Some(h) = headers {
+            self.put_num(h.len() as u64);
+            self.put(b" ");
+        }
+        let hdr_len = headers.map_or(0, <[u8]>::len);
+        self.put_num((hdr_len + payload.len()) as u64);
+        self.put(b"\r\n");
+        if let Some(h) = headers {
+            self.put(h);
+        }
+        self.put_payload(payload);
+        self.put(b"\r\n");
+    }
+
+    /// Appends `HPUB` with headers written straight from `headers` (no intermediate block).
+    pub fn push_hpub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: &crate::Headers, payload: &Bytes) {
+        let hdr_len = headers.encoded_len();
+        self.put(b"HPUB ");
+        self.put(subject);
+        if let Some(reply) = reply {
+            self.put(b" ");
+            self.put(reply);
+        }
+        self.put(b" ");
+        self.put_num(hdr_len as u64);
+        self.put(b" ");
+        self.put_num((hdr_len + payload.len()) as u64);
+        self.put(b"\r\n");
+        headers.write_to(&mut self.tail);
+        self.len += hdr_len;
+        self.put_payload(payload);
+        self.put(b"\r\n");
+    }
+
+    /// Appends `SUB <subject> [queue] <sid>`.
+    pub fn push_sub(&mut self, subject: &[u8], queue: Option<&[u8]>, sid: u64) {
+        self.put(b"SUB ");
+        self.put(subject);
+        if let Some(q) = queue {
+            self.put(b" ");
+            self.put(q);
+        }
+        self.put(b" ");
+        self.put_num(sid);
+        self.put(b"\r\n");
+    }
+
+    /// Appends `UNSUB <sid> [max]`.
+    pub fn push_unsub(&mut self, sid: u64, max: Option<u64>) {
+        self.put(b"UNSUB ");
+        self.put_num(sid);
+        if let Some(max) = max {
+            self.put(b" ");
+            self.put_num(max);
+        }
+        self.put(b"\r\n");
+    }
+
+    /// Appends `PING`.
+    pub fn push_ping(&mut self) {
+        self.put(b"PING\r\n");
+    }
+
+    /// Appends `PONG`.
+    pub fn push_pong(&mut self) {
+        self.put(b"PONG\r\n");
+    }
+
+    /// Appends `INFO <json>` (server side).
+    pub fn push_info(&mut self, info: &ServerInfo) {
+        self.put(b"INFO ");
+        // Serializing a struct of plain fields cannot fail.
+        self.put(&serde_json::to_vec(info).unwrap_or_default());
+        self.put(b"\r\n");
+    }
+
+    /// Appends `+OK` (server side).
+    pub fn push_ok(&mut self) {
+        self.put(b"+OK\r\n");
+    }
+
+    /// Appends `-ERR '<text>'` (server side).
+    pub fn push_err(&mut self, text: &str) {
+        self.put(b"-ERR '");
+        self.put(text.as_bytes());
+        self.put(b"'\r\n");
+    }
+
+    /// Everything waiting, as one contiguous `Bytes` (copies when there is more than one chunk).
+    pub fn take_bytes(&mut self) -> Bytes {
+        self.seal();
+        self.len = 0;
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.pop_front().unwrap_or_default(),
+            _ => {
+                let mut all = BytesMut::with_capacity(self.chunks.iter().map(Bytes::len).sum());
+                for c in self.chunks.drain(..) {
+                    all.extend_from_slice(&c);
+                }
+                all.freeze()
+            }
+        }
+    }
+}
+
+impl Buf for WriteBuffer {
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.chunks.front().map_or(&self.tail[..], |c| &c[..])
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        assert!(cnt <= self.len, "advance past the end of a WriteBuffer");
+        self.len -= cnt;
+        while cnt > 0 {
+            match self.chunks.front_mut() {
+                Some(c) if c.len() <= cnt => {
+                    cnt -= c.len();
+                    self.chunks.pop_front();
+                }
+                Some(c) => {
+                    c.advance(cnt);
+                    return;
+                }
+                None => {
+                    self.tail.advance(cnt);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for c in &self.chunks {
+            if n == dst.len() {
+                return n;
+            }
+            dst[n] = IoSlice::new(c);
+            n += 1;
+        }
+        if n < dst.len() && !self.tail.is_empty() {
+            dst[n] = IoSlice::new(&self.tail);
+            n += 1;
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_ops_are_copied_large_payloads_chained() {
+        let mut w = WriteBuffer::new();
+        w.push_pub(b"a", Some(b"r"), None, &Bytes::from_static(b"hi"));
+        w.push_sub(b"s", Some(b"q"), 12);
+        w.push_unsub(12, Some(5));
+        w.push_ping();
+        assert_eq!(w.chunks.len(), 0);
+        let big = Bytes::from(vec![7u8; CHAIN_THRESHOLD]);
+        w.push_pub(b"big", None, None, &big);
+        assert_eq!(w.chunks.len(), 2, "tail sealed, payload chained");
+        assert_eq!(w.chunks[1].as_ptr(), big.as_ptr(), "the payload is not copied");
+        let mut iov = [IoSlice::new(&[]); 8];
+        assert_eq!(w.chunks_vectored(&mut iov), 3);
+        let all = w.clone().take_bytes();
+        assert_eq!(all.len(), w.len());
+        let head = b"PUB a r 2\r\nhi\r\nSUB s q 12\r\nUNSUB 12 5\r\nPING\r\nPUB big 4096\r\n";
+        assert_eq!(&all[..head.len()], head);
+        assert_eq!(&all[all.len() - 2..], b"\r\n");
+    }
+
+    #[test]
+    fn advance_across_chunks() {
+        let mut w = WriteBuffer::new();
+        w.push_ping();
+        w.push_pub(b"x", None, None, &Bytes::from(vec![1u8; CHAIN_THRESHOLD]));
+        let total = w.len();
+        w.advance(10);
+        assert_eq!(w.remaining(), total - 10);
+        w.advance(total - 12);
+        assert_eq!(w.chunk(), b"\r\n");
+        w.advance(2);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn hpub_from_headers() {
+        let mut h = crate::Headers::new();
+        h.insert("A", "1").unwrap();
+        let mut w = WriteBuffer::new();
+        w.push_hpub(b"s", None, &h, &Bytes::from_static(b"p"));
+        assert_eq!(&w.take_bytes()[..], b"HPUB s 18 19\r\nNATS/1.0\r\nA: 1\r\n\r\np\r\n");
+    }
+}

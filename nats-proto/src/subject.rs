@@ -1,0 +1,222 @@
+//! Subjects as received (zero-copy bytes) and the rules for subjects, reply subjects and queue groups we send.
+//!
+//! The server does not check that subjects are UTF-8, so a [`Subject`] keeps the bytes it was given and only
+//! offers a `&str` view when they are valid: a non-UTF-8 subject from some other publisher is data, not a crash.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::error::SubjectError;
+
+/// A subject: cheap to clone, a slice of the read buffer when received.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Subject(Bytes);
+
+impl Subject {
+    /// A subject from a static string, without copying.
+    pub const fn from_static(s: &'static str) -> Self {
+        Self(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// Wraps bytes as they are (no validation: received subjects are whatever the server routed).
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The subject as text, when it is UTF-8 (it always is when sent by a well-behaved client).
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    /// The subject as text, with invalid UTF-8 replaced.
+    pub fn to_string_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
+    }
+
+    /// The underlying `Bytes`.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for the empty subject.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Subject {
+    fn from(s: &str) -> Self {
+        Self(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl From<String> for Subject {
+    fn from(s: String) -> Self {
+        Self(Bytes::from(s))
+    }
+}
+
+impl From<&String> for Subject {
+    fn from(s: &String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl PartialEq<str> for Subject {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Subject {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Subject {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_string_lossy())
+    }
+}
+
+impl fmt::Debug for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string_lossy())
+    }
+}
+
+/// Longest subject we send. The server caps the whole argument part of a control line at 4096 bytes by
+/// default; this leaves room for a reply subject of the same size plus the op name and sizes.
+pub const MAX_SUBJECT_LEN: usize = 2000;
+
+fn check_chars(s: &[u8]) -> Result<(), SubjectError> {
+    if s.is_empty() {
+        return Err(SubjectError::Empty);
+    }
+    if s.len() > MAX_SUBJECT_LEN {
+        return Err(SubjectError::TooLong);
+    }
+    // Any byte at or below space (tab, CR, LF, FF, NUL ...) or DEL would split or corrupt the control line.
+    if s.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return Err(SubjectError::Whitespace);
+    }
+    Ok(())
+}
+
+/// Checks a subject to publish to, or a reply subject: non-empty tokens, no whitespace, no wildcards.
+pub fn validate_publish_subject(s: &[u8]) -> Result<(), SubjectError> {
+    check_chars(s)?;
+    for token in s.split(|&b| b == b'.') {
+        match token {
+            b"" => return Err(SubjectError::EmptyToken),
+            b"*" | b">" => return Err(SubjectError::Wildcard),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a subject to subscribe to: non-empty tokens, no whitespace, `>` only as the last token.
+pub fn validate_subscribe_subject(s: &[u8]) -> Result<(), SubjectError> {
+    check_chars(s)?;
+    let mut tokens = s.split(|&b| b == b'.').peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            b"" => return Err(SubjectError::EmptyToken),
+            b">" if tokens.peek().is_some() => return Err(SubjectError::FullWildcardNotLast),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a queue group name: non-empty, no whitespace (what the server requires).
+pub fn validate_queue(q: &[u8]) -> Result<(), SubjectError> {
+    check_chars(q)
+}
+
+/// True when `subject` (literal) matches the subscription `pattern` (may hold `*` and `>`).
+pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
+    let mut p = pattern.split(|&b| b == b'.');
+    let mut s = subject.split(|&b| b == b'.');
+    loop {
+        match (p.next(), s.next()) {
+            (Some(b">"), Some(_)) => return true,
+            (Some(b"*"), Some(_)) => {}
+            (Some(pt), Some(st)) if pt == st => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_subjects() {
+        assert_eq!(validate_publish_subject(b"foo.bar"), Ok(()));
+        assert_eq!(validate_publish_subject(b""), Err(SubjectError::Empty));
+        assert_eq!(validate_publish_subject(b"foo bar"), Err(SubjectError::Whitespace));
+        assert_eq!(validate_publish_subject(b"foo\tbar"), Err(SubjectError::Whitespace));
+        assert_eq!(validate_publish_subject(b"foo\r\n"), Err(SubjectError::Whitespace));
+        assert_eq!(validate_publish_subject(b".foo"), Err(SubjectError::EmptyToken));
+        assert_eq!(validate_publish_subject(b"foo."), Err(SubjectError::EmptyToken));
+        assert_eq!(validate_publish_subject(b"foo..bar"), Err(SubjectError::EmptyToken));
+        assert_eq!(validate_publish_subject(b"foo.*"), Err(SubjectError::Wildcard));
+        assert_eq!(validate_publish_subject(b"foo.>"), Err(SubjectError::Wildcard));
+        // Not whole-token wildcards: literal to the server.
+        assert_eq!(validate_publish_subject(b"foo*.b>r"), Ok(()));
+        assert_eq!(validate_publish_subject(&[b'a'; MAX_SUBJECT_LEN + 1]), Err(SubjectError::TooLong));
+    }
+
+    #[test]
+    fn subscribe_subjects_and_queues() {
+        assert_eq!(validate_subscribe_subject(b"foo.*.bar"), Ok(()));
+        assert_eq!(validate_subscribe_subject(b"foo.>"), Ok(()));
+        assert_eq!(validate_subscribe_subject(b">"), Ok(()));
+        assert_eq!(validate_subscribe_subject(b"foo.>.bar"), Err(SubjectError::FullWildcardNotLast));
+        assert_eq!(validate_subscribe_subject(b"foo..bar"), Err(SubjectError::EmptyToken));
+        assert_eq!(validate_queue(b"workers"), Ok(()));
+        assert_eq!(validate_queue(b""), Err(SubjectError::Empty));
+        assert_eq!(validate_queue(b"a b"), Err(SubjectError::Whitespace));
+    }
+
+    #[test]
+    fn wildcard_matching() {
+        assert!(matches(b"foo.*", b"foo.bar"));
+        assert!(!matches(b"foo.*", b"foo.bar.baz"));
+        assert!(matches(b"foo.>", b"foo.bar.baz"));
+        assert!(!matches(b"foo.>", b"foo"));
+        assert!(matches(b"foo.bar", b"foo.bar"));
+        assert!(!matches(b"foo.bar", b"foo.baz"));
+    }
+
+    #[test]
+    fn subject_views() {
+        let s = Subject::from_bytes(Bytes::from_static(b"a.\xffb"));
+        assert_eq!(s.as_str(), None);
+        assert_eq!(s.to_string_lossy(), "a.\u{fffd}b");
+        assert_eq!(Subject::from("x.y"), "x.y");
+    }
+}
