@@ -335,6 +335,8 @@ pub struct Connection {
     unsent_fences: Vec<u64>,
     last_flush: u64,
     drain_fenced: bool,
+    /// `drain` was called while not connected: drain as soon as a connection is ready.
+    drain_requested: bool,
     tls_active: bool,
     /// The current attempt has had its INFO.
     attempt_info: bool,
@@ -376,6 +378,7 @@ impl Connection {
             unsent_fences: Vec::new(),
             last_flush: 0,
             drain_fenced: false,
+            drain_requested: false,
             tls_active: false,
             attempt_info: false,
             ever_connected: false,
@@ -530,7 +533,7 @@ impl Connection {
     /// Subscribes; returns the subscription id that its messages carry.
     pub fn subscribe(&mut self, subject: impl AsRef<[u8]>, queue: Option<&[u8]>) -> Result<u64, CommandError> {
         self.check_open()?;
-        if self.state == State::Draining {
+        if self.state == State::Draining || self.drain_requested {
             return Err(CommandError::Draining);
         }
         let subject = subject.as_ref();
@@ -607,7 +610,7 @@ impl Connection {
         timeout: Option<Duration>,
         many: bool,
     ) -> Result<RequestId, CommandError> {
-        if self.state == State::Draining {
+        if self.state == State::Draining || self.drain_requested {
             return Err(CommandError::Draining);
         }
         let hdr_len = self.check_publish(subject, headers, &payload)?;
@@ -649,27 +652,34 @@ impl Connection {
         Ok(FlushId(id))
     }
 
-    /// Unsubscribes everything, delivers what is in flight, waits for open requests, then closes.
+    /// Unsubscribes everything, delivers what is in flight, waits for open requests, then closes. While
+    /// disconnected it first waits (up to the drain timeout) for the next connection, so that buffered
+    /// publishes are delivered too.
     pub fn drain(&mut self, now: Instant) -> Result<(), CommandError> {
         match self.state {
             State::Closed => Err(CommandError::Closed),
             State::Draining => Ok(()),
+            _ if self.drain_requested => Ok(()),
             State::Connected => {
-                for sid in self.subs.sids() {
-                    self.out.push_unsub(sid, None);
-                }
-                self.out.push_ping();
-                self.pings.push_back(PingPurpose::Drain);
-                self.state = State::Draining;
+                self.timers.set(Timer::Drain, now + self.config.drain_timeout);
+                self.start_drain();
+                Ok(())
+            }
+            _ => {
+                self.drain_requested = true;
                 self.timers.set(Timer::Drain, now + self.config.drain_timeout);
                 Ok(())
             }
-            // Nothing can be in flight without a connection.
-            _ => {
-                self.finish_close(CloseReason::Drained);
-                Ok(())
-            }
         }
+    }
+
+    pub(crate) fn start_drain(&mut self) {
+        for sid in self.subs.sids() {
+            self.out.push_unsub(sid, None);
+        }
+        self.out.push_ping();
+        self.pings.push_back(PingPurpose::Drain);
+        self.state = State::Draining;
     }
 
     /// Closes at once: open requests and flushes fail, subscriptions end.

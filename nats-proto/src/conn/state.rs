@@ -244,6 +244,9 @@ impl Connection {
         self.pings.extend(self.unsent_fences.drain(..).map(PingPurpose::Fence));
         self.keepalive_out = 0;
         self.timers.set(Timer::Ping, now + self.config.ping_interval);
+        if self.drain_requested {
+            self.start_drain();
+        }
     }
 
     fn on_pong(&mut self) {

@@ -1,0 +1,248 @@
+//! Connection state machine: drain, close, and statistics.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use nats_proto::{
+    ClientOp, CloseReason, CommandError, Event, FlushError, Headers, RequestError, State, SubscriptionEnd,
+};
+
+fn body(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
+
+#[test]
+fn drain_unsubscribes_pings_delivers_in_flight_then_closes() {
+    let mut p = Peer::connected(config(&[URL]));
+    let s1 = p.conn.subscribe("a", None).unwrap();
+    let s2 = p.conn.subscribe("b", Some(b"q")).unwrap();
+    p.sent();
+    p.conn.drain(p.now()).unwrap();
+    assert_eq!(p.conn.state(), State::Draining);
+    assert_eq!(p.sent(), [unsub_op(s1, None), unsub_op(s2, None), ClientOp::Ping]);
+    assert!(p.events().is_empty());
+    assert!(p.conn.drain(p.now()).is_ok(), "a second drain is a no-op");
+    assert!(p.sent().is_empty());
+
+    // Sent by the server before it processed the UNSUBs: still delivered.
+    p.input(format!("{}{}", msg("a", s1, "in flight"), msg("b", s2, "also")));
+    let events = p.events();
+    assert!(matches!(events.as_slice(), [Event::Message(m1), Event::Message(m2)] if m1.sid == s1 && m2.sid == s2));
+
+    p.input("PONG\r\n");
+    assert_eq!(
+        p.events(),
+        [
+            Event::SubscriptionEnded { sid: s1, reason: SubscriptionEnd::Drained },
+            Event::SubscriptionEnded { sid: s2, reason: SubscriptionEnd::Drained },
+            Event::CloseTransport,
+            Event::Closed(CloseReason::Drained),
+        ]
+    );
+    assert_eq!(p.conn.state(), State::Closed);
+    assert_eq!(p.conn.poll_timeout(), None);
+}
+
+#[test]
+fn drain_waits_for_an_open_request() {
+    let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("a", None).unwrap();
+    let id = p.conn.request(p.now(), "svc", None, body("q"), None).unwrap();
+    let ops = p.sent();
+    let ClientOp::Sub { sid: mux_sid, .. } = ops[1] else { panic!("{ops:?}") };
+    let ClientOp::Pub(req) = &ops[2] else { panic!("{ops:?}") };
+    let reply = req.reply.clone().unwrap().as_str().unwrap().to_owned();
+
+    p.conn.drain(p.now()).unwrap();
+    let ops = p.sent();
+    assert_eq!(ops.first(), Some(&unsub_op(sid, None)));
+    assert_eq!(ops.last(), Some(&ClientOp::Ping));
+    assert!(!ops.contains(&unsub_op(mux_sid, None)), "the reply inbox stays open for the request: {ops:?}");
+    assert_eq!(p.conn.request(p.now(), "svc", None, body("q"), None), Err(CommandError::Draining));
+
+    p.input("PONG\r\n");
+    assert_eq!(p.events(), [Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained }]);
+    assert_eq!(p.conn.state(), State::Draining, "waiting for the reply");
+
+    p.input(msg(&reply, mux_sid, "answer"));
+    let events = p.events();
+    assert!(
+        matches!(events.as_slice(), [
+            Event::Response { id: got, result: Ok(m), done: true },
+            Event::CloseTransport,
+            Event::Closed(CloseReason::Drained),
+        ] if *got == id && &m.payload[..] == b"answer"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn drain_closes_when_the_open_request_is_cancelled() {
+    let mut p = Peer::connected(config(&[URL]));
+    let id = p.conn.request(p.now(), "svc", None, body("q"), None).unwrap();
+    p.sent();
+    p.conn.drain(p.now()).unwrap();
+    p.input("PONG\r\n");
+    assert!(p.events().is_empty());
+    assert!(p.conn.cancel_request(id));
+    assert_eq!(p.events(), [Event::CloseTransport, Event::Closed(CloseReason::Drained)]);
+}
+
+#[test]
+fn subscribe_while_draining_is_refused() {
+    let mut p = Peer::connected(config(&[URL]));
+    p.conn.subscribe("a", None).unwrap();
+    p.conn.drain(p.now()).unwrap();
+    p.sent();
+    assert_eq!(p.conn.subscribe("b", None), Err(CommandError::Draining));
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn drain_timeout_closes() {
+    let mut cfg = config(&[URL]);
+    cfg.drain_timeout = Duration::from_secs(3);
+    cfg.ping_interval = Duration::from_secs(3600);
+    let mut p = Peer::connected(cfg);
+    p.conn.subscribe("a", None).unwrap();
+    let id = p.conn.request(p.now(), "svc", None, body("q"), None).unwrap();
+    p.conn.drain(p.now()).unwrap();
+    p.sent();
+    assert_eq!(p.timeout_in(), Some(Duration::from_secs(3)));
+    p.advance(Duration::from_millis(2999));
+    assert!(p.events().is_empty());
+    p.advance(Duration::from_millis(1));
+    let events = p.events();
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Drained)), "{events:?}");
+    assert!(events.contains(&Event::CloseTransport));
+    assert!(events.contains(&Event::Response { id, result: Err(RequestError::Closed), done: true }));
+    assert_eq!(p.conn.state(), State::Closed);
+}
+
+#[test]
+fn drain_while_disconnected_closes_at_once() {
+    let mut p = Peer::connected(config(&[URL]));
+    p.eof();
+    p.events();
+    p.conn.drain(p.now()).unwrap();
+    let events = p.events();
+    assert_eq!(events, [Event::Closed(CloseReason::Drained)], "no transport to close");
+    assert_eq!(p.conn.state(), State::Closed);
+}
+
+#[test]
+fn connection_lost_while_draining_closes() {
+    let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("a", None).unwrap();
+    p.conn.drain(p.now()).unwrap();
+    p.sent();
+    p.eof();
+    let events = p.events();
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Drained)), "{events:?}");
+    assert!(events.contains(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed }), "{events:?}");
+    assert_eq!(events.iter().filter(|e| **e == Event::CloseTransport).count(), 1, "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::Dial(_))));
+}
+
+#[test]
+fn close_fails_everything_pending() {
+    let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("a", None).unwrap();
+    let id = p.conn.request(p.now(), "svc", None, body("q"), Some(Duration::from_secs(5))).unwrap();
+    let f = p.conn.flush(p.now(), None).unwrap();
+    p.sent();
+    p.conn.close();
+    assert_eq!(
+        p.events(),
+        [
+            Event::Response { id, result: Err(RequestError::Closed), done: true },
+            Event::Flushed { id: f, result: Err(FlushError::Closed) },
+            Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed },
+            Event::CloseTransport,
+            Event::Closed(CloseReason::Requested),
+        ]
+    );
+    assert_eq!(p.conn.state(), State::Closed);
+    assert_eq!((p.conn.requests_in_flight(), p.conn.subscription_count()), (0, 0));
+    assert_eq!(p.conn.poll_timeout(), None);
+    p.conn.close();
+    assert!(p.events().is_empty(), "closing twice says nothing");
+}
+
+#[test]
+fn close_while_disconnected_drops_the_buffer() {
+    let mut p = Peer::connected(config(&[URL]));
+    p.eof();
+    p.events();
+    p.conn.publish("a", None, None, body("x")).unwrap();
+    let f = p.conn.flush(p.now(), None).unwrap();
+    p.conn.close();
+    assert_eq!(
+        p.events(),
+        [Event::Flushed { id: f, result: Err(FlushError::Closed) }, Event::Closed(CloseReason::Requested)]
+    );
+    assert_eq!(p.conn.reconnect_buffer_len(), 0);
+    assert_eq!(p.conn.poll_timeout(), None, "no reconnect after close");
+}
+
+#[test]
+fn statistics_count_messages_bytes_and_connects() {
+    let mut p = Peer::new(config(&[URL]));
+    p.handshake();
+    let handshake_in = (default_info().len() + "PONG\r\n".len()) as u64;
+    let s = p.conn.statistics();
+    assert_eq!((s.connects, s.reconnects, s.in_msgs, s.out_msgs), (1, 0, 0, 0));
+    assert_eq!(s.in_bytes, handshake_in);
+
+    let sid = p.conn.subscribe("a", None).unwrap();
+    p.conn.publish("a", None, None, body("hello")).unwrap();
+    p.conn.request(p.now(), "svc", None, body("q"), None).unwrap();
+    p.sent();
+    assert_eq!(p.conn.statistics().out_msgs, 2, "a request is a published message");
+
+    // A message split across reads is counted once, bytes as they arrive.
+    let m = msg("a", sid, "hello");
+    let (head, tail) = m.split_at(12);
+    p.input(head);
+    assert_eq!(p.conn.statistics().in_bytes, handshake_in + 12);
+    assert_eq!(p.conn.statistics().in_msgs, 0);
+    p.input(tail);
+    // The zero-copy path: the driver appends to input_buffer.
+    let m2 = msg("a", sid, "again");
+    p.conn.input_buffer().extend_from_slice(m2.as_bytes());
+    p.conn.handle_buffered_input(p.now());
+    let s = p.conn.statistics();
+    assert_eq!(s.in_msgs, 2);
+    assert_eq!(s.in_bytes, handshake_in + (m.len() + m2.len()) as u64);
+    assert_eq!(p.events().len(), 2);
+
+    p.reconnect();
+    let s = p.conn.statistics();
+    assert_eq!((s.connects, s.reconnects), (2, 1));
+}
+
+#[test]
+fn statistics_out_bytes_match_the_published_wire_bytes() {
+    let mut p = Peer::connected(config(&[URL]));
+    p.conn.publish("a", None, None, body("hello")).unwrap();
+    p.conn.publish("b.c", Some(b"r"), None, body("")).unwrap();
+    let wire = p.sent_bytes();
+    assert_eq!(&wire[..], b"PUB a 5\r\nhello\r\nPUB b.c r 0\r\n\r\n");
+    let s = p.conn.statistics();
+    assert_eq!(s.out_msgs, 2);
+    assert_eq!(s.out_bytes, wire.len() as u64, "out_bytes counts the bytes of the PUB ops");
+}
+
+#[test]
+fn statistics_out_bytes_match_the_hpub_wire_bytes() {
+    let mut p = Peer::connected(config(&[URL]));
+    let mut h = Headers::new();
+    h.insert("K", "v").unwrap();
+    p.conn.publish("a", Some(b"r"), Some(&h), body("hello")).unwrap();
+    let wire = p.sent_bytes();
+    assert!(wire.starts_with(b"HPUB a r "), "{wire:?}");
+    assert_eq!(p.conn.statistics().out_bytes, wire.len() as u64);
+}
