@@ -4,6 +4,8 @@
 //! time, and carries out what it asks: dial a server, start TLS, close the transport, write bytes. See the
 //! crate docs for the drive loop.
 
+mod config;
+mod event;
 mod mux;
 mod pool;
 mod state;
@@ -11,278 +13,25 @@ mod subs;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use crate::encode::WriteBuffer;
-use crate::error::{CommandError, ConnectionError, ServerError};
+use crate::error::CommandError;
 use crate::headers::Headers;
 use crate::info::ServerInfo;
-use crate::op::Msg;
-use crate::parse::{Limits, ServerDecoder};
+use crate::parse::ServerDecoder;
 use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
 
+pub use config::{Auth, Config};
+pub use event::{CloseReason, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
 
 use mux::Mux;
 use subs::Subscriptions;
 use timers::{Timer, Timers};
-
-/// Credentials sent in CONNECT. `Debug` never shows secrets.
-#[derive(Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Auth {
-    /// User and password.
-    pub user_password: Option<(String, String)>,
-    /// Token.
-    pub token: Option<String>,
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("user", &self.user_password.as_ref().map(|(u, _)| u))
-            .field("password", &self.user_password.as_ref().map(|_| "<redacted>"))
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// Connection settings. Defaults follow ADR-40 where it sets one.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Config {
-    /// Servers to try, in order unless `randomize_servers`. Empty means `nats://127.0.0.1:4222`.
-    pub servers: Vec<ServerAddr>,
-    /// Client name shown by the server.
-    pub name: Option<String>,
-    /// Credentials, used when a server URL carries none.
-    pub auth: Auth,
-    /// Ask the server not to send this client its own messages (needs server protocol 1).
-    pub no_echo: bool,
-    /// Time from dial to the handshake's PONG. Default 5 s.
-    pub connect_timeout: Duration,
-    /// Time between keep-alive PINGs. Default 2 min.
-    pub ping_interval: Duration,
-    /// Unanswered keep-alive PINGs after which the connection is stale. Default 2.
-    pub max_pings_out: u32,
-    /// Reconnect backoff and per-server attempt limit.
-    pub reconnect: ReconnectPolicy,
-    /// Bytes of publishes kept while disconnected; past it publishes fail. 0 refuses publishes at once.
-    /// Default 8 MiB.
-    pub reconnect_buffer_size: usize,
-    /// Prefix of inbox subjects. Default `_INBOX`.
-    pub inbox_prefix: String,
-    /// Keep retrying when the first connection fails, instead of closing.
-    pub retry_on_initial_connect: bool,
-    /// Ignore the servers INFO announces in `connect_urls`.
-    pub ignore_discovered_servers: bool,
-    /// Shuffle the configured servers. Default true.
-    pub randomize_servers: bool,
-    /// Fail rather than connect without TLS.
-    pub require_tls: bool,
-    /// Start TLS before the server's INFO (server `handshake_first`).
-    pub tls_first: bool,
-    /// Longest a drain may take. Default 30 s.
-    pub drain_timeout: Duration,
-    /// Parser limits; `max_payload` is replaced by each INFO's.
-    pub limits: Limits,
-    /// Seed for jitter, pool order and inbox names. Drivers pass a random one.
-    pub seed: u64,
-}
-
-impl Config {
-    /// Settings for these servers, every other field at its default.
-    pub fn new(servers: Vec<ServerAddr>) -> Self {
-        Self {
-            servers,
-            name: None,
-            auth: Auth::default(),
-            no_echo: false,
-            connect_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(120),
-            max_pings_out: 2,
-            reconnect: ReconnectPolicy::default(),
-            reconnect_buffer_size: 8 << 20,
-            inbox_prefix: "_INBOX".into(),
-            retry_on_initial_connect: false,
-            ignore_discovered_servers: false,
-            randomize_servers: true,
-            require_tls: false,
-            tls_first: false,
-            drain_timeout: Duration::from_secs(30),
-            limits: Limits::default(),
-            seed: 0,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self::new(vec![])
-    }
-}
-
-/// Where the connection is.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Waiting to dial (backoff).
-    Disconnected,
-    /// Asked the driver to dial.
-    Dialing,
-    /// Transport up; waiting for INFO.
-    AwaitInfo,
-    /// Asked the driver to set up TLS.
-    AwaitTls,
-    /// CONNECT and PING sent; waiting for PONG.
-    AwaitPong,
-    /// Ready.
-    Connected,
-    /// Unsubscribed everything; delivering what is in flight, then closing.
-    Draining,
-    /// Done; every command fails with [`CommandError::Closed`].
-    Closed,
-}
-
-/// Identifies a flush made with [`Connection::flush`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlushId(u64);
-
-/// Why a flush did not complete.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlushError {
-    /// No PONG before the deadline.
-    Timeout,
-    /// The connection was lost after the PING was sent; what preceded it may not have arrived.
-    Disconnected,
-    /// The connection was closed.
-    Closed,
-}
-
-impl fmt::Display for FlushError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Timeout => "flush timed out",
-            Self::Disconnected => "disconnected before the flush completed",
-            Self::Closed => "connection closed",
-        })
-    }
-}
-
-impl std::error::Error for FlushError {}
-
-/// Why a subscription ended.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubscriptionEnd {
-    /// It delivered the number of messages given to `unsubscribe` as max.
-    MaxReached,
-    /// It was unsubscribed.
-    Unsubscribed,
-    /// The connection drained it.
-    Drained,
-    /// The server refused it.
-    PermissionDenied(ServerError),
-    /// The connection closed.
-    Closed,
-}
-
-/// Why the connection closed for good.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    /// [`Connection::close`] was called.
-    Requested,
-    /// A drain finished (or timed out).
-    Drained,
-    /// The first connection failed and `retry_on_initial_connect` is off.
-    InitialConnectFailed(ConnectionError),
-    /// No server is left in the pool.
-    ReconnectsExhausted(ConnectionError),
-}
-
-/// What the connection has to say. The first three are instructions for the driver; the rest are for users.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Driver: open a transport to this server, then call `handle_connected` (or `handle_eof` on failure).
-    Dial(ServerAddr),
-    /// Driver: set up TLS on the transport for this server, then call `handle_tls_ready`.
-    StartTls(ServerAddr),
-    /// Driver: write what `poll_transmit` still gives, then close the transport.
-    CloseTransport,
-    /// The first connection is ready.
-    Connected(ServerAddr),
-    /// A connection is ready again after a loss; subscriptions were replayed.
-    Reconnected(ServerAddr),
-    /// The connection was lost; reconnecting.
-    Disconnected(ConnectionError),
-    /// An attempt to connect failed.
-    ConnectFailed {
-        /// The server tried.
-        server: ServerAddr,
-        /// What went wrong.
-        error: ConnectionError,
-    },
-    /// The server is in lame duck mode and will close this connection soon.
-    LameDuck,
-    /// INFO added servers to the pool.
-    DiscoveredServers,
-    /// The server sent `-ERR`.
-    ServerError(ServerError),
-    /// A message for a subscription.
-    Message(Msg),
-    /// A subscription ended; no more messages for its sid.
-    SubscriptionEnded {
-        /// The subscription.
-        sid: u64,
-        /// Why.
-        reason: SubscriptionEnd,
-    },
-    /// A reply (or the end) of a request.
-    Response {
-        /// The request.
-        id: RequestId,
-        /// The reply, or why there is none.
-        result: Result<Msg, RequestError>,
-        /// No more events will come for this request.
-        done: bool,
-    },
-    /// A flush completed or failed.
-    Flushed {
-        /// The flush.
-        id: FlushId,
-        /// The outcome.
-        result: Result<(), FlushError>,
-    },
-    /// A message was dropped because its header block was malformed; the connection goes on.
-    BadMessage(crate::error::ParseError),
-    /// The connection is closed for good.
-    Closed(CloseReason),
-}
-
-/// Counters since the connection was created.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Statistics {
-    /// Bytes received from the transport.
-    pub in_bytes: u64,
-    /// Bytes queued for the transport.
-    pub out_bytes: u64,
-    /// Messages received (MSG and HMSG).
-    pub in_msgs: u64,
-    /// Messages published.
-    pub out_msgs: u64,
-    /// Successful handshakes.
-    pub connects: u64,
-    /// Successful handshakes after the first.
-    pub reconnects: u64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PingPurpose {
