@@ -15,6 +15,9 @@ use crate::info::{ConnectInfo, ServerInfo};
 /// iovec and reference count.
 pub const CHAIN_THRESHOLD: usize = 4096;
 
+/// The largest number a size field can hold: nats-server parses 1 to 9 digits.
+pub const MAX_SIZE_FIELD: u64 = 999_999_999;
+
 /// Bytes waiting to be written: a queue of frozen chunks followed by a tail still being filled.
 #[derive(Debug, Default, Clone)]
 pub struct WriteBuffer {
@@ -191,13 +194,14 @@ impl WriteBuffer {
         self.put(b"\r\n");
     }
 
-    /// Appends `UNSUB <sid> [max]`.
+    /// Appends `UNSUB <sid> [max]`. nats-server reads at most 9 digits, so a larger `max` is sent as
+    /// 999,999,999 (a client counts locally and unsubscribes at its own max anyway).
     pub fn push_unsub(&mut self, sid: u64, max: Option<u64>) {
         self.put(b"UNSUB ");
         self.put_num(sid);
         if let Some(max) = max {
             self.put(b" ");
-            self.put_num(max);
+            self.put_num(max.min(MAX_SIZE_FIELD));
         }
         self.put(b"\r\n");
     }

@@ -267,10 +267,12 @@ pub(crate) fn parse_head(buf: &[u8], scan_from: usize, side: Side, limits: &Limi
     let Some(&first) = buf.first() else {
         return Ok(HeadStatus::Partial { scanned: 0 });
     };
-    let cap = match first.to_ascii_uppercase() {
-        b'I' | b'C' | b'-' => limits.max_info_line,
-        _ => limits.max_control_line,
+    // INFO and -ERR (server side) or CONNECT (client side) may be long; every other line has the small cap.
+    let long_line = match side {
+        Side::Server => matches!(first.to_ascii_uppercase(), b'I' | b'-'),
+        Side::Client => first.to_ascii_uppercase() == b'C',
     };
+    let cap = if long_line { limits.max_info_line } else { limits.max_control_line };
     // The line may be `cap` bytes plus CRLF; look no further than that.
     let window = buf.len().min(cap.saturating_add(2));
     let scan_from = scan_from.min(window);

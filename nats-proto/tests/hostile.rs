@@ -473,7 +473,8 @@ fn set_max_payload_applies_to_the_next_control_line() {
 #[test]
 fn client_side_hostile_frames() {
     use ParseErrorKind::*;
-    let cases: &[(&str, Result<ClientOp, (ParseErrorKind, usize)>)] = &[
+    type Case = (&'static str, Result<ClientOp, (ParseErrorKind, usize)>);
+    let cases: &[Case] = &[
         ("PUB a -1\r\n", Err((InvalidSize, 6))),
         ("PUB a\r\n", Err((WrongArgCount, 3))),
         ("PUB a r s 1\r\n", Err((WrongArgCount, 3))),

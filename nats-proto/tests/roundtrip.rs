@@ -375,3 +375,42 @@ proptest! {
         prop_assert_eq!(HeaderBlock::parse(again.to_bytes()), Ok(again));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// A driver writes what `chunks_vectored` offers and advances by what the socket took: however short the
+    /// writes, the bytes are those of `take_bytes` and decode to the ops. `append` keeps order.
+    #[test]
+    fn partial_writes_deliver_the_encoded_stream(
+        first in vec(client_op(), 1..5), second in vec(client_op(), 0..5), steps in vec(1usize..5000, 1..8)
+    ) {
+        let mut w = WriteBuffer::new();
+        first.iter().for_each(|op| op.encode(&mut w));
+        let mut tail = WriteBuffer::new();
+        second.iter().for_each(|op| op.encode(&mut tail));
+        w.append(&mut tail);
+        prop_assert!(tail.is_empty());
+        let expected = w.clone().take_bytes();
+        prop_assert_eq!(expected.len(), w.len());
+        let mut written = Vec::with_capacity(expected.len());
+        for &step in steps.iter().cycle() {
+            if !bytes::Buf::has_remaining(&w) {
+                break;
+            }
+            let mut iov = [std::io::IoSlice::new(&[]); 3];
+            let n = bytes::Buf::chunks_vectored(&w, &mut iov);
+            let mut budget = step;
+            for slice in &iov[..n] {
+                let take = budget.min(slice.len());
+                written.extend_from_slice(&slice[..take]);
+                budget -= take;
+            }
+            let took = step - budget;
+            prop_assert!(took > 0);
+            bytes::Buf::advance(&mut w, took);
+        }
+        prop_assert_eq!(&written[..], &expected[..]);
+        let all: Vec<ClientOp> = first.into_iter().chain(second).collect();
+        prop_assert_eq!(decode_client(Bytes::from(written))?, all);
+    }
+}

@@ -300,6 +300,9 @@ impl Connection {
             Delivery::Unknown => {}
             Delivery::Delivered => self.events.push_back(Event::Message(msg)),
             Delivery::Last => {
+                // The server may still hold the subscription (a max over 9 digits was capped, or its count
+                // restarted on reconnect): our count is the one that decides.
+                self.out.push_unsub(sid, None);
                 self.events.push_back(Event::Message(msg));
                 self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached });
             }

@@ -1,0 +1,1 @@
+//! A NATS client on `std::net` with no async runtime (work in progress).
