@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use nats_proto::{CloseReason, CommandError, ConnectionError, InvalidUrl};
+use nats_proto::{CloseReason, CommandError, ConnectionError, InvalidUrl, ServerError};
 
 /// Everything a client call can fail with.
 #[non_exhaustive]
@@ -18,8 +18,10 @@ pub enum Error {
     NoResponders,
     /// The connection was lost before a flush was confirmed: what preceded it may not have arrived.
     Disconnected,
-    /// The client is closed.
+    /// The client (or the subscription) is closed.
     Closed,
+    /// The server refused a subscription or publish (permissions violation).
+    Permission(ServerError),
     /// The first connection failed.
     Connect(ConnectionError),
     /// A server URL could not be parsed.
@@ -35,7 +37,8 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out"),
             Error::NoResponders => f.write_str("no responders"),
             Error::Disconnected => f.write_str("disconnected before the flush was confirmed"),
-            Error::Closed => f.write_str("client closed"),
+            Error::Closed => f.write_str("closed"),
+            Error::Permission(e) => write!(f, "permission denied: {}", e.message()),
             Error::Connect(e) => write!(f, "could not connect: {e}"),
             Error::InvalidUrl(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
@@ -48,6 +51,7 @@ impl std::error::Error for Error {
         match self {
             Error::Command(e) => Some(e),
             Error::Connect(e) => Some(e),
+            Error::Permission(e) => Some(e),
             Error::InvalidUrl(e) => Some(e),
             Error::Io(e) => Some(e),
             _ => None,

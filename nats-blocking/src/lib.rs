@@ -1,1 +1,59 @@
-//! A NATS client on `std::net` with no async runtime (work in progress).
+//! A NATS client on `std::net`, with no async runtime.
+//!
+//! For programs that want messaging without an executor: two threads per connection (a reader and a writer)
+//! around the [`nats_proto`] sans-IO core, and blocking calls that wait on condition variables. Dependencies are
+//! `std`, `nats-proto` and `bytes`.
+//!
+//! ```
+//! # let server = nats_server_harness::NatsServer::start();
+//! # let url = server.url();
+//! let client = nats_blocking::connect(&url)?;
+//!
+//! // Subscribe, publish, receive.
+//! let mut sub = client.subscribe("greet.*")?;
+//! client.publish("greet.joe", "hello")?;
+//! let msg = sub.next().expect("a message");
+//! assert_eq!((msg.subject.as_str(), &msg.payload[..]), (Some("greet.joe"), &b"hello"[..]));
+//!
+//! // Request/reply: a responder on its own thread.
+//! let _svc = client.subscribe_with("time", |req| {
+//!     let _ = req.respond("now");
+//! })?;
+//! let reply = client.request("time", "")?;
+//! assert_eq!(&reply.payload[..], b"now");
+//!
+//! // Nobody listening is a typed error, not a timeout.
+//! assert!(matches!(client.request("nobody", ""), Err(nats_blocking::Error::NoResponders)));
+//! client.drain()?;
+//! # Ok::<(), nats_blocking::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! - Publishers lock the core only to encode into its buffer; the writer thread swaps that buffer out and
+//!   writes it with vectored writes outside the lock, so publishes made during a write go out in one batch.
+//! - The reader thread reads with a timeout taken from the core's next deadline, feeds the bytes in, and
+//!   hands messages to per-subscription queues bounded in messages and bytes. A subscriber that falls behind
+//!   loses messages (counted, one [`Event::SlowConsumer`] per episode) instead of stalling the connection.
+//! - Handlers of [`Client::subscribe_with`] run on a thread per subscription, never on the reader thread.
+//! - Reconnect, resubscribe, the reconnect buffer and keep-alive are the core's; this crate only moves bytes.
+
+mod client;
+mod driver;
+mod error;
+mod event;
+mod message;
+mod options;
+mod queue;
+mod subscriber;
+
+pub use client::Client;
+pub use error::Error;
+pub use event::Event;
+pub use message::Message;
+pub use nats_proto::{HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject};
+pub use options::{connect, ConnectOptions, PendingLimits};
+pub use subscriber::{CallbackSubscription, Responses, Subscriber};
+
+/// The `bytes` crate, for `Bytes` payloads.
+pub use bytes;

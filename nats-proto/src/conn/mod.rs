@@ -186,6 +186,11 @@ impl Connection {
         self.mux.in_flight()
     }
 
+    /// Bytes waiting for [`poll_transmit`](Self::poll_transmit).
+    pub fn transmit_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Bytes of publishes held for the next connection.
     pub fn reconnect_buffer_len(&self) -> usize {
         self.pending.len()

@@ -1,0 +1,368 @@
+//! `Client`: the handle users call.
+
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nats_proto::{Connection, FlushError, Headers, RequestError, RequestId, ServerInfo, Statistics, SubscriptionEnd};
+
+use crate::driver::{read_loop, write_loop, Shared, Waiting};
+use crate::event::Event;
+use crate::message::Message;
+use crate::options::ConnectOptions;
+use crate::queue::{MessageQueue, Slot};
+use crate::subscriber::{CallbackSubscription, Responses, Subscriber};
+use crate::Error;
+
+/// Events queued for a receiver from [`Client::events`] before new ones are dropped.
+const EVENT_CAPACITY: usize = 256;
+
+struct Handle {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    request_timeout: Duration,
+    flush_timeout: Duration,
+    drain_timeout: Duration,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last client handle is gone: close cleanly and let the threads finish.
+        self.shared.close();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// A connection to NATS. Cheap to clone; every clone is the same connection, and dropping the last one closes it.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("state", &self.handle.shared.lock().conn.state()).finish()
+    }
+}
+
+impl Shared {
+    pub(crate) fn unsubscribe(&self, sid: u64, max: Option<u64>) -> Result<(), Error> {
+        let mut core = self.lock();
+        if max.is_none() {
+            if let Some(queue) = core.routes.remove(&sid) {
+                queue.end(SubscriptionEnd::Unsubscribed);
+            }
+        }
+        let result = core.conn.unsubscribe(sid, max);
+        self.kick(&mut core);
+        match result {
+            // Already ended (max reached, permission denied, drained): nothing left to do.
+            Err(nats_proto::CommandError::UnknownSubscription(_)) => Ok(()),
+            r => r.map_err(Error::from),
+        }
+    }
+
+    pub(crate) fn cancel_request(&self, id: RequestId) {
+        let mut core = self.lock();
+        core.conn.cancel_request(id);
+        core.requests.remove(&id);
+        self.kick(&mut core);
+    }
+
+    pub(crate) fn close(&self) {
+        let mut core = self.lock();
+        core.conn.close();
+        // Route the Closed event now rather than waiting for the reader to wake.
+        while let Some(event) = core.conn.poll_event() {
+            core.dispatch(self, event);
+        }
+        self.kick(&mut core);
+    }
+}
+
+impl Client {
+    pub(crate) fn start(options: ConnectOptions) -> Result<Client, Error> {
+        let mut config = options.config;
+        // Jitter, pool order and inbox names must differ between processes.
+        config.seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), Instant::now());
+        let retry = config.retry_on_initial_connect;
+        let drain_timeout = config.drain_timeout;
+        let mut senders = vec![];
+        let mut threads = vec![];
+        if let Some(callback) = options.event_callback {
+            let (tx, rx) = sync_channel::<Event>(EVENT_CAPACITY);
+            senders.push(tx);
+            threads.push(std::thread::Builder::new().name("nats-events".into()).spawn(move || {
+                for event in rx {
+                    callback(event);
+                }
+            })?);
+        }
+        let shared = Shared::new(Connection::new(config, Instant::now()), options.pending, senders);
+        let (r, w) = (shared.clone(), shared.clone());
+        threads.push(std::thread::Builder::new().name("nats-reader".into()).spawn(move || read_loop(r))?);
+        threads.push(std::thread::Builder::new().name("nats-writer".into()).spawn(move || write_loop(w))?);
+        let client = Client {
+            handle: Arc::new(Handle {
+                shared,
+                threads: Mutex::new(threads),
+                request_timeout: options.request_timeout,
+                flush_timeout: options.flush_timeout,
+                drain_timeout,
+            }),
+        };
+        if !retry {
+            // The core bounds this: each server gets one attempt with the connect timeout.
+            if let Some(Err(reason)) = client.shared().first_connect.wait(None) {
+                return Err(reason.into());
+            }
+        }
+        Ok(client)
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Publishes `payload` to `subject`.
+    pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.shared().publish(subject.as_bytes(), None, None, payload.into())
+    }
+
+    /// Publishes with headers.
+    pub fn publish_with_headers(
+        &self,
+        subject: &str,
+        headers: &Headers,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.shared().publish(subject.as_bytes(), None, Some(headers), payload.into())
+    }
+
+    /// Publishes with a reply subject.
+    pub fn publish_with_reply(&self, subject: &str, reply: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.shared().publish(subject.as_bytes(), Some(reply.as_bytes()), None, payload.into())
+    }
+
+    /// Publishes with a reply subject and headers.
+    pub fn publish_with_reply_and_headers(
+        &self,
+        subject: &str,
+        reply: &str,
+        headers: &Headers,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.shared().publish(subject.as_bytes(), Some(reply.as_bytes()), Some(headers), payload.into())
+    }
+
+    fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, Error> {
+        let shared = self.shared();
+        let queue_ = Arc::new(MessageQueue::new(shared.pending_limits));
+        let mut core = shared.lock();
+        let sid = core.conn.subscribe(subject, queue.map(str::as_bytes))?;
+        // Registered under the same lock as the SUB, so no message can arrive before its route.
+        core.routes.insert(sid, queue_.clone());
+        shared.kick(&mut core);
+        drop(core);
+        Ok(Subscriber::new(sid, queue_, shared.clone()))
+    }
+
+    /// Subscribes to `subject` (wildcards allowed).
+    pub fn subscribe(&self, subject: &str) -> Result<Subscriber, Error> {
+        self.subscribe_inner(subject, None)
+    }
+
+    /// Subscribes as a member of a queue group: each message goes to one member of the group.
+    pub fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscriber, Error> {
+        self.subscribe_inner(subject, Some(queue))
+    }
+
+    /// Subscribes and runs `handler` for every message on a thread of its own (never the reader thread).
+    pub fn subscribe_with(
+        &self,
+        subject: &str,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        CallbackSubscription::spawn(self.subscribe(subject)?, handler)
+    }
+
+    /// Like [`subscribe_with`](Self::subscribe_with), in a queue group.
+    pub fn queue_subscribe_with(
+        &self,
+        subject: &str,
+        queue: &str,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        CallbackSubscription::spawn(self.queue_subscribe(subject, queue)?, handler)
+    }
+
+    /// Sends a request and waits for the reply (default request timeout).
+    pub fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
+        self.request_inner(subject, None, payload.into(), self.handle.request_timeout)
+    }
+
+    /// Sends a request with headers and waits for the reply.
+    pub fn request_with_headers(
+        &self,
+        subject: &str,
+        headers: &Headers,
+        payload: impl Into<Bytes>,
+    ) -> Result<Message, Error> {
+        self.request_inner(subject, Some(headers), payload.into(), self.handle.request_timeout)
+    }
+
+    /// Sends a request and waits at most `timeout` for the reply.
+    pub fn request_with_timeout(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        self.request_inner(subject, None, payload.into(), timeout)
+    }
+
+    fn request_inner(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        let shared = self.shared();
+        let slot = Arc::new(Slot::new());
+        let now = Instant::now();
+        let id = {
+            let mut core = shared.lock();
+            let id = core.conn.request(now, subject, headers, payload, Some(timeout))?;
+            core.requests.insert(id, Waiting::One(slot.clone()));
+            shared.kick(&mut core);
+            id
+        };
+        match slot.wait(Some(now + timeout)) {
+            Some(Ok(msg)) => Ok(Message::new(msg, Arc::downgrade(shared))),
+            Some(Err(RequestError::NoResponders)) => Err(Error::NoResponders),
+            Some(Err(RequestError::Closed)) => Err(Error::Closed),
+            Some(Err(_)) => Err(Error::Timeout),
+            None => {
+                shared.cancel_request(id);
+                Err(Error::Timeout)
+            }
+        }
+    }
+
+    /// Sends a request and returns every reply until `timeout`, a `stall` interval after the last reply, or
+    /// `max` replies, whichever comes first (this is what service discovery needs).
+    pub fn request_many(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+        stall: Option<Duration>,
+        max: Option<usize>,
+    ) -> Result<Responses, Error> {
+        let shared = self.shared();
+        let queue = Arc::new(MessageQueue::new(shared.pending_limits));
+        let now = Instant::now();
+        let mut core = shared.lock();
+        let id = core.conn.request_many(now, subject, None, payload.into(), Some(timeout))?;
+        core.requests.insert(id, Waiting::Many(queue.clone()));
+        shared.kick(&mut core);
+        drop(core);
+        Ok(Responses {
+            id,
+            queue,
+            shared: shared.clone(),
+            deadline: now + timeout,
+            stall,
+            max,
+            received: 0,
+            last: None,
+            done: false,
+        })
+    }
+
+    /// Waits until the server has processed everything sent before (a PING/PONG round trip).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.flush_timeout(self.handle.flush_timeout)
+    }
+
+    /// Like [`flush`](Self::flush) with a timeout.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        let shared = self.shared();
+        let slot = Arc::new(Slot::new());
+        let now = Instant::now();
+        {
+            let mut core = shared.lock();
+            let id = core.conn.flush(now, Some(timeout))?;
+            core.flushes.insert(id, slot.clone());
+            shared.kick(&mut core);
+        }
+        match slot.wait(Some(now + timeout)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(FlushError::Disconnected)) => Err(Error::Disconnected),
+            Some(Err(FlushError::Closed)) => Err(Error::Closed),
+            Some(Err(_)) | None => Err(Error::Timeout),
+        }
+    }
+
+    /// Unsubscribes everything, waits until messages in flight are delivered to the subscribers and open
+    /// requests are answered, then closes. Messages already received can still be read.
+    pub fn drain(&self) -> Result<(), Error> {
+        let shared = self.shared();
+        {
+            let mut core = shared.lock();
+            core.conn.drain(Instant::now())?;
+            shared.kick(&mut core);
+        }
+        // The core closes by itself at its drain timeout; the margin covers the reader's wake-up.
+        match shared.closed.wait(Some(Instant::now() + self.handle.drain_timeout + Duration::from_secs(1))) {
+            Some(()) => Ok(()),
+            None => Err(Error::Timeout),
+        }
+    }
+
+    /// Closes now: writes what is buffered, fails open requests and flushes, ends subscriptions.
+    pub fn close(&self) {
+        self.shared().close();
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().closed.is_some()
+    }
+
+    /// The last INFO from the server.
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        self.shared().lock().conn.server_info().cloned()
+    }
+
+    /// Counters: bytes and messages in and out, connects and reconnects.
+    pub fn statistics(&self) -> Statistics {
+        self.shared().lock().conn.statistics()
+    }
+
+    /// The largest message the server accepts.
+    pub fn max_payload(&self) -> usize {
+        self.shared().lock().conn.max_payload()
+    }
+
+    /// A new unique inbox subject.
+    pub fn new_inbox(&self) -> String {
+        self.shared().lock().conn.new_inbox()
+    }
+
+    /// A receiver of connection events from now on. Up to 256 events wait; further ones are dropped
+    /// while the receiver lags.
+    pub fn events(&self) -> Receiver<Event> {
+        let (tx, rx) = sync_channel(EVENT_CAPACITY);
+        self.shared().lock().event_senders.push(tx);
+        rx
+    }
+}

@@ -1,0 +1,190 @@
+//! Subscriptions (iterator and callback forms) and the replies of `request_many`.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nats_proto::{RequestId, SubscriptionEnd};
+
+use crate::driver::Shared;
+use crate::message::Message;
+use crate::options::PendingLimits;
+use crate::queue::{Empty, MessageQueue};
+use crate::Error;
+
+/// A subscription. Iterate it to receive messages; iteration ends when the subscription does (unsubscribed,
+/// its max reached, drained, or the client closed). Dropping it unsubscribes.
+pub struct Subscriber {
+    sid: u64,
+    queue: Arc<MessageQueue>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber").field("sid", &self.sid).finish()
+    }
+}
+
+fn ended(why: SubscriptionEnd) -> Error {
+    match why {
+        SubscriptionEnd::PermissionDenied(e) => Error::Permission(e),
+        _ => Error::Closed,
+    }
+}
+
+impl Subscriber {
+    pub(crate) fn new(sid: u64, queue: Arc<MessageQueue>, shared: Arc<Shared>) -> Self {
+        Self { sid, queue, shared }
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> u64 {
+        self.sid
+    }
+
+    /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
+    /// `Error::Permission`) when the subscription has ended.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
+        match self.queue.pop(Some(Instant::now() + timeout)) {
+            Ok(msg) => Ok(msg),
+            Err(Empty::TimedOut) => Err(Error::Timeout),
+            Err(Empty::Ended(why)) => Err(ended(why)),
+        }
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_next(&mut self) -> Option<Message> {
+        self.queue.pop(Some(Instant::now())).ok()
+    }
+
+    /// Ends the subscription now. Messages already received can still be read.
+    pub fn unsubscribe(&mut self) -> Result<(), Error> {
+        self.shared.unsubscribe(self.sid, None)
+    }
+
+    /// Ends the subscription once it has delivered `max` messages in total.
+    pub fn unsubscribe_after(&mut self, max: u64) -> Result<(), Error> {
+        self.shared.unsubscribe(self.sid, Some(max))
+    }
+
+    /// Messages dropped because this subscriber fell behind its pending limits.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    /// Messages and bytes received but not yet taken.
+    pub fn pending(&self) -> (usize, usize) {
+        self.queue.pending()
+    }
+
+    /// Changes this subscription's pending limits.
+    pub fn set_pending_limits(&mut self, limits: PendingLimits) {
+        self.queue.set_limits(limits);
+    }
+}
+
+impl Iterator for Subscriber {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.queue.pop(None).ok()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        // Already ended (or the client is closed): nothing to undo.
+        let _ = self.shared.unsubscribe(self.sid, None);
+    }
+}
+
+/// A subscription whose messages a handler receives on a thread of its own.
+pub struct CallbackSubscription {
+    sid: u64,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for CallbackSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSubscription").field("sid", &self.sid).finish()
+    }
+}
+
+impl CallbackSubscription {
+    pub(crate) fn spawn(sub: Subscriber, mut handler: impl FnMut(Message) + Send + 'static) -> Result<Self, Error> {
+        let (sid, shared) = (sub.sid, sub.shared.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("nats-handler-{sid}"))
+            .spawn(move || sub.for_each(&mut handler))?;
+        Ok(Self { sid, shared, thread: Some(thread) })
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> u64 {
+        self.sid
+    }
+
+    /// Ends the subscription and waits for the handler to finish the messages already received.
+    pub fn unsubscribe(mut self) -> Result<(), Error> {
+        let result = self.shared.unsubscribe(self.sid, None);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        result
+    }
+}
+
+/// The replies of [`Client::request_many`](crate::Client::request_many): an iterator that ends at the first
+/// of: the overall timeout, a stall (no reply for a while after the last one), or a count.
+pub struct Responses {
+    pub(crate) id: RequestId,
+    pub(crate) queue: Arc<MessageQueue>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) deadline: Instant,
+    pub(crate) stall: Option<Duration>,
+    pub(crate) max: Option<usize>,
+    pub(crate) received: usize,
+    pub(crate) last: Option<Instant>,
+    pub(crate) done: bool,
+}
+
+impl Iterator for Responses {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        if self.done || self.max.is_some_and(|m| self.received >= m) {
+            self.finish();
+            return None;
+        }
+        let stall_deadline = self.last.zip(self.stall).map(|(l, s)| l + s);
+        let deadline = stall_deadline.map_or(self.deadline, |s| s.min(self.deadline));
+        match self.queue.pop(Some(deadline)) {
+            Ok(msg) => {
+                self.received += 1;
+                self.last = Some(Instant::now());
+                Some(msg)
+            }
+            Err(_) => {
+                self.finish();
+                None
+            }
+        }
+    }
+}
+
+impl Responses {
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.shared.cancel_request(self.id);
+        }
+    }
+}
+
+impl Drop for Responses {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
