@@ -270,7 +270,7 @@ pub(crate) fn parse_head(buf: &[u8], scan_from: usize, side: Side, limits: &Limi
     // INFO and -ERR (server side) or CONNECT (client side) may be long; every other line has the small cap.
     let long_line = match side {
         Side::Server => matches!(first.to_ascii_uppercase(), b'I' | b'-'),
-        Side::Client => first.to_ascii_uppercase() == b'C',
+        Side::Client => first.eq_ignore_ascii_case(&b'C'),
     };
     let cap = if long_line { limits.max_info_line } else { limits.max_control_line };
     // The line may be `cap` bytes plus CRLF; look no further than that.
@@ -396,11 +396,13 @@ struct FrameReader {
     head: Option<Head>,
     /// A framing error is sticky: after it the stream cannot be resynchronised.
     failed: Option<ParseError>,
+    /// The control line of the last op skipped for a frame-local error.
+    skipped: Option<Head>,
 }
 
 impl FrameReader {
     fn new(side: Side, limits: Limits) -> Self {
-        Self { limits, side, scanned: 0, head: None, failed: None }
+        Self { limits, side, scanned: 0, head: None, failed: None, skipped: None }
     }
 
     fn fail(&mut self, e: ParseError) -> ParseError {
@@ -436,7 +438,10 @@ impl FrameReader {
         let frame = buf.split_to(len).freeze();
         match head.check_body(&frame) {
             Ok(()) => Ok(Some((head, frame))),
-            Err(e) if e.is_frame_local() => Err(e),
+            Err(e) if e.is_frame_local() => {
+                self.skipped = Some(head);
+                Err(e)
+            }
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -446,6 +451,7 @@ impl FrameReader {
         self.scanned = 0;
         self.head = None;
         self.failed = None;
+        self.skipped = None;
     }
 }
 
@@ -482,6 +488,12 @@ impl ServerDecoder {
         self.frames.reset();
     }
 
+    /// The subscription id of the message skipped by the last frame-local error, if it was a message: the
+    /// server did deliver it, so it counts toward the subscription's max.
+    pub fn skipped_sid(&self) -> Option<u64> {
+        self.frames.skipped.filter(|h| h.kind == OpKind::Hmsg || h.kind == OpKind::Msg).map(|h| h.sid)
+    }
+
     /// Cuts the next op from the front of `buf`. `Ok(None)`: more bytes are needed.
     ///
     /// Errors for which [`ParseError::is_frame_local`] is true consumed only the bad op; the next call goes on
@@ -490,16 +502,17 @@ impl ServerDecoder {
         let Some((head, frame)) = self.frames.next_frame(buf)? else {
             return Ok(None);
         };
+        let json_error = |_| {
+            self.frames.skipped = Some(head);
+            ParseError::new(ParseErrorKind::InvalidJson, head.text.start)
+        };
         Ok(Some(match head.kind {
             OpKind::Msg | OpKind::Hmsg => ServerOp::Msg(msg_from_frame(&head, &frame)),
             OpKind::Ping => ServerOp::Ping,
             OpKind::Pong => ServerOp::Pong,
             OpKind::Ok => ServerOp::Ok,
             OpKind::Err => ServerOp::Err(ServerError::new(String::from_utf8_lossy(head.text.of(&frame)))),
-            _ => ServerOp::Info(Box::new(
-                ServerInfo::from_json(head.text.of(&frame))
-                    .map_err(|_| ParseError::new(ParseErrorKind::InvalidJson, head.text.start))?,
-            )),
+            _ => ServerOp::Info(Box::new(ServerInfo::from_json(head.text.of(&frame)).map_err(json_error)?)),
         }))
     }
 }

@@ -202,3 +202,24 @@ fn commands_after_close_fail_with_closed() {
     assert!(p.sent().is_empty());
     assert_eq!(p.conn.state(), State::Closed);
 }
+
+#[test]
+fn bad_message_counts_toward_unsubscribe_max() {
+    // The server delivered the malformed message and counted it toward `UNSUB sid 2`: after the next one it
+    // sends nothing more for this sid, so the client must end the subscription too, or it waits for ever.
+    let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("a", None).unwrap();
+    p.conn.unsubscribe(sid, Some(2)).unwrap();
+    assert_eq!(p.sent(), [sub_op("a", None, sid), unsub_op(sid, Some(2))]);
+    let block = "XATS/1.0\r\n\r\n";
+    p.input(format!("HMSG a {sid} {n} {n}\r\n{block}\r\n{}", msg("a", sid, "good"), n = block.len()));
+    let events = p.events();
+    assert!(matches!(events.first(), Some(Event::BadMessage(_))), "{events:?}");
+    assert!(matches!(events.get(1), Some(Event::Message(m)) if &m.payload[..] == b"good"), "{events:?}");
+    assert_eq!(
+        events.get(2),
+        Some(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached }),
+        "the server has delivered its 2 messages: {events:?}"
+    );
+    assert_eq!(p.conn.subscription_count(), 0);
+}

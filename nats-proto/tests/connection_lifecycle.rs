@@ -123,14 +123,56 @@ fn drain_timeout_closes() {
 }
 
 #[test]
-fn drain_while_disconnected_closes_at_once() {
+fn drain_while_disconnected_waits_for_the_next_connection() {
     let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("a", None).unwrap();
+    p.sent();
+    p.eof();
+    p.events();
+    p.conn.publish("buffered", None, None, body("x")).unwrap();
+    p.conn.drain(p.now()).unwrap();
+    assert!(p.events().is_empty(), "buffered publishes are delivered before closing");
+    assert!(p.conn.drain(p.now()).is_ok(), "a second drain is a no-op");
+    assert_eq!(p.conn.subscribe("b", None), Err(CommandError::Draining));
+    assert_eq!(p.conn.request(p.now(), "svc", None, body("q"), None), Err(CommandError::Draining));
+
+    p.advance_to_timeout();
+    p.handshake();
+    assert_eq!(
+        p.sent(),
+        [sub_op("a", None, sid), pub_op("buffered", None, "x"), unsub_op(sid, None), ClientOp::Ping],
+        "replay, buffer, then the drain"
+    );
+    assert_eq!(p.conn.state(), State::Draining);
+    p.input("PONG\r\n");
+    assert_eq!(
+        p.events(),
+        [
+            Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained },
+            Event::CloseTransport,
+            Event::Closed(CloseReason::Drained),
+        ]
+    );
+}
+
+#[test]
+fn drain_while_disconnected_gives_up_at_the_drain_timeout() {
+    let mut cfg = config(&[URL]);
+    cfg.drain_timeout = Duration::from_secs(3);
+    let mut p = Peer::connected(cfg);
+    let sid = p.conn.subscribe("a", None).unwrap();
     p.eof();
     p.events();
     p.conn.drain(p.now()).unwrap();
+    p.advance(Duration::from_millis(2999));
     let events = p.events();
-    assert_eq!(events, [Event::Closed(CloseReason::Drained)], "no transport to close");
+    assert!(!events.iter().any(|e| matches!(e, Event::Closed(_))), "{events:?}");
+    p.advance(Duration::from_millis(1));
+    let events = p.events();
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Drained)), "{events:?}");
+    assert!(events.contains(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed }), "{events:?}");
     assert_eq!(p.conn.state(), State::Closed);
+    assert_eq!(p.conn.poll_timeout(), None);
 }
 
 #[test]

@@ -63,7 +63,8 @@ pub struct Config {
     pub tls_first: bool,
     /// Longest a drain may take. Default 30 s.
     pub drain_timeout: Duration,
-    /// Parser limits; `max_payload` is replaced by each INFO's.
+    /// Parser limits. Inbound messages may be as large as the larger of `limits.max_payload` (default 64 MiB,
+    /// the largest any server allows) and the server's INFO `max_payload`.
     pub limits: Limits,
     /// Seed for jitter, pool order and inbox names. Drivers pass a random one.
     pub seed: u64,
@@ -89,7 +90,7 @@ impl Config {
             require_tls: false,
             tls_first: false,
             drain_timeout: Duration::from_secs(30),
-            limits: Limits::default(),
+            limits: Limits { max_payload: 64 << 20, ..Limits::default() },
             seed: 0,
         }
     }

@@ -256,8 +256,9 @@ impl Connection {
     ) -> Result<(), CommandError> {
         let total = hdr_len + payload.len();
         let digits = |n: usize| n.checked_ilog10().unwrap_or(0) as usize + 1;
-        let line = 5 + subject.len() + reply.map_or(0, |r| r.len() + 1) + 1 + digits(total) + 2;
-        let wire = line + headers.map_or(0, |_| digits(hdr_len) + 1) + total + 2;
+        // "PUB " or "HPUB ", subject, " reply", " ", ["hdr "], "total", CRLF, then the body and CRLF.
+        let line = 4 + subject.len() + reply.map_or(0, |r| r.len() + 1) + 1 + digits(total) + 2;
+        let wire = line + headers.map_or(0, |_| 1 + digits(hdr_len) + 1) + total + 2;
         let out = self.writable(wire)?;
         match headers {
             Some(h) => out.push_hpub(subject, reply, h, payload),

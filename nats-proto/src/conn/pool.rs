@@ -278,12 +278,18 @@ impl ServerPool {
     /// Applies INFO `connect_urls`: adds new servers (in random order), drops learned ones no longer listed
     /// (never the current one or a configured one). Returns true when servers were added.
     pub fn update_discovered(&mut self, urls: &[String], rng: &mut Rng) -> bool {
-        let tls = self.current().is_some_and(ServerAddr::tls_required);
+        // Learned servers are reached the way the current one is: same scheme, same URL credentials.
+        let template = self.current().cloned();
         let mut learned: Vec<ServerAddr> = urls
             .iter()
             .filter_map(|u| ServerAddr::parse(u).ok())
             .map(|mut a| {
-                a.tls = tls;
+                if let Some(t) = &template {
+                    a.tls = t.tls;
+                    a.user = t.user.clone();
+                    a.pass = t.pass.clone();
+                    a.token = t.token.clone();
+                }
                 a
             })
             .collect();

@@ -79,6 +79,9 @@ impl Connection {
                 Ok(None) => break,
                 Err(e) if e.is_frame_local() && self.state != State::AwaitInfo => {
                     self.events.push_back(Event::BadMessage(e));
+                    if let Some(sid) = self.decoder.skipped_sid() {
+                        self.count_undeliverable(sid);
+                    }
                 }
                 Err(e) => self.lose(now, ConnectionError::Parse(e)),
             }
@@ -156,9 +159,9 @@ impl Connection {
 
     /// Applies what every INFO carries: payload limit, discovered servers, lame duck mode.
     fn on_info(&mut self, info: ServerInfo) {
-        if info.max_payload > 0 {
-            self.decoder.set_max_payload(info.max_payload);
-        }
+        // Messages published through another server of the cluster may exceed this server's own limit, so the
+        // inbound cap is the larger of the two.
+        self.decoder.set_max_payload(info.max_payload.max(self.config.limits.max_payload));
         if !self.config.ignore_discovered_servers
             && !info.connect_urls.is_empty()
             && self.pool.update_discovered(&info.connect_urls, &mut self.rng)
@@ -306,6 +309,14 @@ impl Connection {
                 self.events.push_back(Event::Message(msg));
                 self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached });
             }
+        }
+    }
+
+    /// A message for `sid` that could not be delivered (bad header block) still counts toward its max.
+    fn count_undeliverable(&mut self, sid: u64) {
+        if self.subs.deliver(sid) == Delivery::Last {
+            self.out.push_unsub(sid, None);
+            self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached });
         }
     }
 
