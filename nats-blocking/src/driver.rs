@@ -216,6 +216,8 @@ impl Core {
                 shared.first_connect.set(Err(reason.clone()));
                 self.closed = Some(reason);
                 self.emit(Event::Closed);
+                // Nothing more will be said: let receivers (and the callback thread) see the end.
+                self.event_senders.clear();
                 shared.closed.set(());
             }
             // Driver instructions are handled by the reader loop; anything newer is not for users yet.
