@@ -321,10 +321,13 @@ impl Client {
             core.conn.drain(Instant::now())?;
             shared.kick(&mut core);
         }
-        // The core closes by itself at its drain timeout; the margin covers the reader's wake-up.
-        match shared.closed.wait(Some(Instant::now() + self.handle.drain_timeout + Duration::from_secs(1))) {
+        // The core also has the deadline, but the reader may be asleep in a read until long after it.
+        match shared.closed.wait(Some(Instant::now() + self.handle.drain_timeout)) {
             Some(()) => Ok(()),
-            None => Err(Error::Timeout),
+            None => {
+                self.close();
+                Err(Error::Timeout)
+            }
         }
     }
 

@@ -263,10 +263,8 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                 }
                 CoreEvent::StartTls(_) => {
                     // TLS arrives with the security work; until then a server that demands it is unreachable.
-                    let server = addr_string(&core.conn);
                     let error = ConnectionError::Incompatible("TLS is not supported by this build");
-                    core.emit(Event::ConnectFailed { server, error });
-                    core.conn.handle_eof(Instant::now());
+                    core.conn.handle_transport_error(Instant::now(), error);
                 }
                 CoreEvent::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
@@ -275,6 +273,8 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                             let _ = sock.shutdown(Shutdown::Both);
                         }
                     }
+                    // Unsent bytes went with the connection: publishers waiting for room may go on.
+                    shared.space.notify_all();
                 }
                 other => core.dispatch(&shared, other),
             }
@@ -308,10 +308,6 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
         }
         core.conn.handle_timeout(now);
     }
-}
-
-fn addr_string(conn: &Connection) -> String {
-    conn.current_server().map(ToString::to_string).unwrap_or_default()
 }
 
 /// Writes all of `wire` with vectored writes.

@@ -94,6 +94,12 @@ impl Connection {
         self.lose(now, ConnectionError::TransportClosed);
     }
 
+    /// The transport failed for a reason the driver knows better than "closed" (a TLS handshake error, a
+    /// feature this build lacks): the attempt fails with `error`.
+    pub fn handle_transport_error(&mut self, now: Instant, error: ConnectionError) {
+        self.lose(now, error);
+    }
+
     /// Time passed: fires whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.timers.take_expired(Timer::Connect, now) {
