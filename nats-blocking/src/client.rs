@@ -79,10 +79,6 @@ impl Shared {
     pub(crate) fn close(&self) {
         let mut core = self.lock();
         core.conn.close();
-        // Route the Closed event now rather than waiting for the reader to wake.
-        while let Some(event) = core.conn.poll_event() {
-            core.dispatch(self, event);
-        }
         self.kick(&mut core);
     }
 }
@@ -365,7 +361,11 @@ impl Client {
     /// while the receiver lags.
     pub fn events(&self) -> Receiver<Event> {
         let (tx, rx) = sync_channel(EVENT_CAPACITY);
-        self.shared().lock().event_senders.push(tx);
+        let mut core = self.shared().lock();
+        // After the close nothing more will come: the receiver ends at once (its sender is dropped here).
+        if core.closed.is_none() {
+            core.event_senders.push(tx);
+        }
         rx
     }
 }

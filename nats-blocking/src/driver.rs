@@ -48,6 +48,8 @@ pub(crate) struct Core {
     pub(crate) flushes: HashMap<FlushId, Arc<Slot<Result<(), FlushError>>>>,
     pub(crate) closed: Option<CloseReason>,
     pub(crate) event_senders: Vec<SyncSender<Event>>,
+    /// Driver instructions met while routing a command's events, for the reader.
+    deferred: Vec<CoreEvent>,
     writer_idle: bool,
     reader_idle: bool,
 }
@@ -80,6 +82,7 @@ impl Shared {
                 flushes: HashMap::new(),
                 closed: None,
                 event_senders: senders,
+                deferred: Vec::new(),
                 writer_idle: false,
                 reader_idle: false,
             }),
@@ -97,9 +100,20 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// After a command: wake the writer if it sleeps and has work, the reader if it sleeps without a socket
-    /// (the command may have set a timer, or closed the connection).
+    /// After a command: route the events it caused at once (a subscription ended, the connection closed)
+    /// rather than when the reader next wakes, then wake the writer and a reader that sleeps without a socket.
     pub(crate) fn kick(&self, core: &mut Core) {
+        while let Some(event) = core.conn.poll_event() {
+            match event {
+                // Instructions for the reader: keep them for it, in order.
+                CoreEvent::Dial(_) | CoreEvent::StartTls(_) | CoreEvent::CloseTransport => core.deferred.push(event),
+                other => core.dispatch(self, other),
+            }
+        }
+        self.wake(core);
+    }
+
+    fn wake(&self, core: &mut Core) {
         if core.writer_idle && (core.conn.transmit_len() > 0 || core.closed.is_some()) {
             core.writer_idle = false;
             self.writer_wake.notify_one();
@@ -113,7 +127,7 @@ impl Shared {
     /// Waits while too many bytes are unwritten (back-pressure on publishers).
     fn wait_for_space<'a>(&self, mut core: MutexGuard<'a, Core>) -> MutexGuard<'a, Core> {
         while core.conn.transmit_len() > MAX_UNWRITTEN && core.closed.is_none() && core.sock.is_some() {
-            self.kick(&mut core);
+            self.wake(&mut core);
             core = self.space.wait(core).unwrap_or_else(|e| e.into_inner());
         }
         core
@@ -246,7 +260,9 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
     let mut core = shared.lock();
     loop {
         // Handle everything the core has to say; dialing happens outside the lock.
-        while let Some(event) = core.conn.poll_event() {
+        loop {
+            let deferred = (!core.deferred.is_empty()).then(|| core.deferred.remove(0));
+            let Some(event) = deferred.or_else(|| core.conn.poll_event()) else { break };
             match event {
                 CoreEvent::Dial(addr) => {
                     let timeout = core.conn.config().connect_timeout;
