@@ -136,6 +136,9 @@ impl WriteBuffer {
         headers: Option<&[u8]>,
         payload: &Bytes,
     ) {
+        // One capacity check for the whole op rather than one per piece.
+        let inline = if payload.len() >= CHAIN_THRESHOLD { 0 } else { payload.len() };
+        self.tail.reserve(hop.len() + subject.len() + reply.map_or(0, <[u8]>::len) + 48 + inline);
         self.put(if headers.is_some() { hop } else { op });
         self.put(subject);
         if let Some(sid) = sid {

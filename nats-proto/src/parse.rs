@@ -209,6 +209,13 @@ fn split_args(line: &[u8], from: usize, out: &mut [Span; MAX_ARGS]) -> Result<us
 
 /// Recognises the op name; returns the kind and where its arguments start.
 fn op_name(line: &[u8], side: Side) -> Result<(OpKind, usize), ParseError> {
+    // The hot path first: servers send upper-case `MSG ` and `HMSG ` far more often than anything else.
+    match (side, line) {
+        (Side::Server, [b'M', b'S', b'G', b' ', ..]) => return Ok((OpKind::Msg, 3)),
+        (Side::Server, [b'H', b'M', b'S', b'G', b' ', ..]) => return Ok((OpKind::Hmsg, 4)),
+        (Side::Client, [b'P', b'U', b'B', b' ', ..]) => return Ok((OpKind::Pub, 3)),
+        _ => {}
+    }
     let unknown = ParseError::new(ParseErrorKind::UnknownOp, 0);
     // Ops whose trailing bytes the server ignores, and ops whose text follows with optional blanks.
     let loose: &[(&[u8], OpKind)] = match side {
