@@ -6,25 +6,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_proto::{Connection, FlushError, Headers, RequestError, RequestId, ServerInfo, Statistics, SubscriptionEnd};
+use nats_client::shared::{flush_outcome, request_outcome, EVENT_CAPACITY};
+use nats_client::{ConnectOptions, Event, Message};
+use nats_proto::{Connection, Headers, ServerInfo, Statistics};
 
-use crate::driver::{read_loop, write_loop, Shared, Waiting};
-use crate::event::Event;
-use crate::message::Message;
-use crate::options::ConnectOptions;
-use crate::queue::{MessageQueue, Slot};
+use crate::driver::{publish, read_loop, write_loop, Shared};
 use crate::subscriber::{CallbackSubscription, Responses, Subscriber};
 use crate::Error;
-
-/// Events queued for a receiver from [`Client::events`] before new ones are dropped.
-const EVENT_CAPACITY: usize = 256;
 
 struct Handle {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    request_timeout: Duration,
-    flush_timeout: Duration,
-    drain_timeout: Duration,
 }
 
 impl Drop for Handle {
@@ -52,47 +44,15 @@ impl std::fmt::Debug for Client {
     }
 }
 
-impl Shared {
-    pub(crate) fn unsubscribe(&self, sid: u64, max: Option<u64>) -> Result<(), Error> {
-        let mut core = self.lock();
-        if max.is_none() {
-            if let Some(queue) = core.routes.remove(&sid) {
-                queue.end(SubscriptionEnd::Unsubscribed);
-            }
-        }
-        let result = core.conn.unsubscribe(sid, max);
-        self.kick(&mut core);
-        match result {
-            // Already ended (max reached, permission denied, drained): nothing left to do.
-            Err(nats_proto::CommandError::UnknownSubscription(_)) => Ok(()),
-            r => r.map_err(Error::from),
-        }
-    }
-
-    pub(crate) fn cancel_request(&self, id: RequestId) {
-        let mut core = self.lock();
-        core.conn.cancel_request(id);
-        core.requests.remove(&id);
-        self.kick(&mut core);
-    }
-
-    pub(crate) fn close(&self) {
-        let mut core = self.lock();
-        core.conn.close();
-        self.kick(&mut core);
-    }
-}
-
 impl Client {
-    pub(crate) fn start(options: ConnectOptions) -> Result<Client, Error> {
-        let mut config = options.config;
-        // Jitter, pool order and inbox names must differ between processes.
-        config.seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), Instant::now());
+    /// Connects with `options`. Blocks until the first connection is ready (or, with
+    /// `retry_on_initial_connect`, returns at once and keeps trying in the background).
+    pub fn connect(options: ConnectOptions) -> Result<Client, Error> {
+        let (config, settings, callback) = options.into_parts()?;
         let retry = config.retry_on_initial_connect;
-        let drain_timeout = config.drain_timeout;
         let mut senders = vec![];
         let mut threads = vec![];
-        if let Some(callback) = options.event_callback {
+        if let Some(callback) = callback {
             let (tx, rx) = sync_channel::<Event>(EVENT_CAPACITY);
             senders.push(tx);
             threads.push(std::thread::Builder::new().name("nats-events".into()).spawn(move || {
@@ -101,22 +61,14 @@ impl Client {
                 }
             })?);
         }
-        let shared = Shared::new(Connection::new(config, Instant::now()), options.pending, senders);
+        let shared = Shared::new(Connection::new(config, Instant::now()), settings, senders);
         let (r, w) = (shared.clone(), shared.clone());
         threads.push(std::thread::Builder::new().name("nats-reader".into()).spawn(move || read_loop(r))?);
         threads.push(std::thread::Builder::new().name("nats-writer".into()).spawn(move || write_loop(w))?);
-        let client = Client {
-            handle: Arc::new(Handle {
-                shared,
-                threads: Mutex::new(threads),
-                request_timeout: options.request_timeout,
-                flush_timeout: options.flush_timeout,
-                drain_timeout,
-            }),
-        };
+        let client = Client { handle: Arc::new(Handle { shared, threads: Mutex::new(threads) }) };
         if !retry {
             // The core bounds this: each server gets one attempt with the connect timeout.
-            if let Some(Err(reason)) = client.shared().first_connect.wait(None) {
+            if let Some(Err(reason)) = client.shared().first_connect.wait_cloned(None) {
                 return Err(reason.into());
             }
         }
@@ -129,7 +81,7 @@ impl Client {
 
     /// Publishes `payload` to `subject`.
     pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.shared().publish(subject.as_bytes(), None, None, payload.into())
+        publish(self.shared(), subject.as_bytes(), None, None, payload.into())
     }
 
     /// Publishes with headers.
@@ -139,12 +91,12 @@ impl Client {
         headers: &Headers,
         payload: impl Into<Bytes>,
     ) -> Result<(), Error> {
-        self.shared().publish(subject.as_bytes(), None, Some(headers), payload.into())
+        publish(self.shared(), subject.as_bytes(), None, Some(headers), payload.into())
     }
 
     /// Publishes with a reply subject.
     pub fn publish_with_reply(&self, subject: &str, reply: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.shared().publish(subject.as_bytes(), Some(reply.as_bytes()), None, payload.into())
+        publish(self.shared(), subject.as_bytes(), Some(reply.as_bytes()), None, payload.into())
     }
 
     /// Publishes with a reply subject and headers.
@@ -155,19 +107,12 @@ impl Client {
         headers: &Headers,
         payload: impl Into<Bytes>,
     ) -> Result<(), Error> {
-        self.shared().publish(subject.as_bytes(), Some(reply.as_bytes()), Some(headers), payload.into())
+        publish(self.shared(), subject.as_bytes(), Some(reply.as_bytes()), Some(headers), payload.into())
     }
 
     fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, Error> {
-        let shared = self.shared();
-        let queue_ = Arc::new(MessageQueue::new(shared.pending_limits));
-        let mut core = shared.lock();
-        let sid = core.conn.subscribe(subject, queue.map(str::as_bytes))?;
-        // Registered under the same lock as the SUB, so no message can arrive before its route.
-        core.routes.insert(sid, queue_.clone());
-        shared.kick(&mut core);
-        drop(core);
-        Ok(Subscriber::new(sid, queue_, shared.clone()))
+        let (sid, messages) = self.shared().subscribe(subject, queue)?;
+        Ok(Subscriber::new(sid, messages, self.shared().clone()))
     }
 
     /// Subscribes to `subject` (wildcards allowed).
@@ -201,7 +146,7 @@ impl Client {
 
     /// Sends a request and waits for the reply (default request timeout).
     pub fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
-        self.request_inner(subject, None, payload.into(), self.handle.request_timeout)
+        self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout)
     }
 
     /// Sends a request with headers and waits for the reply.
@@ -211,7 +156,7 @@ impl Client {
         headers: &Headers,
         payload: impl Into<Bytes>,
     ) -> Result<Message, Error> {
-        self.request_inner(subject, Some(headers), payload.into(), self.handle.request_timeout)
+        self.request_inner(subject, Some(headers), payload.into(), self.shared().settings.request_timeout)
     }
 
     /// Sends a request and waits at most `timeout` for the reply.
@@ -232,20 +177,10 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, Error> {
         let shared = self.shared();
-        let slot = Arc::new(Slot::new());
-        let now = Instant::now();
-        let id = {
-            let mut core = shared.lock();
-            let id = core.conn.request(now, subject, headers, payload, Some(timeout))?;
-            core.requests.insert(id, Waiting::One(slot.clone()));
-            shared.kick(&mut core);
-            id
-        };
-        match slot.wait(Some(now + timeout)) {
-            Some(Ok(msg)) => Ok(Message::new(msg, Arc::downgrade(shared))),
-            Some(Err(RequestError::NoResponders)) => Err(Error::NoResponders),
-            Some(Err(RequestError::Closed)) => Err(Error::Closed),
-            Some(Err(_)) => Err(Error::Timeout),
+        let deadline = Instant::now() + timeout;
+        let (id, slot) = shared.request(subject, headers, payload, timeout)?;
+        match slot.wait(Some(deadline)) {
+            Some(result) => request_outcome(result).map(|msg| shared.message(msg)),
             None => {
                 shared.cancel_request(id);
                 Err(Error::Timeout)
@@ -264,13 +199,8 @@ impl Client {
         max: Option<usize>,
     ) -> Result<Responses, Error> {
         let shared = self.shared();
-        let queue = Arc::new(MessageQueue::new(shared.pending_limits));
         let now = Instant::now();
-        let mut core = shared.lock();
-        let id = core.conn.request_many(now, subject, None, payload.into(), Some(timeout))?;
-        core.requests.insert(id, Waiting::Many(queue.clone()));
-        shared.kick(&mut core);
-        drop(core);
+        let (id, queue) = shared.request_many(subject, None, payload.into(), timeout)?;
         Ok(Responses {
             id,
             queue,
@@ -286,39 +216,23 @@ impl Client {
 
     /// Waits until the server has processed everything sent before (a PING/PONG round trip).
     pub fn flush(&self) -> Result<(), Error> {
-        self.flush_timeout(self.handle.flush_timeout)
+        self.flush_timeout(self.shared().settings.flush_timeout)
     }
 
     /// Like [`flush`](Self::flush) with a timeout.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        let shared = self.shared();
-        let slot = Arc::new(Slot::new());
-        let now = Instant::now();
-        {
-            let mut core = shared.lock();
-            let id = core.conn.flush(now, Some(timeout))?;
-            core.flushes.insert(id, slot.clone());
-            shared.kick(&mut core);
-        }
-        match slot.wait(Some(now + timeout)) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(FlushError::Disconnected)) => Err(Error::Disconnected),
-            Some(Err(FlushError::Closed)) => Err(Error::Closed),
-            Some(Err(_)) | None => Err(Error::Timeout),
-        }
+        let deadline = Instant::now() + timeout;
+        let slot = self.shared().flush(timeout)?;
+        slot.wait(Some(deadline)).map_or(Err(Error::Timeout), flush_outcome)
     }
 
     /// Unsubscribes everything, waits until messages in flight are delivered to the subscribers and open
     /// requests are answered, then closes. Messages already received can still be read.
     pub fn drain(&self) -> Result<(), Error> {
         let shared = self.shared();
-        {
-            let mut core = shared.lock();
-            core.conn.drain(Instant::now())?;
-            shared.kick(&mut core);
-        }
+        shared.drain()?;
         // The core also has the deadline, but the reader may be asleep in a read until long after it.
-        match shared.closed.wait(Some(Instant::now() + self.handle.drain_timeout)) {
+        match shared.closed.wait_cloned(Some(Instant::now() + shared.settings.drain_timeout)) {
             Some(()) => Ok(()),
             None => {
                 self.close();
@@ -360,12 +274,6 @@ impl Client {
     /// A receiver of connection events from now on. Up to 256 events wait; further ones are dropped
     /// while the receiver lags.
     pub fn events(&self) -> Receiver<Event> {
-        let (tx, rx) = sync_channel(EVENT_CAPACITY);
-        let mut core = self.shared().lock();
-        // After the close nothing more will come: the receiver ends at once (its sender is dropped here).
-        if core.closed.is_none() {
-            core.event_senders.push(tx);
-        }
-        rx
+        self.shared().events()
     }
 }

@@ -7,237 +7,47 @@
 //!
 //! Publishers lock the core only to encode. Every socket read and write happens outside the lock.
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use nats_proto::{
-    CloseReason, Connection, ConnectionError, Event as CoreEvent, FlushError, FlushId, Headers, Msg, RequestError,
-    RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
-};
+use nats_client::shared::{Core, Shared as SharedState};
+use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State, WriteBuffer};
 
-use crate::event::Event;
-use crate::message::Message;
-use crate::options::PendingLimits;
-use crate::queue::{MessageQueue, Pushed, Slot};
 use crate::Error;
 
-/// Bytes waiting to be written past which publishers wait for the writer.
-const MAX_UNWRITTEN: usize = 32 << 20;
+/// The shared state, with the socket as the transport.
+pub(crate) type Shared = SharedState<Arc<TcpStream>>;
+
 /// A write that makes no progress for this long means the server is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
-/// Who waits for a request's replies.
-pub(crate) enum Waiting {
-    One(Arc<Slot<Result<Msg, RequestError>>>),
-    Many(Arc<MessageQueue>),
+/// Publishes, then waits while too many bytes are unwritten (back-pressure on publishers).
+pub(crate) fn publish(
+    shared: &Shared,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    headers: Option<&Headers>,
+    payload: Bytes,
+) -> Result<(), Error> {
+    let mut core = shared.lock();
+    core.conn.publish(subject, reply, headers, payload)?;
+    shared.wake(&mut core);
+    while Shared::is_backed_up(&core) {
+        core = wait(&shared.space, core);
+    }
+    Ok(())
 }
 
-/// Everything behind the core lock.
-pub(crate) struct Core {
-    pub(crate) conn: Connection,
-    pub(crate) sock: Option<Arc<TcpStream>>,
-    pub(crate) routes: HashMap<u64, Arc<MessageQueue>>,
-    pub(crate) requests: HashMap<RequestId, Waiting>,
-    pub(crate) flushes: HashMap<FlushId, Arc<Slot<Result<(), FlushError>>>>,
-    pub(crate) closed: Option<CloseReason>,
-    pub(crate) event_senders: Vec<SyncSender<Event>>,
-    /// Driver instructions met while routing a command's events, for the reader.
-    deferred: Vec<CoreEvent>,
-    writer_idle: bool,
-    reader_idle: bool,
-}
-
-/// State shared by the client handles, the reader and the writer.
-pub(crate) struct Shared {
-    core: Mutex<Core>,
-    /// The writer waits here for bytes.
-    writer_wake: Condvar,
-    /// The reader waits here while there is no socket.
-    reader_wake: Condvar,
-    /// Publishers wait here while too much is unwritten.
-    space: Condvar,
-    /// Set once: the first connection is ready, or why there will be none.
-    pub(crate) first_connect: Slot<Result<(), CloseReason>>,
-    /// Set when the connection is closed.
-    pub(crate) closed: Slot<()>,
-    pub(crate) pending_limits: PendingLimits,
-    pub(crate) self_ref: Weak<Shared>,
-}
-
-impl Shared {
-    pub(crate) fn new(conn: Connection, pending_limits: PendingLimits, senders: Vec<SyncSender<Event>>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Shared {
-            core: Mutex::new(Core {
-                conn,
-                sock: None,
-                routes: HashMap::new(),
-                requests: HashMap::new(),
-                flushes: HashMap::new(),
-                closed: None,
-                event_senders: senders,
-                deferred: Vec::new(),
-                writer_idle: false,
-                reader_idle: false,
-            }),
-            writer_wake: Condvar::new(),
-            reader_wake: Condvar::new(),
-            space: Condvar::new(),
-            first_connect: Slot::new(),
-            closed: Slot::new(),
-            pending_limits,
-            self_ref: me.clone(),
-        })
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// After a command: route the events it caused at once (a subscription ended, the connection closed)
-    /// rather than when the reader next wakes, then wake the writer and a reader that sleeps without a socket.
-    pub(crate) fn kick(&self, core: &mut Core) {
-        while let Some(event) = core.conn.poll_event() {
-            match event {
-                // Instructions for the reader: keep them for it, in order.
-                CoreEvent::Dial(_) | CoreEvent::StartTls(_) | CoreEvent::CloseTransport => core.deferred.push(event),
-                other => core.dispatch(self, other),
-            }
-        }
-        self.wake(core);
-    }
-
-    fn wake(&self, core: &mut Core) {
-        if core.writer_idle && (core.conn.transmit_len() > 0 || core.closed.is_some()) {
-            core.writer_idle = false;
-            self.writer_wake.notify_one();
-        }
-        if core.reader_idle {
-            core.reader_idle = false;
-            self.reader_wake.notify_one();
-        }
-    }
-
-    /// Waits while too many bytes are unwritten (back-pressure on publishers).
-    fn wait_for_space<'a>(&self, mut core: MutexGuard<'a, Core>) -> MutexGuard<'a, Core> {
-        while core.conn.transmit_len() > MAX_UNWRITTEN && core.closed.is_none() && core.sock.is_some() {
-            self.wake(&mut core);
-            core = self.space.wait(core).unwrap_or_else(|e| e.into_inner());
-        }
-        core
-    }
-
-    pub(crate) fn publish(
-        &self,
-        subject: &[u8],
-        reply: Option<&[u8]>,
-        headers: Option<&Headers>,
-        payload: Bytes,
-    ) -> Result<(), Error> {
-        let mut core = self.lock();
-        core.conn.publish(subject, reply, headers, payload)?;
-        self.kick(&mut core);
-        drop(self.wait_for_space(core));
-        Ok(())
-    }
-
-    fn message(&self, msg: Msg) -> Message {
-        Message::new(msg, self.self_ref.clone())
-    }
-}
-
-impl Core {
-    pub(crate) fn emit(&mut self, event: Event) {
-        // A full receiver loses the event rather than stalling the connection.
-        self.event_senders
-            .retain(|tx| !matches!(tx.try_send(event.clone()), Err(std::sync::mpsc::TrySendError::Disconnected(_))));
-    }
-
-    /// Routes one event of the core to whoever waits for it.
-    pub(crate) fn dispatch(&mut self, shared: &Shared, event: CoreEvent) {
-        match event {
-            CoreEvent::Message(msg) => {
-                let sid = msg.sid;
-                if let Some(queue) = self.routes.get(&sid) {
-                    if queue.push(shared.message(msg)) == (Pushed::Dropped { first: true }) {
-                        self.emit(Event::SlowConsumer { sid });
-                    }
-                }
-            }
-            CoreEvent::SubscriptionEnded { sid, reason } => {
-                if let Some(queue) = self.routes.remove(&sid) {
-                    queue.end(reason);
-                }
-            }
-            CoreEvent::Response { id, result, done } => match self.requests.get(&id) {
-                Some(Waiting::One(slot)) => {
-                    slot.set(result);
-                    self.requests.remove(&id);
-                }
-                Some(Waiting::Many(queue)) => {
-                    let queue = queue.clone();
-                    match result {
-                        Ok(msg) => {
-                            queue.push(shared.message(msg));
-                        }
-                        Err(RequestError::NoResponders) => queue.end(SubscriptionEnd::Unsubscribed),
-                        Err(_) => queue.end(SubscriptionEnd::Closed),
-                    }
-                    if done {
-                        queue.end(SubscriptionEnd::Unsubscribed);
-                        self.requests.remove(&id);
-                    }
-                }
-                None => {}
-            },
-            CoreEvent::Flushed { id, result } => {
-                if let Some(slot) = self.flushes.remove(&id) {
-                    slot.set(result);
-                }
-            }
-            CoreEvent::Connected(addr) => {
-                shared.first_connect.set(Ok(()));
-                self.emit(Event::Connected(addr.to_string()));
-            }
-            CoreEvent::Reconnected(addr) => self.emit(Event::Reconnected(addr.to_string())),
-            CoreEvent::Disconnected(e) => self.emit(Event::Disconnected(e)),
-            CoreEvent::ConnectFailed { server, error } => {
-                self.emit(Event::ConnectFailed { server: server.to_string(), error })
-            }
-            CoreEvent::LameDuck => self.emit(Event::LameDuck),
-            CoreEvent::DiscoveredServers => self.emit(Event::DiscoveredServers),
-            CoreEvent::ServerError(e) => self.emit(Event::ServerError(e)),
-            CoreEvent::BadMessage(e) => self.emit(Event::BadMessage(e)),
-            CoreEvent::Closed(reason) => {
-                for (_, queue) in self.routes.drain() {
-                    queue.end(SubscriptionEnd::Closed);
-                }
-                for (_, waiting) in self.requests.drain() {
-                    match waiting {
-                        Waiting::One(slot) => slot.set(Err(RequestError::Closed)),
-                        Waiting::Many(queue) => queue.end(SubscriptionEnd::Closed),
-                    }
-                }
-                for (_, slot) in self.flushes.drain() {
-                    slot.set(Err(FlushError::Closed));
-                }
-                shared.first_connect.set(Err(reason.clone()));
-                self.closed = Some(reason);
-                self.emit(Event::Closed);
-                // Nothing more will be said: let receivers (and the callback thread) see the end.
-                self.event_senders.clear();
-                shared.closed.set(());
-            }
-            // Driver instructions are handled by the reader loop; anything newer is not for users yet.
-            _ => {}
-        }
-    }
+fn wait<'a>(
+    cv: &std::sync::Condvar,
+    core: MutexGuard<'a, Core<Arc<TcpStream>>>,
+) -> MutexGuard<'a, Core<Arc<TcpStream>>> {
+    cv.wait(core).unwrap_or_else(|e| e.into_inner())
 }
 
 /// Opens a TCP connection to the first address of `addr` that answers.
@@ -260,9 +70,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
     let mut core = shared.lock();
     loop {
         // Handle everything the core has to say; dialing happens outside the lock.
-        loop {
-            let deferred = (!core.deferred.is_empty()).then(|| core.deferred.remove(0));
-            let Some(event) = deferred.or_else(|| core.conn.poll_event()) else { break };
+        while let Some(event) = Shared::next_event(&mut core) {
             match event {
                 CoreEvent::Dial(addr) => {
                     let timeout = core.conn.config().connect_timeout;
@@ -271,7 +79,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                     core = shared.lock();
                     match sock {
                         Some(sock) if core.closed.is_none() => {
-                            core.sock = Some(Arc::new(sock));
+                            core.transport = Some(Arc::new(sock));
                             core.conn.handle_connected(Instant::now());
                         }
                         _ => core.conn.handle_eof(Instant::now()),
@@ -285,12 +93,12 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                 CoreEvent::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
                     if core.conn.state() != State::Closed {
-                        if let Some(sock) = core.sock.take() {
+                        if let Some(sock) = core.transport.take() {
                             let _ = sock.shutdown(Shutdown::Both);
                         }
                     }
                     // Unsent bytes went with the connection: publishers waiting for room may go on.
-                    shared.space.notify_all();
+                    shared.space_freed(&mut core);
                 }
                 other => core.dispatch(&shared, other),
             }
@@ -301,7 +109,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
         }
         let now = Instant::now();
         let sleep = core.conn.poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
-        let Some(sock) = core.sock.clone() else {
+        let Some(sock) = core.transport.clone() else {
             core.reader_idle = true;
             core = shared.reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
             core.reader_idle = false;
@@ -314,7 +122,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
         core = shared.lock();
         let now = Instant::now();
         // A read from a socket the core has since given up on is ignored.
-        if core.sock.as_ref().is_some_and(|s| Arc::ptr_eq(s, &sock)) {
+        if core.transport.as_ref().is_some_and(|s| Arc::ptr_eq(s, &sock)) {
             match read {
                 Ok(0) => core.conn.handle_eof(now),
                 Ok(n) => core.conn.handle_input(now, &buf[..n]),
@@ -346,11 +154,11 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
     let mut wire = WriteBuffer::new();
     let mut core = shared.lock();
     loop {
-        if core.conn.transmit_len() > 0 && core.sock.is_some() {
+        if core.conn.transmit_len() > 0 && core.transport.is_some() {
             core.conn.poll_transmit(&mut wire);
             // The core's buffer is empty again: publishers waiting for room may go on.
-            shared.space.notify_all();
-            let sock = core.sock.clone();
+            shared.space_freed(&mut core);
+            let sock = core.transport.clone();
             drop(core);
             if let Some(sock) = sock {
                 if write_all(&sock, &mut wire).is_err() {
@@ -363,17 +171,17 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             continue;
         }
         if core.closed.is_some() {
-            if let Some(sock) = core.sock.take() {
+            if let Some(sock) = core.transport.take() {
                 let _ = sock.shutdown(Shutdown::Both);
             }
-            shared.space.notify_all();
+            shared.space_freed(&mut core);
             if core.reader_idle {
                 shared.reader_wake.notify_one();
             }
             return;
         }
         core.writer_idle = true;
-        core = shared.writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
+        core = wait(&shared.writer_wake, core);
         core.writer_idle = false;
     }
 }

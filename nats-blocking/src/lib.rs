@@ -40,20 +40,30 @@
 
 mod client;
 mod driver;
-mod error;
-mod event;
-mod message;
-mod options;
-mod queue;
 mod subscriber;
 
 pub use client::Client;
-pub use error::Error;
-pub use event::Event;
-pub use message::Message;
+pub use nats_client::{ConnectOptions, Error, Event, Message, PendingLimits};
 pub use nats_proto::{HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject};
-pub use options::{connect, ConnectOptions, PendingLimits};
 pub use subscriber::{CallbackSubscription, Responses, Subscriber};
 
 /// The `bytes` crate, for `Bytes` payloads.
 pub use bytes;
+
+/// Connects to one or more comma-separated server URLs with default options.
+pub fn connect(urls: &str) -> Result<Client, Error> {
+    Client::connect(ConnectOptions::new().server(urls))
+}
+
+/// `options.connect()`, as [`Client::connect`]. `ConnectOptions` is shared with the async client, so the
+/// method comes from this trait: `use nats_blocking::ConnectOptionsExt as _;`.
+pub trait ConnectOptionsExt {
+    /// Connects with these options.
+    fn connect(self) -> Result<Client, Error>;
+}
+
+impl ConnectOptionsExt for ConnectOptions {
+    fn connect(self) -> Result<Client, Error> {
+        Client::connect(self)
+    }
+}

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use nats_proto::{RequestId, SubscriptionEnd};
 
+use nats_client::queue::{Empty, MessageQueue};
+use nats_client::{Message, PendingLimits};
+
 use crate::driver::Shared;
-use crate::message::Message;
-use crate::options::PendingLimits;
-use crate::queue::{Empty, MessageQueue};
 use crate::Error;
 
 /// A subscription. Iterate it to receive messages; iteration ends when the subscription does (unsubscribed,

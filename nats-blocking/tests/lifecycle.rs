@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{assert_ended, connect, free_port, read_to_end, recv, subject, take_queued, text, WAIT};
+use nats_blocking::ConnectOptionsExt as _;
 use nats_blocking::{ConnectOptions, Error, Headers, PendingLimits};
 use nats_server_harness::{NatsServer, ServerVersion};
 

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{connect, recv, take_queued, text};
+use nats_blocking::ConnectOptionsExt as _;
 use nats_blocking::{Error, Event, Headers, PendingLimits};
 use nats_proto::{CommandError, SubjectError};
 use nats_server_harness::NatsServer;

@@ -19,6 +19,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use nats_blocking::ConnectOptionsExt as _;
 use nats_blocking::{ConnectOptions, Error, Event, ReconnectPolicy};
 use nats_proto::{
     ClientOp, Config, ConnectionError, HeaderError, ParseErrorKind, ServerError, ServerErrorKind, ServerOp,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{connect, event_recorder, options, read_to_end, recv, take_queued, text, wait_event, wait_until, WAIT};
+use nats_blocking::ConnectOptionsExt as _;
 use nats_blocking::{Client, Error, Event, PendingLimits, Subscriber};
 use nats_proto::CommandError;
 use nats_server_harness::{Cluster, NatsServer};

@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nats_blocking::ConnectOptionsExt as _;
 use nats_blocking::{Client, ConnectOptions, Error, Event, Message, ReconnectPolicy, Subscriber};
 use nats_server_harness::NatsServer;
 

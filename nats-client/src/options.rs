@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use nats_proto::{Config, ReconnectPolicy, ServerAddr};
 
-use crate::client::Client;
 use crate::event::Event;
+use crate::shared::Settings;
 use crate::Error;
 
 /// Per-subscription limits on messages received but not yet taken by the subscriber. Past either limit,
@@ -26,17 +26,18 @@ impl Default for PendingLimits {
     }
 }
 
-pub(crate) type EventCallback = Arc<dyn Fn(Event) + Send + Sync>;
+/// A function called with every connection event.
+pub type EventCallback = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// Options for [`ConnectOptions::connect`]. Defaults follow ADR-40 where it sets one.
+/// Connection options, shared by both clients. Defaults follow ADR-40 where it sets one.
 #[derive(Clone)]
 pub struct ConnectOptions {
-    pub(crate) config: Config,
-    pub(crate) urls: Vec<String>,
-    pub(crate) request_timeout: Duration,
-    pub(crate) flush_timeout: Duration,
-    pub(crate) pending: PendingLimits,
-    pub(crate) event_callback: Option<EventCallback>,
+    config: Config,
+    urls: Vec<String>,
+    request_timeout: Duration,
+    flush_timeout: Duration,
+    pending: PendingLimits,
+    event_callback: Option<EventCallback>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -149,19 +150,19 @@ impl ConnectOptions {
         self
     }
 
-    /// Default timeout of [`Client::request`]. Default 10 s.
+    /// Default timeout of `Client::request`. Default 10 s.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// Timeout of [`Client::flush`]. Default 10 s.
+    /// Timeout of `Client::flush`. Default 10 s.
     pub fn flush_timeout(mut self, timeout: Duration) -> Self {
         self.flush_timeout = timeout;
         self
     }
 
-    /// Longest [`Client::drain`] waits. Default 30 s.
+    /// Longest `Client::drain` waits. Default 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.drain_timeout = timeout;
         self
@@ -191,16 +192,18 @@ impl ConnectOptions {
         self
     }
 
-    /// Connects. Blocks until the first connection is ready (or, with `retry_on_initial_connect`, returns at
-    /// once).
-    pub fn connect(mut self) -> Result<Client, Error> {
-        let urls = if self.urls.is_empty() { vec!["nats://127.0.0.1:4222".to_owned()] } else { self.urls.clone() };
+    /// Splits the options into the core's settings, the client's, and the event callback. Parses the URLs.
+    pub fn into_parts(mut self) -> Result<(Config, Settings, Option<EventCallback>), Error> {
+        let urls = if self.urls.is_empty() { vec!["nats://127.0.0.1:4222".to_owned()] } else { self.urls };
         self.config.servers = urls.iter().map(|u| ServerAddr::parse(u)).collect::<Result<_, _>>()?;
-        Client::start(self)
+        // Jitter, pool order and inbox names must differ between processes.
+        self.config.seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
+        let settings = Settings {
+            pending: self.pending,
+            request_timeout: self.request_timeout,
+            flush_timeout: self.flush_timeout,
+            drain_timeout: self.config.drain_timeout,
+        };
+        Ok((self.config, settings, self.event_callback))
     }
-}
-
-/// Connects to one or more comma-separated server URLs with default options.
-pub fn connect(urls: &str) -> Result<Client, Error> {
-    ConnectOptions::new().server(urls).connect()
 }
