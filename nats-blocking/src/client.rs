@@ -1,13 +1,12 @@
 //! `Client`: the handle users call.
 
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::shared::{flush_outcome, request_outcome, EVENT_CAPACITY};
-use nats_client::{ConnectOptions, Event, Message};
+use nats_client::shared::{flush_outcome, request_outcome};
+use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, ServerInfo, Statistics};
 
 use crate::driver::{publish, read_loop, write_loop, Shared};
@@ -50,18 +49,20 @@ impl Client {
     pub fn connect(options: ConnectOptions) -> Result<Client, Error> {
         let (config, settings, callback) = options.into_parts()?;
         let retry = config.retry_on_initial_connect;
-        let mut senders = vec![];
+        let mut channels = vec![];
         let mut threads = vec![];
         if let Some(callback) = callback {
-            let (tx, rx) = sync_channel::<Event>(EVENT_CAPACITY);
-            senders.push(tx);
+            let (rx, channel) = EventReceiver::new();
+            channels.push(Arc::downgrade(&channel));
             threads.push(std::thread::Builder::new().name("nats-events".into()).spawn(move || {
+                // The thread owns the channel: it lives as long as the callback is called.
+                let _channel = channel;
                 for event in rx {
                     callback(event);
                 }
             })?);
         }
-        let shared = Shared::new(Connection::new(config, Instant::now()), settings, senders);
+        let shared = Shared::new(Connection::new(config, Instant::now()), settings, channels);
         let (r, w) = (shared.clone(), shared.clone());
         threads.push(std::thread::Builder::new().name("nats-reader".into()).spawn(move || read_loop(r))?);
         threads.push(std::thread::Builder::new().name("nats-writer".into()).spawn(move || write_loop(w))?);
@@ -273,7 +274,7 @@ impl Client {
 
     /// A receiver of connection events from now on. Up to 256 events wait; further ones are dropped
     /// while the receiver lags.
-    pub fn events(&self) -> Receiver<Event> {
+    pub fn events(&self) -> EventReceiver {
         self.shared().events()
     }
 }

@@ -43,7 +43,7 @@ mod driver;
 mod subscriber;
 
 pub use client::Client;
-pub use nats_client::{ConnectOptions, Error, Event, Message, PendingLimits};
+pub use nats_client::{ConnectOptions, Error, Event, EventReceiver, Message, PendingLimits};
 pub use nats_proto::{HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject};
 pub use subscriber::{CallbackSubscription, Responses, Subscriber};
 

@@ -28,6 +28,6 @@ pub mod queue;
 pub mod shared;
 
 pub use error::Error;
-pub use event::Event;
+pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
 pub use message::{Message, Publish};
 pub use options::{ConnectOptions, EventCallback, PendingLimits};

@@ -5,7 +5,6 @@
 //! and feeds bytes and time in; [`Core::dispatch`] hands each event of the core to whoever waits for it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -16,7 +15,7 @@ use nats_proto::{
     RequestId, SubscriptionEnd,
 };
 
-use crate::event::Event;
+use crate::event::{Event, EventChannel, EventReceiver};
 use crate::message::{Message, Publish};
 use crate::options::PendingLimits;
 use crate::queue::{MessageQueue, Pushed, Slot};
@@ -24,8 +23,6 @@ use crate::Error;
 
 /// Bytes waiting to be written past which publishers wait for the driver.
 pub const MAX_UNWRITTEN: usize = 32 << 20;
-/// Events queued for a receiver from `events()` before new ones are dropped.
-pub const EVENT_CAPACITY: usize = 256;
 
 /// Where the reply of a `request` is set.
 pub type ReplySlot = Arc<Slot<Result<Msg, RequestError>>>;
@@ -65,8 +62,8 @@ pub struct Core<T> {
     pub flushes: HashMap<FlushId, Arc<Slot<Result<(), FlushError>>>>,
     /// Why the connection closed, once it has.
     pub closed: Option<CloseReason>,
-    /// Receivers of events.
-    pub event_senders: Vec<SyncSender<Event>>,
+    /// Channels of event receivers still alive.
+    pub event_channels: Vec<Weak<EventChannel>>,
     /// Driver instructions met while routing a command's events, kept for the driver in order.
     pub deferred: VecDeque<CoreEvent>,
     /// The blocking writer sleeps on `Shared::writer_wake`.
@@ -99,7 +96,7 @@ pub struct Shared<T> {
 
 impl<T: Send + Sync + 'static> Shared<T> {
     /// Shared state around `conn`.
-    pub fn new(conn: Connection, settings: Settings, senders: Vec<SyncSender<Event>>) -> Arc<Self> {
+    pub fn new(conn: Connection, settings: Settings, channels: Vec<Weak<EventChannel>>) -> Arc<Self> {
         Arc::new_cyclic(|me| Shared {
             core: Mutex::new(Core {
                 conn,
@@ -108,7 +105,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 requests: HashMap::new(),
                 flushes: HashMap::new(),
                 closed: None,
-                event_senders: senders,
+                event_channels: channels,
                 deferred: VecDeque::new(),
                 writer_idle: false,
                 reader_idle: false,
@@ -291,12 +288,13 @@ impl<T: Send + Sync + 'static> Shared<T> {
     }
 
     /// A receiver of events from now on; after the close it ends at once.
-    pub fn events(&self) -> Receiver<Event> {
-        let (tx, rx) = sync_channel(EVENT_CAPACITY);
+    pub fn events(&self) -> EventReceiver {
         let mut core = self.lock();
-        if core.closed.is_none() {
-            core.event_senders.push(tx);
+        if core.closed.is_some() {
+            return EventReceiver::ended();
         }
+        let (rx, channel) = EventReceiver::new();
+        core.event_channels.push(Arc::downgrade(&channel));
         rx
     }
 }
@@ -328,9 +326,15 @@ pub fn flush_outcome(result: Result<(), FlushError>) -> Result<(), Error> {
 }
 
 impl<T: Send + Sync + 'static> Core<T> {
-    /// Sends `event` to every receiver; a full receiver loses it rather than stalling the connection.
+    /// Sends `event` to every receiver still alive; a full one loses it rather than stall the connection.
     pub fn emit(&mut self, event: Event) {
-        self.event_senders.retain(|tx| !matches!(tx.try_send(event.clone()), Err(TrySendError::Disconnected(_))));
+        self.event_channels.retain(|channel| match channel.upgrade() {
+            Some(channel) => {
+                channel.send(event.clone());
+                true
+            }
+            None => false,
+        });
     }
 
     /// Routes one event of the core to whoever waits for it. Driver instructions are ignored here.
@@ -414,7 +418,9 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.closed = Some(reason);
         self.emit(Event::Closed);
         // Nothing more will be said: let receivers (and a callback thread) see the end.
-        self.event_senders.clear();
+        for channel in self.event_channels.drain(..).filter_map(|c| c.upgrade()) {
+            channel.end();
+        }
         shared.closed.set(());
     }
 }

@@ -2,6 +2,7 @@
 //! never hangs it.
 #![allow(dead_code)]
 
+use nats_blocking::EventReceiver;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,10 +91,27 @@ pub(crate) fn assert_ended(sub: &mut Subscriber) {
     assert!(started.elapsed() < Duration::from_secs(1), "an ended subscription should not wait");
 }
 
+/// Anything events can be received from with a timeout: the client's receiver or a recorder's channel.
+pub(crate) trait RecvEvents {
+    fn recv_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError>;
+}
+
+impl RecvEvents for EventReceiver {
+    fn recv_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
+        self.recv_timeout(timeout)
+    }
+}
+
+impl RecvEvents for Receiver<Event> {
+    fn recv_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
+        self.recv_timeout(timeout)
+    }
+}
+
 /// Waits for the first event matching `pred`, panicking after `timeout`. Returns it and the events before it.
 #[track_caller]
 pub(crate) fn wait_event(
-    rx: &Receiver<Event>,
+    rx: &impl RecvEvents,
     timeout: Duration,
     what: &str,
     pred: impl Fn(&Event) -> bool,
@@ -102,7 +120,7 @@ pub(crate) fn wait_event(
     let mut seen = vec![];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match rx.recv_event(left) {
             Ok(e) if pred(&e) => return (e, seen),
             Ok(e) => seen.push(e),
             Err(RecvTimeoutError::Timeout) => panic!("no {what} event within {timeout:?}; saw {seen:?}"),

@@ -322,7 +322,7 @@ impl Conn {
 /// Waits at most `limit` for an event satisfying `pred`; returns it with the events seen before it. Panics with
 /// everything seen otherwise.
 pub(crate) fn wait_event(
-    events: &Receiver<Event>,
+    events: &nats_blocking::EventReceiver,
     limit: Duration,
     what: &str,
     mut pred: impl FnMut(&Event) -> bool,
