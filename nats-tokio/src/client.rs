@@ -1,0 +1,280 @@
+//! `Client`: the handle users call. The same names, options and errors as `nats-blocking`, async.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nats_client::shared::{flush_outcome, request_outcome};
+use nats_client::{ConnectOptions, EventReceiver, Message};
+use nats_proto::{Connection, Headers, RequestId, ServerInfo, Statistics};
+
+use crate::driver::{run, Shared};
+use crate::events::Events;
+use crate::runtime::{Runtime, Timer};
+use crate::subscriber::{Responses, Subscriber};
+use crate::Error;
+
+struct Handle {
+    shared: Arc<Shared>,
+    /// The runtime's timer, for stall deadlines of `request_many`.
+    new_timer: fn(Instant) -> Box<dyn Timer>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last client handle is gone: close; the driver task writes what is left and ends.
+        self.shared.close();
+    }
+}
+
+/// A connection to NATS. Cheap to clone (`Clone + Send + Sync`); every clone is the same connection, and
+/// dropping the last one closes it.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("state", &self.shared().lock().conn.state()).finish()
+    }
+}
+
+/// Cancels a request in the core if its future is dropped before the reply came.
+struct RequestGuard<'a> {
+    shared: &'a Shared,
+    id: RequestId,
+    done: bool,
+}
+
+impl Drop for RequestGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.cancel_request(self.id);
+        }
+    }
+}
+
+impl Client {
+    /// Connects with `options` on the tokio runtime. Waits until the first connection is ready (or, with
+    /// `retry_on_initial_connect`, returns at once and keeps trying in the background).
+    #[cfg(feature = "tokio")]
+    pub async fn connect(options: ConnectOptions) -> Result<Client, Error> {
+        Self::connect_on::<crate::runtime::tokio_rt::Tokio>(options).await
+    }
+
+    pub(crate) async fn connect_on<R: Runtime>(options: ConnectOptions) -> Result<Client, Error> {
+        let (config, settings, callback) = options.into_parts()?;
+        let retry = config.retry_on_initial_connect;
+        let mut channels = vec![];
+        if let Some(callback) = callback {
+            let (rx, channel) = EventReceiver::new();
+            channels.push(Arc::downgrade(&channel));
+            R::spawn(async move {
+                // The task owns the channel: it lives as long as the callback is called.
+                let _channel = channel;
+                let mut events = Events::new(rx);
+                while let Some(event) = events.next().await {
+                    callback(event);
+                }
+            });
+        }
+        let shared = Shared::new(Connection::new(config, Instant::now()), settings, channels);
+        R::spawn(run::<R>(shared.clone()));
+        let client = Client { handle: Arc::new(Handle { shared, new_timer: R::boxed_timer }) };
+        if !retry {
+            // The core bounds this: each server gets one attempt with the connect timeout.
+            let first = poll_fn(|cx| client.shared().first_connect.poll_cloned(cx)).await;
+            first.map_err(Error::from)?;
+        }
+        Ok(client)
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    async fn publish_inner(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&Headers>,
+        payload: Bytes,
+    ) -> Result<(), Error> {
+        let shared = self.shared();
+        shared.publish_now(subject.as_bytes(), reply.map(str::as_bytes), headers, payload)?;
+        // Back-pressure: wait while the driver has too much unwritten.
+        poll_fn(|cx| {
+            let mut core = shared.lock();
+            if Shared::is_backed_up(&core) {
+                core.space_wakers.push(cx.waker().clone());
+                shared.wake(&mut core);
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Publishes `payload` to `subject`.
+    pub async fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publish_inner(subject, None, None, payload.into()).await
+    }
+
+    /// Publishes with headers.
+    pub async fn publish_with_headers(
+        &self,
+        subject: &str,
+        headers: &Headers,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.publish_inner(subject, None, Some(headers), payload.into()).await
+    }
+
+    /// Publishes with a reply subject.
+    pub async fn publish_with_reply(&self, subject: &str, reply: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publish_inner(subject, Some(reply), None, payload.into()).await
+    }
+
+    /// Publishes with a reply subject and headers.
+    pub async fn publish_with_reply_and_headers(
+        &self,
+        subject: &str,
+        reply: &str,
+        headers: &Headers,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.publish_inner(subject, Some(reply), Some(headers), payload.into()).await
+    }
+
+    /// Subscribes to `subject` (wildcards allowed).
+    pub async fn subscribe(&self, subject: &str) -> Result<Subscriber, Error> {
+        let (sid, messages) = self.shared().subscribe(subject, None)?;
+        Ok(Subscriber::new(sid, messages, self.shared().clone()))
+    }
+
+    /// Subscribes as a member of a queue group: each message goes to one member of the group.
+    pub async fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscriber, Error> {
+        let (sid, messages) = self.shared().subscribe(subject, Some(queue))?;
+        Ok(Subscriber::new(sid, messages, self.shared().clone()))
+    }
+
+    /// Sends a request and waits for the reply (default request timeout).
+    pub async fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
+        self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout).await
+    }
+
+    /// Sends a request with headers and waits for the reply.
+    pub async fn request_with_headers(
+        &self,
+        subject: &str,
+        headers: &Headers,
+        payload: impl Into<Bytes>,
+    ) -> Result<Message, Error> {
+        self.request_inner(subject, Some(headers), payload.into(), self.shared().settings.request_timeout).await
+    }
+
+    /// Sends a request and waits at most `timeout` for the reply.
+    pub async fn request_with_timeout(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        self.request_inner(subject, None, payload.into(), timeout).await
+    }
+
+    async fn request_inner(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        let shared = self.shared();
+        // The core keeps the deadline; the driver task wakes for it.
+        let (id, slot) = shared.request(subject, headers, payload, timeout)?;
+        let mut guard = RequestGuard { shared, id, done: false };
+        let result = poll_fn(|cx| slot.poll_take(cx)).await;
+        guard.done = true;
+        request_outcome(result).map(|msg| shared.message(msg))
+    }
+
+    /// Sends a request and returns a stream of every reply until `timeout`, a `stall` interval after the last
+    /// reply, or `max` replies, whichever comes first (this is what service discovery needs).
+    pub async fn request_many(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+        stall: Option<Duration>,
+        max: Option<usize>,
+    ) -> Result<Responses, Error> {
+        let shared = self.shared();
+        let (id, queue) = shared.request_many(subject, None, payload.into(), timeout)?;
+        Ok(Responses::new(id, queue, shared.clone(), stall, max, self.handle.new_timer))
+    }
+
+    /// Waits until the server has processed everything sent before (a PING/PONG round trip).
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.flush_timeout(self.shared().settings.flush_timeout).await
+    }
+
+    /// Like [`flush`](Self::flush) with a timeout.
+    pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        let slot = self.shared().flush(timeout)?;
+        flush_outcome(poll_fn(|cx| slot.poll_take(cx)).await)
+    }
+
+    /// Unsubscribes everything, waits until messages in flight are delivered to the subscribers and open
+    /// requests are answered (or the drain timeout passes), then closes. Messages already received can still
+    /// be read.
+    pub async fn drain(&self) -> Result<(), Error> {
+        let shared = self.shared();
+        shared.drain()?;
+        // The core closes by itself at its drain timeout; the driver task wakes for it.
+        poll_fn(|cx| shared.closed.poll_cloned(cx)).await;
+        Ok(())
+    }
+
+    /// Closes now: writes what is buffered, fails open requests and flushes, ends subscriptions.
+    pub async fn close(&self) {
+        let shared = self.shared();
+        shared.close();
+        poll_fn(|cx| shared.closed.poll_cloned(cx)).await;
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().closed.is_some()
+    }
+
+    /// The last INFO from the server.
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        self.shared().lock().conn.server_info().cloned()
+    }
+
+    /// Counters: bytes and messages in and out, connects and reconnects.
+    pub fn statistics(&self) -> Statistics {
+        self.shared().lock().conn.statistics()
+    }
+
+    /// The largest message the server accepts.
+    pub fn max_payload(&self) -> usize {
+        self.shared().lock().conn.max_payload()
+    }
+
+    /// A new unique inbox subject.
+    pub fn new_inbox(&self) -> String {
+        self.shared().lock().conn.new_inbox()
+    }
+
+    /// Connection events from now on, as a `Stream`. It ends after `Event::Closed`.
+    pub fn events(&self) -> Events {
+        Events::new(self.shared().events())
+    }
+}

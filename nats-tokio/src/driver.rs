@@ -1,0 +1,192 @@
+//! The driver task: one task owns the socket and moves bytes and time between it and the core.
+//!
+//! Commands lock the core only to encode and then wake this task. Each step the task takes everything the
+//! core has to send in one swap and writes it with vectored writes, reads what arrived into the core, and
+//! keeps one timer that is moved only when the core's next deadline changes.
+
+use std::future::poll_fn;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Buf;
+use nats_client::shared::Shared as SharedState;
+use nats_proto::{ConnectionError, Event as CoreEvent, WriteBuffer};
+
+use crate::runtime::{Runtime, Timer, Transport};
+
+/// The shared state; the task owns the stream, so the transport marker is `()`.
+pub(crate) type Shared = SharedState<()>;
+
+/// Bytes read per step before the task handles what they produced.
+const READ_CHUNK: usize = 64 * 1024;
+/// Deadline for the timer while the core has none.
+const IDLE: Duration = Duration::from_secs(3600);
+
+struct Driver<R: Runtime> {
+    shared: Arc<Shared>,
+    stream: Option<R::Stream>,
+    wire: WriteBuffer,
+    buf: Vec<u8>,
+    timer: R::Timer,
+    armed: Instant,
+}
+
+/// Runs the connection until it is closed.
+pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
+    let armed = Instant::now() + IDLE;
+    let mut driver = Driver::<R> {
+        shared,
+        stream: None,
+        wire: WriteBuffer::new(),
+        buf: vec![0; READ_CHUNK],
+        timer: R::timer(armed),
+        armed,
+    };
+    loop {
+        if driver.handle_events().await {
+            driver.finish().await;
+            return;
+        }
+        poll_fn(|cx| driver.poll_step(cx)).await;
+    }
+}
+
+impl<R: Runtime> Driver<R> {
+    /// Carries out the core's instructions and routes its events. True once the connection is closed.
+    async fn handle_events(&mut self) -> bool {
+        loop {
+            // The lock is taken per event and never held across the dial's await.
+            let (event, timeout) = {
+                let mut core = self.shared.lock();
+                match Shared::next_event(&mut core) {
+                    Some(event) => (event, core.conn.config().connect_timeout),
+                    None => return core.closed.is_some(),
+                }
+            };
+            if let CoreEvent::Dial(addr) = &event {
+                tracing::debug!(server = %addr, "dialing");
+                let stream = R::connect(addr.host_port(), timeout).await;
+                let mut core = self.shared.lock();
+                match stream {
+                    Ok(stream) if core.closed.is_none() => {
+                        self.stream = Some(stream);
+                        core.transport = Some(());
+                        core.conn.handle_connected(Instant::now());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(server = %addr, error = %e, "dial failed");
+                        core.conn.handle_eof(Instant::now());
+                    }
+                }
+                continue;
+            }
+            let mut core = self.shared.lock();
+            match event {
+                CoreEvent::StartTls(_) => {
+                    // TLS arrives with the security work; until then a server that demands it is unreachable.
+                    let error = ConnectionError::Incompatible("TLS is not supported by this build");
+                    core.conn.handle_transport_error(Instant::now(), error);
+                }
+                CoreEvent::CloseTransport => {
+                    // After a close, what is left is written by `finish`; after a loss the bytes went with it.
+                    if core.closed.is_none() {
+                        self.stream = None;
+                        core.transport = None;
+                        self.wire.clear();
+                        self.shared.space_freed(&mut core);
+                    }
+                }
+                other => {
+                    if let CoreEvent::Disconnected(e) = &other {
+                        tracing::warn!(error = %e, "disconnected");
+                    }
+                    core.dispatch(&self.shared, other);
+                }
+            }
+        }
+    }
+
+    /// Writes what is left after a close, then drops the stream.
+    async fn finish(&mut self) {
+        {
+            let mut core = self.shared.lock();
+            core.conn.poll_transmit(&mut self.wire);
+            core.transport = None;
+            self.shared.space_freed(&mut core);
+        }
+        if let Some(mut stream) = self.stream.take() {
+            let _ = poll_fn(|cx| write_some(&mut stream, &mut self.wire, cx).map(|r| r.map(|_| ()))).await;
+        }
+    }
+
+    /// One step: write, read, fire the timer. Ready when something happened that may have produced events.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = {
+            let mut core = self.shared.lock();
+            // Registered before looking, so a command issued after this point wakes the task.
+            core.task_waker = Some(cx.waker().clone());
+            if core.conn.transmit_len() > 0 && self.stream.is_some() {
+                core.conn.poll_transmit(&mut self.wire);
+                self.shared.space_freed(&mut core);
+            }
+            if !core.deferred.is_empty() || core.closed.is_some() {
+                return Poll::Ready(());
+            }
+            core.conn.poll_timeout()
+        };
+        let mut lost = false;
+        let mut input = None;
+        if let Some(stream) = self.stream.as_mut() {
+            lost |= matches!(write_some(stream, &mut self.wire, cx), Poll::Ready(Err(())));
+            match stream.poll_read(cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => lost = true,
+                Poll::Ready(Ok(n)) => input = Some(n),
+                Poll::Pending => {}
+            }
+        }
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + IDLE);
+        if deadline != self.armed {
+            self.timer.reset(deadline);
+            self.armed = deadline;
+        }
+        let fired = self.timer.poll_fired(cx).is_ready();
+        if !lost && input.is_none() && !fired {
+            return Poll::Pending;
+        }
+        let now = Instant::now();
+        let mut core = self.shared.lock();
+        if let Some(n) = input {
+            core.conn.handle_input(now, &self.buf[..n]);
+        }
+        if lost {
+            core.conn.handle_eof(now);
+        }
+        if fired {
+            // Re-arm on the next step from the core's new deadline.
+            self.armed = now;
+            core.conn.handle_timeout(now);
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Writes as much of `wire` as the stream takes now. Ready(Ok) when all is written, Ready(Err) when the
+/// stream failed, Pending when it is full (the task is woken when it drains).
+fn write_some<S: Transport>(stream: &mut S, wire: &mut WriteBuffer, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+    while wire.has_remaining() {
+        let mut iov = [IoSlice::new(&[]); 64];
+        let n = wire.chunks_vectored(&mut iov);
+        match stream.poll_write_vectored(cx, &iov[..n]) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                wire.clear();
+                return Poll::Ready(Err(()));
+            }
+            Poll::Ready(Ok(written)) => wire.advance(written),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(Ok(()))
+}

@@ -1,0 +1,93 @@
+//! An async NATS client, runtime-light: tokio by default, smol with the `smol` feature.
+//!
+//! The same surface as `nats-blocking` (same names, same options, same errors: they are the same types,
+//! from `nats-client`), with `.await`. One spawned task owns the socket and drives the [`nats_proto`] sans-IO
+//! core; the [`Client`] is a cheap `Clone + Send + Sync` handle.
+//!
+//! ```
+//! # let server = nats_server_harness::NatsServer::start();
+//! # let url = server.url();
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let client = nats_tokio::connect(&url).await?;
+//!
+//! // Subscribe, publish, receive: a Subscriber is a Stream (and has an inherent `next`).
+//! let mut sub = client.subscribe("greet.*").await?;
+//! client.publish("greet.joe", "hello").await?;
+//! let msg = sub.next().await.expect("a message");
+//! assert_eq!(&msg.payload[..], b"hello");
+//!
+//! // Request/reply: a responder task.
+//! let mut requests = client.subscribe("time").await?;
+//! tokio::spawn(async move {
+//!     while let Some(req) = requests.next().await {
+//!         let _ = req.respond("now");
+//!     }
+//! });
+//! let reply = client.request("time", "").await?;
+//! assert_eq!(&reply.payload[..], b"now");
+//!
+//! // Nobody listening is a typed error, not a timeout.
+//! assert!(matches!(client.request("nobody", "").await, Err(nats_tokio::Error::NoResponders)));
+//! client.drain().await?;
+//! # Ok::<(), nats_tokio::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Design
+//!
+//! - Commands lock the core only to encode (or to register a waiter) and wake the driver task, so a publish
+//!   allocates nothing and a typed error (invalid subject, payload over `max_payload`, full reconnect buffer)
+//!   comes back before anything is written.
+//! - The task takes every pending byte in one swap and writes it with vectored writes, reads into the core,
+//!   and keeps one timer, moved only when the core's next deadline changes. Request, flush and drain
+//!   deadlines are the core's: no timer per request.
+//! - A subscription's queue is bounded in messages and bytes: a subscriber that falls behind loses messages
+//!   (counted, one `Event::SlowConsumer` per episode) instead of stalling the connection.
+//! - Dropping a request future cancels it in the mux; nothing is left behind.
+//! - The runtime is used for four things only (dial, read/write readiness, one timer, spawn), so the same
+//!   driver runs on smol: [`connect_smol`] with the `smol` feature, no tokio runtime needed.
+
+mod client;
+mod driver;
+mod events;
+mod runtime;
+mod subscriber;
+
+use std::future::Future;
+
+pub use client::Client;
+pub use events::Events;
+pub use nats_client::{ConnectOptions, Error, Event, Message, PendingLimits};
+pub use nats_proto::{HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject};
+pub use subscriber::{Responses, Subscriber};
+
+/// The `bytes` crate, for `Bytes` payloads.
+pub use bytes;
+
+/// Connects to one or more comma-separated server URLs with default options, on tokio.
+#[cfg(feature = "tokio")]
+pub async fn connect(urls: &str) -> Result<Client, Error> {
+    Client::connect(ConnectOptions::new().server(urls)).await
+}
+
+/// Connects with `options` on smol: the driver task is spawned on smol's executor and no tokio runtime is
+/// needed.
+#[cfg(feature = "smol")]
+pub async fn connect_smol(options: ConnectOptions) -> Result<Client, Error> {
+    Client::connect_on::<runtime::smol_rt::Smol>(options).await
+}
+
+/// `options.connect().await`, as [`Client::connect`]. `ConnectOptions` is shared with the blocking client,
+/// so the method comes from this trait: `use nats_tokio::ConnectOptionsExt as _;`.
+#[cfg(feature = "tokio")]
+pub trait ConnectOptionsExt {
+    /// Connects with these options on tokio.
+    fn connect(self) -> impl Future<Output = Result<Client, Error>> + Send;
+}
+
+#[cfg(feature = "tokio")]
+impl ConnectOptionsExt for ConnectOptions {
+    fn connect(self) -> impl Future<Output = Result<Client, Error>> + Send {
+        Client::connect(self)
+    }
+}
