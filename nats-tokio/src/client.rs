@@ -104,7 +104,14 @@ impl Client {
         payload: Bytes,
     ) -> Result<(), Error> {
         let shared = self.shared();
-        shared.publish_now(subject.as_bytes(), reply.map(str::as_bytes), headers, payload)?;
+        {
+            let mut core = shared.lock();
+            core.conn.publish(subject.as_bytes(), reply.map(str::as_bytes), headers, payload)?;
+            shared.wake(&mut core);
+            if !Shared::is_backed_up(&core) {
+                return Ok(());
+            }
+        }
         // Back-pressure: wait while the driver has too much unwritten.
         poll_fn(|cx| {
             let mut core = shared.lock();
