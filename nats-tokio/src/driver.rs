@@ -55,55 +55,55 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
 
 impl<R: Runtime> Driver<R> {
     /// Carries out the core's instructions and routes its events. True once the connection is closed.
+    ///
+    /// Each event is taken and routed under one hold of the lock, so a command on another task (which routes
+    /// the events it finds) can never overtake one in hand. The lock is released only to dial.
     async fn handle_events(&mut self) -> bool {
         loop {
-            // The lock is taken per event and never held across the dial's await.
-            let (event, timeout) = {
+            let (addr, timeout) = {
                 let mut core = self.shared.lock();
-                match Shared::next_event(&mut core) {
-                    Some(event) => (event, core.conn.config().connect_timeout),
-                    None => return core.closed.is_some(),
+                loop {
+                    match Shared::next_event(&mut core) {
+                        None => return core.closed.is_some(),
+                        Some(CoreEvent::Dial(addr)) => break (addr, core.conn.config().connect_timeout),
+                        Some(CoreEvent::StartTls(_)) => {
+                            // TLS arrives with the security work; until then a server that demands it is
+                            // unreachable.
+                            let error = ConnectionError::Incompatible("TLS is not supported by this build");
+                            core.conn.handle_transport_error(Instant::now(), error);
+                        }
+                        Some(CoreEvent::CloseTransport) => {
+                            // After a close, what is left is written by `finish`; after a loss the bytes went
+                            // with it.
+                            if core.closed.is_none() {
+                                self.stream = None;
+                                core.transport = None;
+                                self.wire.clear();
+                                self.shared.space_freed(&mut core);
+                            }
+                        }
+                        Some(other) => {
+                            if let CoreEvent::Disconnected(e) = &other {
+                                tracing::warn!(error = %e, "disconnected");
+                            }
+                            core.dispatch(&self.shared, other);
+                        }
+                    }
                 }
             };
-            if let CoreEvent::Dial(addr) = &event {
-                tracing::debug!(server = %addr, "dialing");
-                let stream = R::connect(addr.host_port(), timeout).await;
-                let mut core = self.shared.lock();
-                match stream {
-                    Ok(stream) if core.closed.is_none() => {
-                        self.stream = Some(stream);
-                        core.transport = Some(());
-                        core.conn.handle_connected(Instant::now());
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::debug!(server = %addr, error = %e, "dial failed");
-                        core.conn.handle_eof(Instant::now());
-                    }
-                }
-                continue;
-            }
+            tracing::debug!(server = %addr, "dialing");
+            let stream = R::connect(addr.host_port(), timeout).await;
             let mut core = self.shared.lock();
-            match event {
-                CoreEvent::StartTls(_) => {
-                    // TLS arrives with the security work; until then a server that demands it is unreachable.
-                    let error = ConnectionError::Incompatible("TLS is not supported by this build");
-                    core.conn.handle_transport_error(Instant::now(), error);
+            match stream {
+                Ok(stream) if core.closed.is_none() => {
+                    self.stream = Some(stream);
+                    core.transport = Some(());
+                    core.conn.handle_connected(Instant::now());
                 }
-                CoreEvent::CloseTransport => {
-                    // After a close, what is left is written by `finish`; after a loss the bytes went with it.
-                    if core.closed.is_none() {
-                        self.stream = None;
-                        core.transport = None;
-                        self.wire.clear();
-                        self.shared.space_freed(&mut core);
-                    }
-                }
-                other => {
-                    if let CoreEvent::Disconnected(e) = &other {
-                        tracing::warn!(error = %e, "disconnected");
-                    }
-                    core.dispatch(&self.shared, other);
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(server = %addr, error = %e, "dial failed");
+                    core.conn.handle_eof(Instant::now());
                 }
             }
         }
@@ -128,7 +128,9 @@ impl<R: Runtime> Driver<R> {
             let mut core = self.shared.lock();
             // Registered before looking, so a command issued after this point wakes the task.
             core.task_waker = Some(cx.waker().clone());
-            if core.conn.transmit_len() > 0 && self.stream.is_some() {
+            // Take the next batch only when the last one is written: what waits in the core is what
+            // back-pressure counts.
+            if !self.wire.has_remaining() && core.conn.transmit_len() > 0 && self.stream.is_some() {
                 core.conn.poll_transmit(&mut self.wire);
                 self.shared.space_freed(&mut core);
             }
@@ -139,8 +141,15 @@ impl<R: Runtime> Driver<R> {
         };
         let mut lost = false;
         let mut input = None;
+        // A batch finished this step: go round again, the core may hold the next one.
+        let mut drained = false;
         if let Some(stream) = self.stream.as_mut() {
-            lost |= matches!(write_some(stream, &mut self.wire, cx), Poll::Ready(Err(())));
+            let had_bytes = self.wire.has_remaining();
+            match write_some(stream, &mut self.wire, cx) {
+                Poll::Ready(Ok(())) => drained = had_bytes,
+                Poll::Ready(Err(())) => lost = true,
+                Poll::Pending => {}
+            }
             match stream.poll_read(cx, &mut self.buf) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => lost = true,
                 Poll::Ready(Ok(n)) => input = Some(n),
@@ -154,7 +163,7 @@ impl<R: Runtime> Driver<R> {
         }
         let fired = self.timer.poll_fired(cx).is_ready();
         if !lost && input.is_none() && !fired {
-            return Poll::Pending;
+            return if drained { Poll::Ready(()) } else { Poll::Pending };
         }
         let now = Instant::now();
         let mut core = self.shared.lock();
