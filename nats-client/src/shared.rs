@@ -222,6 +222,18 @@ impl<T: Send + Sync + 'static> Shared<T> {
         }
     }
 
+    /// Drains one subscription: what the server sent before it processed the UNSUB is still delivered, then
+    /// the queue ends.
+    pub fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
+        let mut core = self.lock();
+        let result = core.conn.drain_subscription(sid);
+        self.kick(&mut core);
+        match result {
+            Err(CommandError::UnknownSubscription(_)) => Ok(()),
+            r => r.map_err(Error::from),
+        }
+    }
+
     /// Sends a request; its reply will be set in the returned slot.
     pub fn request(
         &self,

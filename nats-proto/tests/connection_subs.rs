@@ -192,3 +192,44 @@ fn unsubscribe_while_disconnected_is_not_replayed() {
     p.handshake();
     assert_eq!(p.sent(), [sub_op("keep", None, keep), sub_op("capped", None, capped), unsub_op(capped, Some(2))]);
 }
+
+#[test]
+fn drain_subscription_delivers_what_was_in_flight_then_ends_at_the_fence() {
+    let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("work", None).unwrap();
+    let other = p.conn.subscribe("other", None).unwrap();
+    p.sent();
+    p.conn.drain_subscription(sid).unwrap();
+    assert_eq!(p.sent(), [unsub_op(sid, None), nats_proto::ClientOp::Ping]);
+    // Sent by the server before it processed the UNSUB: still delivered.
+    p.input(msg("work", sid, "late"));
+    p.input(msg("other", other, "x"));
+    let events = p.events();
+    assert_eq!(delivered(&events, sid), ["late"]);
+    assert!(!events.iter().any(|e| matches!(e, Event::SubscriptionEnded { .. })), "{events:?}");
+    p.input("PONG\r\n");
+    let events = p.events();
+    assert_eq!(events, [Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained }]);
+    p.input(msg("work", sid, "after"));
+    assert!(delivered(&p.events(), sid).is_empty(), "nothing after the fence");
+    assert_eq!(p.conn.subscription_count(), 1);
+    assert_eq!(p.conn.drain_subscription(sid), Err(CommandError::UnknownSubscription(sid)));
+}
+
+#[test]
+fn drain_subscription_cut_short_by_a_lost_connection_is_not_replayed() {
+    let mut p = Peer::connected(config(&[URL]));
+    let sid = p.conn.subscribe("work", None).unwrap();
+    let keep = p.conn.subscribe("keep", None).unwrap();
+    p.sent();
+    p.conn.drain_subscription(sid).unwrap();
+    p.sent();
+    p.eof();
+    let events = p.events();
+    assert!(events.contains(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained }), "{events:?}");
+    p.advance_to_timeout();
+    p.handshake();
+    let replayed = p.sent();
+    assert!(replayed.contains(&sub_op("keep", None, keep)), "{replayed:?}");
+    assert!(!replayed.contains(&sub_op("work", None, sid)), "{replayed:?}");
+}

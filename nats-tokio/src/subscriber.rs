@@ -62,6 +62,12 @@ impl Subscriber {
         self.shared.unsubscribe(self.sid, None)
     }
 
+    /// Drains the subscription: no new messages, but those the server already sent are still delivered, then
+    /// the subscription ends. Returns at once; keep reading until the end.
+    pub async fn drain(&mut self) -> Result<(), Error> {
+        self.shared.drain_subscription(self.sid)
+    }
+
     /// Ends the subscription once it has delivered `max` messages in total.
     pub async fn unsubscribe_after(&mut self, max: u64) -> Result<(), Error> {
         self.shared.unsubscribe(self.sid, Some(max))

@@ -38,6 +38,8 @@ enum PingPurpose {
     KeepAlive,
     Fence(u64),
     Drain,
+    /// The fence after one subscription's UNSUB: when it returns, nothing more can come for it.
+    DrainSubscription(u64),
 }
 
 /// A NATS client connection as a sans-IO state machine.
@@ -328,6 +330,25 @@ impl Connection {
         }
         let reason = if max.is_some() { SubscriptionEnd::MaxReached } else { SubscriptionEnd::Unsubscribed };
         self.events.push_back(Event::SubscriptionEnded { sid, reason });
+        Ok(())
+    }
+
+    /// Drains one subscription: UNSUB now, then a PING fence; messages the server sent before it processed the
+    /// UNSUB are still delivered, and [`Event::SubscriptionEnded`] with [`SubscriptionEnd::Drained`] follows
+    /// the fence's PONG. Without a connection nothing can be in flight, so it ends at once.
+    pub fn drain_subscription(&mut self, sid: u64) -> Result<(), CommandError> {
+        self.check_open()?;
+        if self.subs.get_mut(sid).is_none() {
+            return Err(CommandError::UnknownSubscription(sid));
+        }
+        if self.is_connected() {
+            self.out.push_unsub(sid, None);
+            self.out.push_ping();
+            self.pings.push_back(PingPurpose::DrainSubscription(sid));
+        } else {
+            self.subs.remove(sid);
+            self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained });
+        }
         Ok(())
     }
 

@@ -276,6 +276,7 @@ impl Connection {
                 self.drain_fenced = true;
                 self.maybe_finish_drain();
             }
+            Some(PingPurpose::DrainSubscription(sid)) => self.end_drained_subscription(sid),
             Some(PingPurpose::KeepAlive) | None => {}
         }
     }
@@ -318,6 +319,12 @@ impl Connection {
         }
     }
 
+    fn end_drained_subscription(&mut self, sid: u64) {
+        if self.subs.remove(sid).is_some() {
+            self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained });
+        }
+    }
+
     /// A message for `sid` that could not be delivered (bad header block) still counts toward its max.
     fn count_undeliverable(&mut self, sid: u64) {
         if self.subs.deliver(sid) == Delivery::Last {
@@ -339,11 +346,18 @@ impl Connection {
         self.tls_active = false;
         self.timers.clear(Timer::Connect);
         self.timers.clear(Timer::Ping);
-        for purpose in self.pings.drain(..) {
-            if let PingPurpose::Fence(id) = purpose {
-                if self.flushes.remove(&id).is_some() {
-                    self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Disconnected) });
+        let pings: Vec<PingPurpose> = self.pings.drain(..).collect();
+        for purpose in pings {
+            match purpose {
+                PingPurpose::Fence(id) => {
+                    if self.flushes.remove(&id).is_some() {
+                        let result = Err(FlushError::Disconnected);
+                        self.events.push_back(Event::Flushed { id: FlushId(id), result });
+                    }
                 }
+                // Its UNSUB was sent: the next connection must not subscribe it again.
+                PingPurpose::DrainSubscription(sid) => self.end_drained_subscription(sid),
+                PingPurpose::KeepAlive | PingPurpose::Drain => {}
             }
         }
         self.keepalive_out = 0;
