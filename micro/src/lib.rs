@@ -28,10 +28,25 @@
 //! # Ok::<(), micro::ConfigError>(())
 //! ```
 
+#[cfg(feature = "async")]
+mod async_service;
 mod config;
 mod core;
+mod request;
+#[cfg(feature = "blocking")]
+mod service;
+mod transport;
 mod validate;
 pub mod wire;
+
+#[cfg(feature = "async")]
+pub use crate::async_service::AsyncService;
+pub use crate::request::{Request, ServiceError, ERROR_CODE_HEADER, ERROR_HEADER};
+#[cfg(feature = "blocking")]
+pub use crate::service::Service;
+pub use crate::transport::{AsyncSubscription, AsyncTransport, Subscription as TransportSubscription, Transport};
+/// The client's message and error types, shared by both clients.
+pub use nats_client::{Error as ClientError, Message};
 
 pub use crate::config::{
     EndpointConfig, Group, Metadata, QueueGroup, ServiceConfig, DEFAULT_API_PREFIX, DEFAULT_QUEUE_GROUP,
@@ -41,3 +56,71 @@ pub use crate::core::{
     Verb, BUSY_CODE, BUSY_DESCRIPTION,
 };
 pub use crate::validate::{is_valid_name, is_valid_semver, ConfigError};
+
+/// An endpoint of a running service, for `remove_endpoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointHandle {
+    id: EndpointId,
+}
+
+impl EndpointHandle {
+    pub(crate) fn new(id: EndpointId) -> Self {
+        Self { id }
+    }
+
+    /// The endpoint's id in the service core.
+    pub fn id(&self) -> EndpointId {
+        self.id
+    }
+}
+
+/// Why a service could not do what was asked.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum ServiceFailure {
+    /// The configuration breaks a rule of the Service API.
+    Config(ConfigError),
+    /// The client failed (closed, invalid subject, ...).
+    Client(nats_client::Error),
+    /// The service is stopped.
+    Stopped,
+    /// A wait did not finish in time.
+    Timeout,
+}
+
+impl std::fmt::Display for ServiceFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Client(e) => e.fmt(f),
+            Self::Stopped => f.write_str("the service is stopped"),
+            Self::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+impl std::error::Error for ServiceFailure {}
+
+impl From<ConfigError> for ServiceFailure {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl From<nats_client::Error> for ServiceFailure {
+    fn from(e: nats_client::Error) -> Self {
+        Self::Client(e)
+    }
+}
+
+/// How a service stopped.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Drained and every request in flight answered.
+    Stopped,
+    /// The stop timeout passed with requests still in flight.
+    Timeout,
+    /// The connection was closed, so nothing could be drained.
+    ConnectionClosed,
+}

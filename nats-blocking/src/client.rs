@@ -145,6 +145,12 @@ impl Client {
         CallbackSubscription::spawn(self.queue_subscribe(subject, queue)?, handler)
     }
 
+    /// Drains the subscription with this id (see `Subscriber::drain`), for code that handed its `Subscriber`
+    /// to another thread or task.
+    pub fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
+        self.shared().drain_subscription(sid)
+    }
+
     /// Sends a request and waits for the reply (default request timeout).
     pub fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
         self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout)

@@ -170,6 +170,12 @@ impl Client {
         Ok(Subscriber::new(sid, messages, self.shared().clone()))
     }
 
+    /// Drains the subscription with this id (see `Subscriber::drain`), for code that handed its `Subscriber`
+    /// to another thread or task.
+    pub async fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
+        self.shared().drain_subscription(sid)
+    }
+
     /// Sends a request and waits for the reply (default request timeout).
     pub async fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
         self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout).await

@@ -1,0 +1,245 @@
+//! A request to an endpoint, shared by the blocking and async services: answer it once (or more), and its
+//! statistics follow.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::Bytes;
+use nats_client::{Error, Message};
+use nats_proto::{HeaderBlock, Headers, Subject};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::core::{EndpointId, Outcome, ServiceCore, Ticket};
+
+/// Header naming a service error's description.
+pub const ERROR_HEADER: &str = "Nats-Service-Error";
+/// Header naming a service error's numeric code.
+pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
+
+/// An error a handler answers with: `code` and `description` go into the error headers and `last_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// Numeric code (HTTP-like: 400 bad request, 500 internal error ...).
+    pub code: u16,
+    /// Description.
+    pub description: String,
+}
+
+impl ServiceError {
+    /// An error with this code and description.
+    pub fn new(code: u16, description: impl Into<String>) -> Self {
+        Self { code, description: description.into() }
+    }
+
+    /// The service error a reply carries, if it carries one (a code that does not parse reads as 500).
+    pub fn from_headers(headers: &HeaderBlock) -> Option<Self> {
+        let description = headers.get(ERROR_HEADER)?;
+        let code = headers.get(ERROR_CODE_HEADER).and_then(|c| c.trim().parse().ok()).unwrap_or(500);
+        Some(Self::new(code, description))
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+thread_local! {
+    /// Set by the async service while it drops the future of a handler that panicked: the request inside is
+    /// answered with a 500, as a blocking handler's is while unwinding.
+    pub(crate) static DROPPED_BY_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What the service's parts share: the core, and a signal when requests in flight go to zero.
+pub(crate) struct ServiceState {
+    core: Mutex<ServiceCore>,
+    pub(crate) idle: Condvar,
+    pub(crate) idle_wakers: Mutex<Vec<Waker>>,
+    in_flight: Mutex<usize>,
+}
+
+impl ServiceState {
+    pub(crate) fn new(core: ServiceCore) -> Arc<Self> {
+        Arc::new(Self {
+            core: Mutex::new(core),
+            idle: Condvar::new(),
+            idle_wakers: Mutex::new(vec![]),
+            in_flight: Mutex::new(0),
+        })
+    }
+
+    pub(crate) fn core(&self) -> MutexGuard<'_, ServiceCore> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn in_flight(&self) -> MutexGuard<'_, usize> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a request: `None` when the endpoint is at its in-flight limit (it was answered with a 503).
+    pub(crate) fn begin(self: &Arc<Self>, endpoint: EndpointId, msg: Message) -> Option<Request> {
+        match self.core().begin(endpoint) {
+            Ok(ticket) => {
+                *self.in_flight() += 1;
+                Some(Request { msg, ticket: Some(ticket), state: self.clone() })
+            }
+            Err(_) => {
+                let _ = respond_error(&msg, crate::BUSY_CODE, crate::BUSY_DESCRIPTION, None);
+                None
+            }
+        }
+    }
+
+    fn finish(&self, ticket: Ticket, outcome: Outcome) {
+        self.core().finish(ticket, outcome);
+        let mut n = self.in_flight();
+        *n -= 1;
+        if *n == 0 {
+            self.idle.notify_all();
+            for w in self.idle_wakers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+                w.wake();
+            }
+        }
+    }
+}
+
+fn respond_error(msg: &Message, code: u16, description: &str, headers: Option<&Headers>) -> Result<(), Error> {
+    let mut h = headers.cloned().unwrap_or_default();
+    // Our two headers win over any the handler set; its others stay.
+    let _ = h.insert(ERROR_HEADER, &description.replace(['\r', '\n'], " "));
+    let _ = h.insert(ERROR_CODE_HEADER, &code.to_string());
+    msg.respond_with_headers(Some(&h), Bytes::new())
+}
+
+/// A request to an endpoint. Answer it with [`respond`](Self::respond) or
+/// [`respond_error`](Self::respond_error); the first answer stops its clock. Dropped unanswered, it counts as
+/// an error ("no response"); dropped by a panicking handler, it is answered with a 500.
+pub struct Request {
+    msg: Message,
+    ticket: Option<Ticket>,
+    state: Arc<ServiceState>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request").field("subject", &self.msg.subject).finish()
+    }
+}
+
+impl Request {
+    /// The subject it was sent to.
+    pub fn subject(&self) -> &Subject {
+        &self.msg.subject
+    }
+
+    /// Its headers.
+    pub fn headers(&self) -> Option<&HeaderBlock> {
+        self.msg.headers.as_ref()
+    }
+
+    /// Its payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.msg.payload
+    }
+
+    /// The whole message.
+    pub fn message(&self) -> &Message {
+        &self.msg
+    }
+
+    /// Decodes the payload as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.msg.payload)
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(ticket) = self.ticket.take() {
+            self.state.finish(ticket, outcome);
+        }
+    }
+
+    fn answered(&mut self, result: Result<(), Error>, outcome: Outcome) -> Result<(), Error> {
+        match &result {
+            Ok(()) => self.finish(outcome),
+            Err(e) => self.finish(Outcome::PublishFailed(e.to_string())),
+        }
+        result
+    }
+
+    /// Answers with `payload`.
+    pub fn respond(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let result = self.msg.respond(payload);
+        self.answered(result, Outcome::Replied)
+    }
+
+    /// Answers with headers and `payload`.
+    pub fn respond_with_headers(&mut self, headers: &Headers, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let result = self.msg.respond_with_headers(Some(headers), payload);
+        self.answered(result, Outcome::Replied)
+    }
+
+    /// Answers with a value as JSON.
+    pub fn respond_json<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
+        match serde_json::to_vec(value) {
+            Ok(json) => self.respond(json),
+            Err(e) => self.respond_error(500, &format!("response not serializable: {e}")),
+        }
+    }
+
+    /// Answers with an error: the `Nats-Service-Error` and `Nats-Service-Error-Code` headers, no payload.
+    pub fn respond_error(&mut self, code: u16, description: &str) -> Result<(), Error> {
+        let result = respond_error(&self.msg, code, description, None);
+        self.answered(result, Outcome::Error { code, description: description.to_owned() })
+    }
+
+    /// Answers with an error, keeping `headers` (the two error headers are set over them).
+    pub fn respond_error_with_headers(&mut self, code: u16, description: &str, headers: &Headers) -> Result<(), Error> {
+        let result = respond_error(&self.msg, code, description, Some(headers));
+        self.answered(result, Outcome::Error { code, description: description.to_owned() })
+    }
+
+    /// Answers from a typed result: `Ok` as JSON, `Err` as a service error.
+    pub fn respond_result<T: Serialize>(&mut self, result: Result<T, ServiceError>) -> Result<(), Error> {
+        match result {
+            Ok(value) => self.respond_json(&value),
+            Err(e) => self.respond_error(e.code, &e.description),
+        }
+    }
+
+    /// Answers a request whose handler panicked with a 500, and counts it.
+    fn fail_panicked(&mut self) {
+        if self.ticket.is_some() {
+            let _ = self.respond_error(500, "handler panicked");
+        }
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if self.ticket.is_none() {
+            return;
+        }
+        if std::thread::panicking() || DROPPED_BY_PANIC.with(std::cell::Cell::get) {
+            self.fail_panicked();
+        } else {
+            self.finish(Outcome::NoResponse);
+        }
+    }
+}
+
+/// Wraps a typed function as a handler body: the payload is decoded as `T` (a decode failure answers 400),
+/// the result is encoded as JSON, a `ServiceError` answers with its code.
+pub(crate) fn typed_answer<T, R>(req: &mut Request, f: &impl Fn(T) -> Result<R, ServiceError>)
+where
+    T: DeserializeOwned,
+    R: Serialize,
+{
+    let answer = match req.json::<T>() {
+        Ok(input) => f(input),
+        Err(e) => Err(ServiceError::new(400, format!("invalid request: {e}"))),
+    };
+    let _ = req.respond_result(answer);
+}

@@ -1,0 +1,273 @@
+//! A service on a blocking client: one thread per subscription (handlers run on their endpoint's thread).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::config::{EndpointConfig, Group, ServiceConfig};
+use crate::core::{new_id, EndpointId, ServiceCore, Subscription as Needed, SystemClock, Target};
+use crate::request::{typed_answer, Request, ServiceError, ServiceState};
+use crate::transport::{Subscription, Transport};
+use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
+use crate::{EndpointHandle, ServiceFailure, StopReason};
+
+/// Threads answering requests wait this long for a message before looking at the stop flag; also the step of
+/// the waits in `stop`.
+const POLL: Duration = Duration::from_millis(10);
+
+struct Worker {
+    target: Target,
+    sid: u64,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Inner<T: Transport> {
+    transport: T,
+    state: Arc<ServiceState>,
+    workers: Mutex<Vec<Worker>>,
+    stopped: Mutex<Option<StopReason>>,
+    done: std::sync::Condvar,
+}
+
+/// A running service on a blocking client. Cheap to clone; `stop` ends it for every clone.
+pub struct Service<T: Transport> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T: Transport> Clone for Service<T> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<T: Transport> std::fmt::Debug for Service<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("name", &self.name()).field("id", &self.id()).finish()
+    }
+}
+
+impl<T: Transport> Service<T> {
+    /// Starts a service: validates `config`, subscribes to the discovery subjects, answers them.
+    pub fn start(transport: T, config: ServiceConfig) -> Result<Self, ServiceFailure> {
+        Self::with_core(transport, ServiceCore::new(config, new_id(), Arc::new(SystemClock))?)
+    }
+
+    /// Starts a service around a core built by the caller (an injected clock or id).
+    pub fn with_core(transport: T, core: ServiceCore) -> Result<Self, ServiceFailure> {
+        let verbs = core.verb_subscriptions();
+        let service = Self {
+            inner: Arc::new(Inner {
+                transport,
+                state: ServiceState::new(core),
+                workers: Mutex::new(vec![]),
+                stopped: Mutex::new(None),
+                done: std::sync::Condvar::new(),
+            }),
+        };
+        for needed in verbs {
+            service.spawn(needed, None)?;
+        }
+        Ok(service)
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> String {
+        self.inner.state.core().name().to_owned()
+    }
+
+    /// This instance's id.
+    pub fn id(&self) -> String {
+        self.inner.state.core().id().to_owned()
+    }
+
+    /// The service as a group (no prefix, the service's queue group).
+    pub fn root(&self) -> Group {
+        self.inner.state.core().root()
+    }
+
+    /// Adds an endpoint whose requests `handler` answers on the endpoint's own thread. A panic in the
+    /// handler is caught: the request is answered with a 500 and counted, and the endpoint goes on.
+    pub fn endpoint(
+        &self,
+        group: &Group,
+        config: EndpointConfig,
+        handler: impl Fn(Request) + Send + Sync + 'static,
+    ) -> Result<EndpointHandle, ServiceFailure> {
+        if self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            return Err(ServiceFailure::Stopped);
+        }
+        let needed = self.inner.state.core().add_endpoint(group, config)?;
+        let Target::Endpoint(id) = needed.target else { unreachable!("add_endpoint returns an endpoint") };
+        if let Err(e) = self.spawn(needed, Some(Box::new(handler))) {
+            self.inner.state.core().remove_endpoint(id);
+            return Err(e);
+        }
+        Ok(EndpointHandle::new(id))
+    }
+
+    /// Adds an endpoint answered by a typed function: the payload is decoded from JSON (a failure answers
+    /// 400), the result is sent as JSON, and an `Err` answers with its code and description.
+    pub fn typed_endpoint<I, O>(
+        &self,
+        group: &Group,
+        config: EndpointConfig,
+        f: impl Fn(I) -> Result<O, ServiceError> + Send + Sync + 'static,
+    ) -> Result<EndpointHandle, ServiceFailure>
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+    {
+        self.endpoint(group, config, move |mut req| typed_answer(&mut req, &f))
+    }
+
+    fn spawn(&self, needed: Needed, handler: Option<Handler>) -> Result<(), ServiceFailure> {
+        let mut sub = self.inner.transport.subscribe(&needed.subject, needed.queue.as_deref())?;
+        let sid = sub.sid();
+        let state = self.inner.state.clone();
+        let target = needed.target;
+        let thread = std::thread::Builder::new()
+            .name(format!("micro-{}", needed.subject))
+            .spawn(move || match (target, handler) {
+                (Target::Verb(verb), _) => {
+                    while let Some(msg) = sub.next_message() {
+                        // Verbs without a reply subject are ignored; payload and headers never matter.
+                        if msg.reply.is_some() {
+                            let body = state.core().verb_reply(verb);
+                            let _ = msg.respond(body);
+                        }
+                    }
+                }
+                (Target::Endpoint(id), Some(handler)) => serve(id, &mut sub, &state, &*handler),
+                (Target::Endpoint(_), None) => {}
+            })
+            .map_err(nats_client::Error::Io)?;
+        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(Worker { target, sid, thread: Some(thread) });
+        Ok(())
+    }
+
+    /// Removes one endpoint at runtime: drains its subscription, waits (up to `timeout`) for the requests
+    /// already received to be answered, then drops it from INFO and STATS.
+    pub fn remove_endpoint(&self, endpoint: EndpointHandle, timeout: Duration) -> Result<(), ServiceFailure> {
+        let worker = {
+            let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+            let at = workers.iter().position(|w| w.target == Target::Endpoint(endpoint.id()));
+            at.map(|i| workers.remove(i))
+        };
+        let Some(mut worker) = worker else { return Ok(()) };
+        self.inner.transport.drain_subscription(worker.sid)?;
+        let finished = join_by(&mut worker, Instant::now() + timeout);
+        self.inner.state.core().remove_endpoint(endpoint.id());
+        if finished {
+            Ok(())
+        } else {
+            Err(ServiceFailure::Timeout)
+        }
+    }
+
+    /// INFO as it would be sent now.
+    pub fn info(&self) -> InfoResponse {
+        self.inner.state.core().info()
+    }
+
+    /// STATS as they would be sent now.
+    pub fn stats(&self) -> StatsResponse {
+        self.inner.state.core().stats()
+    }
+
+    /// Clears every statistic and restarts `started`.
+    pub fn reset(&self) {
+        self.inner.state.core().reset();
+    }
+
+    /// Sets the function that fills each endpoint's `data` in STATS.
+    pub fn set_stats_handler(&self, handler: impl FnMut(&EndpointInfo) -> serde_json::Value + Send + 'static) {
+        self.inner.state.core().set_stats_handler(Box::new(handler));
+    }
+
+    /// Stops gracefully: drains every subscription (nothing new arrives; what the server already sent is still
+    /// answered), waits up to `timeout` for requests in flight, then reports done. Idempotent: later calls
+    /// return the first outcome.
+    pub fn stop(&self, timeout: Duration) -> StopReason {
+        let mut stopped = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reason) = stopped.clone() {
+            return reason;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut workers = std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut drained = true;
+        for w in &workers {
+            drained &= self.inner.transport.drain_subscription(w.sid).is_ok();
+        }
+        let mut finished = true;
+        for w in &mut workers {
+            // Every worker gets its chance to finish, even after one timed out.
+            finished &= join_by(w, deadline);
+        }
+        let mut in_flight = self.inner.state.in_flight();
+        while *in_flight > 0 && Instant::now() < deadline {
+            in_flight = self.inner.state.idle.wait_timeout(in_flight, POLL).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        finished &= *in_flight == 0;
+        drop(in_flight);
+        let reason = match (drained, finished) {
+            (true, true) => StopReason::Stopped,
+            (false, _) => StopReason::ConnectionClosed,
+            (true, false) => StopReason::Timeout,
+        };
+        *stopped = Some(reason.clone());
+        self.inner.done.notify_all();
+        reason
+    }
+
+    /// Waits until the service has stopped; returns why.
+    pub fn done(&self) -> StopReason {
+        let mut stopped = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(reason) = stopped.clone() {
+                return reason;
+            }
+            stopped = self.inner.done.wait(stopped).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+type Handler = Box<dyn Fn(Request) + Send + Sync>;
+
+/// An endpoint's loop: count, guard, call the handler, survive its panics, report slow consumers.
+fn serve(
+    id: EndpointId,
+    sub: &mut impl Subscription,
+    state: &Arc<ServiceState>,
+    handler: &(dyn Fn(Request) + Send + Sync),
+) {
+    let mut dropped = 0;
+    while let Some(msg) = sub.next_message() {
+        let now_dropped = sub.dropped();
+        if now_dropped > dropped {
+            let lost = now_dropped - dropped;
+            state.core().record_error(id, 503, &format!("slow consumer: {lost} requests dropped"));
+            dropped = now_dropped;
+        }
+        if let Some(req) = state.begin(id, msg) {
+            // The request's Drop answers a panic with a 500 while unwinding; the endpoint carries on.
+            let _ = catch_unwind(AssertUnwindSafe(|| handler(req)));
+        }
+    }
+}
+
+/// Waits for a worker thread until `deadline`; true if it finished.
+fn join_by(worker: &mut Worker, deadline: Instant) -> bool {
+    let Some(thread) = worker.thread.take() else { return true };
+    while !thread.is_finished() {
+        if Instant::now() >= deadline {
+            worker.thread = Some(thread);
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+    let _ = thread.join();
+    true
+}
