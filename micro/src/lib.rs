@@ -32,6 +32,7 @@
 mod async_service;
 mod config;
 mod core;
+pub mod discovery;
 mod request;
 #[cfg(feature = "blocking")]
 mod service;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use micro::wire::{EndpointInfo, EndpointStats, InfoResponse, PingResponse, StatsResponse};
 use micro::{
-    is_valid_name, is_valid_semver, new_id, Clock, ConfigError, EndpointConfig, EndpointId, Group, Outcome,
-    QueueGroup, ServiceConfig, ServiceCore, Subscription, Target, Verb, BUSY_CODE, BUSY_DESCRIPTION,
-    DEFAULT_API_PREFIX, DEFAULT_QUEUE_GROUP,
+    is_valid_name, is_valid_semver, new_id, Clock, ConfigError, EndpointConfig, EndpointId, Group, Outcome, QueueGroup,
+    ServiceConfig, ServiceCore, Subscription, Target, Verb, BUSY_CODE, BUSY_DESCRIPTION, DEFAULT_API_PREFIX,
+    DEFAULT_QUEUE_GROUP,
 };
 use serde_json::{json, Value};
 
@@ -569,16 +569,13 @@ fn metadata_reserves_the_nats_prefix() {
 fn metadata_is_capped_at_128_kb_of_keys_and_values() {
     const CAP: usize = 128 * 1024;
     // Exactly at the cap, over two entries: accepted.
-    let at_cap = ServiceConfig::new("svc", "1.0.0").metadata("k", &"v".repeat(CAP / 2 - 1)).metadata(
-        "l",
-        &"w".repeat(CAP / 2 - 1),
-    );
+    let at_cap = ServiceConfig::new("svc", "1.0.0")
+        .metadata("k", &"v".repeat(CAP / 2 - 1))
+        .metadata("l", &"w".repeat(CAP / 2 - 1));
     assert!(new_core(at_cap).is_ok(), "exactly 128 KB is allowed");
     // One byte more: rejected.
-    let over = ServiceConfig::new("svc", "1.0.0").metadata("k", &"v".repeat(CAP / 2)).metadata(
-        "l",
-        &"w".repeat(CAP / 2 - 1),
-    );
+    let over =
+        ServiceConfig::new("svc", "1.0.0").metadata("k", &"v".repeat(CAP / 2)).metadata("l", &"w".repeat(CAP / 2 - 1));
     assert!(matches!(new_core(over), Err(ConfigError::InvalidMetadata(_))));
     // Keys count too.
     let big_key = ServiceConfig::new("svc", "1.0.0").metadata(&"k".repeat(CAP), "v");
@@ -1031,8 +1028,10 @@ fn stats_reply_fresh_endpoints_have_zeroes_and_empty_last_error_and_no_data() {
             }
         ])
     );
+    for e in v["endpoints"].as_array().unwrap() {
+        assert!(e.get("data").is_none(), "no data without a stats handler: {e}");
+    }
     let raw = String::from_utf8(core.verb_reply(Verb::Stats).to_vec()).unwrap();
-    assert!(!raw.contains("data"), "no data without a stats handler: {raw}");
     assert!(!raw.contains("null"), "no nulls anywhere: {raw}");
 }
 
@@ -1060,7 +1059,7 @@ fn started_is_taken_from_the_clock_at_creation() {
     clock.advance(Duration::from_secs(86_400 * 9 + 3600));
     let mut core = ServiceCore::new(ServiceConfig::new("svc", "1.0.0"), "ID1".into(), clock.clone()).unwrap();
     assert_eq!(core.stats().started, "2024-04-01T13:38:54.03603544Z");
-    assert!(is_rfc3339_utc(&stats_json(&mut core)["started"].as_str().unwrap().to_owned()));
+    assert!(is_rfc3339_utc(stats_json(&mut core)["started"].as_str().unwrap()));
 }
 
 #[test]
@@ -1314,7 +1313,8 @@ fn reset_clears_everything_and_restarts_the_clock() {
     let (mut core, clock) = core();
     let a = add_root(&mut core, "a");
     let root = core.root();
-    let b = add(&mut core, &root, EndpointConfig::new("b").max_in_flight(1).queue_group(QueueGroup::Named("bq".into())));
+    let b =
+        add(&mut core, &root, EndpointConfig::new("b").max_in_flight(1).queue_group(QueueGroup::Named("bq".into())));
     let t = core.begin(a).unwrap();
     clock.advance_us(40);
     core.finish(t, Outcome::Error { code: 418, description: "teapot".into() });
@@ -1435,7 +1435,12 @@ fn endpoint_lookup_reports_name_subject_queue_and_metadata() {
     let info = core.endpoint(id).unwrap();
     assert_eq!(
         info,
-        EndpointInfo { name: "e".into(), subject: "g.s.*".into(), queue_group: "gq".into(), metadata: meta(&[("k", "v")]) }
+        EndpointInfo {
+            name: "e".into(),
+            subject: "g.s.*".into(),
+            queue_group: "gq".into(),
+            metadata: meta(&[("k", "v")])
+        }
     );
 }
 
@@ -1525,7 +1530,10 @@ fn compatibility_suite_info() {
     }
     // PING for the same instance.
     let p = ping_json(&mut d.core);
-    assert_eq!((&p["name"], &p["version"], &p["metadata"]), (&json!("demo"), &json!("1.0.0"), &json!({"workload": "cpu"})));
+    assert_eq!(
+        (&p["name"], &p["version"], &p["metadata"]),
+        (&json!("demo"), &json!("1.0.0"), &json!({"workload": "cpu"}))
+    );
     assert_eq!(p["id"], v["id"]);
 }
 
@@ -1570,7 +1578,8 @@ fn wire_missing_fields_take_defaults() {
     let ping: PingResponse = serde_json::from_str("{}").unwrap();
     assert_eq!(ping, PingResponse::default());
     let ping: PingResponse =
-        serde_json::from_str(r#"{"type":"io.nats.micro.v1.ping_response","name":"a","id":"1","version":"1.0.0"}"#).unwrap();
+        serde_json::from_str(r#"{"type":"io.nats.micro.v1.ping_response","name":"a","id":"1","version":"1.0.0"}"#)
+            .unwrap();
     assert_eq!((ping.name.as_str(), ping.metadata.len()), ("a", 0));
 
     let stats: StatsResponse =
@@ -1618,31 +1627,47 @@ fn wire_ignores_fields_from_older_or_other_revisions() {
     assert_eq!(stats.started, "2024-01-01T00:00:00.123Z");
 }
 
-/// Go sends `"metadata": null` for endpoints without metadata, nats.py sends `"description": null` and
-/// `"data": null`; the schemas accept null metadata. The discovery client must read these services.
+/// Go sends `"metadata": null` for endpoints without metadata (spec 1.3), and the schemas allow it: the
+/// discovery client must read Go services.
 #[test]
-fn wire_reads_nulls_from_go_and_python_services() {
+fn wire_reads_go_endpoint_metadata_null() {
     let go_info = r#"{"type":"io.nats.micro.v1.info_response","name":"go","id":"1","version":"1.0.0",
         "description":"","metadata":{},
         "endpoints":[{"name":"e","subject":"e","queue_group":"q","metadata":null}]}"#;
     let info: Result<InfoResponse, _> = serde_json::from_str(go_info);
     let info = info.expect("Go's INFO with endpoint metadata null must parse");
     assert!(info.endpoints[0].metadata.is_empty());
+}
 
-    let null_service_meta = r#"{"type":"io.nats.micro.v1.ping_response","name":"a","id":"1","version":"1.0.0",
-        "metadata":null}"#;
-    let ping: Result<PingResponse, _> = serde_json::from_str(null_service_meta);
-    assert!(ping.expect("metadata null is allowed by the schema").metadata.is_empty());
+/// The schemas' `optional_metadata` is an object of strings or null, for the service as well.
+#[test]
+fn wire_reads_null_service_metadata() {
+    for kind in ["ping", "info", "stats"] {
+        let json = format!(
+            r#"{{"type":"io.nats.micro.v1.{kind}_response","name":"a","id":"1","version":"1.0.0","description":"",
+            "started":"2024-01-01T00:00:00Z","endpoints":[],"metadata":null}}"#
+        );
+        let ok = match kind {
+            "ping" => serde_json::from_str::<PingResponse>(&json).map(|r| r.metadata.is_empty()),
+            "info" => serde_json::from_str::<InfoResponse>(&json).map(|r| r.metadata.is_empty()),
+            _ => serde_json::from_str::<StatsResponse>(&json).map(|r| r.metadata.is_empty()),
+        };
+        assert!(ok.expect("metadata null is allowed by the schema"), "{kind}");
+    }
+}
+
+/// nats.py sends `"description": null` when unset and `"data": null` without a stats handler (spec 1.1, 1.6).
+#[test]
+fn wire_reads_python_nulls() {
+    let py_stats = r#"{"name":"e","subject":"e","num_requests":1,"num_errors":0,"last_error":"",
+        "processing_time":1,"average_processing_time":1,"data":null}"#;
+    let e: EndpointStats = serde_json::from_str(py_stats).unwrap();
+    assert_eq!(e.data, None);
 
     let py_info = r#"{"type":"io.nats.micro.v1.info_response","name":"py","id":"1","version":"1.0.0",
         "description":null,"metadata":{},"endpoints":[]}"#;
     let info: Result<InfoResponse, _> = serde_json::from_str(py_info);
     assert_eq!(info.expect("nats.py's INFO with description null must parse").description, "");
-
-    let py_stats = r#"{"name":"e","subject":"e","num_requests":1,"num_errors":0,"last_error":"",
-        "processing_time":1,"average_processing_time":1,"data":null}"#;
-    let e: EndpointStats = serde_json::from_str(py_stats).unwrap();
-    assert_eq!(e.data, None);
 }
 
 #[test]

@@ -1,0 +1,404 @@
+//! `micro`: publish, subscribe, request, and find and inspect NATS services, in natscli's words.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Parser, Subcommand};
+use micro::discovery::{Collect, Discovery, DiscoveryError, Reply};
+use micro::wire::{InfoResponse, StatsResponse};
+use micro::{EndpointConfig, QueueGroup, Service, ServiceConfig, ServiceError};
+use nats_blocking::{Client, ConnectOptions, Headers};
+
+/// `println!` that ends the program quietly when stdout is closed (`micro ls | head`), never with a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+#[derive(Parser)]
+#[command(name = "micro", version, about = "NATS messaging and the Service API (ADR-32) from the command line")]
+struct Cli {
+    /// Server URL (several comma-separated); default $NATS_URL, else nats://127.0.0.1:4222.
+    #[arg(short, long, global = true)]
+    server: Option<String>,
+    /// How long to wait for replies: 500ms, 5s, 1m.
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print replies as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// User name.
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// Password.
+    #[arg(long, global = true)]
+    password: Option<String>,
+    /// Token.
+    #[arg(long, global = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Publish a message (COUNT times); exits once the server has them all.
+    Pub {
+        subject: String,
+        data: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// A header, K:V (repeatable).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+    },
+    /// Print messages on SUBJECT (exit after COUNT).
+    Sub {
+        subject: String,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Send a request and print the reply.
+    Req {
+        subject: String,
+        data: Option<String>,
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+    },
+    /// Answer requests on SUBJECT with DATA, or echo them back (exit after COUNT).
+    Reply {
+        subject: String,
+        data: Option<String>,
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// List services (name, version, id, description).
+    Ls { name: Option<String> },
+    /// Ping service instances and show their round-trip times.
+    Ping { name: Option<String> },
+    /// Show a service's endpoints and statistics.
+    Info { name: String, id: Option<String> },
+    /// Show the statistics of a service's endpoints.
+    Stats { name: String, id: Option<String> },
+    /// Send a request to a service's endpoint, found by name.
+    Request { name: String, endpoint: String, data: Option<String> },
+    /// Run the demo service `demo-service` until stopped.
+    Demo,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = number.parse().map_err(|_| format!("not a duration: {s:?} (try 500ms, 5s, 1m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit in {s:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+fn headers(pairs: &[String]) -> Result<Option<Headers>, String> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut h = Headers::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once(':').ok_or_else(|| format!("header {pair:?} is not K:V"))?;
+        h.append(k.trim(), v.trim()).map_err(|e| format!("header {pair:?}: {e}"))?;
+    }
+    Ok(Some(h))
+}
+
+fn connect(cli: &Cli) -> Result<Client, String> {
+    let url = cli.server.clone().or_else(|| std::env::var("NATS_URL").ok());
+    let mut options = ConnectOptions::new()
+        .server(url.as_deref().unwrap_or("nats://127.0.0.1:4222"))
+        .name("micro")
+        .connect_timeout(cli.timeout.min(Duration::from_secs(5)))
+        .request_timeout(cli.timeout)
+        .flush_timeout(cli.timeout)
+        .max_reconnects(Some(3));
+    if let (Some(u), Some(p)) = (&cli.user, &cli.password) {
+        options = options.user_and_password(u, p);
+    }
+    if let Some(t) = &cli.token {
+        options = options.token(t);
+    }
+    Client::connect(options).map_err(|e| format!("cannot connect: {e}"))
+}
+
+fn discovery(cli: &Cli, client: &Client) -> Discovery {
+    Discovery::new(client.clone()).collect(Collect { timeout: cli.timeout, ..Collect::default() })
+}
+
+fn print_message(msg: &nats_blocking::Message) {
+    say!("[{}]", msg.subject);
+    if let Some(h) = &msg.headers {
+        for (k, v) in h.iter() {
+            say!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
+        }
+    }
+    say!("{}", String::from_utf8_lossy(&msg.payload));
+}
+
+fn failed(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The replies exactly as the instances sent them, as one JSON array.
+fn raw_json<T>(replies: &[Reply<T>]) -> String {
+    let parts: Vec<String> = replies.iter().map(|r| String::from_utf8_lossy(&r.raw).into_owned()).collect();
+    format!("[{}]", parts.join(","))
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let client = connect(cli)?;
+    match &cli.command {
+        Command::Pub { subject, data, count, headers: h } => {
+            let h = headers(h)?;
+            let data = data.clone().unwrap_or_default();
+            for _ in 0..*count {
+                match &h {
+                    Some(h) => client.publish_with_headers(subject, h, data.clone()),
+                    None => client.publish(subject, data.clone()),
+                }
+                .map_err(failed)?;
+            }
+            client.flush().map_err(failed)?;
+            say!("published {count} message(s) to {subject}");
+        }
+        Command::Sub { subject, queue, count } => {
+            let sub = match queue {
+                Some(q) => client.queue_subscribe(subject, q),
+                None => client.subscribe(subject),
+            }
+            .map_err(failed)?;
+            client.flush().map_err(failed)?;
+            for msg in sub.take(count.unwrap_or(usize::MAX)) {
+                print_message(&msg);
+            }
+        }
+        Command::Req { subject, data, headers: h } => {
+            let data = data.clone().unwrap_or_default();
+            let reply = match headers(h)? {
+                Some(h) => client.request_with_headers(subject, &h, data),
+                None => client.request_with_timeout(subject, data, cli.timeout),
+            }
+            .map_err(|e| match e {
+                nats_blocking::Error::NoResponders => format!("no responders on {subject}"),
+                e => e.to_string(),
+            })?;
+            print_message(&reply);
+        }
+        Command::Reply { subject, data, count } => {
+            let sub = client.subscribe(subject).map_err(failed)?;
+            client.flush().map_err(failed)?;
+            for msg in sub.take(count.unwrap_or(usize::MAX)) {
+                let answer = data.clone().map(bytes::Bytes::from).unwrap_or_else(|| msg.payload.clone());
+                msg.respond(answer).map_err(failed)?;
+            }
+            client.flush().map_err(failed)?;
+        }
+        Command::Ls { name } => {
+            let mut replies = discovery(cli, &client).info(name.as_deref(), None).map_err(failed)?;
+            if cli.json {
+                say!("{}", raw_json(&replies));
+                return Ok(());
+            }
+            replies.sort_by(|a, b| (&a.value.name, &a.value.id).cmp(&(&b.value.name, &b.value.id)));
+            let rows: Vec<Vec<String>> = replies
+                .iter()
+                .map(|r| {
+                    vec![r.value.name.clone(), r.value.version.clone(), r.value.id.clone(), r.value.description.clone()]
+                })
+                .collect();
+            print_table(&["Name", "Version", "ID", "Description"], &rows);
+        }
+        Command::Ping { name } => {
+            let collect = Collect { stall: None, ..Collect { timeout: cli.timeout, ..Collect::default() } };
+            let replies = discovery(cli, &client).collect(collect).ping(name.as_deref(), None).map_err(failed)?;
+            if cli.json {
+                say!("{}", raw_json(&replies));
+                return Ok(());
+            }
+            for r in &replies {
+                say!("{} {}  rtt={:?}", r.value.name, r.value.id, r.rtt);
+            }
+            if replies.is_empty() {
+                return Err("no services answered".into());
+            }
+        }
+        Command::Info { name, id } => {
+            let d = discovery(cli, &client);
+            let info = d.info(Some(name), id.as_deref()).map_err(failed)?.into_iter().next();
+            let info = info.ok_or_else(|| format!("no service named {name:?} answered"))?;
+            let stats = d.stats(Some(name), Some(&info.value.id)).map_err(failed)?.into_iter().next();
+            if cli.json {
+                let info_json: serde_json::Value = serde_json::from_slice(&info.raw).unwrap_or_default();
+                let stats_json: Option<serde_json::Value> =
+                    stats.as_ref().and_then(|s| serde_json::from_slice(&s.raw).ok());
+                let both = serde_json::json!({ "info": info_json, "stats": stats_json });
+                say!("{}", serde_json::to_string_pretty(&both).unwrap_or_default());
+                return Ok(());
+            }
+            print_info(&info.value, stats.as_ref().map(|s| &s.value));
+        }
+        Command::Stats { name, id } => {
+            let replies = discovery(cli, &client).stats(Some(name), id.as_deref()).map_err(failed)?;
+            if cli.json {
+                say!("{}", raw_json(&replies));
+                return Ok(());
+            }
+            if replies.is_empty() {
+                return Err(format!("no service named {name:?} answered"));
+            }
+            print_stats(&replies.into_iter().map(|r| r.value).collect::<Vec<_>>());
+        }
+        Command::Request { name, endpoint, data } => {
+            let reply = discovery(cli, &client).request(name, endpoint, data.clone().unwrap_or_default());
+            let reply = reply.map_err(|e| match e {
+                DiscoveryError::Service(e) => format!("the service answered with an error: {e}"),
+                e => e.to_string(),
+            })?;
+            say!("{}", String::from_utf8_lossy(&reply.payload));
+        }
+        Command::Demo => demo(client)?,
+    }
+    Ok(())
+}
+
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        say!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn ns(ns: u64) -> String {
+    format!("{:?}", Duration::from_nanos(ns))
+}
+
+fn print_info(info: &InfoResponse, stats: Option<&StatsResponse>) {
+    say!("Service Information\n");
+    say!("        Service: {} ({})", info.name, info.id);
+    say!("    Description: {}", info.description);
+    say!("        Version: {}", info.version);
+    for (k, v) in &info.metadata {
+        say!("       Metadata: {k} = {v}");
+    }
+    say!("\nEndpoints:\n");
+    for e in &info.endpoints {
+        say!("          Name: {}", e.name);
+        say!("       Subject: {}", e.subject);
+        say!("   Queue Group: {}", if e.queue_group.is_empty() { "(none)" } else { &e.queue_group });
+        if let Some(s) = stats.and_then(|s| s.endpoints.iter().find(|x| x.name == e.name && x.subject == e.subject)) {
+            say!("      Requests: {}", s.num_requests);
+            say!("Processing Time: {} (average {})", ns(s.processing_time), ns(s.average_processing_time));
+            say!("        Errors: {}", s.num_errors);
+            if !s.last_error.is_empty() {
+                say!("    Last Error: {}", s.last_error);
+            }
+            if let Some(data) = &s.data {
+                say!("          Data: {data}");
+            }
+        }
+        say!();
+    }
+    if let Some(s) = stats {
+        say!("Started: {}", s.started);
+    }
+}
+
+fn print_stats(all: &[StatsResponse]) {
+    let mut rows = vec![];
+    let (mut requests, mut errors, mut time) = (0u64, 0u64, 0u64);
+    for s in all {
+        for e in &s.endpoints {
+            requests += e.num_requests;
+            errors += e.num_errors;
+            time += e.processing_time;
+            rows.push(vec![
+                s.id.clone(),
+                e.name.clone(),
+                e.num_requests.to_string(),
+                e.queue_group.clone(),
+                e.num_errors.to_string(),
+                ns(e.processing_time),
+                ns(e.average_processing_time),
+            ]);
+        }
+    }
+    let average = time.checked_div(requests).unwrap_or(0);
+    rows.push(vec![
+        String::new(),
+        "Total".into(),
+        requests.to_string(),
+        String::new(),
+        errors.to_string(),
+        ns(time),
+        ns(average),
+    ]);
+    print_table(&["ID", "Endpoint", "Requests", "Queue Group", "Errors", "Processing Time", "Average Time"], &rows);
+}
+
+/// `demo-service` 1.0.0: group `demo` with `echo` (demo.ECHO), a typed `sum`, and a `flaky` endpoint that
+/// fails about one request in ten.
+fn demo(client: Client) -> Result<(), String> {
+    let config = ServiceConfig::new("demo-service", "1.0.0").description("A demo of the NATS Service API");
+    let service = Service::start(client, config).map_err(failed)?;
+    let group = service.root().group("demo", QueueGroup::Inherit).map_err(failed)?;
+    let echo = EndpointConfig::new("echo").subject("ECHO").metadata("description", "Echoes the request back");
+    service
+        .endpoint(&group, echo, |mut req| {
+            let body = req.payload().clone();
+            let _ = req.respond(body);
+        })
+        .map_err(failed)?;
+    let sum = EndpointConfig::new("sum").metadata("description", "Adds a JSON array of numbers");
+    service
+        .typed_endpoint(&group, sum, |numbers: Vec<f64>| Ok::<f64, ServiceError>(numbers.iter().sum()))
+        .map_err(failed)?;
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64);
+    let rng = std::sync::Mutex::new(nats_proto::Rng::new(seed));
+    let flaky = EndpointConfig::new("flaky").metadata("description", "Fails about 10 % of requests");
+    service
+        .endpoint(&group, flaky, move |mut req| {
+            let unlucky = rng.lock().map(|mut r| r.below(10) == 0).unwrap_or(false);
+            let _ = if unlucky { req.respond_error(500, "unlucky") } else { req.respond("ok") };
+        })
+        .map_err(failed)?;
+    eprintln!("demo-service {} running; stop it with Ctrl-C", service.id());
+    let started = Instant::now();
+    let reason = service.done();
+    eprintln!("demo-service stopped after {:?}: {reason:?}", started.elapsed());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("micro: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Finding services: PING, INFO and STATS fanned out to every instance, by name, or by name and id, with
+//! replies collected until a timeout, a stall after the last reply, or a count.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::config::DEFAULT_API_PREFIX;
+use crate::request::ServiceError;
+use crate::wire::{InfoResponse, PingResponse, StatsResponse, INFO_TYPE, PING_TYPE, STATS_TYPE};
+use crate::Verb;
+
+/// When to stop collecting replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collect {
+    /// Never wait longer than this.
+    pub timeout: Duration,
+    /// Stop this long after the last reply (`None`: wait for the whole timeout).
+    pub stall: Option<Duration>,
+    /// Stop after this many replies.
+    pub max: Option<usize>,
+}
+
+impl Default for Collect {
+    /// natscli's adaptive wait: up to 5 s, ending 300 ms after the last reply.
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(5), stall: Some(Duration::from_millis(300)), max: None }
+    }
+}
+
+/// One instance's reply: decoded, as sent, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    /// The decoded reply.
+    pub value: T,
+    /// The JSON as the instance sent it.
+    pub raw: Bytes,
+    /// Time from the request to this reply.
+    pub rtt: Duration,
+}
+
+/// Why a discovery call failed.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum DiscoveryError {
+    /// The client failed.
+    Client(nats_client::Error),
+    /// No instance of the service has an endpoint of that name.
+    NoSuchEndpoint(String),
+    /// The endpoint answered with a service error.
+    Service(ServiceError),
+}
+
+impl std::fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(e) => e.fmt(f),
+            Self::NoSuchEndpoint(e) => write!(f, "no endpoint named {e:?}"),
+            Self::Service(e) => write!(f, "service error {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DiscoveryError {}
+
+impl From<nats_client::Error> for DiscoveryError {
+    fn from(e: nats_client::Error) -> Self {
+        Self::Client(e)
+    }
+}
+
+/// The subject a verb is sent to: all services, one service, or one instance.
+pub fn verb_subject(prefix: &str, verb: Verb, name: Option<&str>, id: Option<&str>) -> String {
+    match (name, id) {
+        (Some(n), Some(i)) => format!("{prefix}.{}.{n}.{i}", verb.as_str()),
+        (Some(n), None) => format!("{prefix}.{}.{n}", verb.as_str()),
+        _ => format!("{prefix}.{}", verb.as_str()),
+    }
+}
+
+/// Decodes a reply of the expected `type`; anything else (another type, broken JSON) is skipped.
+pub fn decode<T: DeserializeOwned>(payload: &[u8], expected_type: &str) -> Option<T> {
+    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    if value.get("type").and_then(|t| t.as_str()) != Some(expected_type) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// A discovery client on the blocking client.
+#[cfg(feature = "blocking")]
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    client: nats_blocking::Client,
+    prefix: String,
+    collect: Collect,
+}
+
+#[cfg(feature = "blocking")]
+impl Discovery {
+    /// Discovery over `client`, with the `$SRV` prefix and natscli's adaptive wait.
+    pub fn new(client: nats_blocking::Client) -> Self {
+        Self { client, prefix: DEFAULT_API_PREFIX.to_owned(), collect: Collect::default() }
+    }
+
+    /// Uses another API prefix.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Sets when to stop collecting.
+    pub fn collect(mut self, collect: Collect) -> Self {
+        self.collect = collect;
+        self
+    }
+
+    fn gather<T: DeserializeOwned>(
+        &self,
+        verb: Verb,
+        name: Option<&str>,
+        id: Option<&str>,
+        kind: &str,
+    ) -> Result<Vec<Reply<T>>, DiscoveryError> {
+        let subject = verb_subject(&self.prefix, verb, name, id);
+        let started = Instant::now();
+        let c = self.collect;
+        // One instance answers a request by id: no need to wait for more.
+        let max = if id.is_some() { Some(1) } else { c.max };
+        let replies = self.client.request_many(&subject, "{}", c.timeout, c.stall, max)?;
+        Ok(replies
+            .filter_map(|m| {
+                let rtt = started.elapsed();
+                decode(&m.payload, kind).map(|value| Reply { value, raw: m.payload, rtt })
+            })
+            .collect())
+    }
+
+    /// PINGs every instance (of `name`, or the one with `id`).
+    pub fn ping(&self, name: Option<&str>, id: Option<&str>) -> Result<Vec<Reply<PingResponse>>, DiscoveryError> {
+        self.gather(Verb::Ping, name, id, PING_TYPE)
+    }
+
+    /// INFO of every instance.
+    pub fn info(&self, name: Option<&str>, id: Option<&str>) -> Result<Vec<Reply<InfoResponse>>, DiscoveryError> {
+        self.gather(Verb::Info, name, id, INFO_TYPE)
+    }
+
+    /// STATS of every instance.
+    pub fn stats(&self, name: Option<&str>, id: Option<&str>) -> Result<Vec<Reply<StatsResponse>>, DiscoveryError> {
+        self.gather(Verb::Stats, name, id, STATS_TYPE)
+    }
+
+    /// Sends a request to the endpoint named `endpoint` of service `name`, resolving its subject through INFO.
+    /// A reply carrying a service error is `Err(DiscoveryError::Service)`.
+    pub fn request(
+        &self,
+        name: &str,
+        endpoint: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<nats_client::Message, DiscoveryError> {
+        let collect = Collect { max: Some(1), ..self.collect };
+        let infos = self.clone().collect(collect).info(Some(name), None)?;
+        let subject = infos
+            .iter()
+            .flat_map(|r| r.value.endpoints.iter())
+            .find(|e| e.name == endpoint)
+            .map(|e| e.subject.clone())
+            .ok_or_else(|| DiscoveryError::NoSuchEndpoint(endpoint.to_owned()))?;
+        let reply = self.client.request_with_timeout(&subject, payload, self.collect.timeout)?;
+        match reply.headers.as_ref().and_then(ServiceError::from_headers) {
+            Some(e) => Err(DiscoveryError::Service(e)),
+            None => Ok(reply),
+        }
+    }
+}
