@@ -178,7 +178,8 @@ impl ServiceCore {
     /// A service instance with this configuration and id (a subject token: use [`new_id`]).
     pub fn new(config: ServiceConfig, id: String, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         config.validate()?;
-        if id.is_empty() || id.bytes().any(|b| b <= b' ' || b == b'.' || b == b'*' || b == b'>') {
+        // The id is a subject token of `$SRV.VERB.name.id`.
+        if id.is_empty() || id.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'.' || b == b'*' || b == b'>') {
             return Err(ConfigError::InvalidName(id));
         }
         let ping = PingResponse {

@@ -73,7 +73,14 @@ pub fn is_valid_semver(version: &str) -> bool {
 pub(crate) fn check_endpoint_subject(subject: &str, prefix: &str) -> Result<(), ConfigError> {
     let bad = || ConfigError::InvalidSubject(subject.to_owned());
     nats_proto::subject::validate_subscribe_subject(subject.as_bytes()).map_err(|_| bad())?;
-    let reserved = subject == prefix || subject.starts_with(&format!("{prefix}.")) || subject.starts_with("$SRV.");
+    // `>` only as the whole last token (`a>` would be a literal to the server, but reads as a mistake).
+    if subject.split('.').any(|t| t.contains('>') && t != ">") {
+        return Err(bad());
+    }
+    let reserved = subject == prefix
+        || subject == "$SRV"
+        || subject.starts_with(&format!("{prefix}."))
+        || subject.starts_with("$SRV.");
     if reserved {
         return Err(bad());
     }

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Metadata;
 
+/// Reads `null` as the default (Go sends `"metadata": null`, nats.py `"description": null`).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
+}
+
 /// `type` of a PING reply.
 pub const PING_TYPE: &str = "io.nats.micro.v1.ping_response";
 /// `type` of an INFO reply.
@@ -28,6 +37,7 @@ pub struct PingResponse {
     /// Version.
     pub version: String,
     /// Metadata (`{}` when empty).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
 }
 
@@ -40,8 +50,10 @@ pub struct EndpointInfo {
     /// Full subject, group prefix included.
     pub subject: String,
     /// Queue group, `""` when disabled.
+    #[serde(deserialize_with = "nullable")]
     pub queue_group: String,
     /// Metadata (`{}` when empty).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
 }
 
@@ -59,13 +71,16 @@ pub struct InfoResponse {
     /// Version.
     pub version: String,
     /// Metadata (`{}` when empty).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
     /// Description (`""` when unset).
+    #[serde(deserialize_with = "nullable")]
     pub description: String,
     /// Endpoints in registration order.
+    #[serde(deserialize_with = "nullable")]
     pub endpoints: Vec<EndpointInfo>,
     /// Pre-2023 replies listed bare subjects instead of endpoints; read, never written.
-    #[serde(skip_serializing)]
+    #[serde(skip_serializing, deserialize_with = "nullable")]
     pub subjects: Vec<String>,
 }
 
@@ -78,12 +93,14 @@ pub struct EndpointStats {
     /// Full subject.
     pub subject: String,
     /// Queue group, `""` when disabled.
+    #[serde(deserialize_with = "nullable")]
     pub queue_group: String,
     /// Requests received.
     pub num_requests: u64,
     /// Requests that ended in an error.
     pub num_errors: u64,
     /// `code:description` of the last error, `""` before the first.
+    #[serde(deserialize_with = "nullable")]
     pub last_error: String,
     /// Total processing time, nanoseconds.
     pub processing_time: u64,
@@ -108,10 +125,12 @@ pub struct StatsResponse {
     /// Version.
     pub version: String,
     /// Metadata (`{}` when empty).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
     /// When the service started (or was last reset), RFC 3339 in UTC.
     pub started: String,
     /// Endpoints in registration order.
+    #[serde(deserialize_with = "nullable")]
     pub endpoints: Vec<EndpointStats>,
 }
 

@@ -79,6 +79,10 @@ fn id_of(sub: &Subscription) -> EndpointId {
 
 fn add(core: &mut ServiceCore, group: &Group, config: EndpointConfig) -> EndpointId {
     let sub = core.add_endpoint(group, config).expect("valid endpoint");
+    assert!(nats_proto::subject::validate_subscribe_subject(sub.subject.as_bytes()).is_ok(), "{}", sub.subject);
+    if let Some(q) = &sub.queue {
+        assert!(nats_proto::subject::validate_queue(q.as_bytes()).is_ok(), "{q}");
+    }
     id_of(&sub)
 }
 
@@ -622,6 +626,24 @@ fn instance_id_must_be_one_subject_token() {
     assert_ne!(a, b, "two fresh ids differ");
 }
 
+/// Whatever id is accepted must give discovery subjects the client can subscribe to (nats-proto's rules:
+/// no byte at or below space, no DEL, no empty token, no wildcard).
+#[test]
+fn an_accepted_instance_id_gives_valid_discovery_subjects() {
+    for id in ["ok", "a\u{7f}b", "\u{7f}", "ü", "a\u{1}b"] {
+        let Ok(core) = ServiceCore::new(ServiceConfig::new("svc", "1.0.0"), id.to_owned(), FakeClock::new()) else {
+            continue;
+        };
+        for sub in core.verb_subscriptions() {
+            assert!(
+                nats_proto::subject::validate_publish_subject(sub.subject.as_bytes()).is_ok(),
+                "id {id:?} was accepted but gives the invalid subject {:?}",
+                sub.subject
+            );
+        }
+    }
+}
+
 #[test]
 fn config_errors_display_what_was_wrong() {
     let err = new_core(ServiceConfig::new("bad name", "1.0.0")).unwrap_err();
@@ -642,6 +664,7 @@ fn verb_subjects(core: &ServiceCore) -> BTreeSet<(String, &'static str)> {
     let mut out = BTreeSet::new();
     for s in subs {
         assert_eq!(s.queue, None, "discovery subscription {} must never be queued", s.subject);
+        assert!(nats_proto::subject::validate_publish_subject(s.subject.as_bytes()).is_ok(), "{}", s.subject);
         let Target::Verb(verb) = s.target else { panic!("{} targets an endpoint", s.subject) };
         assert!(s.subject.split('.').any(|t| t == verb.as_str()), "{} does not carry {verb:?}", s.subject);
         assert!(out.insert((s.subject.clone(), verb.as_str())), "duplicate {}", s.subject);
@@ -1422,7 +1445,10 @@ fn remove_endpoint_forgets_it_once() {
     assert!(d != a && d != b && d != c);
     assert!(!core.remove_endpoint(b));
     assert_eq!(names(&info_json(&mut core)), ["a", "c", "d"]);
-    assert!(core.remove_endpoint(a) && core.remove_endpoint(c) && core.remove_endpoint(d));
+    assert!(core.remove_endpoint(a));
+    assert_eq!(names(&info_json(&mut core)), ["c", "d"], "removing the first keeps the order of the rest");
+    assert_eq!(names(&stats_json(&mut core)), ["c", "d"]);
+    assert!(core.remove_endpoint(c) && core.remove_endpoint(d));
     assert_eq!(info_json(&mut core)["endpoints"], json!([]));
     assert_eq!(stats_json(&mut core)["endpoints"], json!([]), "endpoints stays present when empty");
 }

@@ -25,7 +25,7 @@ use nats_proto::{
     ClientOp, Config, ConnectionError, HeaderError, ParseErrorKind, ServerError, ServerErrorKind, ServerOp,
 };
 
-use fake::{msg, server_info, wait_event, within, FakeServer, Recv, STEP};
+use fake::{msg, server_info, wait_event, within, FakeServer, Finish, Recv, STEP};
 
 struct LargestAllocation;
 

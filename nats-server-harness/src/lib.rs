@@ -52,6 +52,7 @@
 mod binary;
 mod cluster;
 mod error;
+pub mod fake;
 mod server;
 mod util;
 

@@ -27,7 +27,7 @@ use nats_proto::{
 use nats_tokio::ConnectOptionsExt as _;
 use nats_tokio::{ConnectOptions, Error, Event, Message, ReconnectPolicy, Subscriber};
 
-use fake::{msg, server_info, within, FakeServer, Recv, STEP};
+use fake::{msg, server_info, within, FakeServer, Finish, Recv, STEP};
 
 struct LargestAllocation;
 

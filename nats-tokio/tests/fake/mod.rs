@@ -1,27 +1,14 @@
-//! A scripted fake NATS server for driving the client into situations a real server will not produce on demand.
-//!
-//! [`FakeServer::start`] binds a listener on `127.0.0.1:0` and runs a script on a thread of its own. The script
-//! accepts connections ([`Script::accept`]), writes whatever bytes it likes ([`Conn::send`]), and reads what the
-//! client sends, decoded with `nats_proto::ClientDecoder` ([`Conn::recv`], [`Conn::expect`]). Every wait is
-//! bounded: a script that waits too long panics, and [`FakeServer::finish`] hands that panic to the test.
+//! The scripted fake server lives in `nats_server_harness::fake`; here are the async-side waits.
 //!
 //! [`within`] bounds a whole async test body, so a client that hangs fails the test instead of stalling the run;
-//! [`FakeServer::finish`] waits for the script without blocking the runtime.
-#![allow(dead_code)]
+//! [`Finish::finish`] waits for the script without blocking the runtime.
+#![allow(dead_code, unused_imports)]
 
 use std::any::Any;
 use std::future::Future;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use nats_proto::{ClientDecoder, ClientOp, ConnectInfo, Msg, ServerInfo, ServerOp, WriteBuffer};
-
-/// The default bound of a single wait, on either side.
-pub(crate) const STEP: Duration = Duration::from_secs(5);
+pub(crate) use nats_server_harness::fake::*;
 
 /// Awaits `body`, failing if it does not finish within `limit` (a hang anywhere in the client becomes a failure).
 pub(crate) async fn within<T>(limit: Duration, body: impl Future<Output = T>) -> T {
@@ -31,291 +18,26 @@ pub(crate) async fn within<T>(limit: Duration, body: impl Future<Output = T>) ->
     }
 }
 
-/// A panic payload as text, for messages.
-pub(crate) fn panic_text(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "<non-string panic>".to_owned())
+/// `server.finish().await` and `server.try_finish().await`, without blocking the runtime.
+pub(crate) trait Finish: Sized {
+    async fn finish(self);
+    async fn try_finish(self) -> Result<(), Box<dyn Any + Send>>;
 }
 
-/// The INFO of a well-behaved server (headers on, protocol 1, the given payload limit).
-pub(crate) fn server_info(max_payload: usize) -> ServerInfo {
-    let mut info = ServerInfo::default();
-    info.server_id = "FAKE".into();
-    info.server_name = "fake".into();
-    info.version = "2.10.0".into();
-    info.proto = 1;
-    info.headers = true;
-    info.max_payload = max_payload;
-    info
-}
-
-/// An op in wire form, encoded by `ServerOp::encode`.
-pub(crate) fn wire(op: &ServerOp) -> Bytes {
-    let mut out = WriteBuffer::new();
-    op.encode(&mut out);
-    out.take_bytes()
-}
-
-/// `MSG <subject> <sid> <len>\r\n<payload>\r\n`.
-pub(crate) fn msg(subject: &str, sid: u64, payload: &'static [u8]) -> Bytes {
-    wire(&ServerOp::Msg(Msg {
-        subject: subject.into(),
-        sid,
-        reply: None,
-        headers: None,
-        payload: Bytes::from_static(payload),
-    }))
-}
-
-/// A running fake server.
-pub(crate) struct FakeServer {
-    url: String,
-    signals: Sender<()>,
-    thread: Option<JoinHandle<()>>,
-}
-
-/// What a script works with.
-pub(crate) struct Script {
-    listener: TcpListener,
-    signals: Receiver<()>,
-}
-
-impl FakeServer {
-    /// Binds `127.0.0.1:0` and runs `script` on a thread.
-    pub(crate) fn start(script: impl FnOnce(&mut Script) + Send + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let url = format!("nats://{}", listener.local_addr().expect("local address"));
-        let (tx, rx) = mpsc::channel();
-        let mut s = Script { listener, signals: rx };
-        let thread = std::thread::Builder::new()
-            .name("fake-nats".into())
-            .spawn(move || script(&mut s))
-            .expect("spawn the fake server");
-        Self { url, signals: tx, thread: Some(thread) }
-    }
-
-    /// `nats://127.0.0.1:<port>`.
-    pub(crate) fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Wakes a script waiting in [`Script::wait_signal`].
-    pub(crate) fn signal(&self) {
-        // A script that already ended (it panicked) is reported by `finish`.
-        let _ = self.signals.send(());
-    }
-
-    /// Waits (bounded, without blocking the runtime) for the script to end and passes on its panic, if any.
-    pub(crate) async fn finish(self) {
+impl Finish for FakeServer {
+    async fn finish(self) {
         if let Err(panic) = self.try_finish().await {
             std::panic::resume_unwind(panic);
         }
     }
 
-    /// Waits (bounded, without blocking the runtime) for the script to end; its panic, if any, is returned.
-    pub(crate) async fn try_finish(mut self) -> Result<(), Box<dyn Any + Send>> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
+    async fn try_finish(self) -> Result<(), Box<dyn Any + Send>> {
         let limit = STEP * 3;
         let deadline = Instant::now() + limit;
-        while !thread.is_finished() {
+        while !self.is_finished() {
             assert!(Instant::now() < deadline, "the fake server's script did not finish within {limit:?}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        thread.join()
-    }
-}
-
-impl Script {
-    /// The next client connection (panics after [`STEP`]).
-    pub(crate) fn accept(&mut self) -> Conn {
-        self.accept_within(STEP).expect("the client did not connect to the fake server in time")
-    }
-
-    /// The next client connection, or `None` after `limit`.
-    pub(crate) fn accept_within(&mut self, limit: Duration) -> Option<Conn> {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    stream.set_nonblocking(false).expect("blocking stream");
-                    let _ = stream.set_nodelay(true);
-                    stream.set_write_timeout(Some(STEP)).expect("write timeout");
-                    return Some(Conn::new(stream));
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if Instant::now() >= deadline {
-                        return None;
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(e) => panic!("accept failed: {e}"),
-            }
-        }
-    }
-
-    /// Waits (bounded) for [`FakeServer::signal`].
-    pub(crate) fn wait_signal(&self) {
-        match self.signals.recv_timeout(STEP * 2) {
-            Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => panic!("the test did not signal the script in time"),
-            Err(RecvTimeoutError::Disconnected) => panic!("the test ended without signalling the script"),
-        }
-    }
-}
-
-/// What [`Conn::recv`] got.
-#[derive(Debug)]
-pub(crate) enum Recv {
-    /// A client op.
-    Op(ClientOp),
-    /// The client closed the connection (or reset it).
-    Eof,
-    /// Nothing within the time given.
-    Timeout,
-}
-
-/// One client connection, from the server's side.
-pub(crate) struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    decoder: ClientDecoder,
-    /// Answer the client's PINGs (on by default). Off, PINGs are only recorded.
-    pub(crate) auto_pong: bool,
-    /// PINGs received while `auto_pong` was off.
-    pub(crate) unanswered_pings: usize,
-}
-
-impl Conn {
-    fn new(stream: TcpStream) -> Self {
-        Self {
-            stream,
-            buf: BytesMut::with_capacity(16 * 1024),
-            decoder: ClientDecoder::default(),
-            auto_pong: true,
-            unanswered_pings: 0,
-        }
-    }
-
-    /// Writes raw bytes (panics if the client is gone).
-    pub(crate) fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        self.stream.write_all(bytes.as_ref()).expect("write to the client");
-        self.stream.flush().expect("flush to the client");
-    }
-
-    /// Writes raw bytes; an error (the client is gone) is returned.
-    pub(crate) fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-        self.stream.write_all(bytes.as_ref())
-    }
-
-    /// Sends an op encoded by `ServerOp::encode`.
-    pub(crate) fn send_op(&mut self, op: &ServerOp) {
-        self.send(wire(op));
-    }
-
-    /// Sends `INFO <json>`.
-    pub(crate) fn send_info(&mut self, info: &ServerInfo) {
-        self.send_op(&ServerOp::Info(Box::new(info.clone())));
-    }
-
-    /// The next op from the client, waiting at most `limit`. PINGs are answered when `auto_pong` is on, counted
-    /// when it is off; either way they are returned.
-    pub(crate) fn recv(&mut self, limit: Duration) -> Recv {
-        let deadline = Instant::now() + limit;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(op)) => {
-                    if op == ClientOp::Ping {
-                        if self.auto_pong {
-                            self.send_op(&ServerOp::Pong);
-                        } else {
-                            self.unanswered_pings += 1;
-                        }
-                    }
-                    return Recv::Op(op);
-                }
-                Ok(None) => {}
-                Err(e) => panic!("the client sent bytes that are not NATS protocol: {e}"),
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
-                return Recv::Timeout;
-            };
-            self.stream.set_read_timeout(Some(left)).expect("read timeout");
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Recv::Eof,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Recv::Timeout,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Recv::Eof,
-            }
-        }
-    }
-
-    /// Reads until an op satisfies `pred` (panics on end of stream or after [`STEP`]).
-    pub(crate) fn expect(&mut self, what: &str, mut pred: impl FnMut(&ClientOp) -> bool) -> ClientOp {
-        let deadline = Instant::now() + STEP;
-        let mut seen = vec![];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.recv(left) {
-                Recv::Op(op) if pred(&op) => return op,
-                Recv::Op(op) => seen.push(op),
-                other => panic!("fake server waited for {what}, got {other:?} after {seen:?}"),
-            }
-        }
-    }
-
-    /// Reads CONNECT and the PING after it, answers PONG (the handshake after INFO).
-    pub(crate) fn handshake(&mut self) -> ConnectInfo {
-        let ClientOp::Connect(connect) = self.expect("CONNECT", |op| matches!(op, ClientOp::Connect(_))) else {
-            unreachable!()
-        };
-        let pong = self.auto_pong;
-        self.auto_pong = true;
-        self.expect("the handshake PING", |op| *op == ClientOp::Ping);
-        self.auto_pong = pong;
-        *connect
-    }
-
-    /// INFO, then the handshake.
-    pub(crate) fn greet(&mut self, info: &ServerInfo) -> ConnectInfo {
-        self.send_info(info);
-        self.handshake()
-    }
-
-    /// Reads until `SUB <subject>` and returns its sid.
-    pub(crate) fn expect_sub(&mut self, subject: &str) -> u64 {
-        let op =
-            self.expect(&format!("SUB {subject}"), |op| matches!(op, ClientOp::Sub { subject: s, .. } if s == subject));
-        let ClientOp::Sub { sid, .. } = op else { unreachable!() };
-        sid
-    }
-
-    /// Reads (answering PINGs when `auto_pong` is on) until the client closes; returns what it sent. Panics if
-    /// the client is still there after `limit`.
-    pub(crate) fn until_eof(&mut self, limit: Duration) -> Vec<ClientOp> {
-        let deadline = Instant::now() + limit;
-        let mut ops = vec![];
-        loop {
-            match self.recv(deadline.saturating_duration_since(Instant::now())) {
-                Recv::Op(op) => ops.push(op),
-                Recv::Eof => return ops,
-                Recv::Timeout => panic!("the client kept the connection open for {limit:?}; it sent {ops:?}"),
-            }
-        }
-    }
-
-    /// Waits (bounded) until the client has sent bytes the script has not read, without reading them.
-    pub(crate) fn wait_unread_data(&mut self) {
-        self.stream.set_read_timeout(Some(STEP)).expect("read timeout");
-        let mut one = [0u8; 1];
-        match self.stream.peek(&mut one) {
-            Ok(n) if n > 0 => {}
-            other => panic!("waited for unread data from the client, got {other:?}"),
-        }
+        self.join()
     }
 }
