@@ -30,6 +30,8 @@
 
 #[cfg(feature = "async")]
 mod async_service;
+#[cfg(feature = "compatibility_tests")]
+pub mod compat;
 mod config;
 mod core;
 pub mod discovery;
