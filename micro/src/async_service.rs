@@ -262,6 +262,10 @@ fn finish_stop<S>(runner: &mut Runner<S>) {
     for w in runner.stop_wakers.drain(..) {
         w.wake();
     }
+    // `run` too: it must see the stop and resolve, even with no message or handler left to wake it.
+    if let Some(w) = runner.waker.take() {
+        w.wake();
+    }
 }
 
 /// One poll of the service: take every waiting message, start handlers, drive them.

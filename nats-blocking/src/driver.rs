@@ -51,17 +51,20 @@ fn wait<'a>(
 }
 
 /// Opens a TCP connection to the first address of `addr` that answers.
-fn dial(addr: &ServerAddr, timeout: Duration) -> Option<TcpStream> {
-    let addrs = addr.host_port().to_socket_addrs().ok()?;
-    for a in addrs {
-        if let Ok(sock) = TcpStream::connect_timeout(&a, timeout) {
-            // Small writes (requests, PONGs) go out at once; the writer batches on its own.
-            let _ = sock.set_nodelay(true);
-            let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
-            return Some(sock);
+fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(ErrorKind::NotFound, "no address");
+    for a in addr.host_port().to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(sock) => {
+                // Small writes (requests, PONGs) go out at once; the writer batches on its own.
+                let _ = sock.set_nodelay(true);
+                let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
+                return Ok(sock);
+            }
+            Err(e) => last = e,
         }
     }
-    None
+    Err(last)
 }
 
 /// The reader thread.
@@ -78,11 +81,14 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                     let sock = dial(&addr, timeout);
                     core = shared.lock();
                     match sock {
-                        Some(sock) if core.closed.is_none() => {
+                        Ok(sock) if core.closed.is_none() => {
                             core.transport = Some(Arc::new(sock));
                             core.conn.handle_connected(Instant::now());
                         }
-                        _ => core.conn.handle_eof(Instant::now()),
+                        Ok(_) => {}
+                        Err(e) => core
+                            .conn
+                            .handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string())),
                     }
                 }
                 CoreEvent::StartTls(_) => {

@@ -407,6 +407,8 @@ pub enum ConnectionError {
     TlsUnavailable,
     /// The server needs a feature the client was told not to use, or the reverse.
     Incompatible(&'static str),
+    /// The transport could not be opened (refused, unreachable, name not resolved, timed out).
+    Unreachable(String),
 }
 
 impl fmt::Display for ConnectionError {
@@ -420,6 +422,7 @@ impl fmt::Display for ConnectionError {
             Self::ExpectedInfo => f.write_str("server did not start with INFO"),
             Self::TlsUnavailable => f.write_str("TLS required but the server does not offer it"),
             Self::Incompatible(why) => write!(f, "incompatible server: {why}"),
+            Self::Unreachable(why) => write!(f, "server unreachable: {why}"),
         }
     }
 }

@@ -103,7 +103,7 @@ impl<R: Runtime> Driver<R> {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(server = %addr, error = %e, "dial failed");
-                    core.conn.handle_eof(Instant::now());
+                    core.conn.handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
                 }
             }
         }

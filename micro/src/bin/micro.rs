@@ -131,7 +131,11 @@ fn connect(cli: &Cli) -> Result<Client, String> {
     if let Some(t) = &cli.token {
         options = options.token(t);
     }
-    Client::connect(options).map_err(|e| format!("cannot connect: {e}"))
+    let shown = url.as_deref().unwrap_or("nats://127.0.0.1:4222").to_owned();
+    Client::connect(options).map_err(|e| match e {
+        nats_blocking::Error::Connect(why) => format!("cannot connect to {shown}: {why}"),
+        e => e.to_string(),
+    })
 }
 
 fn discovery(cli: &Cli, client: &Client) -> Discovery {
@@ -374,7 +378,12 @@ fn demo(client: Client) -> Result<(), String> {
         .map_err(failed)?;
     let sum = EndpointConfig::new("sum").metadata("description", "Adds a JSON array of numbers");
     service
-        .typed_endpoint(&group, sum, |numbers: Vec<f64>| Ok::<f64, ServiceError>(numbers.iter().sum()))
+        .typed_endpoint(&group, sum, |numbers: Vec<f64>| {
+            let total: f64 = numbers.iter().sum();
+            // Whole sums print as integers (`6`, not `6.0`).
+            let whole = total.fract() == 0.0 && total.abs() < 9e15;
+            Ok::<_, ServiceError>(if whole { serde_json::json!(total as i64) } else { serde_json::json!(total) })
+        })
         .map_err(failed)?;
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64);
     let rng = std::sync::Mutex::new(nats_proto::Rng::new(seed));

@@ -79,7 +79,8 @@ impl Connection {
                 Ok(None) => break,
                 Err(e) if e.is_frame_local() && self.state != State::AwaitInfo => {
                     self.events.push_back(Event::BadMessage(e));
-                    if let Some(sid) = self.decoder.skipped_sid() {
+                    // Only a ready connection delivers (and counts) messages; before that nothing is for us.
+                    if let Some(sid) = self.decoder.skipped_sid().filter(|_| self.is_connected()) {
                         self.count_undeliverable(sid);
                     }
                 }
