@@ -12,7 +12,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
 use crate::core::{new_id, ServiceCore, Subscription as Needed, SystemClock, Target};
-use crate::request::{typed_answer, Request, ServiceError, ServiceState, DROPPED_BY_PANIC};
+use crate::request::{
+    typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, DROPPED_BY_PANIC,
+};
 use crate::transport::{AsyncSubscription, AsyncTransport};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
@@ -150,6 +152,25 @@ impl<T: AsyncTransport> AsyncService<T> {
         let f = Arc::new(f);
         self.endpoint(group, config, move |mut req| {
             typed_answer(&mut req, &*f);
+            std::future::ready(())
+        })
+        .await
+    }
+
+    /// Like [`typed_endpoint`](Self::typed_endpoint), for functions that answer with headers as well.
+    pub async fn typed_endpoint_with_headers<I, O>(
+        &self,
+        group: &Group,
+        config: EndpointConfig,
+        f: impl Fn(I) -> Result<Response<O>, ServiceError> + Send + Sync + 'static,
+    ) -> Result<EndpointHandle, ServiceFailure>
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+    {
+        let f = Arc::new(f);
+        self.endpoint(group, config, move |mut req| {
+            typed_answer_with_headers(&mut req, &*f);
             std::future::ready(())
         })
         .await

@@ -44,7 +44,7 @@ pub mod wire;
 
 #[cfg(feature = "async")]
 pub use crate::async_service::AsyncService;
-pub use crate::request::{Request, ServiceError, ERROR_CODE_HEADER, ERROR_HEADER};
+pub use crate::request::{Request, Response, ServiceError, ERROR_CODE_HEADER, ERROR_HEADER};
 #[cfg(feature = "blocking")]
 pub use crate::service::Service;
 pub use crate::transport::{AsyncSubscription, AsyncTransport, Subscription as TransportSubscription, Transport};

@@ -243,3 +243,44 @@ where
     };
     let _ = req.respond_result(answer);
 }
+
+/// A typed handler's answer that carries headers too (the FastStream RPC `Response` idea).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response<T> {
+    /// Headers sent with the reply.
+    pub headers: Headers,
+    /// The body, sent as JSON.
+    pub body: T,
+}
+
+impl<T> Response<T> {
+    /// A response with no headers yet.
+    pub fn new(body: T) -> Self {
+        Self { headers: Headers::new(), body }
+    }
+
+    /// Adds a header (a name or value the protocol cannot carry is a typed error).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, nats_proto::HeaderError> {
+        self.headers.append(name, value)?;
+        Ok(self)
+    }
+}
+
+/// Like [`typed_answer`], for functions that answer with headers.
+pub(crate) fn typed_answer_with_headers<T, R>(req: &mut Request, f: &impl Fn(T) -> Result<Response<R>, ServiceError>)
+where
+    T: DeserializeOwned,
+    R: Serialize,
+{
+    let answer = match req.json::<T>() {
+        Ok(input) => f(input),
+        Err(e) => Err(ServiceError::new(400, format!("invalid request: {e}"))),
+    };
+    let _ = match answer {
+        Ok(response) => match serde_json::to_vec(&response.body) {
+            Ok(json) => req.respond_with_headers(&response.headers, json),
+            Err(e) => req.respond_error(500, &format!("response not serializable: {e}")),
+        },
+        Err(e) => req.respond_error(e.code, &e.description),
+    };
+}

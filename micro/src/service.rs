@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
 use crate::core::{new_id, EndpointId, ServiceCore, Subscription as Needed, SystemClock, Target};
-use crate::request::{typed_answer, Request, ServiceError, ServiceState};
+use crate::request::{typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState};
 use crate::transport::{Subscription, Transport};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
@@ -121,6 +121,20 @@ impl<T: Transport> Service<T> {
         O: Serialize,
     {
         self.endpoint(group, config, move |mut req| typed_answer(&mut req, &f))
+    }
+
+    /// Like [`typed_endpoint`](Self::typed_endpoint), for functions that answer with headers as well.
+    pub fn typed_endpoint_with_headers<I, O>(
+        &self,
+        group: &Group,
+        config: EndpointConfig,
+        f: impl Fn(I) -> Result<Response<O>, ServiceError> + Send + Sync + 'static,
+    ) -> Result<EndpointHandle, ServiceFailure>
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+    {
+        self.endpoint(group, config, move |mut req| typed_answer_with_headers(&mut req, &f))
     }
 
     fn spawn(&self, needed: Needed, handler: Option<Handler>) -> Result<(), ServiceFailure> {

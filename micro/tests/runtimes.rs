@@ -133,3 +133,22 @@ fn async_service_under_smol() {
         assert_eq!(run.await, StopReason::Stopped);
     });
 }
+
+#[test]
+fn typed_handlers_can_answer_with_headers() {
+    let server = NatsServer::start();
+    let client = nats_blocking::connect(&server.url()).unwrap();
+    let service = Service::start(client.clone(), config()).unwrap();
+    let root = service.root();
+    service
+        .typed_endpoint_with_headers(&root, EndpointConfig::new("double"), |n: i64| {
+            Ok(micro::Response::new(n * 2).header("X-Doubled", "yes").unwrap())
+        })
+        .unwrap();
+    let reply = client.request("double", "21").unwrap();
+    assert_eq!(&reply.payload[..], b"42");
+    assert_eq!(reply.headers.as_ref().and_then(|h| h.get("X-Doubled")), Some("yes"));
+    let bad = client.request("double", "\"x\"").unwrap();
+    assert_eq!(ServiceError::from_headers(bad.headers.as_ref().unwrap()).map(|e| e.code), Some(400));
+    assert_eq!(service.stop(Duration::from_secs(2)), StopReason::Stopped);
+}
