@@ -162,16 +162,108 @@ impl Discovery {
     ) -> Result<nats_client::Message, DiscoveryError> {
         let collect = Collect { max: Some(1), ..self.collect };
         let infos = self.clone().collect(collect).info(Some(name), None)?;
-        let subject = infos
-            .iter()
-            .flat_map(|r| r.value.endpoints.iter())
-            .find(|e| e.name == endpoint)
-            .map(|e| e.subject.clone())
-            .ok_or_else(|| DiscoveryError::NoSuchEndpoint(endpoint.to_owned()))?;
-        let reply = self.client.request_with_timeout(&subject, payload, self.collect.timeout)?;
-        match reply.headers.as_ref().and_then(ServiceError::from_headers) {
-            Some(e) => Err(DiscoveryError::Service(e)),
-            None => Ok(reply),
+        let subject = endpoint_subject(&infos, endpoint)?;
+        service_reply(self.client.request_with_timeout(&subject, payload, self.collect.timeout)?)
+    }
+}
+
+/// The subject of the first endpoint named `endpoint` in these INFO replies.
+fn endpoint_subject(infos: &[Reply<InfoResponse>], endpoint: &str) -> Result<String, DiscoveryError> {
+    infos
+        .iter()
+        .flat_map(|r| r.value.endpoints.iter())
+        .find(|e| e.name == endpoint)
+        .map(|e| e.subject.clone())
+        .ok_or_else(|| DiscoveryError::NoSuchEndpoint(endpoint.to_owned()))
+}
+
+/// A reply, or the service error its headers carry.
+fn service_reply(reply: nats_client::Message) -> Result<nats_client::Message, DiscoveryError> {
+    match reply.headers.as_ref().and_then(ServiceError::from_headers) {
+        Some(e) => Err(DiscoveryError::Service(e)),
+        None => Ok(reply),
+    }
+}
+
+/// A discovery client on the async client (any runtime).
+#[cfg(feature = "async")]
+#[derive(Debug, Clone)]
+pub struct AsyncDiscovery {
+    client: nats_tokio::Client,
+    prefix: String,
+    collect: Collect,
+}
+
+#[cfg(feature = "async")]
+impl AsyncDiscovery {
+    /// Discovery over `client`, with the `$SRV` prefix and natscli's adaptive wait.
+    pub fn new(client: nats_tokio::Client) -> Self {
+        Self { client, prefix: DEFAULT_API_PREFIX.to_owned(), collect: Collect::default() }
+    }
+
+    /// Uses another API prefix.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Sets when to stop collecting.
+    pub fn collect(mut self, collect: Collect) -> Self {
+        self.collect = collect;
+        self
+    }
+
+    async fn gather<T: DeserializeOwned>(
+        &self,
+        verb: Verb,
+        name: Option<&str>,
+        id: Option<&str>,
+        kind: &str,
+    ) -> Result<Vec<Reply<T>>, DiscoveryError> {
+        let subject = verb_subject(&self.prefix, verb, name, id);
+        let started = Instant::now();
+        let c = self.collect;
+        let max = if id.is_some() { Some(1) } else { c.max };
+        let mut replies = self.client.request_many(&subject, "{}", c.timeout, c.stall, max).await?;
+        let mut out = vec![];
+        while let Some(m) = replies.next().await {
+            let rtt = started.elapsed();
+            if let Some(value) = decode(&m.payload, kind) {
+                out.push(Reply { value, raw: m.payload, rtt });
+            }
         }
+        Ok(out)
+    }
+
+    /// PINGs every instance (of `name`, or the one with `id`).
+    pub async fn ping(&self, name: Option<&str>, id: Option<&str>) -> Result<Vec<Reply<PingResponse>>, DiscoveryError> {
+        self.gather(Verb::Ping, name, id, PING_TYPE).await
+    }
+
+    /// INFO of every instance.
+    pub async fn info(&self, name: Option<&str>, id: Option<&str>) -> Result<Vec<Reply<InfoResponse>>, DiscoveryError> {
+        self.gather(Verb::Info, name, id, INFO_TYPE).await
+    }
+
+    /// STATS of every instance.
+    pub async fn stats(
+        &self,
+        name: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<Vec<Reply<StatsResponse>>, DiscoveryError> {
+        self.gather(Verb::Stats, name, id, STATS_TYPE).await
+    }
+
+    /// Sends a request to the endpoint named `endpoint` of service `name` (see [`Discovery::request`]).
+    pub async fn request(
+        &self,
+        name: &str,
+        endpoint: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<nats_client::Message, DiscoveryError> {
+        let collect = Collect { max: Some(1), ..self.collect };
+        let infos = self.clone().collect(collect).info(Some(name), None).await?;
+        let subject = endpoint_subject(&infos, endpoint)?;
+        service_reply(self.client.request_with_timeout(&subject, payload, self.collect.timeout).await?)
     }
 }

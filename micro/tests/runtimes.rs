@@ -152,3 +152,29 @@ fn typed_handlers_can_answer_with_headers() {
     assert_eq!(ServiceError::from_headers(bad.headers.as_ref().unwrap()).map(|e| e.code), Some(400));
     assert_eq!(service.stop(Duration::from_secs(2)), StopReason::Stopped);
 }
+
+#[test]
+fn async_discovery_under_smol() {
+    let server = NatsServer::start();
+    smol::block_on(async {
+        let options = nats_tokio::ConnectOptions::new().server(&server.url());
+        let client = nats_tokio::connect_smol(options).await.unwrap();
+        let service = async_service(client.clone(), server.url()).await;
+        let run = smol::spawn(service.run());
+        let collect = micro::discovery::Collect { timeout: Duration::from_secs(2), ..Default::default() };
+        let discovery = micro::discovery::AsyncDiscovery::new(client).collect(collect);
+        let pings = discovery.ping(Some("calc"), None).await.unwrap();
+        assert_eq!(pings.len(), 1);
+        assert_eq!(pings[0].value.id, service.id());
+        let infos = discovery.info(None, None).await.unwrap();
+        assert_eq!(infos[0].value.endpoints.len(), 3);
+        let sum = discovery.request("calc", "sum", "[2, 3]").await.unwrap();
+        assert_eq!(&sum.payload[..], b"5.0");
+        let err = discovery.request("calc", "sum", "[]").await.unwrap_err();
+        assert!(matches!(err, micro::discovery::DiscoveryError::Service(ref e) if e.code == 400), "{err}");
+        let stats = discovery.stats(Some("calc"), Some(&service.id())).await.unwrap();
+        assert_eq!(stats[0].value.endpoints[0].num_requests, 2);
+        assert_eq!(service.stop(Duration::from_secs(2)).await, StopReason::Stopped);
+        assert_eq!(run.await, StopReason::Stopped);
+    });
+}
