@@ -172,7 +172,7 @@ impl<T: Transport> Service<T> {
         };
         let Some(mut worker) = worker else { return Ok(()) };
         self.inner.transport.drain_subscription(worker.sid)?;
-        let finished = join_by(&mut worker, Instant::now() + timeout);
+        let finished = join_by(&mut worker, nats_client::shared::deadline_in(timeout));
         self.inner.state.core().remove_endpoint(endpoint.id());
         if finished {
             Ok(())
@@ -209,7 +209,7 @@ impl<T: Transport> Service<T> {
         if let Some(reason) = stopped.clone() {
             return reason;
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = nats_client::shared::deadline_in(timeout);
         let mut workers = std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let mut drained = true;
         for w in &workers {
@@ -221,7 +221,7 @@ impl<T: Transport> Service<T> {
             finished &= join_by(w, deadline);
         }
         let mut in_flight = self.inner.state.in_flight();
-        while *in_flight > 0 && Instant::now() < deadline {
+        while *in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             in_flight = self.inner.state.idle.wait_timeout(in_flight, POLL).unwrap_or_else(|e| e.into_inner()).0;
         }
         finished &= *in_flight == 0;
@@ -272,11 +272,11 @@ fn serve(
     }
 }
 
-/// Waits for a worker thread until `deadline`; true if it finished.
-fn join_by(worker: &mut Worker, deadline: Instant) -> bool {
+/// Waits for a worker thread until `deadline` (`None`: for ever); true if it finished.
+fn join_by(worker: &mut Worker, deadline: Option<Instant>) -> bool {
     let Some(thread) = worker.thread.take() else { return true };
     while !thread.is_finished() {
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             worker.thread = Some(thread);
             return false;
         }

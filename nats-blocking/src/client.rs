@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::shared::{flush_outcome, request_outcome};
+use nats_client::shared::{deadline_in, flush_outcome, request_outcome};
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, ServerInfo, Statistics};
 
@@ -184,9 +184,9 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, Error> {
         let shared = self.shared();
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_in(timeout);
         let (id, slot) = shared.request(subject, headers, payload, timeout)?;
-        match slot.wait(Some(deadline)) {
+        match slot.wait(deadline) {
             Some(result) => request_outcome(result).map(|msg| shared.message(msg)),
             None => {
                 shared.cancel_request(id);
@@ -212,7 +212,7 @@ impl Client {
             id,
             queue,
             shared: shared.clone(),
-            deadline: now + timeout,
+            deadline: now.checked_add(timeout),
             stall,
             max,
             received: 0,
@@ -228,9 +228,9 @@ impl Client {
 
     /// Like [`flush`](Self::flush) with a timeout.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_in(timeout);
         let slot = self.shared().flush(timeout)?;
-        slot.wait(Some(deadline)).map_or(Err(Error::Timeout), flush_outcome)
+        slot.wait(deadline).map_or(Err(Error::Timeout), flush_outcome)
     }
 
     /// Unsubscribes everything, waits until messages in flight are delivered to the subscribers and open
@@ -239,8 +239,9 @@ impl Client {
         let shared = self.shared();
         shared.drain()?;
         // The core also has the deadline, but the reader may be asleep in a read until long after it.
-        match shared.closed.wait_cloned(Some(Instant::now() + shared.settings.drain_timeout)) {
-            Some(()) => Ok(()),
+        match shared.closed.wait_cloned(deadline_in(shared.settings.drain_timeout)) {
+            Some(nats_proto::CloseReason::Drained) => Ok(()),
+            Some(reason) => Err(reason.into()),
             None => {
                 self.close();
                 Err(Error::Timeout)

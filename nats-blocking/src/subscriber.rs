@@ -46,7 +46,7 @@ impl Subscriber {
     /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
     /// `Error::Permission`) when the subscription has ended.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
-        match self.queue.pop(Some(Instant::now() + timeout)) {
+        match self.queue.pop(nats_client::shared::deadline_in(timeout)) {
             Ok(msg) => Ok(msg),
             Err(Empty::TimedOut) => Err(Error::Timeout),
             Err(Empty::Ended(why)) => Err(ended(why)),
@@ -148,7 +148,8 @@ pub struct Responses {
     pub(crate) id: RequestId,
     pub(crate) queue: Arc<MessageQueue>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) deadline: Instant,
+    /// `None`: too far to represent, so no deadline.
+    pub(crate) deadline: Option<Instant>,
     pub(crate) stall: Option<Duration>,
     pub(crate) max: Option<usize>,
     pub(crate) received: usize,
@@ -164,9 +165,12 @@ impl Iterator for Responses {
             self.finish();
             return None;
         }
-        let stall_deadline = self.last.zip(self.stall).map(|(l, s)| l + s);
-        let deadline = stall_deadline.map_or(self.deadline, |s| s.min(self.deadline));
-        match self.queue.pop(Some(deadline)) {
+        let stall_deadline = self.last.zip(self.stall).and_then(|(l, s)| l.checked_add(s));
+        let deadline = match (stall_deadline, self.deadline) {
+            (Some(s), Some(d)) => Some(s.min(d)),
+            (s, d) => s.or(d),
+        };
+        match self.queue.pop(deadline) {
             Ok(msg) => {
                 self.received += 1;
                 self.last = Some(Instant::now());

@@ -84,6 +84,7 @@ impl From<CloseReason> for Error {
     fn from(reason: CloseReason) -> Self {
         match reason {
             CloseReason::InitialConnectFailed(e) | CloseReason::ReconnectsExhausted(e) => Error::Connect(e),
+            CloseReason::DrainTimedOut => Error::Timeout,
             _ => Error::Closed,
         }
     }

@@ -87,8 +87,8 @@ pub struct Shared<T> {
     pub space: Condvar,
     /// Set once: the first connection is ready, or why there will be none.
     pub first_connect: Slot<Result<(), CloseReason>>,
-    /// Set when the connection is closed.
-    pub closed: Slot<()>,
+    /// Set when the connection is closed, with why.
+    pub closed: Slot<CloseReason>,
     /// Timeouts and limits.
     pub settings: Settings,
     self_ref: Weak<Shared<T>>,
@@ -317,6 +317,11 @@ impl<T: Send + Sync + 'static> Publish for Shared<T> {
     }
 }
 
+/// The instant `timeout` from now; `None` ("no deadline") when it is too far to represent.
+pub fn deadline_in(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 /// What a request's outcome means to a caller.
 pub fn request_outcome(result: Result<Msg, RequestError>) -> Result<Msg, Error> {
     match result {
@@ -427,12 +432,12 @@ impl<T: Send + Sync + 'static> Core<T> {
             slot.set(Err(FlushError::Closed));
         }
         shared.first_connect.set(Err(reason.clone()));
-        self.closed = Some(reason);
+        self.closed = Some(reason.clone());
         self.emit(Event::Closed);
         // Nothing more will be said: let receivers (and a callback thread) see the end.
         for channel in self.event_channels.drain(..).filter_map(|c| c.upgrade()) {
             channel.end();
         }
-        shared.closed.set(());
+        shared.closed.set(reason);
     }
 }

@@ -116,7 +116,7 @@ fn drain_timeout_closes() {
     assert!(p.events().is_empty());
     p.advance(Duration::from_millis(1));
     let events = p.events();
-    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Drained)), "{events:?}");
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::DrainTimedOut)), "{events:?}");
     assert!(events.contains(&Event::CloseTransport));
     assert!(events.contains(&Event::Response { id, result: Err(RequestError::Closed), done: true }));
     assert_eq!(p.conn.state(), State::Closed);
@@ -169,7 +169,7 @@ fn drain_while_disconnected_gives_up_at_the_drain_timeout() {
     assert!(!events.iter().any(|e| matches!(e, Event::Closed(_))), "{events:?}");
     p.advance(Duration::from_millis(1));
     let events = p.events();
-    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Drained)), "{events:?}");
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::DrainTimedOut)), "{events:?}");
     assert!(events.contains(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed }), "{events:?}");
     assert_eq!(p.conn.state(), State::Closed);
     assert_eq!(p.conn.poll_timeout(), None);

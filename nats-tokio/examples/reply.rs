@@ -1,4 +1,4 @@
-//! Answers requests by echoing them back. `cargo run -p nats-tokio --example reply -- [subject] [count]`
+//! Answers requests by echoing them back. `cargo run -p nats-tokio --example tokio-reply -- [subject] [count]`
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), nats_tokio::Error> {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());

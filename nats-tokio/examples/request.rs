@@ -1,4 +1,4 @@
-//! Sends a request and prints the reply. `cargo run -p nats-tokio --example request -- [subject] [payload]`
+//! Sends a request and prints the reply. `cargo run -p nats-tokio --example tokio-request -- [subject] [payload]`
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]

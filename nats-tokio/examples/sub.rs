@@ -1,4 +1,4 @@
-//! Prints messages. `cargo run -p nats-tokio --example sub -- [subject] [count]` (NATS_URL sets the server).
+//! Prints messages. `cargo run -p nats-tokio --example tokio-sub -- [subject] [count]` (NATS_URL sets the server).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), nats_tokio::Error> {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());

@@ -250,8 +250,10 @@ impl Client {
         let shared = self.shared();
         shared.drain()?;
         // The core closes by itself at its drain timeout; the driver task wakes for it.
-        poll_fn(|cx| shared.closed.poll_cloned(cx)).await;
-        Ok(())
+        match poll_fn(|cx| shared.closed.poll_cloned(cx)).await {
+            nats_proto::CloseReason::Drained => Ok(()),
+            reason => Err(reason.into()),
+        }
     }
 
     /// Closes now: writes what is buffered, fails open requests and flushes, ends subscriptions.

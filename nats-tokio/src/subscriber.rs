@@ -164,8 +164,7 @@ impl Stream for Responses {
         match self.queue.poll_pop(cx) {
             Poll::Ready(Ok(msg)) => {
                 self.received += 1;
-                if let Some(stall) = self.stall {
-                    let at = Instant::now() + stall;
+                if let Some(at) = self.stall.and_then(|stall| Instant::now().checked_add(stall)) {
                     self.stall_at = Some(at);
                     let new_timer = self.new_timer;
                     self.timer.get_or_insert_with(|| new_timer(at)).reset(at);

@@ -79,8 +79,10 @@ pub enum SubscriptionEnd {
 pub enum CloseReason {
     /// [`Connection::close`] was called.
     Requested,
-    /// A drain finished (or timed out).
+    /// A drain finished.
     Drained,
+    /// A drain's timeout passed before it finished.
+    DrainTimedOut,
     /// The first connection failed and `retry_on_initial_connect` is off.
     InitialConnectFailed(ConnectionError),
     /// No server is left in the pool.

@@ -31,7 +31,7 @@ pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool
 
 use mux::Mux;
 use subs::Subscriptions;
-use timers::{Timer, Timers};
+use timers::{after, Timer, Timers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PingPurpose {
@@ -396,7 +396,7 @@ impl Connection {
                 self.out.push_sub(wildcard.as_bytes(), None, sid);
             }
         }
-        let (id, reply) = self.mux.start(timeout.map(|t| now + t), many);
+        let (id, reply) = self.mux.start(timeout.map(|t| after(now, t)), many);
         if let Err(e) = self.push_publish(subject, Some(reply.as_bytes()), headers, hdr_len, &payload) {
             self.mux.cancel(id);
             return Err(e);
@@ -417,7 +417,7 @@ impl Connection {
         self.check_open()?;
         self.last_flush += 1;
         let id = self.last_flush;
-        self.flushes.insert(id, timeout.map(|t| now + t));
+        self.flushes.insert(id, timeout.map(|t| after(now, t)));
         if self.is_connected() {
             self.out.push_ping();
             self.pings.push_back(PingPurpose::Fence(id));
@@ -437,13 +437,13 @@ impl Connection {
             State::Draining => Ok(()),
             _ if self.drain_requested => Ok(()),
             State::Connected => {
-                self.timers.set(Timer::Drain, now + self.config.drain_timeout);
+                self.timers.set(Timer::Drain, after(now, self.config.drain_timeout));
                 self.start_drain();
                 Ok(())
             }
             _ => {
                 self.drain_requested = true;
-                self.timers.set(Timer::Drain, now + self.config.drain_timeout);
+                self.timers.set(Timer::Drain, after(now, self.config.drain_timeout));
                 Ok(())
             }
         }

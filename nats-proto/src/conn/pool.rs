@@ -29,7 +29,21 @@ impl std::error::Error for InvalidUrl {}
 impl ServerAddr {
     /// Parses a server URL. The default port is 4222; schemes are `nats` and `tls` (and none).
     pub fn parse(url: &str) -> Result<Self, InvalidUrl> {
-        let bad = || InvalidUrl(url.to_owned());
+        // The error shows the URL without its credentials: it ends up in logs.
+        let bad = || {
+            let shown = match url.rsplit_once('@') {
+                Some((before, after)) => {
+                    let scheme = before.split_once("://").map_or("", |(s, _)| s);
+                    if scheme.is_empty() {
+                        format!("<credentials>@{after}")
+                    } else {
+                        format!("{scheme}://<credentials>@{after}")
+                    }
+                }
+                None => url.to_owned(),
+            };
+            InvalidUrl(shown)
+        };
         let url = url.trim();
         let (tls, rest) = match url.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
@@ -327,6 +341,8 @@ mod tests {
         assert!(ServerAddr::parse("http://x").is_err());
         assert!(ServerAddr::parse("nats://h:notaport").is_err());
         assert!(ServerAddr::parse("nats://").is_err());
+        let err = ServerAddr::parse("nats://alice:s3cret@host:bad").unwrap_err();
+        assert!(!err.to_string().contains("s3cret") && !format!("{err:?}").contains("s3cret"), "{err}");
     }
 
     #[test]

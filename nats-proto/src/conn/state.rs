@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use super::mux::{RequestError, Routed};
 use super::pool::backoff;
 use super::subs::Delivery;
-use super::timers::Timer;
+use super::timers::{after, Timer};
 use super::{CloseReason, Connection, Event, FlushError, FlushId, PingPurpose, State, SubscriptionEnd};
 use crate::error::{ConnectionError, PermissionOp, ServerError};
 use crate::info::{ConnectInfo, ServerInfo};
@@ -116,7 +116,7 @@ impl Connection {
                 self.out.push_ping();
                 self.pings.push_back(PingPurpose::KeepAlive);
                 self.keepalive_out += 1;
-                self.timers.set(Timer::Ping, now + self.config.ping_interval);
+                self.timers.set(Timer::Ping, after(now, self.config.ping_interval));
             }
         }
         let mut expired: Vec<u64> =
@@ -130,7 +130,7 @@ impl Connection {
             self.events.push_back(Event::Response { id, result: Err(RequestError::Timeout), done: true });
         }
         if self.timers.take_expired(Timer::Drain, now) {
-            self.finish_close(CloseReason::Drained);
+            self.finish_close(CloseReason::DrainTimedOut);
         }
         self.maybe_finish_drain();
     }
@@ -144,7 +144,7 @@ impl Connection {
         };
         self.state = State::Dialing;
         self.attempt_info = false;
-        self.timers.set(Timer::Connect, now + self.config.connect_timeout);
+        self.timers.set(Timer::Connect, after(now, self.config.connect_timeout));
         self.events.push_back(Event::Dial(addr));
     }
 
@@ -253,7 +253,7 @@ impl Connection {
         self.out.append(&mut self.pending);
         self.pings.extend(self.unsent_fences.drain(..).map(PingPurpose::Fence));
         self.keepalive_out = 0;
-        self.timers.set(Timer::Ping, now + self.config.ping_interval);
+        self.timers.set(Timer::Ping, after(now, self.config.ping_interval));
         if self.drain_requested {
             self.start_drain();
         }
@@ -390,7 +390,7 @@ impl Connection {
             return;
         }
         let wait = backoff(self.failures, &self.config.reconnect, &mut self.rng);
-        self.timers.set(Timer::Reconnect, now + wait);
+        self.timers.set(Timer::Reconnect, after(now, wait));
     }
 
     pub(super) fn maybe_finish_drain(&mut self) {

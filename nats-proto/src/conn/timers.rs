@@ -1,6 +1,15 @@
 //! The connection's timer table: one optional deadline per timer; `poll_timeout` is their minimum.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest wait the connection schedules; longer durations (`Duration::MAX` as "for ever") are cut to it
+/// so that adding them to an `Instant` cannot overflow.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + d`, saturating at a century.
+pub(crate) fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(LONGEST)).unwrap_or(now)
+}
 
 /// The connection's own timers (flush and request deadlines are kept with those commands).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
