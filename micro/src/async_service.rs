@@ -20,6 +20,16 @@ use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Messages `run` takes in one poll before it yields.
+const MESSAGES_PER_POLL: usize = 64;
+
+/// Adds `waker` to `wakers` unless one that wakes the same task is there already.
+fn register(wakers: &mut Vec<Waker>, waker: &Waker) {
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
+    }
+}
 type AsyncHandler = Arc<dyn Fn(Request) -> HandlerFuture + Send + Sync>;
 
 struct Sub<S> {
@@ -252,7 +262,7 @@ impl<T: AsyncTransport> AsyncService<T> {
                 finish_stop(&mut runner);
                 return Poll::Ready(reason);
             }
-            runner.stop_wakers.push(cx.waker().clone());
+            register(&mut runner.stop_wakers, cx.waker());
             *waker_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
             if let Some(w) = runner.waker.take() {
                 w.wake();
@@ -270,7 +280,7 @@ impl<T: AsyncTransport> AsyncService<T> {
             match runner.stopped.clone() {
                 Some(reason) => Poll::Ready(reason),
                 None => {
-                    runner.stop_wakers.push(cx.waker().clone());
+                    register(&mut runner.stop_wakers, cx.waker());
                     Poll::Pending
                 }
             }
@@ -297,7 +307,14 @@ fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> P
     }
     runner.waker = Some(cx.waker().clone());
     let mut i = 0;
+    // Take a bounded number of messages per poll, so handlers run and other tasks get the thread.
+    let mut budget = MESSAGES_PER_POLL;
     while i < runner.subs.len() {
+        if budget == 0 {
+            cx.waker().wake_by_ref();
+            break;
+        }
+        budget -= 1;
         let poll = runner.subs[i].sub.poll_message(cx);
         match poll {
             Poll::Ready(Some(msg)) => {
@@ -358,10 +375,12 @@ fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> P
     let mut runner = inner.runner();
     handlers.append(&mut runner.handlers);
     runner.handlers = handlers;
-    if runner.stopping && runner.subs.is_empty() && runner.handlers.is_empty() {
-        runner.stopped = Some(StopReason::Stopped);
+    if runner.subs.is_empty() && runner.handlers.is_empty() {
+        // Every subscription ended: drained by `stop`, or with the connection.
+        let reason = if runner.stopping { StopReason::Stopped } else { StopReason::ConnectionClosed };
+        runner.stopped = Some(reason.clone());
         finish_stop(&mut runner);
-        return Poll::Ready(StopReason::Stopped);
+        return Poll::Ready(reason);
     }
     Poll::Pending
 }

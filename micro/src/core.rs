@@ -40,6 +40,7 @@ impl Clock for SystemClock {
 }
 
 /// A discovery verb.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verb {
     /// `$SRV.PING`.
@@ -86,6 +87,7 @@ pub struct Subscription {
 }
 
 /// How a request ended, for the statistics.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A reply was published.

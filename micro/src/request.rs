@@ -81,7 +81,9 @@ impl ServiceState {
 
     /// Starts a request: `None` when the endpoint is at its in-flight limit (it was answered with a 503).
     pub(crate) fn begin(self: &Arc<Self>, endpoint: EndpointId, msg: Message) -> Option<Request> {
-        match self.core().begin(endpoint) {
+        // The core's lock is released before anything is published.
+        let begun = self.core().begin(endpoint);
+        match begun {
             Ok(ticket) => {
                 *self.in_flight() += 1;
                 Some(Request { msg, ticket: Some(ticket), state: self.clone() })

@@ -236,14 +236,23 @@ impl<T: Transport> Service<T> {
         reason
     }
 
-    /// Waits until the service has stopped; returns why.
+    /// Waits until the service has stopped, by [`stop`](Self::stop) or because every subscription ended with
+    /// the connection; returns why.
     pub fn done(&self) -> StopReason {
         let mut stopped = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(reason) = stopped.clone() {
                 return reason;
             }
-            stopped = self.inner.done.wait(stopped).unwrap_or_else(|e| e.into_inner());
+            let workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+            let all_ended = workers.iter().all(|w| w.thread.as_ref().is_none_or(JoinHandle::is_finished));
+            drop(workers);
+            if all_ended {
+                *stopped = Some(StopReason::ConnectionClosed);
+                self.inner.done.notify_all();
+                continue;
+            }
+            stopped = self.inner.done.wait_timeout(stopped, POLL * 10).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 }

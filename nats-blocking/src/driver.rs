@@ -70,6 +70,8 @@ fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
     let mut buf = vec![0u8; 64 * 1024];
+    // The read timeout last set, and on which socket: a system call only when it changes.
+    let mut timeout_set: Option<(Arc<TcpStream>, Duration)> = None;
     let mut core = shared.lock();
     loop {
         // Handle everything the core has to say; dialing happens outside the lock.
@@ -123,7 +125,11 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
             continue;
         };
         drop(core);
-        let _ = sock.set_read_timeout(Some(sleep.max(Duration::from_millis(1))));
+        let timeout = sleep.max(Duration::from_millis(1));
+        if !timeout_set.as_ref().is_some_and(|(s, t)| Arc::ptr_eq(s, &sock) && *t == timeout) {
+            let _ = sock.set_read_timeout(Some(timeout));
+            timeout_set = Some((sock.clone(), timeout));
+        }
         let read = (&*sock).read(&mut buf);
         core = shared.lock();
         let now = Instant::now();

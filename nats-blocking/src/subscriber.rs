@@ -48,8 +48,8 @@ impl Subscriber {
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
         match self.queue.pop(nats_client::shared::deadline_in(timeout)) {
             Ok(msg) => Ok(msg),
-            Err(Empty::TimedOut) => Err(Error::Timeout),
             Err(Empty::Ended(why)) => Err(ended(why)),
+            Err(_) => Err(Error::Timeout),
         }
     }
 
@@ -139,6 +139,16 @@ impl CallbackSubscription {
             let _ = thread.join();
         }
         result
+    }
+}
+
+impl Drop for CallbackSubscription {
+    /// Unsubscribes (as dropping a `Subscriber` does); the handler finishes the messages already received on its
+    /// own thread, which is not waited for.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.shared.unsubscribe(self.sid, None);
+        }
     }
 }
 

@@ -18,6 +18,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What [`MessageQueue::push`] did.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
     /// Queued.
@@ -32,6 +33,7 @@ pub enum Pushed {
 }
 
 /// Why a wait on a queue returned without a message.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Empty {
     /// The deadline passed.

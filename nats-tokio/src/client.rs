@@ -116,7 +116,9 @@ impl Client {
         poll_fn(|cx| {
             let mut core = shared.lock();
             if Shared::is_backed_up(&core) {
-                core.space_wakers.push(cx.waker().clone());
+                if !core.space_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    core.space_wakers.push(cx.waker().clone());
+                }
                 shared.wake(&mut core);
                 Poll::Pending
             } else {
