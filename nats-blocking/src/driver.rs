@@ -79,6 +79,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
             match event {
                 CoreEvent::Dial(addr) => {
                     let timeout = core.conn.config().connect_timeout;
+                    core.wake_consumers();
                     drop(core);
                     let sock = dial(&addr, timeout);
                     core = shared.lock();

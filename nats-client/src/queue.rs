@@ -88,8 +88,24 @@ impl MessageQueue {
         }
     }
 
-    /// Adds a message, or drops it when the limits are reached.
+    /// Adds a message, or drops it when the limits are reached, and wakes a waiting consumer.
     pub fn push(&self, msg: Message) -> Pushed {
+        let pushed = self.push_quiet(msg);
+        if pushed == Pushed::Queued {
+            self.wake();
+        }
+        pushed
+    }
+
+    /// Wakes a waiting consumer (after [`push_quiet`](Self::push_quiet)).
+    pub fn wake(&self) {
+        let mut s = lock(&self.state);
+        self.notify(&mut s);
+    }
+
+    /// Like [`push`](Self::push) without waking the consumer: a driver delivering a batch of messages wakes
+    /// each queue once, with [`wake`](Self::wake), after the batch (one wake-up instead of one per message).
+    pub fn push_quiet(&self, msg: Message) -> Pushed {
         let mut s = lock(&self.state);
         if s.ended.is_some() {
             return Pushed::Ended;
@@ -104,7 +120,6 @@ impl MessageQueue {
         s.slow = false;
         s.bytes += size;
         s.msgs.push_back(msg);
-        self.notify(&mut s);
         Pushed::Queued
     }
 

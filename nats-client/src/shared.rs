@@ -74,6 +74,8 @@ pub struct Core<T> {
     pub task_waker: Option<Waker>,
     /// Async publishers waiting for room.
     pub space_wakers: Vec<Waker>,
+    /// Queues that received messages since their consumers were last woken.
+    pub touched: Vec<Arc<MessageQueue>>,
 }
 
 /// The shared state of one client connection.
@@ -111,6 +113,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 reader_idle: false,
                 task_waker: None,
                 space_wakers: Vec::new(),
+                touched: Vec::new(),
             }),
             writer_wake: Condvar::new(),
             reader_wake: Condvar::new(),
@@ -138,6 +141,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 other => core.dispatch(self, other),
             }
         }
+        core.wake_consumers();
         self.wake(core);
     }
 
@@ -343,6 +347,14 @@ pub fn flush_outcome(result: Result<(), FlushError>) -> Result<(), Error> {
 }
 
 impl<T: Send + Sync + 'static> Core<T> {
+    /// Wakes the consumers of every queue that received messages since the last call. Drivers call it after
+    /// routing a batch of events.
+    pub fn wake_consumers(&mut self) {
+        for queue in self.touched.drain(..) {
+            queue.wake();
+        }
+    }
+
     /// Sends `event` to every receiver still alive; a full one loses it rather than stall the connection.
     pub fn emit(&mut self, event: Event) {
         self.event_channels.retain(|channel| match channel.upgrade() {
@@ -359,10 +371,17 @@ impl<T: Send + Sync + 'static> Core<T> {
         match event {
             CoreEvent::Message(msg) => {
                 let sid = msg.sid;
-                if let Some(queue) = self.routes.get(&sid) {
-                    if queue.push(shared.message(msg)) == (Pushed::Dropped { first: true }) {
-                        self.emit(Event::SlowConsumer { sid });
+                let Some(queue) = self.routes.get(&sid) else { return };
+                match queue.push_quiet(shared.message(msg)) {
+                    Pushed::Queued => {
+                        // Woken once per batch by `wake_consumers`, not once per message.
+                        if !self.touched.iter().any(|q| Arc::ptr_eq(q, queue)) {
+                            let queue = queue.clone();
+                            self.touched.push(queue);
+                        }
                     }
+                    Pushed::Dropped { first: true } => self.emit(Event::SlowConsumer { sid }),
+                    _ => {}
                 }
             }
             CoreEvent::SubscriptionEnded { sid, reason } => {

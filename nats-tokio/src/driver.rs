@@ -64,7 +64,10 @@ impl<R: Runtime> Driver<R> {
                 let mut core = self.shared.lock();
                 loop {
                     match Shared::next_event(&mut core) {
-                        None => return core.closed.is_some(),
+                        None => {
+                            core.wake_consumers();
+                            return core.closed.is_some();
+                        }
                         Some(CoreEvent::Dial(addr)) => break (addr, core.conn.config().connect_timeout),
                         Some(CoreEvent::StartTls(_)) => {
                             // TLS arrives with the security work; until then a server that demands it is
@@ -91,6 +94,7 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
             };
+            self.shared.lock().wake_consumers();
             tracing::debug!(server = %addr, "dialing");
             let stream = R::connect(addr.host_port(), timeout).await;
             let mut core = self.shared.lock();
