@@ -373,12 +373,10 @@ impl<T: Send + Sync + 'static> Core<T> {
                 let sid = msg.sid;
                 let Some(queue) = self.routes.get(&sid) else { return };
                 match queue.push_quiet(shared.message(msg)) {
-                    Pushed::Queued => {
-                        // Woken once per batch by `wake_consumers`, not once per message.
-                        if !self.touched.iter().any(|q| Arc::ptr_eq(q, queue)) {
-                            let queue = queue.clone();
-                            self.touched.push(queue);
-                        }
+                    // Woken once per batch by `wake_consumers`, not once per message.
+                    Pushed::Queued if !self.touched.iter().any(|q| Arc::ptr_eq(q, queue)) => {
+                        let queue = queue.clone();
+                        self.touched.push(queue);
                     }
                     Pushed::Dropped { first: true } => self.emit(Event::SlowConsumer { sid }),
                     _ => {}
