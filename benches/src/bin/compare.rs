@@ -24,8 +24,18 @@ struct Cell {
     cpu_ns_per_msg: Option<f64>,
 }
 
-/// CPU time of this process (user + system), from /proc; `None` where there is no /proc.
+/// CPU time of this process: the sum of its threads' run times from /proc (nanoseconds), or the coarse
+/// user + system ticks when per-thread figures are not there; `None` without /proc.
 fn cpu_time() -> Option<Duration> {
+    let threads = std::fs::read_dir("/proc/self/task").ok().map(|dir| {
+        dir.filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    });
+    if let Some(ns) = threads.filter(|&ns| ns > 0) {
+        return Some(Duration::from_nanos(ns));
+    }
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = &stat[stat.rfind(')')? + 2..];
