@@ -94,6 +94,8 @@ impl<T: AsyncTransport> AsyncService<T> {
         for needed in verbs {
             service.add(needed, None).await?;
         }
+        // Discoverable once this returns: the server has the subscriptions.
+        service.inner.transport.flush().await?;
         Ok(service)
     }
 
@@ -144,6 +146,8 @@ impl<T: AsyncTransport> AsyncService<T> {
             self.inner.state.core().remove_endpoint(id);
             return Err(e);
         }
+        // Reachable once this returns: the server has the subscription.
+        self.inner.transport.flush().await?;
         Ok(EndpointHandle::new(id))
     }
 

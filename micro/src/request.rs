@@ -163,24 +163,29 @@ impl Request {
         }
     }
 
-    fn answered(&mut self, result: Result<(), Error>, outcome: Outcome) -> Result<(), Error> {
-        match &result {
-            Ok(()) => self.finish(outcome),
-            Err(e) => self.finish(Outcome::PublishFailed(e.to_string())),
+    /// Records `outcome`, then publishes: the statistics must already say so when the requester, having its
+    /// reply, asks for STATS. A failed publish is counted afterwards.
+    fn answer(&mut self, outcome: Outcome, publish: impl FnOnce(&Message) -> Result<(), Error>) -> Result<(), Error> {
+        let endpoint = self.ticket.as_ref().map(Ticket::endpoint);
+        let replied = outcome == Outcome::Replied;
+        self.finish(outcome);
+        let result = publish(&self.msg);
+        if let (Err(e), Some(endpoint), true) = (&result, endpoint, replied) {
+            self.state.core().record_error(endpoint, 500, &format!("reply not sent: {e}"));
         }
         result
     }
 
     /// Answers with `payload`.
     pub fn respond(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        let result = self.msg.respond(payload);
-        self.answered(result, Outcome::Replied)
+        let payload = payload.into();
+        self.answer(Outcome::Replied, |msg| msg.respond(payload))
     }
 
     /// Answers with headers and `payload`.
     pub fn respond_with_headers(&mut self, headers: &Headers, payload: impl Into<Bytes>) -> Result<(), Error> {
-        let result = self.msg.respond_with_headers(Some(headers), payload);
-        self.answered(result, Outcome::Replied)
+        let payload = payload.into();
+        self.answer(Outcome::Replied, |msg| msg.respond_with_headers(Some(headers), payload))
     }
 
     /// Answers with a value as JSON.
@@ -193,14 +198,14 @@ impl Request {
 
     /// Answers with an error: the `Nats-Service-Error` and `Nats-Service-Error-Code` headers, no payload.
     pub fn respond_error(&mut self, code: u16, description: &str) -> Result<(), Error> {
-        let result = respond_error(&self.msg, code, description, None);
-        self.answered(result, Outcome::Error { code, description: description.to_owned() })
+        let outcome = Outcome::Error { code, description: description.to_owned() };
+        self.answer(outcome, |msg| respond_error(msg, code, description, None))
     }
 
     /// Answers with an error, keeping `headers` (the two error headers are set over them).
     pub fn respond_error_with_headers(&mut self, code: u16, description: &str, headers: &Headers) -> Result<(), Error> {
-        let result = respond_error(&self.msg, code, description, Some(headers));
-        self.answered(result, Outcome::Error { code, description: description.to_owned() })
+        let outcome = Outcome::Error { code, description: description.to_owned() };
+        self.answer(outcome, |msg| respond_error(msg, code, description, Some(headers)))
     }
 
     /// Answers from a typed result: `Ok` as JSON, `Err` as a service error.

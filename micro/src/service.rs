@@ -70,6 +70,8 @@ impl<T: Transport> Service<T> {
         for needed in verbs {
             service.spawn(needed, None)?;
         }
+        // Discoverable once this returns: the server has the subscriptions.
+        service.inner.transport.flush()?;
         Ok(service)
     }
 
@@ -105,6 +107,8 @@ impl<T: Transport> Service<T> {
             self.inner.state.core().remove_endpoint(id);
             return Err(e);
         }
+        // Reachable once this returns: the server has the subscription.
+        self.inner.transport.flush()?;
         Ok(EndpointHandle::new(id))
     }
 

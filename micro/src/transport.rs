@@ -14,6 +14,8 @@ pub trait Transport: Clone + Send + Sync + 'static {
     fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<Self::Subscription, Error>;
     /// Drains the subscription with this id: no new messages; those already sent are still delivered.
     fn drain_subscription(&self, sid: u64) -> Result<(), Error>;
+    /// Returns once the server has processed everything sent before (subscriptions included).
+    fn flush(&self) -> Result<(), Error>;
 }
 
 /// A blocking subscription.
@@ -38,6 +40,8 @@ pub trait AsyncTransport: Clone + Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Result<Self::Subscription, Error>> + Send;
     /// Drains the subscription with this id: no new messages; those already sent are still delivered.
     fn drain_subscription(&self, sid: u64) -> Result<(), Error>;
+    /// Completes once the server has processed everything sent before (subscriptions included).
+    fn flush(&self) -> impl std::future::Future<Output = Result<(), Error>> + Send;
 }
 
 /// An async subscription.
@@ -66,6 +70,10 @@ mod blocking_impl {
 
         fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
             nats_blocking::Client::drain_subscription(self, sid)
+        }
+
+        fn flush(&self) -> Result<(), Error> {
+            nats_blocking::Client::flush(self)
         }
     }
 
@@ -105,6 +113,10 @@ mod async_impl {
         fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
             // The async method only locks and encodes: completing it here needs no runtime.
             poll_now(nats_tokio::Client::drain_subscription(self, sid))
+        }
+
+        async fn flush(&self) -> Result<(), Error> {
+            nats_tokio::Client::flush(self).await
         }
     }
 

@@ -55,7 +55,7 @@ pub struct Core<T> {
     /// The transport in use, if any.
     pub transport: Option<T>,
     /// Subscription id to its queue.
-    pub routes: HashMap<u64, Arc<MessageQueue>>,
+    pub routes: nats_proto::IdMap<Arc<MessageQueue>>,
     /// Open requests.
     pub requests: HashMap<RequestId, Waiting>,
     /// Open flushes.
@@ -103,7 +103,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
             core: Mutex::new(Core {
                 conn,
                 transport: None,
-                routes: HashMap::new(),
+                routes: Default::default(),
                 requests: HashMap::new(),
                 flushes: HashMap::new(),
                 closed: None,

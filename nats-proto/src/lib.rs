@@ -85,8 +85,8 @@ pub mod parse;
 pub mod subject;
 
 pub use conn::{
-    backoff, Auth, CloseReason, Config, Connection, Event, FlushError, FlushId, InvalidUrl, ReconnectPolicy,
-    RequestError, RequestId, Rng, ServerAddr, ServerPool, State, Statistics, SubscriptionEnd,
+    backoff, Auth, CloseReason, Config, Connection, Event, FlushError, FlushId, IdHasher, IdMap, InvalidUrl,
+    ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool, State, Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
 pub use error::{

@@ -8,6 +8,7 @@ mod config;
 mod event;
 mod mux;
 mod pool;
+mod sid_map;
 mod state;
 mod subs;
 mod timers;
@@ -28,6 +29,7 @@ pub use config::{Auth, Config};
 pub use event::{CloseReason, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
+pub use sid_map::{IdHasher, IdMap};
 
 use mux::Mux;
 use subs::Subscriptions;

@@ -1,6 +1,6 @@
 //! The request/reply mux: one wildcard inbox subscription per connection, a token per request.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Instant;
 
@@ -49,7 +49,7 @@ struct Pending {
 pub(crate) struct Mux {
     /// The mux subscription's sid and the prefix of every reply subject (`<inbox>.<nuid>.`).
     sub: Option<(u64, BytesMut, Subject)>,
-    pending: HashMap<u64, Pending>,
+    pending: super::IdMap<Pending>,
     deadlines: BTreeSet<(Instant, u64)>,
     last_token: u64,
 }

@@ -1,7 +1,5 @@
 //! The subscription table: sid allocation, queue groups, remaining max-msgs, replay after reconnect.
 
-use std::collections::HashMap;
-
 use crate::encode::WriteBuffer;
 use crate::subject::Subject;
 
@@ -30,7 +28,7 @@ pub(crate) enum Delivery {
 
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
-    map: HashMap<u64, Sub>,
+    map: super::IdMap<Sub>,
     last_sid: u64,
 }
 
