@@ -303,6 +303,64 @@ impl Bench {
         result
     }
 
+    /// A service endpoint echoing requests (our `micro` on the blocking client, or async-nats's service),
+    /// loaded by `threads` requesters on one client of ours: requests per second.
+    fn micro(&self, client: &str, n: usize) -> Cell {
+        const THREADS: usize = 4;
+        let subject = format!("bench.svc.{client}");
+        let guard: Box<dyn std::any::Any> = match client {
+            "ours-blocking" => {
+                let c = nats_blocking::connect(&self.url).unwrap();
+                let service = micro::Service::start(c, micro::ServiceConfig::new("bench", "1.0.0")).unwrap();
+                let config = micro::EndpointConfig::new("echo").subject(&subject);
+                service
+                    .endpoint(&service.root(), config, |mut req| {
+                        let body = req.payload().clone();
+                        let _ = req.respond(body);
+                    })
+                    .unwrap();
+                Box::new(service)
+            }
+            _ => {
+                use async_nats::service::ServiceExt;
+                let subject = subject.clone();
+                let task = self.rt.block_on(async move {
+                    let c = async_nats::connect(&self.url).await.unwrap();
+                    let service = c.service_builder().start("bench", "1.0.0").await.unwrap();
+                    let mut endpoint = service.endpoint(subject).await.unwrap();
+                    c.flush().await.unwrap();
+                    tokio::spawn(async move {
+                        let _keep = service;
+                        while let Some(req) = endpoint.next().await {
+                            let body = req.message.payload.clone();
+                            let _ = req.respond(Ok(body)).await;
+                        }
+                    })
+                });
+                Box::new(AbortOnDrop(task))
+            }
+        };
+        let requester = nats_blocking::connect(&self.url).unwrap();
+        let per_thread = n / THREADS;
+        let cell = measure(per_thread * THREADS, || {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (c, subject) = (requester.clone(), subject.clone());
+                    std::thread::spawn(move || {
+                        for _ in 0..per_thread {
+                            c.request(&subject, "ping").unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
+            }
+        });
+        drop(guard);
+        Cell { cpu_ns_per_msg: None, ..cell }
+    }
+
     /// Pre-encoded PUB frames written in large batches: the ceiling of publishing on this machine.
     fn raw_publish(&self, size: usize, n: usize) -> Cell {
         let mut sock = TcpStream::connect(self.url.trim_start_matches("nats://")).unwrap();
@@ -329,6 +387,15 @@ impl Bench {
                 seen.extend_from_slice(&buf[..r]);
             }
         })
+    }
+}
+
+/// Ends a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -503,6 +570,7 @@ fn main() {
     run("pubsub", 16, &CLIENTS, &|c| bench.pubsub(c, n_ps));
     run("reqrep", 16, &CLIENTS, &|c| (bench.reqrep(c, n_rr), 0));
     run("ingest", 16, &["ours-blocking", "ours-tokio", "async-nats", "raw"], &|c| bench.ingest(c, 16, n_in));
+    run("micro", 16, &["ours-blocking", "async-nats"], &|c| (bench.micro(c, n_rr * 4), 0));
     report(&rows);
 }
 
