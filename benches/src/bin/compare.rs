@@ -324,18 +324,19 @@ impl Bench {
             _ => {
                 use async_nats::service::ServiceExt;
                 let subject = subject.clone();
-                let task = self.rt.block_on(async move {
+                let (service, mut endpoint) = self.rt.block_on(async move {
                     let c = async_nats::connect(&self.url).await.unwrap();
                     let service = c.service_builder().start("bench", "1.0.0").await.unwrap();
-                    let mut endpoint = service.endpoint(subject).await.unwrap();
+                    let endpoint = service.endpoint(subject).await.unwrap();
                     c.flush().await.unwrap();
-                    tokio::spawn(async move {
-                        let _keep = service;
-                        while let Some(req) = endpoint.next().await {
-                            let body = req.message.payload.clone();
-                            let _ = req.respond(Ok(body)).await;
-                        }
-                    })
+                    (service, endpoint)
+                });
+                let task = self.rt.spawn(async move {
+                    let _keep = service;
+                    while let Some(req) = endpoint.next().await {
+                        let body = req.message.payload.clone();
+                        let _ = req.respond(Ok(body)).await;
+                    }
                 });
                 Box::new(AbortOnDrop(task))
             }
