@@ -46,15 +46,21 @@ fn cpu_time() -> Option<Duration> {
 }
 
 fn measure(n: usize, run: impl FnOnce()) -> Cell {
-    let (cpu0, start) = (cpu_time(), Instant::now());
+    let start = (cpu_time(), Instant::now());
     run();
-    let elapsed = start.elapsed();
-    let cpu = cpu_time().zip(cpu0).map(|(a, b)| a.saturating_sub(b));
-    Cell {
-        msgs_per_s: Some(n as f64 / elapsed.as_secs_f64()),
-        cpu_ns_per_msg: cpu.map(|c| c.as_nanos() as f64 / n as f64),
-        ..Cell::default()
+    finish(n, start)
+}
+
+/// Takes up to `n` messages from a subscription stream, giving up after 5 s of silence; how many came.
+async fn receive<S: futures::Stream + Unpin>(mut sub: S, n: usize) -> usize {
+    let mut got = 0;
+    while got < n {
+        match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+            Ok(Some(_)) => got += 1,
+            _ => break,
+        }
     }
+    got
 }
 
 /// A blocking client whose subscriptions hold `n` messages (so no message is dropped while it catches up).
@@ -138,19 +144,10 @@ impl Bench {
                     .server(&self.url)
                     .pending_limits(nats_tokio::PendingLimits { messages: n, bytes: usize::MAX / 2 });
                 let c = nats_tokio::Client::connect(opts).await.unwrap();
-                let mut sub = c.subscribe("bench.ps").await.unwrap();
+                let sub = c.subscribe("bench.ps").await.unwrap();
                 c.flush().await.unwrap();
                 let start = (cpu_time(), Instant::now());
-                let reader = tokio::spawn(async move {
-                    let mut got = 0;
-                    while got < n {
-                        match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
-                            Ok(Some(_)) => got += 1,
-                            _ => break,
-                        }
-                    }
-                    got
-                });
+                let reader = tokio::spawn(receive(sub, n));
                 for _ in 0..n {
                     c.publish("bench.ps", payload.clone()).await.unwrap();
                 }
@@ -164,19 +161,10 @@ impl Bench {
                     .connect(&self.url)
                     .await
                     .unwrap();
-                let mut sub = c.subscribe("bench.ps").await.unwrap();
+                let sub = c.subscribe("bench.ps").await.unwrap();
                 c.flush().await.unwrap();
                 let start = (cpu_time(), Instant::now());
-                let reader = tokio::spawn(async move {
-                    let mut got = 0;
-                    while got < n {
-                        match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
-                            Ok(Some(_)) => got += 1,
-                            _ => break,
-                        }
-                    }
-                    got
-                });
+                let reader = tokio::spawn(receive(sub, n));
                 for _ in 0..n {
                     c.publish("bench.ps", payload.clone()).await.unwrap();
                 }
@@ -265,15 +253,9 @@ impl Bench {
                     .server(&url)
                     .pending_limits(nats_tokio::PendingLimits { messages: n, bytes: usize::MAX / 2 });
                 let c = nats_tokio::Client::connect(opts).await.unwrap();
-                let mut sub = c.subscribe("ingest").await.unwrap();
+                let sub = c.subscribe("ingest").await.unwrap();
                 let start = (cpu_time(), Instant::now());
-                let mut got = 0;
-                while got < n {
-                    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
-                        Ok(Some(_)) => got += 1,
-                        _ => break,
-                    }
-                }
+                let got = receive(sub, n).await;
                 (finish(n, start), (n - got) as u64)
             }),
             "raw" => {
@@ -286,15 +268,9 @@ impl Bench {
             _ => self.rt.block_on(async {
                 let c =
                     async_nats::ConnectOptions::new().subscription_capacity(n.max(1024)).connect(&url).await.unwrap();
-                let mut sub = c.subscribe("ingest").await.unwrap();
+                let sub = c.subscribe("ingest").await.unwrap();
                 let start = (cpu_time(), Instant::now());
-                let mut got = 0;
-                while got < n {
-                    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
-                        Ok(Some(_)) => got += 1,
-                        _ => break,
-                    }
-                }
+                let got = receive(sub, n).await;
                 (finish(n, start), (n - got) as u64)
             }),
         };
