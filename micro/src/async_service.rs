@@ -329,20 +329,9 @@ fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> P
                 sub.dropped = now_dropped;
                 let handler = sub.handler.clone();
                 match (target, handler) {
-                    (Target::Verb(verb), _) => {
-                        if msg.reply.is_some() {
-                            let body = inner.state.core().verb_reply(verb);
-                            let _ = msg.respond(body);
-                        }
-                    }
+                    (Target::Verb(verb), _) => inner.state.answer_verb(verb, &msg),
                     (Target::Endpoint(id), Some(handler)) => {
-                        if lost > 0 {
-                            inner.state.core().record_error(
-                                id,
-                                503,
-                                &format!("slow consumer: {lost} requests dropped"),
-                            );
-                        }
+                        inner.state.note_dropped(id, lost);
                         if let Some(req) = inner.state.begin(id, msg) {
                             runner.handlers.push(handler(req));
                         }

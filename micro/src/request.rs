@@ -79,6 +79,21 @@ impl ServiceState {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Answers a discovery verb; one without a reply subject is ignored (payload and headers never matter).
+    pub(crate) fn answer_verb(&self, verb: crate::Verb, msg: &Message) {
+        if msg.reply.is_some() {
+            let body = self.core().verb_reply(verb);
+            let _ = msg.respond(body);
+        }
+    }
+
+    /// Counts requests the endpoint's subscription dropped because the service fell behind.
+    pub(crate) fn note_dropped(&self, endpoint: EndpointId, lost: u64) {
+        if lost > 0 {
+            self.core().record_error(endpoint, 503, &format!("slow consumer: {lost} requests dropped"));
+        }
+    }
+
     /// Starts a request: `None` when the endpoint is at its in-flight limit (it was answered with a 503).
     pub(crate) fn begin(self: &Arc<Self>, endpoint: EndpointId, msg: Message) -> Option<Request> {
         // The core's lock is released before anything is published.

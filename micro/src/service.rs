@@ -151,11 +151,7 @@ impl<T: Transport> Service<T> {
             .spawn(move || match (target, handler) {
                 (Target::Verb(verb), _) => {
                     while let Some(msg) = sub.next_message() {
-                        // Verbs without a reply subject are ignored; payload and headers never matter.
-                        if msg.reply.is_some() {
-                            let body = state.core().verb_reply(verb);
-                            let _ = msg.respond(body);
-                        }
+                        state.answer_verb(verb, &msg);
                     }
                 }
                 (Target::Endpoint(id), Some(handler)) => serve(id, &mut sub, &state, &*handler),
@@ -273,11 +269,8 @@ fn serve(
     let mut dropped = 0;
     while let Some(msg) = sub.next_message() {
         let now_dropped = sub.dropped();
-        if now_dropped > dropped {
-            let lost = now_dropped - dropped;
-            state.core().record_error(id, 503, &format!("slow consumer: {lost} requests dropped"));
-            dropped = now_dropped;
-        }
+        state.note_dropped(id, now_dropped - dropped);
+        dropped = now_dropped;
         if let Some(req) = state.begin(id, msg) {
             // The request's Drop answers a panic with a 500 while unwinding; the endpoint carries on.
             let _ = catch_unwind(AssertUnwindSafe(|| handler(req)));
