@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nats_proto::{RequestId, SubscriptionEnd};
+use nats_proto::RequestId;
 
 use nats_client::queue::{Empty, MessageQueue};
 use nats_client::{Message, PendingLimits};
@@ -26,13 +26,6 @@ impl std::fmt::Debug for Subscriber {
     }
 }
 
-fn ended(why: SubscriptionEnd) -> Error {
-    match why {
-        SubscriptionEnd::PermissionDenied(e) => Error::Permission(e),
-        _ => Error::Closed,
-    }
-}
-
 impl Subscriber {
     pub(crate) fn new(sid: u64, queue: Arc<MessageQueue>, shared: Arc<Shared>) -> Self {
         Self { sid, queue, shared }
@@ -48,7 +41,7 @@ impl Subscriber {
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
         match self.queue.pop(nats_client::shared::deadline_in(timeout)) {
             Ok(msg) => Ok(msg),
-            Err(Empty::Ended(why)) => Err(ended(why)),
+            Err(Empty::Ended(why)) => Err(why.into()),
             Err(_) => Err(Error::Timeout),
         }
     }

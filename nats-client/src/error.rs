@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use nats_proto::{CloseReason, CommandError, ConnectionError, InvalidUrl, ServerError};
+use nats_proto::{CloseReason, CommandError, ConnectionError, InvalidUrl, ServerError, SubscriptionEnd};
 
 /// Everything a client call can fail with.
 #[non_exhaustive]
@@ -85,6 +85,16 @@ impl From<CloseReason> for Error {
         match reason {
             CloseReason::InitialConnectFailed(e) | CloseReason::ReconnectsExhausted(e) => Error::Connect(e),
             CloseReason::DrainTimedOut => Error::Timeout,
+            _ => Error::Closed,
+        }
+    }
+}
+
+impl From<SubscriptionEnd> for Error {
+    /// What reading an ended subscription reports: `Permission` when the server refused it, else `Closed`.
+    fn from(why: SubscriptionEnd) -> Self {
+        match why {
+            SubscriptionEnd::PermissionDenied(e) => Error::Permission(e),
             _ => Error::Closed,
         }
     }

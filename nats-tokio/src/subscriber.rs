@@ -51,10 +51,7 @@ impl Subscriber {
 
     /// Why the subscription ended, once it has (`Error::Permission` when the server refused it).
     pub fn end_reason(&self) -> Option<Error> {
-        self.ended.clone().map(|why| match why {
-            SubscriptionEnd::PermissionDenied(e) => Error::Permission(e),
-            _ => Error::Closed,
-        })
+        self.ended.clone().map(Error::from)
     }
 
     /// Ends the subscription now. Messages already received can still be read.
