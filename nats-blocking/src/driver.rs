@@ -7,19 +7,20 @@
 //!
 //! Publishers lock the core only to encode. Every socket read and write happens outside the lock.
 
-use std::io::{ErrorKind, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::io::ErrorKind;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use nats_client::shared::{Core, Shared as SharedState};
 use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State, WriteBuffer};
 
+use crate::transport::Transport;
 use crate::Error;
 
 /// The shared state, with the socket as the transport.
-pub(crate) type Shared = SharedState<Arc<TcpStream>>;
+pub(crate) type Shared = SharedState<Arc<Transport>>;
 
 /// A write that makes no progress for this long means the server is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,8 +46,8 @@ pub(crate) fn publish(
 
 fn wait<'a>(
     cv: &std::sync::Condvar,
-    core: MutexGuard<'a, Core<Arc<TcpStream>>>,
-) -> MutexGuard<'a, Core<Arc<TcpStream>>> {
+    core: MutexGuard<'a, Core<Arc<Transport>>>,
+) -> MutexGuard<'a, Core<Arc<Transport>>> {
     cv.wait(core).unwrap_or_else(|e| e.into_inner())
 }
 
@@ -70,8 +71,10 @@ fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
     let mut buf = vec![0u8; 64 * 1024];
+    // Ciphertext on its way in, with TLS.
+    let mut scratch = vec![0u8; if cfg!(feature = "tls") { 64 * 1024 } else { 0 }];
     // The read timeout last set, and on which socket: a system call only when it changes.
-    let mut timeout_set: Option<(Arc<TcpStream>, Duration)> = None;
+    let mut timeout_set: Option<(Arc<Transport>, Duration)> = None;
     let mut core = shared.lock();
     loop {
         // Handle everything the core has to say; dialing happens outside the lock.
@@ -85,7 +88,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                     core = shared.lock();
                     match sock {
                         Ok(sock) if core.closed.is_none() => {
-                            core.transport = Some(Arc::new(sock));
+                            core.transport = Some(Arc::new(Transport::Plain(sock)));
                             core.conn.handle_connected(Instant::now());
                         }
                         Ok(_) => {}
@@ -94,16 +97,14 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                             .handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string())),
                     }
                 }
-                CoreEvent::StartTls(_) => {
-                    // TLS arrives with the security work; until then a server that demands it is unreachable.
-                    let error = ConnectionError::Incompatible("TLS is not supported by this build");
-                    core.conn.handle_transport_error(Instant::now(), error);
+                CoreEvent::StartTls(addr) => {
+                    core = start_tls(&shared, core, &addr);
                 }
                 CoreEvent::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
                     if core.conn.state() != State::Closed {
                         if let Some(sock) = core.transport.take() {
-                            let _ = sock.shutdown(Shutdown::Both);
+                            sock.shutdown();
                         }
                     }
                     // Unsent bytes went with the connection: publishers waiting for room may go on.
@@ -128,10 +129,10 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
         drop(core);
         let timeout = sleep.max(Duration::from_millis(1));
         if !timeout_set.as_ref().is_some_and(|(s, t)| Arc::ptr_eq(s, &sock) && *t == timeout) {
-            let _ = sock.set_read_timeout(Some(timeout));
+            sock.set_read_timeout(timeout);
             timeout_set = Some((sock.clone(), timeout));
         }
-        let read = (&*sock).read(&mut buf);
+        let read = sock.read(&mut buf, &mut scratch);
         core = shared.lock();
         let now = Instant::now();
         // A read from a socket the core has since given up on is ignored.
@@ -140,43 +141,92 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                 Ok(0) => core.conn.handle_eof(now),
                 Ok(n) => core.conn.handle_input(now, &buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e) if e.kind() == ErrorKind::InvalidData => {
+                    core.conn.handle_transport_error(now, ConnectionError::Tls(e.to_string()))
+                }
                 Err(_) => core.conn.handle_eof(now),
+            }
+            // The session may have an alert or a key update to send: that is the writer's job.
+            if sock.wants_write() && core.writer_idle {
+                shared.writer_wake.notify_one();
             }
         }
         core.conn.handle_timeout(now);
     }
 }
 
-/// Writes all of `wire` with vectored writes.
-fn write_all(sock: &TcpStream, wire: &mut WriteBuffer) -> std::io::Result<()> {
-    while wire.has_remaining() {
-        let mut iov = [IoSlice::new(&[]); 64];
-        let n = wire.chunks_vectored(&mut iov);
-        match (&*sock).write_vectored(&iov[..n]) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(written) => wire.advance(written),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Replaces the plain socket with a TLS session over it, after a handshake done outside the lock.
+#[cfg(feature = "tls")]
+fn start_tls<'a>(
+    shared: &'a Shared,
+    mut core: MutexGuard<'a, Core<Arc<Transport>>>,
+    addr: &ServerAddr,
+) -> MutexGuard<'a, Core<Arc<Transport>>> {
+    let plain = match core.transport.as_deref() {
+        Some(Transport::Plain(sock)) => sock.try_clone(),
+        _ => Err(std::io::Error::other("no plain socket to secure")),
+    };
+    let session = shared.settings.tls.session(addr);
+    let deadline = Instant::now() + core.conn.config().connect_timeout;
+    let (plain, session) = match (plain, session) {
+        (Ok(p), Ok(s)) => (p, s),
+        (Err(e), _) => {
+            core.conn.handle_transport_error(Instant::now(), ConnectionError::Tls(e.to_string()));
+            return core;
         }
+        (_, Err(e)) => {
+            core.conn.handle_transport_error(Instant::now(), e);
+            return core;
+        }
+    };
+    let before = core.transport.clone();
+    drop(core);
+    let secured = crate::transport::handshake(plain, session, deadline);
+    let mut core = shared.lock();
+    let now = Instant::now();
+    // The core may have given up on this socket meanwhile (closed, timed out).
+    if !core.transport.as_ref().zip(before.as_ref()).is_some_and(|(a, b)| Arc::ptr_eq(a, b)) {
+        return core;
     }
-    Ok(())
+    match secured {
+        Ok(transport) => {
+            core.transport = Some(Arc::new(transport));
+            core.conn.handle_tls_ready(now);
+        }
+        Err(e) => core.conn.handle_transport_error(now, nats_client::tls::connection_error(&e)),
+    }
+    core
+}
+
+/// Without the `tls` feature a server that needs TLS cannot be used.
+#[cfg(not(feature = "tls"))]
+fn start_tls<'a>(
+    _shared: &'a Shared,
+    mut core: MutexGuard<'a, Core<Arc<Transport>>>,
+    _addr: &ServerAddr,
+) -> MutexGuard<'a, Core<Arc<Transport>>> {
+    let error = ConnectionError::Incompatible("TLS needs the `tls` feature of nats-blocking");
+    core.conn.handle_transport_error(Instant::now(), error);
+    core
 }
 
 /// The writer thread.
 pub(crate) fn write_loop(shared: Arc<Shared>) {
     let mut wire = WriteBuffer::new();
+    let mut sealed = Vec::new();
     let mut core = shared.lock();
     loop {
-        if core.conn.transmit_len() > 0 && core.transport.is_some() {
+        let tls_pending = core.transport.as_ref().is_some_and(|t| t.wants_write());
+        if (core.conn.transmit_len() > 0 || tls_pending) && core.transport.is_some() {
             core.conn.poll_transmit(&mut wire);
             // The core's buffer is empty again: publishers waiting for room may go on.
             shared.space_freed(&mut core);
             let sock = core.transport.clone();
             drop(core);
             if let Some(sock) = sock {
-                if write_all(&sock, &mut wire).is_err() {
+                if sock.write_all(&mut wire, &mut sealed).is_err() {
                     // The reader sees the shut socket and tells the core.
-                    let _ = sock.shutdown(Shutdown::Both);
+                    sock.shutdown();
                     wire.clear();
                 }
             }
@@ -185,7 +235,7 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
         }
         if core.closed.is_some() {
             if let Some(sock) = core.transport.take() {
-                let _ = sock.shutdown(Shutdown::Both);
+                sock.shutdown();
             }
             shared.space_freed(&mut core);
             if core.reader_idle {

@@ -41,6 +41,7 @@
 mod client;
 mod driver;
 mod subscriber;
+mod transport;
 
 pub use client::Client;
 pub use nats_client::{ConnectOptions, Error, Event, EventReceiver, Message, PendingLimits};

@@ -28,6 +28,8 @@ pub enum Error {
     InvalidUrl(InvalidUrl),
     /// The operating system refused something (spawning a thread, ...).
     Io(io::Error),
+    /// An option is invalid: an unreadable certificate or creds file, a bad nkey seed. Never contains secrets.
+    Options(String),
 }
 
 impl fmt::Display for Error {
@@ -42,6 +44,7 @@ impl fmt::Display for Error {
             Error::Connect(e) => write!(f, "could not connect: {e}"),
             Error::InvalidUrl(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
+            Error::Options(why) => write!(f, "invalid options: {why}"),
         }
     }
 }

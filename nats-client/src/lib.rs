@@ -20,14 +20,21 @@
 //! assert!(matches!(queue.pop(None), Err(Empty::Ended(_))));
 //! ```
 
+#[cfg(feature = "nkeys")]
+pub mod auth;
 mod error;
 mod event;
 mod message;
 mod options;
 pub mod queue;
 pub mod shared;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use error::Error;
 pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
 pub use message::{Message, Publish};
+pub use nats_proto::Credentials;
 pub use options::{ConnectOptions, EventCallback, PendingLimits};
+#[cfg(feature = "tls")]
+pub use rustls;

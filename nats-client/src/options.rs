@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nats_proto::{Config, ReconnectPolicy, ServerAddr};
+use nats_proto::{Config, Credentials, ReconnectPolicy, ServerAddr};
 
 use crate::event::Event;
 use crate::shared::Settings;
@@ -38,17 +38,23 @@ pub struct ConnectOptions {
     flush_timeout: Duration,
     pending: PendingLimits,
     event_callback: Option<EventCallback>,
+    /// The first invalid option (bad seed, unreadable file), reported by `connect`.
+    invalid: Option<String>,
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsOptions,
 }
 
 impl fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectOptions")
-            .field("config", &self.config)
+        let mut f = f.debug_struct("ConnectOptions");
+        f.field("config", &self.config)
             .field("request_timeout", &self.request_timeout)
             .field("flush_timeout", &self.flush_timeout)
             .field("pending", &self.pending)
-            .field("event_callback", &self.event_callback.is_some())
-            .finish()
+            .field("event_callback", &self.event_callback.is_some());
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls);
+        f.finish()
     }
 }
 
@@ -68,6 +74,9 @@ impl ConnectOptions {
             flush_timeout: Duration::from_secs(10),
             pending: PendingLimits::default(),
             event_callback: None,
+            invalid: None,
+            #[cfg(feature = "tls")]
+            tls: Default::default(),
         }
     }
 
@@ -93,6 +102,114 @@ impl ConnectOptions {
     /// Token (a URL's own credentials win).
     pub fn token(mut self, token: &str) -> Self {
         self.config.auth.token = Some(token.to_owned());
+        self
+    }
+
+    /// A function returning the CONNECT credentials for each handshake, given the server's nonce (`None` if
+    /// it sent none). Runs under the connection's lock, so keep it quick. Fields it leaves `None` fall back
+    /// to the user, password and token set here or in the URL; an `Err` fails that attempt (backoff applies).
+    pub fn credentials_callback(
+        mut self,
+        callback: impl Fn(Option<&str>) -> Result<Credentials, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.auth.callback = Some(Arc::new(callback));
+        self
+    }
+
+    #[cfg(feature = "nkeys")]
+    fn set_callback(mut self, callback: Result<nats_proto::CredentialsCallback, Error>) -> Self {
+        match callback {
+            Ok(cb) => self.config.auth.callback = Some(cb),
+            Err(e) => {
+                self.invalid.get_or_insert(e.to_string());
+            }
+        }
+        self
+    }
+
+    /// Authenticates with an nkey: the seed (`SU...`) signs the server's nonce. An invalid seed fails
+    /// `connect` with [`Error::Options`].
+    #[cfg(feature = "nkeys")]
+    pub fn nkey(self, seed: &str) -> Self {
+        self.set_callback(crate::auth::nkey_callback(seed))
+    }
+
+    /// Authenticates with JWT user credentials from a `.creds` file. The file is read at every connect, so
+    /// a rotated file is picked up; an unreadable or invalid file fails `connect` with [`Error::Options`].
+    #[cfg(feature = "nkeys")]
+    pub fn credentials_file(self, path: impl AsRef<std::path::Path>) -> Self {
+        self.set_callback(crate::auth::creds_file_callback(path.as_ref().to_owned()))
+    }
+
+    /// Authenticates with JWT user credentials given as the contents of a `.creds` file.
+    #[cfg(feature = "nkeys")]
+    pub fn credentials(self, creds: &str) -> Self {
+        self.set_callback(crate::auth::creds_callback(creds))
+    }
+
+    /// Authenticates with a user JWT and the nkey seed that signs for it.
+    #[cfg(feature = "nkeys")]
+    pub fn jwt(self, jwt: &str, seed: &str) -> Self {
+        self.set_callback(crate::auth::jwt_callback(jwt, seed))
+    }
+
+    /// Fails to connect rather than talk to a server without TLS. `tls://` URLs ask for this per server.
+    pub fn require_tls(mut self, require: bool) -> Self {
+        self.config.require_tls = require;
+        self
+    }
+
+    /// Starts TLS at once, before the server's INFO, for servers configured with `handshake_first`.
+    pub fn tls_first(mut self) -> Self {
+        self.config.tls_first = true;
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file instead of the system's trust store (call again to add
+    /// more). Read at `connect`.
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificates(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.tls.add_root_file(path.as_ref().to_owned());
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM text instead of the system's trust store.
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Self {
+        self.tls.add_root_pem(pem);
+        self
+    }
+
+    /// Presents this client certificate (PEM file, with its chain) and private key (PEM file) for mutual TLS.
+    #[cfg(feature = "tls")]
+    pub fn add_client_certificate(
+        mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Self {
+        self.tls.client_cert_files(cert.as_ref().to_owned(), key.as_ref().to_owned());
+        self
+    }
+
+    /// Presents this client certificate and key, given as PEM text, for mutual TLS.
+    #[cfg(feature = "tls")]
+    pub fn add_client_certificate_pem(mut self, cert: &[u8], key: &[u8]) -> Self {
+        self.tls.client_cert_pem(cert, key);
+        self
+    }
+
+    /// Accepts any server certificate: no check of the issuer, the name or the dates. This removes TLS's
+    /// protection against an impostor; use it only for tests or a server you reach over a trusted path.
+    #[cfg(feature = "tls")]
+    pub fn dangerous_accept_any_server_certificate(mut self) -> Self {
+        self.tls.dangerous_accept_any_server_certificate();
+        self
+    }
+
+    /// Uses this rustls configuration as it is, for what the other TLS options do not cover.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls.custom(Arc::new(config));
         self
     }
 
@@ -194,6 +311,9 @@ impl ConnectOptions {
 
     /// Splits the options into the core's settings, the client's, and the event callback. Parses the URLs.
     pub fn into_parts(mut self) -> Result<(Config, Settings, Option<EventCallback>), Error> {
+        if let Some(why) = self.invalid {
+            return Err(Error::Options(why));
+        }
         let urls = if self.urls.is_empty() { vec!["nats://127.0.0.1:4222".to_owned()] } else { self.urls };
         self.config.servers = urls.iter().map(|u| ServerAddr::parse(u)).collect::<Result<_, _>>()?;
         // Jitter, pool order and inbox names must differ between processes.
@@ -203,6 +323,8 @@ impl ConnectOptions {
             request_timeout: self.request_timeout,
             flush_timeout: self.flush_timeout,
             drain_timeout: self.config.drain_timeout,
+            #[cfg(feature = "tls")]
+            tls: Arc::new(crate::tls::TlsConfig::new(self.tls)?),
         };
         Ok((self.config, settings, self.event_callback))
     }

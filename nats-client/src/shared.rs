@@ -36,7 +36,7 @@ pub enum Waiting {
 }
 
 /// Timeouts and limits the handles need.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Pending limits of each subscription.
     pub pending: PendingLimits,
@@ -46,6 +46,9 @@ pub struct Settings {
     pub flush_timeout: Duration,
     /// Drain timeout.
     pub drain_timeout: Duration,
+    /// TLS configuration.
+    #[cfg(feature = "tls")]
+    pub tls: Arc<crate::tls::TlsConfig>,
 }
 
 /// Everything behind the lock. `T` is the driver's handle on its transport.

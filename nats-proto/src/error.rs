@@ -409,6 +409,10 @@ pub enum ConnectionError {
     Incompatible(&'static str),
     /// The transport could not be opened (refused, unreachable, name not resolved, timed out).
     Unreachable(String),
+    /// The TLS handshake failed (untrusted certificate, wrong name, no client certificate, ...).
+    Tls(String),
+    /// The credentials callback failed (unreadable creds file, bad seed, ...).
+    Credentials(String),
 }
 
 impl fmt::Display for ConnectionError {
@@ -423,6 +427,8 @@ impl fmt::Display for ConnectionError {
             Self::TlsUnavailable => f.write_str("TLS required but the server does not offer it"),
             Self::Incompatible(why) => write!(f, "incompatible server: {why}"),
             Self::Unreachable(why) => write!(f, "server unreachable: {why}"),
+            Self::Tls(why) => write!(f, "TLS handshake failed: {why}"),
+            Self::Credentials(why) => write!(f, "credentials unavailable: {why}"),
         }
     }
 }

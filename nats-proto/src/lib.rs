@@ -85,8 +85,9 @@ pub mod parse;
 pub mod subject;
 
 pub use conn::{
-    backoff, Auth, CloseReason, Config, Connection, Event, FlushError, FlushId, IdHasher, IdMap, InvalidUrl,
-    ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool, State, Statistics, SubscriptionEnd,
+    backoff, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Event, FlushError, FlushId,
+    IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool, State,
+    Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
 pub use error::{

@@ -6,11 +6,13 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use nats_proto::{
-    Auth, ClientOp, CloseReason, ConnectionError, Event, ReconnectPolicy, ServerError, ServerErrorKind, State,
+    Auth, ClientOp, CloseReason, ConnectionError, Credentials, Event, ReconnectPolicy, ServerError, ServerErrorKind,
+    State,
 };
 
 #[test]
@@ -102,6 +104,86 @@ fn credentials_fall_back_to_config_auth() {
     assert_eq!((c.user.as_deref(), c.pass.as_deref()), (Some("cu"), Some("cp")));
     let shown = format!("{:?}", p.conn.config().auth);
     assert!(!shown.contains("cfg-token") && !shown.contains("cp\""), "secrets in Debug: {shown}");
+}
+
+#[test]
+fn credentials_callback_gets_the_nonce_and_fills_connect() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = config(&[URL]);
+    let mut auth = Auth::default();
+    auth.token = Some("static".into());
+    let log = seen.clone();
+    auth.callback = Some(Arc::new(move |nonce: Option<&str>| {
+        log.lock().unwrap().push(nonce.map(str::to_owned));
+        let mut c = Credentials::default();
+        c.jwt = Some("eyJ.jwt".into());
+        c.nkey = Some("UPUBLIC".into());
+        c.sig = Some(format!("signed:{}", nonce.unwrap_or("-")));
+        Ok(c)
+    }));
+    cfg.auth = auth;
+    let mut p = Peer::new(cfg);
+    p.events();
+    let c = p.connect_info(&info_line(r#""nonce":"abc123""#));
+    assert_eq!(c.jwt.as_deref(), Some("eyJ.jwt"));
+    assert_eq!(c.nkey.as_deref(), Some("UPUBLIC"));
+    assert_eq!(c.sig.as_deref(), Some("signed:abc123"));
+    assert_eq!(c.auth_token.as_deref(), Some("static"), "fields the callback leaves unset keep the static ones");
+    assert_eq!(*seen.lock().unwrap(), [Some("abc123".to_owned())]);
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("signed:abc123"), "the signature is a secret: {shown}");
+
+    // Without a nonce the callback still runs, with None.
+    let mut p2 = Peer::new({
+        let mut cfg = config(&[URL]);
+        let log = seen.clone();
+        let mut auth = Auth::default();
+        auth.callback = Some(Arc::new(move |nonce: Option<&str>| {
+            log.lock().unwrap().push(nonce.map(str::to_owned));
+            Ok(Credentials::default())
+        }));
+        cfg.auth = auth;
+        cfg
+    });
+    p2.events();
+    let c = p2.connect_info(&default_info());
+    assert_eq!((c.jwt, c.sig), (None, None));
+    assert_eq!(seen.lock().unwrap().last(), Some(&None));
+}
+
+#[test]
+fn failing_credentials_callback_fails_the_attempt_with_backoff() {
+    let mut cfg = config(&[URL]);
+    cfg.retry_on_initial_connect = true;
+    let mut auth = Auth::default();
+    auth.callback = Some(Arc::new(|_: Option<&str>| Err("seed file unreadable".to_owned())));
+    cfg.auth = auth;
+    let mut p = Peer::new(cfg);
+    p.events();
+    p.conn.handle_connected(p.now());
+    p.input(default_info());
+    assert!(!p.sent().iter().any(|op| matches!(op, ClientOp::Connect(_))), "no CONNECT without credentials");
+    let events = p.events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::ConnectFailed { error: ConnectionError::Credentials(why), .. } if why == "seed file unreadable"
+        )),
+        "{events:?}"
+    );
+    assert_eq!(p.conn.state(), State::Disconnected);
+    // Each further failure waits longer: no tight loop.
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let retry = p.conn.poll_timeout().expect("a reconnect timer");
+        waits.push(retry - p.now());
+        p.advance(retry - p.now());
+        assert!(p.events().iter().any(|e| matches!(e, Event::Dial(_))), "the timer dials again");
+        p.conn.handle_connected(p.now());
+        p.input(default_info());
+        assert_eq!(p.conn.state(), State::Disconnected);
+    }
+    assert!(waits[3] >= Duration::from_millis(100), "backoff grows: {waits:?}");
 }
 
 #[test]

@@ -48,17 +48,25 @@
 //! let cluster = Cluster::start(2);
 //! assert_eq!(cluster.urls().len(), 2);
 //! ```
+//!
+//! TLS and authentication fixtures live in [`tls`] ([`TlsFixture`],
+//! [`ServerTls`]) and [`auth`] ([`NkeyUser`], [`AuthUser`], [`Permissions`],
+//! [`OperatorFixture`], [`UserCreds`]).
 
+pub mod auth;
 mod binary;
 mod cluster;
 mod error;
 pub mod fake;
 mod server;
+pub mod tls;
 mod util;
 
+pub use auth::{AuthUser, NkeyUser, OperatorFixture, Permissions, UserCreds, UserOptions};
 pub use binary::{
     binary_version, parse_major_minor, server_binary, workspace_root, ServerVersion, ENV_CURRENT, ENV_OLD,
 };
 pub use cluster::{Cluster, ClusterBuilder, MESH_TIMEOUT};
 pub use error::HarnessError;
 pub use server::{NatsServer, ServerBuilder};
+pub use tls::{ServerTls, TlsFixture};

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use nats_client::shared::Shared as SharedState;
-use nats_proto::{ConnectionError, Event as CoreEvent, WriteBuffer};
+use nats_proto::{ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
 use crate::runtime::{Runtime, Timer, Transport};
+use crate::tls::Stream;
 
 /// The shared state; the task owns the stream, so the transport marker is `()`.
 pub(crate) type Shared = SharedState<()>;
@@ -26,11 +27,17 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 struct Driver<R: Runtime> {
     shared: Arc<Shared>,
-    stream: Option<R::Stream>,
+    stream: Option<Stream<R::Stream>>,
     wire: WriteBuffer,
     buf: Vec<u8>,
     timer: R::Timer,
     armed: Instant,
+}
+
+/// What `handle_events` must do outside the lock.
+enum Action {
+    Dial(ServerAddr, Duration),
+    StartTls(ServerAddr, Duration),
 }
 
 /// Runs the connection until it is closed.
@@ -60,7 +67,7 @@ impl<R: Runtime> Driver<R> {
     /// the events it finds) can never overtake one in hand. The lock is released only to dial.
     async fn handle_events(&mut self) -> bool {
         loop {
-            let (addr, timeout) = {
+            let action = {
                 let mut core = self.shared.lock();
                 loop {
                     match Shared::next_event(&mut core) {
@@ -68,12 +75,9 @@ impl<R: Runtime> Driver<R> {
                             core.wake_consumers();
                             return core.closed.is_some();
                         }
-                        Some(CoreEvent::Dial(addr)) => break (addr, core.conn.config().connect_timeout),
-                        Some(CoreEvent::StartTls(_)) => {
-                            // TLS arrives with the security work; until then a server that demands it is
-                            // unreachable.
-                            let error = ConnectionError::Incompatible("TLS is not supported by this build");
-                            core.conn.handle_transport_error(Instant::now(), error);
+                        Some(CoreEvent::Dial(addr)) => break Action::Dial(addr, core.conn.config().connect_timeout),
+                        Some(CoreEvent::StartTls(addr)) => {
+                            break Action::StartTls(addr, core.conn.config().connect_timeout)
                         }
                         Some(CoreEvent::CloseTransport) => {
                             // After a close, what is left is written by `finish`; after a loss the bytes went
@@ -95,12 +99,19 @@ impl<R: Runtime> Driver<R> {
                 }
             };
             self.shared.lock().wake_consumers();
+            let (addr, timeout) = match action {
+                Action::Dial(addr, timeout) => (addr, timeout),
+                Action::StartTls(addr, timeout) => {
+                    self.start_tls(&addr, timeout).await;
+                    continue;
+                }
+            };
             tracing::debug!(server = %addr, "dialing");
             let stream = R::connect(addr.host_port(), timeout).await;
             let mut core = self.shared.lock();
             match stream {
                 Ok(stream) if core.closed.is_none() => {
-                    self.stream = Some(stream);
+                    self.stream = Some(Stream::Plain(stream));
                     core.transport = Some(());
                     core.conn.handle_connected(Instant::now());
                 }
@@ -111,6 +122,50 @@ impl<R: Runtime> Driver<R> {
                 }
             }
         }
+    }
+
+    /// Runs the TLS handshake over the plain stream, within `timeout`.
+    #[cfg(feature = "tls")]
+    async fn start_tls(&mut self, addr: &ServerAddr, timeout: Duration) {
+        use std::future::Future;
+        let session = self.shared.settings.tls.session(addr);
+        let plain = match self.stream.take() {
+            Some(Stream::Plain(s)) => Some(s),
+            _ => None,
+        };
+        let result = match (plain, session) {
+            (Some(plain), Ok(session)) => {
+                tracing::debug!(server = %addr, "TLS handshake");
+                let mut deadline = R::timer(Instant::now() + timeout);
+                let mut handshake = std::pin::pin!(crate::tls::TlsStream::handshake(plain, session));
+                poll_fn(|cx| match handshake.as_mut().poll(cx) {
+                    Poll::Ready(r) => Poll::Ready(r.map_err(|e| nats_client::tls::connection_error(&e))),
+                    Poll::Pending => deadline.poll_fired(cx).map(|()| Err(ConnectionError::ConnectTimeout)),
+                })
+                .await
+            }
+            (None, _) => Err(ConnectionError::Tls("no plain stream to secure".into())),
+            (_, Err(e)) => Err(e),
+        };
+        let mut core = self.shared.lock();
+        match result {
+            Ok(tls) if core.closed.is_none() && core.transport.is_some() => {
+                self.stream = Some(Stream::Tls(Box::new(tls)));
+                core.conn.handle_tls_ready(Instant::now());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(server = %addr, error = %e, "TLS failed");
+                core.conn.handle_transport_error(Instant::now(), e);
+            }
+        }
+    }
+
+    /// Without the `tls` feature a server that needs TLS cannot be used.
+    #[cfg(not(feature = "tls"))]
+    async fn start_tls(&mut self, _addr: &ServerAddr, _timeout: Duration) {
+        let error = ConnectionError::Incompatible("TLS needs the `tls` feature of nats-tokio");
+        self.shared.lock().conn.handle_transport_error(Instant::now(), error);
     }
 
     /// Writes what is left after a close, then drops the stream.
@@ -144,6 +199,7 @@ impl<R: Runtime> Driver<R> {
             core.conn.poll_timeout()
         };
         let mut lost = false;
+        let mut tls_error = None;
         let mut input = None;
         // A batch finished this step: go round again, the core may hold the next one.
         let mut drained = false;
@@ -155,7 +211,11 @@ impl<R: Runtime> Driver<R> {
                 Poll::Pending => {}
             }
             match stream.poll_read(cx, &mut self.buf) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => lost = true,
+                Poll::Ready(Ok(0)) => lost = true,
+                Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    tls_error = Some(ConnectionError::Tls(e.to_string()))
+                }
+                Poll::Ready(Err(_)) => lost = true,
                 Poll::Ready(Ok(n)) => input = Some(n),
                 Poll::Pending => {}
             }
@@ -166,7 +226,7 @@ impl<R: Runtime> Driver<R> {
             self.armed = deadline;
         }
         let fired = self.timer.poll_fired(cx).is_ready();
-        if !lost && input.is_none() && !fired {
+        if !lost && tls_error.is_none() && input.is_none() && !fired {
             return if drained { Poll::Ready(()) } else { Poll::Pending };
         }
         let now = Instant::now();
@@ -174,7 +234,9 @@ impl<R: Runtime> Driver<R> {
         if let Some(n) = input {
             core.conn.handle_input(now, &self.buf[..n]);
         }
-        if lost {
+        if let Some(e) = tls_error {
+            core.conn.handle_transport_error(now, e);
+        } else if lost {
             core.conn.handle_eof(now);
         }
         if fired {
@@ -201,5 +263,9 @@ fn write_some<S: Transport>(stream: &mut S, wire: &mut WriteBuffer, cx: &mut Con
             Poll::Pending => return Poll::Pending,
         }
     }
-    Poll::Ready(Ok(()))
+    match stream.poll_flush(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+        Poll::Ready(Err(_)) => Poll::Ready(Err(())),
+        Poll::Pending => Poll::Pending,
+    }
 }

@@ -55,7 +55,9 @@ mod driver;
 mod events;
 mod runtime;
 mod subscriber;
+mod tls;
 
+#[cfg(feature = "tokio")]
 use std::future::Future;
 
 pub use client::Client;

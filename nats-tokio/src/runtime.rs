@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 pub(crate) trait Transport: Send + Unpin + 'static {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
     fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>>;
+    /// Sends what the stream holds back (TLS ciphertext). Plain sockets hold nothing.
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// A timer that can be moved to a new deadline.

@@ -14,7 +14,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use nats_server_harness::NatsServer;
 
-const CLIENTS: [&str; 3] = ["ours-blocking", "ours-tokio", "async-nats"];
+/// The deprecated synchronous client, measured as the other blocking client to beat.
+#[allow(deprecated)]
+fn nats_sync(url: &str) -> nats::Connection {
+    nats::connect(url).unwrap()
+}
+
+const CLIENTS: [&str; 4] = ["ours-blocking", "ours-tokio", "async-nats", "nats-sync"];
 
 #[derive(Debug, Clone, Default)]
 struct Cell {
@@ -93,6 +99,15 @@ impl Bench {
                     c.flush().unwrap();
                 })
             }
+            "nats-sync" => {
+                let c = nats_sync(&self.url);
+                measure(n, || {
+                    for _ in 0..n {
+                        c.publish("bench.pub", &payload).unwrap();
+                    }
+                    c.flush().unwrap();
+                })
+            }
             "ours-tokio" => self.rt.block_on(async {
                 let c = nats_tokio::connect(&self.url).await.unwrap();
                 let start = (cpu_time(), Instant::now());
@@ -133,6 +148,27 @@ impl Bench {
                     });
                     for _ in 0..n {
                         c.publish("bench.ps", payload.clone()).unwrap();
+                    }
+                    c.flush().unwrap();
+                    got = reader.join().unwrap();
+                });
+                (cell, (n - got) as u64)
+            }
+            "nats-sync" => {
+                let c = nats_sync(&self.url);
+                let sub = c.subscribe("bench.ps").unwrap();
+                c.flush().unwrap();
+                let mut got = 0;
+                let cell = measure(n, || {
+                    let reader = std::thread::spawn(move || {
+                        let mut got = 0;
+                        while got < n && sub.next_timeout(Duration::from_secs(5)).is_ok() {
+                            got += 1;
+                        }
+                        got
+                    });
+                    for _ in 0..n {
+                        c.publish("bench.ps", &payload).unwrap();
                     }
                     c.flush().unwrap();
                     got = reader.join().unwrap();
@@ -184,6 +220,20 @@ impl Bench {
                         let _ = m.respond(m.payload.clone());
                     })
                     .unwrap();
+                c.flush().unwrap();
+                let samples = (0..n)
+                    .map(|_| {
+                        let t = Instant::now();
+                        c.request("bench.rr", "ping").unwrap();
+                        t.elapsed()
+                    })
+                    .collect();
+                latencies(samples)
+            }
+            "nats-sync" => {
+                let c = nats_sync(&self.url);
+                let svc = c.subscribe("bench.rr").unwrap();
+                let _handler = svc.with_handler(|m| m.respond(&m.data));
                 c.flush().unwrap();
                 let samples = (0..n)
                     .map(|_| {
@@ -500,6 +550,8 @@ fn median(mut v: Vec<Cell>, key: impl Fn(&Cell) -> Option<f64>) -> Option<f64> {
 struct Row {
     workload: &'static str,
     size: usize,
+    /// Client and server on one CPU.
+    pinned: bool,
     client: &'static str,
     cell: Cell,
     dropped: u64,
@@ -518,6 +570,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let bench = Bench { url: server.url(), rt };
     let mut rows: Vec<Row> = vec![];
+    let pinned = std::cell::Cell::new(false);
     let mut run = |workload: &'static str, size: usize, clients: &[&'static str], f: &dyn Fn(&str) -> (Cell, u64)| {
         let mut cells: Vec<Vec<Cell>> = vec![vec![]; clients.len()];
         let mut dropped = vec![0u64; clients.len()];
@@ -536,7 +589,7 @@ fn main() {
                 p99_us: median(v.clone(), |c| c.p99_us),
                 cpu_ns_per_msg: median(v, |c| c.cpu_ns_per_msg),
             };
-            rows.push(Row { workload, size, client: c, cell, dropped: dropped[i] });
+            rows.push(Row { workload, size, pinned: pinned.get(), client: c, cell, dropped: dropped[i] });
         }
     };
     for size in [16, 128, 1024, 16 * 1024] {
@@ -546,21 +599,47 @@ fn main() {
     }
     run("pubsub", 16, &CLIENTS, &|c| bench.pubsub(c, n_ps));
     run("reqrep", 16, &CLIENTS, &|c| (bench.reqrep(c, n_rr), 0));
+    // A round trip between two CPUs is dominated by waking the other one; on one CPU it is the clients' cost.
+    if pin(server.pid(), "0") {
+        pinned.set(true);
+        run("reqrep", 16, &CLIENTS, &|c| (bench.reqrep(c, n_rr), 0));
+        pinned.set(false);
+        let all = format!("0-{}", std::thread::available_parallelism().map_or(1, |n| n.get()) - 1);
+        pin(server.pid(), &all);
+    }
     run("ingest", 16, &["ours-blocking", "ours-tokio", "async-nats", "raw"], &|c| bench.ingest(c, 16, n_in));
     run("micro", 16, &["ours-blocking", "async-nats"], &|c| (bench.micro(c, n_rr * 4), 0));
     report(&rows);
 }
 
+/// Moves every thread of this process and of the server onto `cpus` (taskset's list syntax). False when
+/// `taskset` is missing or refuses, and the pinned rows are then left out.
+fn pin(server: Option<u32>, cpus: &str) -> bool {
+    let ours = std::process::id();
+    [Some(ours), server].into_iter().flatten().all(|pid| {
+        Command::new("taskset")
+            .args(["-a", "-cp", cpus, &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 fn report(rows: &[Row]) {
-    let base = |w: &str, s: usize| rows.iter().find(|r| r.workload == w && r.size == s && r.client == "async-nats");
+    let base = |w: &str, s: usize, pinned: bool| {
+        rows.iter().find(|r| r.workload == w && r.size == s && r.pinned == pinned && r.client == "async-nats")
+    };
     let mut json = vec![];
     println!(
         "{:<8} {:>6} {:<14} {:>13} {:>9} {:>9} {:>10} {:>8} {:>7}",
         "workload", "size", "client", "msgs/s", "p50 us", "p99 us", "cpu ns/msg", "ratio", "dropped"
     );
+    let label = |r: &Row| if r.pinned { format!("{} 1cpu", r.workload) } else { r.workload.to_owned() };
     for r in rows {
         // The raw ceiling is compared with async-nats publishing the same size (or ingesting).
-        let against = if r.workload == "raw" { base("publish", r.size) } else { base(r.workload, r.size) };
+        let against =
+            if r.workload == "raw" { base("publish", r.size, false) } else { base(r.workload, r.size, r.pinned) };
         let ratio = against.and_then(|b| {
             if r.workload == "reqrep" {
                 Some(r.cell.p50_us? / b.cell.p50_us?)
@@ -571,7 +650,7 @@ fn report(rows: &[Row]) {
         let f = |v: Option<f64>, d: usize| v.map_or("-".to_owned(), |x| format!("{x:.d$}"));
         println!(
             "{:<8} {:>6} {:<14} {:>13} {:>9} {:>9} {:>10} {:>8} {:>7}",
-            r.workload,
+            label(r),
             r.size,
             r.client,
             f(r.cell.msgs_per_s, 0),
@@ -585,6 +664,7 @@ fn report(rows: &[Row]) {
             "workload": r.workload, "size": r.size, "client": r.client,
             "msgs_per_s": r.cell.msgs_per_s, "p50_us": r.cell.p50_us, "p99_us": r.cell.p99_us,
             "cpu_ns_per_msg": r.cell.cpu_ns_per_msg, "ratio_vs_async_nats": ratio, "dropped": r.dropped,
+            "pinned": r.pinned,
         }));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

@@ -1,19 +1,59 @@
 //! Connection settings.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::pool::{ReconnectPolicy, ServerAddr};
 use crate::parse::Limits;
 
-/// Credentials sent in CONNECT. `Debug` never shows secrets.
+/// The authentication fields of CONNECT, as a [`CredentialsCallback`] returns them. Fields left `None` are
+/// taken from [`Auth`]'s static user, password and token. `Debug` never shows secrets.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Credentials {
+    /// User name.
+    pub user: Option<String>,
+    /// Password.
+    pub pass: Option<String>,
+    /// Token.
+    pub token: Option<String>,
+    /// User JWT (decentralized auth).
+    pub jwt: Option<String>,
+    /// Public nkey of the signer (nkey auth without a JWT).
+    pub nkey: Option<String>,
+    /// Signature of the server's nonce, base64url without padding.
+    pub sig: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("pass", &self.pass.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("jwt", &self.jwt.as_ref().map(|_| "<redacted>"))
+            .field("nkey", &self.nkey)
+            .field("sig", &self.sig.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Produces [`Credentials`] for one handshake from the server's nonce (`None` when INFO carried none). Called
+/// with the connection's lock held, once per connect: it should be quick (signing a nonce is). An `Err` fails
+/// that attempt with [`ConnectionError::Credentials`](crate::ConnectionError::Credentials); backoff applies.
+pub type CredentialsCallback = Arc<dyn Fn(Option<&str>) -> Result<Credentials, String> + Send + Sync>;
+
+/// Credentials sent in CONNECT. `Debug` never shows secrets.
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Auth {
     /// User and password.
     pub user_password: Option<(String, String)>,
     /// Token.
     pub token: Option<String>,
+    /// Called at every handshake for nonce-signing methods (nkey, JWT) or credentials that change.
+    pub callback: Option<CredentialsCallback>,
 }
 
 impl fmt::Debug for Auth {
@@ -22,6 +62,7 @@ impl fmt::Debug for Auth {
             .field("user", &self.user_password.as_ref().map(|(u, _)| u))
             .field("password", &self.user_password.as_ref().map(|_| "<redacted>"))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("callback", &self.callback.is_some())
             .finish()
     }
 }

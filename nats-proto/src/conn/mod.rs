@@ -25,7 +25,7 @@ use crate::info::ServerInfo;
 use crate::parse::ServerDecoder;
 use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
 
-pub use config::{Auth, Config};
+pub use config::{Auth, Config, Credentials, CredentialsCallback};
 pub use event::{CloseReason, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};

@@ -41,7 +41,7 @@ impl Connection {
     }
 
     /// The driver finished the TLS handshake asked for by [`Event::StartTls`].
-    pub fn handle_tls_ready(&mut self, _now: Instant) {
+    pub fn handle_tls_ready(&mut self, now: Instant) {
         if self.state != State::AwaitTls {
             return;
         }
@@ -49,7 +49,7 @@ impl Connection {
         if self.config.tls_first && !self.attempt_info {
             self.state = State::AwaitInfo;
         } else {
-            self.send_connect();
+            self.send_connect(now);
         }
     }
 
@@ -201,11 +201,11 @@ impl Connection {
                 self.events.push_back(Event::StartTls(addr));
             }
         } else {
-            self.send_connect();
+            self.send_connect(now);
         }
     }
 
-    fn send_connect(&mut self) {
+    fn send_connect(&mut self, now: Instant) {
         let headers = self.info.as_ref().is_some_and(|i| i.headers);
         let mut connect = ConnectInfo::new();
         connect.tls_required = self.tls_active;
@@ -225,6 +225,23 @@ impl Connection {
             connect.pass = Some(pass.to_owned());
         }
         connect.auth_token = url.and_then(|a| a.token()).map(str::to_owned).or_else(|| self.config.auth.token.clone());
+        if let Some(callback) = self.config.auth.callback.clone() {
+            let nonce = self.info.as_ref().and_then(|i| i.nonce.as_deref());
+            match callback(nonce) {
+                Ok(c) => {
+                    connect.user = c.user.or(connect.user);
+                    connect.pass = c.pass.or(connect.pass);
+                    connect.auth_token = c.token.or(connect.auth_token);
+                    connect.jwt = c.jwt;
+                    connect.nkey = c.nkey;
+                    connect.sig = c.sig;
+                }
+                Err(why) => {
+                    self.lose(now, ConnectionError::Credentials(why));
+                    return;
+                }
+            }
+        }
         self.out.push_connect(&connect);
         self.out.push_ping();
         self.state = State::AwaitPong;

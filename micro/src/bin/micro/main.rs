@@ -1,4 +1,5 @@
-//! `micro`: publish, subscribe, request, and find and inspect NATS services, in natscli's words.
+//! `micro`: publish, subscribe, request, find and inspect NATS services, and benchmark a server, in natscli's
+//! words.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +19,8 @@ macro_rules! say {
         }
     }};
 }
+
+mod bench;
 
 #[derive(Parser)]
 #[command(name = "micro", version, about = "NATS messaging and the Service API (ADR-32) from the command line")]
@@ -90,6 +93,9 @@ enum Command {
     Request { name: String, endpoint: String, data: Option<String> },
     /// Run the demo service `demo-service` until stopped.
     Demo,
+    /// Measure publish, subscribe and request/reply rates against the server, like `nats bench`.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -163,6 +169,10 @@ fn raw_json<T>(replies: &[Reply<T>]) -> String {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
+    if let Command::Bench(b) = &cli.command {
+        // Benchmarks open connections of their own, as many as they are told.
+        return bench::run(cli, b);
+    }
     let client = connect(cli)?;
     match &cli.command {
         Command::Pub { subject, data, count, headers: h } => {
@@ -274,6 +284,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             say!("{}", String::from_utf8_lossy(&reply.payload));
         }
         Command::Demo => demo(client)?,
+        Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())
 }
