@@ -1,6 +1,7 @@
 //! `micro`: publish, subscribe, request, find and inspect NATS services, and benchmark a server, in natscli's
 //! words.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,6 +44,24 @@ struct Cli {
     /// Token.
     #[arg(long, global = true)]
     token: Option<String>,
+    /// File holding an nkey seed (SU...) to sign the server's nonce with.
+    #[arg(long, global = true, value_name = "FILE")]
+    nkey: Option<PathBuf>,
+    /// JWT user credentials file (.creds).
+    #[arg(long, global = true, value_name = "FILE")]
+    creds: Option<PathBuf>,
+    /// CA certificates (PEM) to trust instead of the system's.
+    #[arg(long, global = true, value_name = "FILE")]
+    tlsca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs --tlskey.
+    #[arg(long, global = true, value_name = "FILE", requires = "tlskey")]
+    tlscert: Option<PathBuf>,
+    /// Private key (PEM) of --tlscert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tlscert")]
+    tlskey: Option<PathBuf>,
+    /// Start TLS before the server's INFO (servers with handshake_first).
+    #[arg(long, global = true)]
+    tlsfirst: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -136,6 +155,22 @@ fn connect(cli: &Cli) -> Result<Client, String> {
     }
     if let Some(t) = &cli.token {
         options = options.token(t);
+    }
+    if let Some(path) = &cli.nkey {
+        let seed = std::fs::read_to_string(path).map_err(|e| format!("nkey file {}: {e}", path.display()))?;
+        options = options.nkey(seed.trim());
+    }
+    if let Some(path) = &cli.creds {
+        options = options.credentials_file(path);
+    }
+    if let Some(path) = &cli.tlsca {
+        options = options.add_root_certificates(path);
+    }
+    if let (Some(cert), Some(key)) = (&cli.tlscert, &cli.tlskey) {
+        options = options.add_client_certificate(cert, key);
+    }
+    if cli.tlsfirst {
+        options = options.tls_first();
     }
     let shown = url.as_deref().unwrap_or("nats://127.0.0.1:4222").to_owned();
     Client::connect(options).map_err(|e| match e {
