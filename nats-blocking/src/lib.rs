@@ -44,8 +44,10 @@ mod subscriber;
 mod transport;
 
 pub use client::Client;
-pub use nats_client::{ConnectOptions, Error, Event, EventReceiver, Message, PendingLimits};
-pub use nats_proto::{HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject};
+pub use nats_client::{ConnectOptions, Credentials, Error, Event, EventReceiver, Message, PendingLimits};
+pub use nats_proto::{
+    ConnectionError, HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject,
+};
 pub use subscriber::{CallbackSubscription, Responses, Subscriber};
 
 /// The `bytes` crate, for `Bytes` payloads.

@@ -62,8 +62,10 @@ use std::future::Future;
 
 pub use client::Client;
 pub use events::Events;
-pub use nats_client::{ConnectOptions, Error, Event, Message, PendingLimits};
-pub use nats_proto::{HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject};
+pub use nats_client::{ConnectOptions, Credentials, Error, Event, Message, PendingLimits};
+pub use nats_proto::{
+    ConnectionError, HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject,
+};
 pub use subscriber::{Responses, Subscriber};
 
 /// The `bytes` crate, for `Bytes` payloads.
