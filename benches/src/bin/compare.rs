@@ -1,6 +1,7 @@
-//! `compare`: our clients against async-nats in one run, on one nats-server (and a fake server for ingest).
+//! `compare`: our clients against async-nats (and the deprecated synchronous `nats` crate, `nats-sync`) in one
+//! run, on one nats-server (and a fake server for ingest).
 //!
-//! `cargo run --release -p benches --bin compare -- [--quick]` prints a table and writes
+//! `cargo run --release -p benches --bin compare -- [--quick] [--only publish,reqrep]` prints a table and writes
 //! `target/bench/compare.json`. Clients alternate within each round and each cell is the median of the rounds;
 //! every result is also a ratio to async-nats from the same run, because absolute figures drift on a shared
 //! machine.
@@ -564,6 +565,13 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only publish,reqrep`: just those workloads (for profiling one of them).
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_owned).collect());
+    let wanted = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
     let (rounds, n_pub, n_ps, n_rr, n_in) =
         if quick { (3, 100_000, 50_000, 500, 200_000) } else { (5, 1_000_000, 300_000, 5_000, 2_000_000) };
     let server = NatsServer::start();
@@ -572,6 +580,9 @@ fn main() {
     let mut rows: Vec<Row> = vec![];
     let pinned = std::cell::Cell::new(false);
     let mut run = |workload: &'static str, size: usize, clients: &[&'static str], f: &dyn Fn(&str) -> (Cell, u64)| {
+        if !wanted(workload) {
+            return;
+        }
         let mut cells: Vec<Vec<Cell>> = vec![vec![]; clients.len()];
         let mut dropped = vec![0u64; clients.len()];
         for _ in 0..rounds {
@@ -600,7 +611,7 @@ fn main() {
     run("pubsub", 16, &CLIENTS, &|c| bench.pubsub(c, n_ps));
     run("reqrep", 16, &CLIENTS, &|c| (bench.reqrep(c, n_rr), 0));
     // A round trip between two CPUs is dominated by waking the other one; on one CPU it is the clients' cost.
-    if pin(server.pid(), "0") {
+    if wanted("reqrep") && pin(server.pid(), "0") {
         pinned.set(true);
         run("reqrep", 16, &CLIENTS, &|c| (bench.reqrep(c, n_rr), 0));
         pinned.set(false);
