@@ -167,7 +167,8 @@ fn start_tls<'a>(
         _ => Err(std::io::Error::other("no plain socket to secure")),
     };
     let session = shared.settings.tls.session(addr);
-    let deadline = Instant::now() + core.conn.config().connect_timeout;
+    // The handshake shares the attempt's connect deadline (the core's only timer now).
+    let deadline = core.conn.poll_timeout().unwrap_or_else(|| Instant::now() + core.conn.config().connect_timeout);
     let (plain, session) = match (plain, session) {
         (Ok(p), Ok(s)) => (p, s),
         (Err(e), _) => {

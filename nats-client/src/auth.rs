@@ -140,7 +140,10 @@ mod tests {
     fn creds_errors_are_typed_and_do_not_leak_the_seed() {
         let e = UserCredentials::parse("nothing here").unwrap_err();
         assert!(matches!(&e, Error::Options(m) if m.contains("JWT")), "{e}");
-        let bad = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU";
+        // A real seed with one character changed: its checksum no longer matches.
+        let good = KeyPair::new_user().seed().unwrap();
+        let flipped = if good.as_bytes()[10] == b'A' { 'B' } else { 'A' };
+        let bad = &format!("{}{}{}", &good[..10], flipped, &good[11..]);
         let e = UserCredentials::parse(&creds_text("a.b.c", bad)).unwrap_err();
         assert!(matches!(&e, Error::Options(m) if m.contains("seed") && !m.contains(bad)), "{e}");
         let e = UserCredentials::parse(&creds_text("not-a-jwt", &KeyPair::new_user().seed().unwrap())).unwrap_err();

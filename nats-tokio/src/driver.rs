@@ -77,7 +77,10 @@ impl<R: Runtime> Driver<R> {
                         }
                         Some(CoreEvent::Dial(addr)) => break Action::Dial(addr, core.conn.config().connect_timeout),
                         Some(CoreEvent::StartTls(addr)) => {
-                            break Action::StartTls(addr, core.conn.config().connect_timeout)
+                            // The handshake shares the attempt's connect deadline (the core's only timer now).
+                            let now = Instant::now();
+                            let deadline = core.conn.poll_timeout().unwrap_or(now + core.conn.config().connect_timeout);
+                            break Action::StartTls(addr, deadline.saturating_duration_since(now));
                         }
                         Some(CoreEvent::CloseTransport) => {
                             // After a close, what is left is written by `finish`; after a loss the bytes went

@@ -348,6 +348,28 @@ impl Bench {
                     .unwrap();
                 Box::new(service)
             }
+            "ours-tokio" => {
+                let url = self.url.clone();
+                let subject = subject.clone();
+                let service = self.rt.block_on(async move {
+                    let c = nats_tokio::connect(&url).await.unwrap();
+                    let service =
+                        micro::AsyncService::start(c, micro::ServiceConfig::new("bench", "1.0.0")).await.unwrap();
+                    let config = micro::EndpointConfig::new("echo").subject(&subject);
+                    service
+                        .endpoint(&service.root(), config, |mut req| async move {
+                            let body = req.payload().clone();
+                            let _ = req.respond(body);
+                        })
+                        .await
+                        .unwrap();
+                    service
+                });
+                let run = service.run();
+                Box::new(AbortOnDrop(self.rt.spawn(async move {
+                    run.await;
+                })))
+            }
             _ => {
                 use async_nats::service::ServiceExt;
                 let subject = subject.clone();
@@ -619,7 +641,7 @@ fn main() {
         pin(server.pid(), &all);
     }
     run("ingest", 16, &["ours-blocking", "ours-tokio", "async-nats", "raw"], &|c| bench.ingest(c, 16, n_in));
-    run("micro", 16, &["ours-blocking", "async-nats"], &|c| (bench.micro(c, n_rr * 4), 0));
+    run("micro", 16, &["ours-blocking", "ours-tokio", "async-nats"], &|c| (bench.micro(c, n_rr * 4), 0));
     report(&rows);
 }
 
