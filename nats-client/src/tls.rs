@@ -198,12 +198,13 @@ fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// The connection error for an I/O error from a session: TLS failures are [`ConnectionError::Tls`].
+/// The connection error for an I/O error from a session: TLS failures are [`ConnectionError::Tls`], a
+/// handshake past the connect deadline is [`ConnectionError::ConnectTimeout`].
 pub fn connection_error(e: &io::Error) -> ConnectionError {
-    if e.kind() == io::ErrorKind::InvalidData {
-        ConnectionError::Tls(e.to_string())
-    } else {
-        ConnectionError::TransportClosed
+    match e.kind() {
+        io::ErrorKind::InvalidData => ConnectionError::Tls(e.to_string()),
+        io::ErrorKind::TimedOut => ConnectionError::ConnectTimeout,
+        _ => ConnectionError::TransportClosed,
     }
 }
 
