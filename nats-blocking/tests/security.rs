@@ -1378,3 +1378,58 @@ fn debug_output_never_shows_secrets() {
         assert!(!shown.contains(secret), "Credentials Debug shows {secret}: {shown}");
     }
 }
+
+#[test]
+fn a_configured_ca_makes_tls_required_even_for_a_nats_url() {
+    let fixture = TlsFixture::new();
+    for version in BOTH {
+        let server = start(
+            NatsServer::builder()
+                .version(version)
+                .monitoring(true)
+                .tls(ServerTls::from_fixture(&fixture).allow_non_tls(true)),
+        );
+        // A nats:// URL and only a CA: the client wants TLS, so it upgrades although the server would take
+        // plaintext.
+        let client = must_connect(trusting(&server.url(), &fixture).name("ca-only"), &server, "CA, nats:// URL");
+        let entry = connz_entry(&server, "ca-only");
+        assert!(entry.contains("\"tls_version\":\"1."), "{version:?}: a client with a CA fell back: {entry}");
+        drop(client);
+    }
+    // Against a server without TLS at all, a CA is a demand the server cannot meet.
+    let plain = start(NatsServer::builder());
+    match connect_err(trusting(&plain.url(), &fixture), "CA against a plain server") {
+        (Error::Connect(ConnectionError::TlsUnavailable), took) => assert!(took < FAIL_FAST, "{took:?}"),
+        (other, _) => panic!("expected TlsUnavailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_denied_reply_inbox_fails_requests_at_once_with_a_permission_error() {
+    // Everything but the default inbox may be used.
+    let permissions = Permissions::new().allow_publish(">").allow_subscribe("svc.>");
+    for version in BOTH {
+        let server = start(
+            NatsServer::builder()
+                .version(version)
+                .auth_user(AuthUser::password("noinbox", "pw").permissions(permissions.clone())),
+        );
+        let client = must_connect(options(&server.url()).user_and_password("noinbox", "pw"), &server, "no inbox");
+        let _svc = client.subscribe_with("svc.echo", |m| {
+            let _ = m.respond(m.payload.clone());
+        });
+        let started = Instant::now();
+        match client.request_with_timeout("svc.echo", "hi", Duration::from_secs(20)) {
+            Err(Error::Permission(e)) => {
+                assert_eq!(e.kind(), ServerErrorKind::PermissionsViolation, "{version:?}: {e}");
+                assert!(matches!(e.permission(), Some((PermissionOp::Subscribe, s, None)) if s.starts_with("_INBOX.")));
+            }
+            other => panic!("{version:?}: expected Permission, got {other:?}"),
+        }
+        assert!(started.elapsed() < FAIL_FAST, "{version:?}: waited {:?} instead of failing", started.elapsed());
+        // The connection is still usable.
+        client.publish("svc.other", "x").unwrap();
+        client.flush().unwrap();
+        assert!(!client.is_closed(), "{version:?}");
+    }
+}

@@ -166,7 +166,7 @@ impl ConnectOptions {
     }
 
     /// Trusts the CA certificates in this PEM file instead of the system's trust store (call again to add
-    /// more). Read at `connect`.
+    /// more). Read at `connect`. Like every TLS setting it also makes TLS required: no server is used without.
     #[cfg(feature = "tls")]
     pub fn add_root_certificates(mut self, path: impl AsRef<std::path::Path>) -> Self {
         self.tls.add_root_file(path.as_ref().to_owned());
@@ -313,6 +313,11 @@ impl ConnectOptions {
     pub fn into_parts(mut self) -> Result<(Config, Settings, Option<EventCallback>), Error> {
         if let Some(why) = self.invalid {
             return Err(Error::Options(why));
+        }
+        // Any TLS setting means TLS is wanted: never fall back to plaintext, on a reconnect either.
+        #[cfg(feature = "tls")]
+        if self.tls.is_configured() {
+            self.config.require_tls = true;
         }
         let urls = if self.urls.is_empty() { vec!["nats://127.0.0.1:4222".to_owned()] } else { self.urls };
         self.config.servers = urls.iter().map(|u| ServerAddr::parse(u)).collect::<Result<_, _>>()?;

@@ -335,6 +335,7 @@ pub fn request_outcome(result: Result<Msg, RequestError>) -> Result<Msg, Error> 
         Ok(msg) => Ok(msg),
         Err(RequestError::NoResponders) => Err(Error::NoResponders),
         Err(RequestError::Closed) => Err(Error::Closed),
+        Err(RequestError::PermissionDenied(e)) => Err(Error::Permission(e)),
         Err(_) => Err(Error::Timeout),
     }
 }
@@ -427,6 +428,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                         queue.push(shared.message(msg));
                     }
                     Err(RequestError::NoResponders) => queue.end(SubscriptionEnd::Unsubscribed),
+                    Err(RequestError::PermissionDenied(e)) => queue.end(SubscriptionEnd::PermissionDenied(e)),
                     Err(_) => queue.end(SubscriptionEnd::Closed),
                 }
                 if done {

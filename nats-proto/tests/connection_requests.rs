@@ -86,6 +86,37 @@ fn no_responders_status_ends_the_request() {
 }
 
 #[test]
+fn a_denied_reply_inbox_fails_requests_at_once_and_the_next_request_subscribes_again() {
+    let mut p = Peer::connected(config(&[URL]));
+    let now = p.now();
+    let r1 = p.conn.request(now, "svc", None, payload("a"), Some(Duration::from_secs(30))).unwrap();
+    let r2 = p.conn.request(now, "svc", None, payload("b"), Some(Duration::from_secs(30))).unwrap();
+    let ops = p.sent();
+    let ClientOp::Sub { subject, .. } = &ops[0] else { panic!("{ops:?}") };
+    let wildcard = subject.as_str().unwrap().to_owned();
+    p.input(format!("-ERR 'Permissions Violation for Subscription to \"{wildcard}\"'\r\n"));
+    let events = p.events();
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Response { id, result: Err(RequestError::PermissionDenied(_)), done: true } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, [r1, r2], "both requests fail now, not at their timeout: {events:?}");
+    assert_eq!(p.conn.requests_in_flight(), 0);
+    assert!(p.conn.is_connected(), "a permissions violation does not end the connection");
+    // A permission on another subject leaves requests alone.
+    let r3 = p.conn.request(p.now(), "svc", None, payload("c"), Some(Duration::from_secs(30))).unwrap();
+    let ops = p.sent();
+    assert!(matches!(ops[0], ClientOp::Sub { .. }), "the inbox is subscribed again: {ops:?}");
+    p.input("-ERR 'Permissions Violation for Subscription to \"other.>\"'\r\n");
+    assert!(p.events().iter().all(|e| !matches!(e, Event::Response { .. })));
+    assert_eq!(p.conn.requests_in_flight(), 1);
+    let _ = r3;
+}
+
+#[test]
 fn request_times_out_and_a_late_reply_is_dropped() {
     let mut p = Peer::connected(config(&[URL]));
     let id = p.conn.request(p.now(), "slow", None, payload("x"), Some(Duration::from_secs(2))).unwrap();

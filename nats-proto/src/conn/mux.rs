@@ -24,6 +24,8 @@ pub enum RequestError {
     NoResponders,
     /// The connection was closed.
     Closed,
+    /// The server refused the reply inbox subscription (a permissions violation).
+    PermissionDenied(crate::error::ServerError),
 }
 
 impl fmt::Display for RequestError {
@@ -32,6 +34,7 @@ impl fmt::Display for RequestError {
             Self::Timeout => "request timed out",
             Self::NoResponders => "no responders",
             Self::Closed => "connection closed",
+            Self::PermissionDenied(_) => "permission denied for the reply inbox",
         })
     }
 }
@@ -149,6 +152,11 @@ impl Mux {
             expired.push(RequestId(token));
         }
         expired
+    }
+
+    /// Forgets the subscription (the server refused it): the next request subscribes again.
+    pub(crate) fn forget_sub(&mut self) {
+        self.sub = None;
     }
 
     /// Ends every request (the connection closed).

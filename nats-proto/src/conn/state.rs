@@ -306,6 +306,15 @@ impl Connection {
             return;
         }
         if let Some((PermissionOp::Subscribe, subject, queue)) = e.permission() {
+            // The reply inbox refused: no request can get an answer, so none waits for its timeout.
+            if queue.is_none() && self.mux.subscription().is_some_and(|(_, s)| s.as_bytes() == subject.as_bytes()) {
+                self.mux.forget_sub();
+                for id in self.mux.drain_all() {
+                    let result = Err(RequestError::PermissionDenied(e.clone()));
+                    self.events.push_back(Event::Response { id, result, done: true });
+                }
+                self.maybe_finish_drain();
+            }
             for sid in self.subs.find(subject.as_bytes(), queue.map(str::as_bytes)) {
                 self.subs.remove(sid);
                 let reason = SubscriptionEnd::PermissionDenied(e.clone());
