@@ -39,7 +39,7 @@ impl Subscriber {
     /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
     /// `Error::Permission`) when the subscription has ended.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
-        match self.queue.pop(nats_client::shared::deadline_in(timeout)) {
+        match self.queue.pop_within(timeout) {
             Ok(msg) => Ok(msg),
             Err(Empty::Ended(why)) => Err(why.into()),
             Err(_) => Err(Error::Timeout),
@@ -48,7 +48,7 @@ impl Subscriber {
 
     /// The next message if one is waiting.
     pub fn try_next(&mut self) -> Option<Message> {
-        self.queue.pop(Some(Instant::now())).ok()
+        self.queue.try_pop().and_then(Result::ok)
     }
 
     /// Ends the subscription now. Messages already received can still be read.

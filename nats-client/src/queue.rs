@@ -140,6 +140,19 @@ impl MessageQueue {
         s.ended.as_ref().map(|why| Err(Empty::Ended(why.clone())))
     }
 
+    /// Takes the next message if one is waiting (or the end), without reading the clock.
+    pub fn try_pop(&self) -> Option<Result<Message, Empty>> {
+        Self::take(&mut lock(&self.state))
+    }
+
+    /// [`pop`](Self::pop) with a timeout; the clock is read only when there is nothing to take at once.
+    pub fn pop_within(&self, timeout: std::time::Duration) -> Result<Message, Empty> {
+        match self.try_pop() {
+            Some(result) => result,
+            None => self.pop(crate::shared::deadline_in(timeout)),
+        }
+    }
+
     /// Takes the next message, waiting until `deadline` (`None`: for ever).
     pub fn pop(&self, deadline: Option<Instant>) -> Result<Message, Empty> {
         let mut s = lock(&self.state);

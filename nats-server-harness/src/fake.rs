@@ -213,6 +213,20 @@ impl Conn {
         self.send_op(&ServerOp::Info(Box::new(info.clone())));
     }
 
+    /// The first raw bytes the client sends (not parsed: a TLS ClientHello, say), waiting at most `limit`;
+    /// empty when nothing came or the client left.
+    pub fn recv_raw(&mut self, limit: Duration) -> Vec<u8> {
+        if !self.buf.is_empty() {
+            return self.buf.split().to_vec();
+        }
+        let mut chunk = vec![0u8; 16 * 1024];
+        self.stream.set_read_timeout(Some(limit)).expect("read timeout");
+        match self.stream.read(&mut chunk) {
+            Ok(n) => chunk[..n].to_vec(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The next op from the client, waiting at most `limit`. PINGs are answered when `auto_pong` is on, counted
     /// when it is off; either way they are returned.
     pub fn recv(&mut self, limit: Duration) -> Recv {

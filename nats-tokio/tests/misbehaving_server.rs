@@ -690,31 +690,31 @@ async fn server_closing_during_the_handshake_fails_connect() {
     .await;
 }
 
-/// This build has no TLS: a server that requires it cannot be used, and `connect` must say why.
+/// A server that requires TLS gets a TLS handshake, never plaintext; one that then hangs up fails `connect`.
 #[tokio::test]
-async fn server_requiring_tls_fails_connect_with_a_tls_error() {
+async fn server_requiring_tls_gets_a_tls_handshake_not_plaintext() {
     within(TEST_LIMIT, async {
         let server = FakeServer::start(|s| {
             let mut c = s.accept();
             let mut info = server_info(MAX_PAYLOAD);
             info.tls_required = true;
             c.send_info(&info);
-            let sent = c.until_eof(STEP);
-            assert!(sent.is_empty(), "the client spoke plain text to a TLS-only server: {sent:?}");
+            // The client starts TLS: its first bytes are a TLS handshake record (a ClientHello), never a
+            // plaintext CONNECT. This fake server speaks no TLS and hangs up.
+            let sent = c.recv_raw(STEP);
+            assert_eq!(sent.first(), Some(&0x16), "expected a TLS ClientHello, got {sent:?}");
+            assert!(!sent.windows(7).any(|w| w == b"CONNECT"), "plaintext CONNECT to a TLS-only server");
         });
         let (callback, recorded) = common::event_recorder();
         let start = Instant::now();
         let result = options(server.url()).event_callback(callback).connect().await;
         assert!(
-            matches!(result, Err(Error::Connect(ConnectionError::Incompatible(_) | ConnectionError::TlsUnavailable))),
-            "connect to a TLS-only server must fail with the TLS reason, got {result:?}"
+            matches!(result, Err(Error::Connect(ConnectionError::TransportClosed | ConnectionError::Tls(_)))),
+            "connect must fail when the handshake cannot finish, got {result:?}"
         );
         assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
-        wait_recorded(&recorded, STEP, "ConnectFailed naming TLS", |e| {
-            matches!(
-                e,
-                Event::ConnectFailed { error: ConnectionError::Incompatible(_) | ConnectionError::TlsUnavailable, .. }
-            )
+        wait_recorded(&recorded, STEP, "ConnectFailed", |e| {
+            matches!(e, Event::ConnectFailed { error: ConnectionError::TransportClosed | ConnectionError::Tls(_), .. })
         })
         .await;
         server.finish().await;
