@@ -176,6 +176,17 @@ impl Client {
         self.request_inner(subject, None, payload.into(), timeout)
     }
 
+    /// Sends a request with optional headers and waits at most `timeout` for the reply.
+    pub fn send_request(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        self.request_inner(subject, headers, payload.into(), timeout)
+    }
+
     fn request_inner(
         &self,
         subject: &str,

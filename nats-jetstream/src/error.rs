@@ -1,1 +1,606 @@
-//! placeholder
+//! Errors, and the classifier that turns a JetStream reply into a value or a typed error.
+//!
+//! - [`ApiError`]: the server answered with `{"error":{code, err_code, description}}`. [`ApiError::kind`] maps
+//!   the stable `err_code` to an [`ErrorCode`] to branch on; `description` is for humans and may change.
+//! - [`JetStreamError`]: everything this crate reports: API errors, status-only replies (no responders), replies
+//!   that are not what the API promises, and caller mistakes (bad names, prefixes, configs).
+//!
+//! A driver hands each reply to [`decode_reply`] (JSON body), [`decode_pub_ack`] (publish acks) or
+//! [`decode_message_reply`] (when it also has the reply's headers, which may carry a status and no body).
+
+use std::fmt;
+
+use nats_proto::{HeaderBlock, StatusCode, SubjectError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::PubAck;
+
+/// The `error` object of a failed JetStream API reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiError {
+    /// HTTP-like status (`404`, `400`, `503`, ...).
+    pub code: u16,
+    /// The server's stable error number (`10059` = stream not found). Absent on a few paths and on old servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub err_code: Option<u16>,
+    /// Human-readable text; it may change between server versions, so never branch on it.
+    pub description: String,
+}
+
+impl ApiError {
+    /// The typed meaning of this error.
+    ///
+    /// Uses `err_code`; when a server left it out, falls back on the few descriptions that servers older than
+    /// 2.3 sent for the most common cases, else [`ErrorCode::Other`] with code 0.
+    pub fn kind(&self) -> ErrorCode {
+        match self.err_code {
+            Some(code) => ErrorCode::from_err_code(code),
+            None => ErrorCode::from_legacy_description(self.code, &self.description),
+        }
+    }
+
+    /// True when the same call may succeed if retried after a short backoff: a duplicate still in flight,
+    /// expectations not ready yet, too many requests, JetStream temporarily unavailable (an election) or short
+    /// of resources.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorCode::DuplicateInProcess
+                | ErrorCode::ExpectedNotReady
+                | ErrorCode::TooManyRequests
+                | ErrorCode::TemporarilyUnavailable
+                | ErrorCode::InsufficientResources
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.err_code {
+            Some(err_code) => write!(f, "JetStream error {} ({}): {}", self.code, err_code, self.description),
+            None => write!(f, "JetStream error {}: {}", self.code, self.description),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The server error numbers (`err_code`) a client branches on. Every other number is [`ErrorCode::Other`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 10059: stream not found (for KV: bucket not found).
+    StreamNotFound,
+    /// 10014: consumer not found.
+    ConsumerNotFound,
+    /// 10037: no message found.
+    NoMessageFound,
+    /// 10058: a stream with this name exists with a different config.
+    StreamNameInUse,
+    /// 10065: the subjects overlap with those of an existing stream.
+    SubjectsOverlap,
+    /// 10148: consumer create (action `create`) found a consumer with a different config.
+    ConsumerAlreadyExists,
+    /// 10149: consumer update (action `update`) found no consumer.
+    ConsumerDoesNotExist,
+    /// 10013: consumer name already in use (legacy create paths).
+    ConsumerNameExists,
+    /// 10105: the consumer exists and is active (push consumer bound).
+    ConsumerExistsActive,
+    /// 10071 (`wrong last sequence: N`) and 10164 (its constant form, returned by replicated streams):
+    /// an expected-last-sequence header did not hold. For KV: revision mismatch.
+    WrongLastSequence,
+    /// 10070: `Nats-Expected-Last-Msg-Id` did not hold.
+    WrongLastMsgId,
+    /// 10060: `Nats-Expected-Stream` did not hold.
+    StreamMismatch,
+    /// 10054: the message is over the stream's or the server's size limit.
+    MessageTooLarge,
+    /// 10097: the header block is over the limit.
+    HeaderTooLarge,
+    /// 10077: storing failed; carries "maximum messages/bytes exceeded" when a `discard: new` stream is full.
+    StoreFailed,
+    /// 10158: a message with the same `Nats-Msg-Id` is being stored right now. Retryable.
+    DuplicateInProcess,
+    /// 10163: the expected-per-subject check cannot be answered yet. Retryable.
+    ExpectedNotReady,
+    /// 10167: too many requests. Retryable.
+    TooManyRequests,
+    /// 10039: JetStream is not enabled for this account.
+    NotEnabledForAccount,
+    /// 10076: JetStream is not enabled on the server.
+    NotEnabled,
+    /// 10008: JetStream is temporarily unavailable (typically a leader election). Retryable.
+    TemporarilyUnavailable,
+    /// 10023: insufficient resources. Retryable with backoff.
+    InsufficientResources,
+    /// 10026: the account's consumer limit is reached.
+    MaxConsumers,
+    /// 10027: the account's stream limit is reached.
+    MaxStreams,
+    /// 10003: bad request.
+    BadRequest,
+    /// 10025: invalid JSON, including an unknown field in a request.
+    InvalidJson,
+    /// 10043: sequence not found (message delete).
+    SequenceNotFound,
+    /// 10057: delete failed (for example `deny_delete`).
+    DeleteFailed,
+    /// 10109: the stream is sealed.
+    StreamSealed,
+    /// 10165: invalid per-message TTL.
+    InvalidTtl,
+    /// 10166: per-message TTL is disabled on the stream.
+    TtlDisabled,
+    /// 10185: the server's API level is below the `Nats-Required-Api-Level` the request set.
+    RequiredApiLevel,
+    /// Any other `err_code` (0 when the server sent none and the description was not recognised).
+    Other(u16),
+}
+
+impl ErrorCode {
+    /// The typed meaning of a server `err_code`.
+    pub fn from_err_code(code: u16) -> Self {
+        match code {
+            10059 => Self::StreamNotFound,
+            10014 => Self::ConsumerNotFound,
+            10037 => Self::NoMessageFound,
+            10058 => Self::StreamNameInUse,
+            10065 => Self::SubjectsOverlap,
+            10148 => Self::ConsumerAlreadyExists,
+            10149 => Self::ConsumerDoesNotExist,
+            10013 => Self::ConsumerNameExists,
+            10105 => Self::ConsumerExistsActive,
+            10071 | 10164 => Self::WrongLastSequence,
+            10070 => Self::WrongLastMsgId,
+            10060 => Self::StreamMismatch,
+            10054 => Self::MessageTooLarge,
+            10097 => Self::HeaderTooLarge,
+            10077 => Self::StoreFailed,
+            10158 => Self::DuplicateInProcess,
+            10163 => Self::ExpectedNotReady,
+            10167 => Self::TooManyRequests,
+            10039 => Self::NotEnabledForAccount,
+            10076 => Self::NotEnabled,
+            10008 => Self::TemporarilyUnavailable,
+            10023 => Self::InsufficientResources,
+            10026 => Self::MaxConsumers,
+            10027 => Self::MaxStreams,
+            10003 => Self::BadRequest,
+            10025 => Self::InvalidJson,
+            10043 => Self::SequenceNotFound,
+            10057 => Self::DeleteFailed,
+            10109 => Self::StreamSealed,
+            10165 => Self::InvalidTtl,
+            10166 => Self::TtlDisabled,
+            10185 => Self::RequiredApiLevel,
+            other => Self::Other(other),
+        }
+    }
+
+    /// Servers before `err_code` existed said only `404 stream not found` and the like.
+    fn from_legacy_description(code: u16, description: &str) -> Self {
+        let text = description.to_ascii_lowercase();
+        match (code, text.as_str()) {
+            (404, "stream not found") => Self::StreamNotFound,
+            (404, "consumer not found") => Self::ConsumerNotFound,
+            (404, "no message found") => Self::NoMessageFound,
+            _ => Self::Other(0),
+        }
+    }
+}
+
+/// Everything this crate reports.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JetStreamError {
+    /// The server answered with an API error.
+    Api(ApiError),
+    /// A status-only `503` reply: nothing listens on the subject (JetStream off, no stream for a publish
+    /// subject, direct get not enabled, or a leader election under way).
+    NoResponders,
+    /// A status-only `408` reply: the server gave up on the request.
+    Timeout,
+    /// Any other status-only reply.
+    Status {
+        /// The status code.
+        code: u16,
+        /// The status text, possibly empty.
+        description: String,
+    },
+    /// The reply is not what the API promises: not JSON (an old `-ERR ...` body), an empty body, or JSON of
+    /// the wrong shape (for a publish: an ack without `stream`).
+    InvalidReply {
+        /// What was wrong, with a short excerpt of the reply.
+        reason: String,
+    },
+    /// A stream, consumer or durable name breaks the naming rules (ADR-6).
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A Key/Value bucket name breaks the rules (`[A-Za-z0-9_-]+`).
+    InvalidBucket {
+        /// The bucket name as given.
+        bucket: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A Key/Value key breaks the rules.
+    InvalidKey {
+        /// The key as given.
+        key: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A subject (or subject filter) handed to a subject builder is not valid.
+    InvalidSubject {
+        /// The subject as given.
+        subject: String,
+        /// What is wrong with it.
+        error: SubjectError,
+    },
+    /// Both a JetStream domain and a custom API prefix were set; they exclude each other.
+    DomainAndPrefix,
+    /// A domain or custom API prefix is not usable in a subject.
+    InvalidPrefix {
+        /// The domain or prefix as given.
+        prefix: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A configuration the server would reject, caught before sending it.
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for JetStreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api(e) => e.fmt(f),
+            Self::NoResponders => f.write_str("no responders: JetStream or the stream is not available"),
+            Self::Timeout => f.write_str("JetStream request timed out (408)"),
+            Self::Status { code, description } => write!(f, "unexpected status reply {code} {description}"),
+            Self::InvalidReply { reason } => write!(f, "invalid JetStream reply: {reason}"),
+            Self::InvalidName { name, reason } => write!(f, "invalid name {name:?}: {reason}"),
+            Self::InvalidBucket { bucket, reason } => write!(f, "invalid bucket name {bucket:?}: {reason}"),
+            Self::InvalidKey { key, reason } => write!(f, "invalid key {key:?}: {reason}"),
+            Self::InvalidSubject { subject, error } => write!(f, "invalid subject {subject:?}: {error}"),
+            Self::DomainAndPrefix => f.write_str("a JetStream domain and an API prefix cannot both be set"),
+            Self::InvalidPrefix { prefix, reason } => write!(f, "invalid domain or API prefix {prefix:?}: {reason}"),
+            Self::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for JetStreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Api(e) => Some(e),
+            Self::InvalidSubject { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<ApiError> for JetStreamError {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl JetStreamError {
+    /// The API error, when this is one.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The typed `err_code` of an API error; `None` for every other kind of error.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.api_error().map(ApiError::kind)
+    }
+
+    /// True when the reply says there is no such message: API error 10037 (`STREAM.MSG.GET`) or a `404`
+    /// status (`DIRECT.GET`). For Key/Value gets this means "key not found".
+    pub fn is_no_message(&self) -> bool {
+        matches!(self, Self::Status { code: 404, .. }) || self.error_code() == Some(ErrorCode::NoMessageFound)
+    }
+
+    /// True when retrying the same call after a short backoff may succeed: a retryable API error
+    /// ([`ApiError::is_retryable`]) or no responders (a stream leader may be mid-election, ADR-22).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api(e) => e.is_retryable(),
+            Self::NoResponders => true,
+            _ => false,
+        }
+    }
+}
+
+/// Only the `error` member of a reply; everything else is skipped without being built.
+#[derive(Deserialize)]
+struct ErrorProbe {
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+/// How many bytes of a bad reply to quote in [`JetStreamError::InvalidReply`].
+const EXCERPT_LEN: usize = 64;
+
+fn excerpt(payload: &[u8]) -> String {
+    let cut = &payload[..payload.len().min(EXCERPT_LEN)];
+    let mut text = String::from_utf8_lossy(cut).trim_end().to_owned();
+    if payload.len() > EXCERPT_LEN {
+        text.push_str("...");
+    }
+    text
+}
+
+fn invalid(reason: String) -> JetStreamError {
+    JetStreamError::InvalidReply { reason }
+}
+
+/// Turns the `error` member into an [`ApiError`], whatever its shape: a body that has one has failed.
+fn api_error_from(value: serde_json::Value) -> ApiError {
+    match value {
+        serde_json::Value::String(description) => ApiError { description, ..ApiError::default() },
+        other => {
+            let text = other.to_string();
+            ApiError::deserialize(other).unwrap_or(ApiError { description: text, ..ApiError::default() })
+        }
+    }
+}
+
+/// Decodes the JSON reply of a JetStream API call.
+///
+/// A body with a non-null `error` member is an [`JetStreamError::Api`] failure whatever else it holds; an empty
+/// body, one that is not JSON (an old `-ERR text`) or one that does not decode as `T` is
+/// [`JetStreamError::InvalidReply`]. Never panics.
+pub fn decode_reply<T: DeserializeOwned>(payload: &[u8]) -> Result<T, JetStreamError> {
+    let not_object = || invalid(format!("not a JSON object: {:?}", excerpt(payload)));
+    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(invalid("empty reply".into())),
+        // Every reply is an object; checked first because serde would also read a struct from an array.
+        Some(b'{') => {}
+        Some(_) => return Err(not_object()),
+    }
+    // Two passes: the first reads only `error`, so a failure body never has to fit the success type.
+    let probe: ErrorProbe = serde_json::from_slice(payload).map_err(|_| not_object())?;
+    if let Some(error) = probe.error.filter(|e| !e.is_null()) {
+        return Err(JetStreamError::Api(api_error_from(error)));
+    }
+    serde_json::from_slice(payload).map_err(|e| {
+        invalid(format!("does not decode as {}: {e}", std::any::type_name::<T>().rsplit("::").next().unwrap_or("")))
+    })
+}
+
+/// Decodes the reply to a JetStream publish into a [`PubAck`].
+///
+/// Like [`decode_reply`], and an ack without `stream` is [`JetStreamError::InvalidReply`] (the reply came from
+/// something that is not a stream, such as a core subscriber on the same subject).
+pub fn decode_pub_ack(payload: &[u8]) -> Result<PubAck, JetStreamError> {
+    let ack: PubAck = decode_reply(payload)?;
+    if ack.stream.is_empty() {
+        return Err(invalid(format!("publish ack without a stream: {:?}", excerpt(payload))));
+    }
+    Ok(ack)
+}
+
+/// The error for a status-only reply (a header block with a status and no body).
+///
+/// `503` is [`JetStreamError::NoResponders`], `408` is [`JetStreamError::Timeout`], anything else is
+/// [`JetStreamError::Status`].
+pub fn status_error(status: StatusCode, description: &str) -> JetStreamError {
+    match status.as_u16() {
+        503 => JetStreamError::NoResponders,
+        408 => JetStreamError::Timeout,
+        code => JetStreamError::Status { code, description: description.to_owned() },
+    }
+}
+
+/// Decodes a reply given its headers too: a status with an empty body goes through [`status_error`], anything
+/// else through [`decode_reply`].
+pub fn decode_message_reply<T: DeserializeOwned>(
+    headers: Option<&HeaderBlock>,
+    payload: &[u8],
+) -> Result<T, JetStreamError> {
+    if let Some(status) = headers.and_then(HeaderBlock::status) {
+        if payload.is_empty() {
+            // `headers` is Some here, since it gave a status.
+            let description = headers.map(HeaderBlock::description).unwrap_or_default();
+            return Err(status_error(status, description));
+        }
+    }
+    decode_reply(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn api(code: u16, err_code: u16) -> ApiError {
+        ApiError { code, err_code: Some(err_code), description: "d".into() }
+    }
+
+    #[test]
+    fn every_typed_err_code() {
+        let table = [
+            (10059, ErrorCode::StreamNotFound),
+            (10014, ErrorCode::ConsumerNotFound),
+            (10037, ErrorCode::NoMessageFound),
+            (10058, ErrorCode::StreamNameInUse),
+            (10065, ErrorCode::SubjectsOverlap),
+            (10148, ErrorCode::ConsumerAlreadyExists),
+            (10149, ErrorCode::ConsumerDoesNotExist),
+            (10013, ErrorCode::ConsumerNameExists),
+            (10105, ErrorCode::ConsumerExistsActive),
+            (10071, ErrorCode::WrongLastSequence),
+            (10164, ErrorCode::WrongLastSequence),
+            (10070, ErrorCode::WrongLastMsgId),
+            (10060, ErrorCode::StreamMismatch),
+            (10054, ErrorCode::MessageTooLarge),
+            (10097, ErrorCode::HeaderTooLarge),
+            (10077, ErrorCode::StoreFailed),
+            (10158, ErrorCode::DuplicateInProcess),
+            (10163, ErrorCode::ExpectedNotReady),
+            (10167, ErrorCode::TooManyRequests),
+            (10039, ErrorCode::NotEnabledForAccount),
+            (10076, ErrorCode::NotEnabled),
+            (10008, ErrorCode::TemporarilyUnavailable),
+            (10023, ErrorCode::InsufficientResources),
+            (10026, ErrorCode::MaxConsumers),
+            (10027, ErrorCode::MaxStreams),
+            (10003, ErrorCode::BadRequest),
+            (10025, ErrorCode::InvalidJson),
+            (10043, ErrorCode::SequenceNotFound),
+            (10057, ErrorCode::DeleteFailed),
+            (10109, ErrorCode::StreamSealed),
+            (10165, ErrorCode::InvalidTtl),
+            (10166, ErrorCode::TtlDisabled),
+            (10185, ErrorCode::RequiredApiLevel),
+            (10999, ErrorCode::Other(10999)),
+            (0, ErrorCode::Other(0)),
+        ];
+        for (code, kind) in table {
+            assert_eq!(ErrorCode::from_err_code(code), kind, "{code}");
+            let body = format!(r#"{{"type":"t","error":{{"code":400,"err_code":{code},"description":"x"}}}}"#);
+            let err = decode_reply::<Value>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.error_code(), Some(kind), "{code}");
+        }
+    }
+
+    #[test]
+    fn retryable_codes() {
+        for code in [10158, 10163, 10167, 10008, 10023] {
+            assert!(api(503, code).is_retryable(), "{code}");
+            assert!(JetStreamError::Api(api(503, code)).is_retryable());
+        }
+        for code in [10059, 10071, 10164, 10077, 10025, 10185, 1] {
+            assert!(!api(400, code).is_retryable(), "{code}");
+        }
+        assert!(JetStreamError::NoResponders.is_retryable());
+        assert!(!JetStreamError::Timeout.is_retryable());
+        assert!(!JetStreamError::DomainAndPrefix.is_retryable());
+    }
+
+    #[test]
+    fn missing_err_code_falls_back_on_old_descriptions() {
+        let old = |code, d: &str| ApiError { code, err_code: None, description: d.into() }.kind();
+        assert_eq!(old(404, "stream not found"), ErrorCode::StreamNotFound);
+        assert_eq!(old(404, "Consumer Not Found"), ErrorCode::ConsumerNotFound);
+        assert_eq!(old(404, "no message found"), ErrorCode::NoMessageFound);
+        assert_eq!(old(500, "stream not found"), ErrorCode::Other(0));
+        assert_eq!(old(400, "something else"), ErrorCode::Other(0));
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(api(404, 10059).to_string(), "JetStream error 404 (10059): d");
+        let no_code = ApiError { code: 503, err_code: None, description: "x".into() };
+        assert_eq!(no_code.to_string(), "JetStream error 503: x");
+        assert_eq!(JetStreamError::Api(api(404, 10059)).to_string(), "JetStream error 404 (10059): d");
+        let e = JetStreamError::InvalidName { name: "a.b".into(), reason: "r" };
+        assert_eq!(e.to_string(), "invalid name \"a.b\": r");
+        assert!(std::error::Error::source(&JetStreamError::Api(api(1, 2))).is_some());
+        assert!(std::error::Error::source(&JetStreamError::Timeout).is_none());
+    }
+
+    #[test]
+    fn error_wins_over_success_fields() {
+        let body = br#"{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"S"},"state":{},
+            "error":{"code":404,"err_code":10059,"description":"stream not found"}}"#;
+        let err = decode_reply::<Value>(body).unwrap_err();
+        assert_eq!(err, JetStreamError::Api(api(404, 10059).with_description("stream not found")));
+    }
+
+    impl ApiError {
+        fn with_description(mut self, d: &str) -> Self {
+            self.description = d.into();
+            self
+        }
+    }
+
+    #[test]
+    fn odd_error_members() {
+        // null is no error.
+        let v: Value = decode_reply(br#"{"error":null,"ok":1}"#).unwrap();
+        assert_eq!(v["ok"], 1);
+        // A string error is still an error.
+        let e = decode_reply::<Value>(br#"{"error":"boom"}"#).unwrap_err();
+        assert_eq!(e, JetStreamError::Api(ApiError { code: 0, err_code: None, description: "boom".into() }));
+        // An error of the wrong shape is still an error, described by its JSON.
+        let e = decode_reply::<Value>(br#"{"error":{"code":"x"}}"#).unwrap_err();
+        assert_eq!(e.api_error().map(|a| a.description.as_str()), Some(r#"{"code":"x"}"#));
+        // Missing code and extra members.
+        let e = decode_reply::<Value>(br#"{"error":{"err_code":10037,"new":true}}"#).unwrap_err();
+        assert_eq!(e.error_code(), Some(ErrorCode::NoMessageFound));
+    }
+
+    #[test]
+    fn not_json_is_invalid_reply() {
+        let bodies = [&b""[..], b"  \r\n", b"-ERR 'Unknown Protocol Operation'", b"+OK", b"{", b"\xff\xfe", b"[1,2"];
+        for body in bodies.into_iter().chain([&br#"["boom"]"#[..], br#"[{"code":1}]"#, b"5", b"null", b"\"x\""]) {
+            let err = decode_reply::<Value>(body).unwrap_err();
+            assert!(matches!(err, JetStreamError::InvalidReply { .. }), "{body:?}: {err:?}");
+        }
+        let JetStreamError::InvalidReply { reason } = decode_reply::<Value>(b"-ERR 'nope'").unwrap_err() else {
+            unreachable!()
+        };
+        assert!(reason.contains("-ERR 'nope'"), "{reason}");
+        let long = vec![b'x'; 500];
+        let JetStreamError::InvalidReply { reason } = decode_reply::<Value>(&long).unwrap_err() else { unreachable!() };
+        assert!(reason.len() < 120 && reason.contains("..."), "{reason}");
+    }
+
+    #[test]
+    fn wrong_shape_is_invalid_reply() {
+        #[derive(Debug, Deserialize)]
+        struct Needs {
+            #[allow(dead_code)]
+            n: u64,
+        }
+        let err = decode_reply::<Needs>(br#"{"n":"text"}"#).unwrap_err();
+        let JetStreamError::InvalidReply { reason } = err else { unreachable!() };
+        assert!(reason.contains("Needs"), "{reason}");
+    }
+
+    #[test]
+    fn no_message_from_either_get_path() {
+        assert!(JetStreamError::Api(api(404, 10037)).is_no_message());
+        assert!(JetStreamError::Status { code: 404, description: "Message Not Found".into() }.is_no_message());
+        assert!(!JetStreamError::Api(api(404, 10059)).is_no_message());
+        assert!(!JetStreamError::Status { code: 408, description: String::new() }.is_no_message());
+        assert!(!JetStreamError::NoResponders.is_no_message());
+    }
+
+    proptest! {
+        #[test]
+        fn decode_reply_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            // Never panics; a failure is always typed.
+            match decode_reply::<Value>(&bytes) {
+                Ok(v) => prop_assert!(v.get("error").is_none_or(Value::is_null)),
+                Err(e) => prop_assert!(matches!(e, JetStreamError::Api(_) | JetStreamError::InvalidReply { .. }), "{e:?}"),
+            }
+            prop_assert!(decode_pub_ack(&bytes).map_or(true, |ack| !ack.stream.is_empty()));
+        }
+
+        #[test]
+        fn decode_reply_is_total_on_jsonish(text in r#"\{("(error|stream|seq|code|err_code)":( ?null|[0-9]{1,6}|"[a-z]*"|\{[^{}]{0,20}\}|\[\])[,}]?){0,4}"#) {
+            match decode_pub_ack(text.as_bytes()) {
+                Ok(ack) => prop_assert!(!ack.stream.is_empty()),
+                Err(e) => prop_assert!(matches!(e, JetStreamError::Api(_) | JetStreamError::InvalidReply { .. }), "{e:?}"),
+            }
+        }
+    }
+}

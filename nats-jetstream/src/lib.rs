@@ -8,9 +8,13 @@
 
 pub mod ack;
 pub mod api;
+#[cfg(feature = "blocking")]
+pub mod blocking;
+pub mod call;
 pub mod error;
 pub mod kv;
 pub mod model;
 pub mod ordered;
 pub mod pull;
 pub mod status;
+pub mod transport;

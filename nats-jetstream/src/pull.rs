@@ -1,1 +1,726 @@
-//! placeholder
+//! The pull-consumer state machine behind `consume` (continuous), `fetch` and `next` (ADR-37), sans-IO.
+//!
+//! A driver owns one subscription on a private inbox per [`PullConsumer`] and:
+//! - publishes every [`PullConsumer::poll_pull`] body to `CONSUMER.MSG.NEXT.<stream>.<consumer>` with that inbox
+//!   as the reply subject;
+//! - feeds every message of the subscription to [`PullConsumer::handle_message`];
+//! - calls [`PullConsumer::handle_timeout`] at [`PullConsumer::poll_timeout`], and the connection hooks
+//!   [`PullConsumer::handle_disconnected`] / [`PullConsumer::handle_reconnected`];
+//! - hands [`PullConsumer::poll_event`] to the user.
+//!
+//! Time is an argument; nothing here reads a clock.
+//!
+//! **Consume** keeps `pending` messages and bytes: each pull adds its batch and bytes, each delivered message
+//! takes off 1 and its size (subject + reply + headers + payload, the server's count), and the 408/409/423
+//! statuses take off what their `Nats-Pending-*` headers say the request left unserved. When pending falls
+//! below the threshold (half the maximum, rounded up) it pulls the difference. Heartbeats are always on: 2 ×
+//! the heartbeat without any traffic gives a [`PullEvent::MissingHeartbeat`] warning and a fresh pull. A
+//! disconnect pauses all that; a reconnect starts afresh. Only `409 Consumer Deleted`, `409 Consumer is push
+//! based` and [`PullConsumer::stop`] end it.
+//!
+//! **Fetch** sends one pull and ends with [`PullEvent::FetchDone`] when the batch or bytes are filled, on the
+//! status that ends the request (404, 408, 409, ...), at the client deadline (expires + a margin), on a
+//! missed heartbeat, on a disconnect, or on stop.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use nats_jetstream::pull::{ConsumeConfig, PullConsumer, PullEvent};
+//! use nats_proto::Msg;
+//!
+//! let start = Instant::now();
+//! let mut consume = PullConsumer::<Msg>::consume(ConsumeConfig { max_messages: Some(10), ..Default::default() }, start)?;
+//! let pull = consume.poll_pull().expect("the first pull");
+//! assert_eq!(pull.batch, 10);
+//! assert_eq!(pull.expires, Duration::from_secs(30));
+//! assert_eq!(pull.idle_heartbeat, Duration::from_secs(15));
+//! assert!(consume.poll_pull().is_none());
+//! assert_eq!(consume.poll_timeout(), Some(start + Duration::from_secs(30)));
+//!
+//! // Nothing at all for 2 × 15 s: a warning, and a fresh pull.
+//! consume.handle_timeout(start + Duration::from_secs(30));
+//! assert!(matches!(consume.poll_event(), Some(PullEvent::MissingHeartbeat)));
+//! assert_eq!(consume.poll_pull().map(|p| p.batch), Some(10));
+//! # Ok::<(), nats_jetstream::error::JetStreamError>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::error::JetStreamError;
+use crate::model::PullRequest;
+use crate::status::{Control, Incoming, Kind};
+
+/// `consume`'s default `max_messages` when neither messages nor bytes are given.
+pub const DEFAULT_MAX_MESSAGES: u64 = 500;
+/// The batch of a bytes-only `consume` (or fetch): bytes are the limit.
+pub const BYTES_ONLY_BATCH: u64 = 1_000_000;
+/// Default expiry of a pull request.
+pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(30);
+/// Shortest expiry `consume` accepts.
+pub const MIN_EXPIRES: Duration = Duration::from_secs(1);
+/// Shortest default heartbeat.
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(500);
+/// Longest default heartbeat.
+pub const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
+/// Default for how much longer than `expires` a fetch waits before it gives up on the server.
+pub const DEFAULT_FETCH_MARGIN: Duration = Duration::from_secs(1);
+/// How long a `no_wait` fetch without `expires` waits for the server's answer.
+pub const NO_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest wait scheduled; longer durations are cut so that adding them to an `Instant` cannot overflow.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(LONGEST)).unwrap_or(now)
+}
+
+/// `ceil(n / 2)`.
+fn half_up(n: u64) -> u64 {
+    n / 2 + n % 2
+}
+
+/// `expires / 2`, clamped to [0.5 s, 30 s].
+pub fn default_heartbeat(expires: Duration) -> Duration {
+    (expires / 2).clamp(MIN_HEARTBEAT, MAX_HEARTBEAT)
+}
+
+fn invalid(reason: impl Into<String>) -> JetStreamError {
+    JetStreamError::InvalidConfig { reason: reason.into() }
+}
+
+/// Options of a continuous `consume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumeConfig {
+    /// Most messages pending (pulled, not yet delivered) at a time. Excludes `max_bytes`; when neither is set,
+    /// [`DEFAULT_MAX_MESSAGES`].
+    pub max_messages: Option<u64>,
+    /// Most bytes pending at a time. Excludes `max_messages`; the batch is then [`BYTES_ONLY_BATCH`].
+    pub max_bytes: Option<u64>,
+    /// Expiry of each pull request; at least 1 s.
+    pub expires: Duration,
+    /// Heartbeat asked of the server; default `expires / 2` clamped to [0.5 s, 30 s]; `2 × hb ≤ expires`.
+    pub idle_heartbeat: Option<Duration>,
+    /// Pull again when fewer messages than this are pending; default half the maximum, rounded up.
+    pub threshold_messages: Option<u64>,
+    /// Pull again when fewer bytes than this are pending (with `max_bytes`); default half, rounded up.
+    pub threshold_bytes: Option<u64>,
+}
+
+impl Default for ConsumeConfig {
+    fn default() -> Self {
+        ConsumeConfig {
+            max_messages: None,
+            max_bytes: None,
+            expires: DEFAULT_EXPIRES,
+            idle_heartbeat: None,
+            threshold_messages: None,
+            threshold_bytes: None,
+        }
+    }
+}
+
+/// Options of a `fetch` (one pull) or `next` (a fetch of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchConfig {
+    /// Most messages; at least 1.
+    pub batch: u64,
+    /// Most bytes, if limited.
+    pub max_bytes: Option<u64>,
+    /// Expiry of the pull request (`None`: not sent, for `no_wait`).
+    pub expires: Option<Duration>,
+    /// Answer at once from what is available, ending with `404 No Messages`.
+    pub no_wait: bool,
+    /// Heartbeat asked of the server; `None` means the default: on only when `expires` is over 30 s, then
+    /// `expires / 2` clamped to [0.5 s, 30 s].
+    pub idle_heartbeat: Option<Duration>,
+    /// How long after `expires` the fetch gives up waiting for the server's end of request.
+    pub deadline_margin: Duration,
+}
+
+impl FetchConfig {
+    /// A waiting fetch of up to `batch` messages with the default expiry.
+    pub fn batch(batch: u64) -> Self {
+        FetchConfig {
+            batch,
+            max_bytes: None,
+            expires: Some(DEFAULT_EXPIRES),
+            no_wait: false,
+            idle_heartbeat: None,
+            deadline_margin: DEFAULT_FETCH_MARGIN,
+        }
+    }
+
+    /// A waiting fetch of up to `max_bytes` bytes (the batch is [`BYTES_ONLY_BATCH`]).
+    pub fn bytes(max_bytes: u64) -> Self {
+        FetchConfig { max_bytes: Some(max_bytes), ..FetchConfig::batch(BYTES_ONLY_BATCH) }
+    }
+
+    /// A fetch of what is available now, up to `batch` messages.
+    pub fn no_wait(batch: u64) -> Self {
+        FetchConfig { expires: None, no_wait: true, ..FetchConfig::batch(batch) }
+    }
+
+    /// `next`: a waiting fetch of one message.
+    pub fn next() -> Self {
+        FetchConfig::batch(1)
+    }
+
+    /// Sets the expiry.
+    pub fn with_expires(mut self, expires: Duration) -> Self {
+        self.expires = Some(expires);
+        self
+    }
+}
+
+/// Why a continuous consume ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Termination {
+    /// `409 Consumer Deleted`.
+    ConsumerDeleted,
+    /// `409 Consumer is push based`.
+    ConsumerIsPushBased,
+    /// [`PullConsumer::stop`] was called.
+    Stopped,
+}
+
+/// Why a fetch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchEnd {
+    /// The batch was delivered in full.
+    BatchFilled,
+    /// The bytes were delivered in full.
+    BytesFilled,
+    /// The server ended the request with this status (404 no messages, 408 expired, 409 ..., or an error).
+    Status(Control),
+    /// The client deadline (expires + margin) passed without the server ending the request.
+    Deadline,
+    /// Heartbeats were asked for and 2 × the heartbeat passed without any traffic.
+    MissingHeartbeat,
+    /// The connection was lost: the request is gone with it.
+    Disconnected,
+    /// [`PullConsumer::stop`] was called.
+    Stopped,
+}
+
+impl FetchEnd {
+    /// True when the end is a failure to report, not a normal end of a fetch: an error status, a terminal or
+    /// limit 409, or a missed heartbeat.
+    pub fn is_error(&self) -> bool {
+        match self {
+            FetchEnd::Status(c) => c.is_error() || c.is_terminal() || c.is_warning(),
+            FetchEnd::MissingHeartbeat => true,
+            _ => false,
+        }
+    }
+}
+
+/// What a [`PullConsumer`] tells its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEvent<M> {
+    /// A message for the user.
+    Message(M),
+    /// No traffic for 2 × the heartbeat (consume): a warning; the consumer pulls afresh and goes on.
+    MissingHeartbeat,
+    /// A limit of the consumer refused a pull (`409 Exceeded ...`; consume): a warning.
+    Warning(Control),
+    /// An error status (400, 412, 503, unknown; consume): reported; the consumer goes on.
+    Error(Control),
+    /// The consume ended; nothing follows.
+    Terminated {
+        /// Why.
+        reason: Termination,
+    },
+    /// The fetch ended; nothing follows.
+    FetchDone {
+        /// Why.
+        reason: FetchEnd,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ConsumeLimits {
+    max_messages: u64,
+    max_bytes: Option<u64>,
+    threshold_messages: u64,
+    threshold_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Consume(ConsumeLimits),
+    Fetch { batch: u64, max_bytes: Option<u64>, no_wait: bool, sent: bool },
+}
+
+/// The pull-consumer state machine for one subscription: a continuous consume or one fetch.
+///
+/// `M` is the driver's message type; the machine reads it through [`Incoming`] and hands it back unchanged in
+/// [`PullEvent::Message`].
+#[derive(Debug)]
+pub struct PullConsumer<M> {
+    mode: Mode,
+    expires: Option<Duration>,
+    heartbeat: Option<Duration>,
+    pending_messages: u64,
+    pending_bytes: u64,
+    connected: bool,
+    finished: bool,
+    heartbeat_deadline: Option<Instant>,
+    fetch_deadline: Option<Instant>,
+    events: VecDeque<PullEvent<M>>,
+}
+
+impl<M: Incoming> PullConsumer<M> {
+    fn new(mode: Mode, expires: Option<Duration>, heartbeat: Option<Duration>, now: Instant) -> Self {
+        let mut this = PullConsumer {
+            mode,
+            expires,
+            heartbeat,
+            pending_messages: 0,
+            pending_bytes: 0,
+            connected: true,
+            finished: false,
+            heartbeat_deadline: None,
+            fetch_deadline: None,
+            events: VecDeque::new(),
+        };
+        this.arm_heartbeat(now);
+        this
+    }
+
+    /// A continuous consume, starting at `now` (connected). Fails on a config the server would reject or
+    /// that contradicts itself.
+    pub fn consume(config: ConsumeConfig, now: Instant) -> Result<Self, JetStreamError> {
+        let (max_messages, max_bytes) = match (config.max_messages, config.max_bytes) {
+            (Some(_), Some(_)) => return Err(invalid("max_messages and max_bytes exclude each other")),
+            (Some(0), None) => return Err(invalid("max_messages must be at least 1")),
+            (None, Some(0)) => return Err(invalid("max_bytes must be at least 1")),
+            (Some(m), None) => (m, None),
+            (None, Some(b)) => (BYTES_ONLY_BATCH, Some(b)),
+            (None, None) => (DEFAULT_MAX_MESSAGES, None),
+        };
+        if config.expires < MIN_EXPIRES {
+            return Err(invalid("expires must be at least 1s"));
+        }
+        let heartbeat = config.idle_heartbeat.unwrap_or_else(|| default_heartbeat(config.expires));
+        if heartbeat.is_zero() {
+            return Err(invalid("idle_heartbeat must not be zero"));
+        }
+        if heartbeat.saturating_mul(2) > config.expires {
+            return Err(invalid("idle_heartbeat must be at most half of expires"));
+        }
+        let threshold_messages = config.threshold_messages.unwrap_or_else(|| half_up(max_messages));
+        if threshold_messages > max_messages {
+            return Err(invalid("threshold_messages must not exceed max_messages"));
+        }
+        let threshold_bytes = match (max_bytes, config.threshold_bytes) {
+            (Some(b), Some(t)) if t > b => return Err(invalid("threshold_bytes must not exceed max_bytes")),
+            (Some(_), Some(t)) => t,
+            (Some(b), None) => half_up(b),
+            (None, Some(_)) => return Err(invalid("threshold_bytes needs max_bytes")),
+            (None, None) => 0,
+        };
+        let limits = ConsumeLimits { max_messages, max_bytes, threshold_messages, threshold_bytes };
+        Ok(Self::new(Mode::Consume(limits), Some(config.expires), Some(heartbeat), now))
+    }
+
+    /// One fetch, starting at `now` (connected): its client deadline is `now` + expires + margin.
+    pub fn fetch(config: FetchConfig, now: Instant) -> Result<Self, JetStreamError> {
+        if config.batch == 0 {
+            return Err(invalid("batch must be at least 1"));
+        }
+        if config.max_bytes == Some(0) {
+            return Err(invalid("max_bytes must be at least 1"));
+        }
+        if config.expires.is_some_and(|e| e.is_zero()) {
+            return Err(invalid("expires must not be zero"));
+        }
+        if !config.no_wait && config.expires.is_none() {
+            return Err(invalid("a waiting fetch needs expires"));
+        }
+        let heartbeat = match (config.idle_heartbeat, config.expires) {
+            (Some(hb), _) if hb.is_zero() => None,
+            (Some(hb), expires) => {
+                if expires.is_none_or(|e| hb.saturating_mul(2) > e) {
+                    return Err(invalid("idle_heartbeat must be at most half of expires"));
+                }
+                Some(hb)
+            }
+            (None, Some(e)) if e > MAX_HEARTBEAT => Some(default_heartbeat(e)),
+            (None, _) => None,
+        };
+        let mode =
+            Mode::Fetch { batch: config.batch, max_bytes: config.max_bytes, no_wait: config.no_wait, sent: false };
+        let mut this = Self::new(mode, config.expires, heartbeat, now);
+        let wait = config.expires.map_or(NO_WAIT_TIMEOUT, |e| e.saturating_add(config.deadline_margin));
+        this.fetch_deadline = Some(after(now, wait));
+        Ok(this)
+    }
+
+    /// Messages pulled and not yet delivered or released by a status.
+    pub fn pending_messages(&self) -> u64 {
+        self.pending_messages
+    }
+
+    /// Bytes pulled and not yet delivered or released by a status (0 unless bytes are limited).
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending_bytes
+    }
+
+    /// The heartbeat asked of the server, if any.
+    pub fn idle_heartbeat(&self) -> Option<Duration> {
+        self.heartbeat
+    }
+
+    /// True once the consume or fetch has ended (its last event may still be queued).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// True for a fetch or next, false for a consume.
+    pub fn is_fetch(&self) -> bool {
+        matches!(self.mode, Mode::Fetch { .. })
+    }
+
+    fn arm_heartbeat(&mut self, now: Instant) {
+        self.heartbeat_deadline = match self.heartbeat {
+            Some(hb) if self.connected && !self.finished => Some(after(now, hb.saturating_mul(2))),
+            _ => None,
+        };
+    }
+
+    fn finish(&mut self, event: PullEvent<M>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.heartbeat_deadline = None;
+        self.fetch_deadline = None;
+        self.events.push_back(event);
+    }
+
+    fn end_fetch(&mut self, reason: FetchEnd) {
+        self.finish(PullEvent::FetchDone { reason });
+    }
+
+    fn release(&mut self, control: &Control) {
+        let pending = control.pending();
+        self.pending_messages = self.pending_messages.saturating_sub(pending.messages);
+        self.pending_bytes = self.pending_bytes.saturating_sub(pending.bytes);
+    }
+
+    /// A message of the subscription arrived at `now`.
+    pub fn handle_message(&mut self, now: Instant, msg: M) {
+        if self.finished {
+            // Late arrivals after the end belong to nobody; the server redelivers them after ack_wait.
+            return;
+        }
+        self.arm_heartbeat(now);
+        let kind = msg.classify();
+        match kind {
+            Kind::User => {
+                self.pending_messages = self.pending_messages.saturating_sub(1);
+                self.pending_bytes = self.pending_bytes.saturating_sub(msg.wire_size());
+                self.events.push_back(PullEvent::Message(msg));
+                if let Mode::Fetch { sent: true, max_bytes, .. } = self.mode {
+                    if self.pending_messages == 0 {
+                        self.end_fetch(FetchEnd::BatchFilled);
+                    } else if max_bytes.is_some() && self.pending_bytes == 0 {
+                        self.end_fetch(FetchEnd::BytesFilled);
+                    }
+                }
+            }
+            Kind::Control(control) => match self.mode {
+                Mode::Fetch { .. } => self.fetch_control(control),
+                Mode::Consume(_) => self.consume_control(control),
+            },
+        }
+    }
+
+    fn fetch_control(&mut self, control: Control) {
+        if control.ends_request() {
+            self.release(&control);
+            self.end_fetch(FetchEnd::Status(control));
+        }
+    }
+
+    fn consume_control(&mut self, control: Control) {
+        match control {
+            Control::IdleHeartbeat | Control::FlowControl { .. } | Control::NoMessages => {}
+            Control::RequestTimeout { .. }
+            | Control::InterestExpired { .. }
+            | Control::RequestsPending { .. }
+            | Control::MessageSizeExceedsMaxBytes { .. }
+            | Control::BatchCompleted { .. } => self.release(&control),
+            Control::LeadershipChange { pending }
+            | Control::ServerShutdown { pending }
+            | Control::PinIdMismatch { pending }
+                if pending.is_empty() =>
+            {
+                // The pulls were cancelled without saying how much: start over.
+                self.pending_messages = 0;
+                self.pending_bytes = 0;
+            }
+            Control::LeadershipChange { .. } | Control::ServerShutdown { .. } | Control::PinIdMismatch { .. } => {
+                self.release(&control)
+            }
+            Control::ConsumerDeleted => self.finish(PullEvent::Terminated { reason: Termination::ConsumerDeleted }),
+            Control::ConsumerIsPushBased => {
+                self.finish(PullEvent::Terminated { reason: Termination::ConsumerIsPushBased })
+            }
+            Control::LimitExceeded { .. } => self.events.push_back(PullEvent::Warning(control)),
+            other => self.events.push_back(PullEvent::Error(other)),
+        }
+    }
+
+    /// Timers due at or before `now` fire: a fetch's deadline ends it; a missed heartbeat ends a fetch and
+    /// warns a consume (which then pulls afresh).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        if self.fetch_deadline.is_some_and(|d| d <= now) {
+            self.end_fetch(FetchEnd::Deadline);
+            return;
+        }
+        if self.heartbeat_deadline.is_some_and(|d| d <= now) {
+            match self.mode {
+                Mode::Fetch { .. } => self.end_fetch(FetchEnd::MissingHeartbeat),
+                Mode::Consume(_) => {
+                    self.events.push_back(PullEvent::MissingHeartbeat);
+                    // Whatever was pending is presumed lost with the silence.
+                    self.pending_messages = 0;
+                    self.pending_bytes = 0;
+                    self.arm_heartbeat(now);
+                }
+            }
+        }
+    }
+
+    /// The connection was lost at `now`: the heartbeat timer pauses and nothing is pulled. A fetch ends.
+    pub fn handle_disconnected(&mut self, now: Instant) {
+        let _ = now;
+        if self.finished || !self.connected {
+            return;
+        }
+        self.connected = false;
+        self.heartbeat_deadline = None;
+        if self.is_fetch() {
+            self.end_fetch(FetchEnd::Disconnected);
+        }
+    }
+
+    /// The connection is back at `now`: a consume forgets what was pending, pulls afresh and restarts the
+    /// heartbeat timer. It never ends here.
+    pub fn handle_reconnected(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        self.connected = true;
+        self.pending_messages = 0;
+        self.pending_bytes = 0;
+        self.arm_heartbeat(now);
+    }
+
+    /// Ends the consume or fetch: no more pulls, timers or messages; its last event says so.
+    pub fn stop(&mut self) {
+        match self.mode {
+            Mode::Fetch { .. } => self.end_fetch(FetchEnd::Stopped),
+            Mode::Consume(_) => self.finish(PullEvent::Terminated { reason: Termination::Stopped }),
+        }
+    }
+
+    /// The next pull request to publish, if one is due now. Its batch and bytes count as pending from here.
+    pub fn poll_pull(&mut self) -> Option<PullRequest> {
+        if self.finished || !self.connected {
+            return None;
+        }
+        let (batch, max_bytes, no_wait) = match &mut self.mode {
+            Mode::Fetch { sent: true, .. } => return None,
+            Mode::Fetch { sent, batch, max_bytes, no_wait, .. } => {
+                *sent = true;
+                (*batch, *max_bytes, *no_wait)
+            }
+            Mode::Consume(limits) => {
+                let low_messages = self.pending_messages < limits.threshold_messages;
+                let low_bytes = limits.max_bytes.is_some() && self.pending_bytes < limits.threshold_bytes;
+                if !(low_messages || low_bytes) {
+                    return None;
+                }
+                let batch = limits.max_messages.saturating_sub(self.pending_messages);
+                let bytes = limits.max_bytes.map(|b| b.saturating_sub(self.pending_bytes));
+                if batch == 0 || bytes == Some(0) {
+                    return None;
+                }
+                (batch, bytes, false)
+            }
+        };
+        self.pending_messages = self.pending_messages.saturating_add(batch);
+        self.pending_bytes = self.pending_bytes.saturating_add(max_bytes.unwrap_or(0));
+        Some(PullRequest {
+            batch: usize::try_from(batch).unwrap_or(usize::MAX),
+            max_bytes: max_bytes.map_or(0, |b| usize::try_from(b).unwrap_or(usize::MAX)),
+            expires: self.expires.unwrap_or_default(),
+            no_wait,
+            idle_heartbeat: self.heartbeat.unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+
+    /// The next event for the user.
+    pub fn poll_event(&mut self) -> Option<PullEvent<M>> {
+        self.events.pop_front()
+    }
+
+    /// When [`PullConsumer::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.heartbeat_deadline, self.fetch_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use nats_proto::{HeaderBlock, Msg, Subject};
+
+    #[allow(clippy::disallowed_methods)]
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn consume(config: ConsumeConfig) -> Result<PullConsumer<Msg>, JetStreamError> {
+        PullConsumer::consume(config, t0())
+    }
+
+    fn status(line: &str) -> Msg {
+        Msg {
+            subject: Subject::from_bytes(Bytes::from_static(b"_INBOX.p")),
+            sid: 1,
+            reply: None,
+            headers: Some(HeaderBlock::parse(Bytes::from(format!("NATS/1.0 {line}\r\n\r\n"))).unwrap()),
+            payload: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn heartbeat_defaults() {
+        assert_eq!(default_heartbeat(Duration::from_secs(30)), Duration::from_secs(15));
+        assert_eq!(default_heartbeat(Duration::from_secs(1)), Duration::from_millis(500));
+        assert_eq!(default_heartbeat(Duration::from_millis(200)), Duration::from_millis(500));
+        assert_eq!(default_heartbeat(Duration::from_secs(120)), Duration::from_secs(30));
+        assert_eq!(half_up(5), 3);
+        assert_eq!(half_up(1), 1);
+        assert_eq!(half_up(0), 0);
+    }
+
+    #[test]
+    fn consume_config_rules() {
+        let both = ConsumeConfig { max_messages: Some(1), max_bytes: Some(1), ..Default::default() };
+        assert!(matches!(consume(both), Err(JetStreamError::InvalidConfig { .. })));
+        assert!(consume(ConsumeConfig { max_messages: Some(0), ..Default::default() }).is_err());
+        assert!(consume(ConsumeConfig { max_bytes: Some(0), ..Default::default() }).is_err());
+        assert!(consume(ConsumeConfig { expires: Duration::from_millis(999), ..Default::default() }).is_err());
+        let hb = |s| ConsumeConfig {
+            expires: Duration::from_secs(10),
+            idle_heartbeat: Some(Duration::from_secs(s)),
+            ..Default::default()
+        };
+        assert!(consume(hb(5)).is_ok());
+        assert!(consume(hb(6)).is_err());
+        assert!(consume(hb(0)).is_err());
+        assert!(consume(ConsumeConfig { max_messages: Some(4), threshold_messages: Some(5), ..Default::default() })
+            .is_err());
+        assert!(consume(ConsumeConfig { threshold_bytes: Some(5), ..Default::default() }).is_err());
+        assert!(consume(ConsumeConfig { max_bytes: Some(4), threshold_bytes: Some(5), ..Default::default() }).is_err());
+
+        let mut c = consume(ConsumeConfig::default()).unwrap();
+        assert_eq!(c.idle_heartbeat(), Some(Duration::from_secs(15)));
+        let pull = c.poll_pull().unwrap();
+        assert_eq!((pull.batch, pull.max_bytes, pull.no_wait), (500, 0, false));
+        assert!(!c.is_fetch());
+
+        let mut c = consume(ConsumeConfig { max_bytes: Some(1000), ..Default::default() }).unwrap();
+        let pull = c.poll_pull().unwrap();
+        assert_eq!((pull.batch, pull.max_bytes), (1_000_000, 1000));
+        assert_eq!((c.pending_messages(), c.pending_bytes()), (1_000_000, 1000));
+    }
+
+    #[test]
+    fn fetch_config_rules() {
+        let now = t0();
+        assert!(PullConsumer::<Msg>::fetch(FetchConfig::batch(0), now).is_err());
+        assert!(PullConsumer::<Msg>::fetch(FetchConfig { max_bytes: Some(0), ..FetchConfig::batch(1) }, now).is_err());
+        assert!(PullConsumer::<Msg>::fetch(FetchConfig::batch(1).with_expires(Duration::ZERO), now).is_err());
+        assert!(PullConsumer::<Msg>::fetch(FetchConfig { expires: None, ..FetchConfig::batch(1) }, now).is_err());
+        let hb_too_big = FetchConfig { idle_heartbeat: Some(Duration::from_secs(20)), ..FetchConfig::batch(1) };
+        assert!(PullConsumer::<Msg>::fetch(hb_too_big, now).is_err());
+        let hb_no_wait = FetchConfig { idle_heartbeat: Some(Duration::from_secs(1)), ..FetchConfig::no_wait(1) };
+        assert!(PullConsumer::<Msg>::fetch(hb_no_wait, now).is_err());
+
+        // Heartbeats only when expires is over 30 s.
+        let f = PullConsumer::<Msg>::fetch(FetchConfig::batch(5), now).unwrap();
+        assert_eq!(f.idle_heartbeat(), None);
+        let f = PullConsumer::<Msg>::fetch(FetchConfig::batch(5).with_expires(Duration::from_secs(31)), now).unwrap();
+        assert_eq!(f.idle_heartbeat(), Some(Duration::from_millis(15_500)));
+        let f = PullConsumer::<Msg>::fetch(FetchConfig::batch(5).with_expires(Duration::from_secs(90)), now).unwrap();
+        assert_eq!(f.idle_heartbeat(), Some(MAX_HEARTBEAT));
+        let explicit = FetchConfig { idle_heartbeat: Some(Duration::from_secs(2)), ..FetchConfig::batch(1) };
+        assert_eq!(PullConsumer::<Msg>::fetch(explicit, now).unwrap().idle_heartbeat(), Some(Duration::from_secs(2)));
+
+        let mut f = PullConsumer::<Msg>::fetch(FetchConfig::no_wait(3), now).unwrap();
+        assert!(f.is_fetch());
+        assert_eq!(f.poll_timeout(), Some(now + NO_WAIT_TIMEOUT));
+        let pull = f.poll_pull().unwrap();
+        assert_eq!(
+            (pull.batch, pull.no_wait, pull.expires, pull.idle_heartbeat),
+            (3, true, Duration::ZERO, Duration::ZERO)
+        );
+        assert!(f.poll_pull().is_none());
+
+        let mut f = PullConsumer::<Msg>::fetch(FetchConfig::bytes(100), now).unwrap();
+        let pull = f.poll_pull().unwrap();
+        assert_eq!((pull.batch, pull.max_bytes), (1_000_000, 100));
+        let next = FetchConfig::next();
+        assert_eq!((next.batch, next.expires), (1, Some(DEFAULT_EXPIRES)));
+    }
+
+    #[test]
+    fn fetch_end_errors() {
+        assert!(FetchEnd::Status(Control::ConsumerDeleted).is_error());
+        assert!(FetchEnd::Status(Control::NoResponders).is_error());
+        assert!(!FetchEnd::Status(Control::NoMessages).is_error());
+        assert!(FetchEnd::MissingHeartbeat.is_error());
+        assert!(!FetchEnd::Deadline.is_error());
+        assert!(!FetchEnd::BatchFilled.is_error());
+    }
+
+    #[test]
+    fn flow_control_and_no_messages_are_ignored_by_consume() {
+        let mut c = consume(ConsumeConfig { max_messages: Some(4), ..Default::default() }).unwrap();
+        c.poll_pull().unwrap();
+        c.handle_message(t0(), status("100 FlowControl Request"));
+        c.handle_message(t0(), status("404 No Messages"));
+        assert_eq!(c.poll_event(), None);
+        assert_eq!(c.pending_messages(), 4);
+    }
+
+    #[test]
+    fn stop_is_final() {
+        let mut c = consume(ConsumeConfig::default()).unwrap();
+        c.stop();
+        c.stop();
+        assert_eq!(c.poll_event(), Some(PullEvent::Terminated { reason: Termination::Stopped }));
+        assert_eq!(c.poll_event(), None);
+        assert!(c.poll_pull().is_none());
+        assert_eq!(c.poll_timeout(), None);
+        assert!(c.is_finished());
+        let mut f = PullConsumer::<Msg>::fetch(FetchConfig::next(), t0()).unwrap();
+        f.stop();
+        assert_eq!(f.poll_event(), Some(PullEvent::FetchDone { reason: FetchEnd::Stopped }));
+    }
+}

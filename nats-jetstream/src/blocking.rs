@@ -1,0 +1,530 @@
+//! JetStream and Key/Value on a blocking client: every call of [`crate::call::Api`] sent as a request, pull
+//! consumers driven by [`crate::pull::PullConsumer`] on a subscription of their own, and Key/Value on top.
+//!
+//! ```no_run
+//! use nats_jetstream::blocking::Context;
+//! use nats_jetstream::model::{KvConfig, StreamConfig};
+//!
+//! let client = nats_blocking::connect("nats://127.0.0.1:4222")?;
+//! let js = Context::new(client);
+//! js.create_stream(&StreamConfig { subjects: vec!["orders.>".into()], ..StreamConfig::new("ORDERS") })?;
+//! let ack = js.publish("orders.new", "42 widgets")?;
+//! println!("stored as {} in {}", ack.seq, ack.stream);
+//!
+//! let kv = js.create_key_value(&KvConfig::new("settings"))?;
+//! let revision = kv.put("color", "blue")?;
+//! assert_eq!(kv.get("color")?.map(|e| e.revision), Some(revision));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nats_client::Message;
+
+use crate::ack::{AckKind, AckState, OwnedAckMetadata};
+use crate::api::ApiPrefix;
+use crate::call::{Api, Call, PublishOptions};
+use crate::error::{ErrorCode, JetStreamError};
+use crate::kv::{self, CreateRetry, Entry};
+use crate::model::{
+    AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, KvStatus, MsgGetRequest,
+    PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo, StreamInfoRequest,
+};
+use crate::model::{Paged, Pager};
+use crate::pull::{FetchConfig, FetchEnd, PullConsumer, PullEvent};
+use crate::transport::{Error, Received, Subscription, Transport};
+
+/// The default timeout of a JetStream API call, as other clients use.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries of a publish answered by "no responders" (a stream leader being elected), 250 ms apart (ADR-22).
+const PUBLISH_RETRIES: u32 = 2;
+const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
+
+/// A JetStream context: a client, an API prefix (or domain) and a timeout.
+#[derive(Debug, Clone)]
+pub struct Context<T> {
+    client: T,
+    api: Api,
+    timeout: Duration,
+}
+
+impl<T: Transport> Context<T> {
+    /// The default context: API prefix `$JS.API`, 5 s timeout.
+    pub fn new(client: T) -> Self {
+        Self { client, api: Api::default(), timeout: DEFAULT_TIMEOUT }
+    }
+
+    /// The context of JetStream domain `domain` (`$JS.<domain>.API`).
+    pub fn with_domain(client: T, domain: &str) -> Result<Self, Error> {
+        Ok(Self { client, api: Api::new(ApiPrefix::with_domain(domain)?), timeout: DEFAULT_TIMEOUT })
+    }
+
+    /// The context of a custom API prefix (an account import).
+    pub fn with_prefix(client: T, prefix: &str) -> Result<Self, Error> {
+        Ok(Self { client, api: Api::new(ApiPrefix::custom(prefix)?), timeout: DEFAULT_TIMEOUT })
+    }
+
+    /// Sets the timeout of every API call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The client underneath.
+    pub fn client(&self) -> &T {
+        &self.client
+    }
+
+    /// The API calls this context makes.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// Sends one call and reads its reply.
+    pub fn call<R>(&self, call: &Call<R>) -> Result<R, Error> {
+        let reply = self.client.request(call.subject(), call.headers(), call.payload().clone(), self.timeout)?;
+        Ok(call.decode(reply.headers.as_ref(), reply.payload)?)
+    }
+
+    // ---- account and streams ----
+
+    /// Account usage and limits, domain and API level. Fails with `NoResponders` when JetStream is off.
+    pub fn account_info(&self) -> Result<AccountInfo, Error> {
+        self.call(&self.api.account_info())
+    }
+
+    /// Creates a stream; succeeds without change when an identical one exists (10058 when it differs).
+    pub fn create_stream(&self, config: &StreamConfig) -> Result<StreamInfo, Error> {
+        self.call(&self.api.create_stream(config)?)
+    }
+
+    /// Updates a stream (some fields cannot change).
+    pub fn update_stream(&self, config: &StreamConfig) -> Result<StreamInfo, Error> {
+        self.call(&self.api.update_stream(config)?)
+    }
+
+    /// Creates the stream, or updates it when one of that name exists with another config.
+    pub fn create_or_update_stream(&self, config: &StreamConfig) -> Result<StreamInfo, Error> {
+        match self.create_stream(config) {
+            Err(e) if e.jetstream().and_then(JetStreamError::error_code) == Some(ErrorCode::StreamNameInUse) => {
+                self.update_stream(config)
+            }
+            other => other,
+        }
+    }
+
+    /// A stream's config and state.
+    pub fn stream_info(&self, stream: &str) -> Result<StreamInfo, Error> {
+        self.call(&self.api.stream_info(stream)?)
+    }
+
+    /// Deletes a stream.
+    pub fn delete_stream(&self, stream: &str) -> Result<bool, Error> {
+        self.call(&self.api.delete_stream(stream)?)
+    }
+
+    /// Purges a stream (see [`PurgeRequest`] for filter, keep and sequence).
+    pub fn purge_stream(&self, stream: &str, request: &PurgeRequest) -> Result<PurgeResponse, Error> {
+        self.call(&self.api.purge_stream(stream, request)?)
+    }
+
+    /// Every stream name (all pages), of streams storing `subject` if given.
+    pub fn stream_names(&self, subject: Option<&str>) -> Result<Vec<String>, Error> {
+        self.all_pages(|offset| self.api.stream_names(offset, subject))
+    }
+
+    /// Every stream's info (all pages).
+    pub fn streams(&self) -> Result<Vec<StreamInfo>, Error> {
+        self.all_pages(|offset| self.api.stream_list(offset, None))
+    }
+
+    fn all_pages<P: Paged>(&self, page: impl Fn(u64) -> Call<P>) -> Result<Vec<P::Item>, Error> {
+        let mut pager = Pager::new();
+        let mut items = Vec::new();
+        while let Some(offset) = pager.next_offset() {
+            items.extend(pager.accept(self.call(&page(offset))?));
+        }
+        Ok(items)
+    }
+
+    /// The message at `seq`, through the stream leader. Missing is the API error 10037.
+    pub fn get_message(&self, stream: &str, seq: u64) -> Result<StoredMessage, Error> {
+        self.call(&self.api.get_message(stream, &MsgGetRequest::seq(seq))?)
+    }
+
+    /// The last message stored on `subject`, through the stream leader.
+    pub fn get_last_message(&self, stream: &str, subject: &str) -> Result<StoredMessage, Error> {
+        self.call(&self.api.get_message(stream, &MsgGetRequest::last_by_subject(subject))?)
+    }
+
+    /// A message through any replica, for streams with `allow_direct` (else `NoResponders`).
+    pub fn direct_get(&self, stream: &str, request: &MsgGetRequest) -> Result<DirectGetMessage, Error> {
+        self.call(&self.api.direct_get(stream, request)?)
+    }
+
+    /// Deletes the message at `seq`; `erase` overwrites its data.
+    pub fn delete_message(&self, stream: &str, seq: u64, erase: bool) -> Result<bool, Error> {
+        self.call(&self.api.delete_message(stream, seq, erase)?)
+    }
+
+    // ---- publishing ----
+
+    /// Publishes to a stream's subject and waits for the stream's acknowledgement.
+    pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<PubAck, Error> {
+        self.publish_with(subject, payload, &PublishOptions::new())
+    }
+
+    /// Publishes with de-duplication and expectations. A "no responders" answer (no stream, or its leader
+    /// being elected) is retried twice, 250 ms apart, within the timeout.
+    pub fn publish_with(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        options: &PublishOptions,
+    ) -> Result<PubAck, Error> {
+        let call = self.api.publish(subject, payload, options)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut attempt = 0;
+        loop {
+            match self.call(&call) {
+                Err(Error::JetStream(JetStreamError::NoResponders))
+                    if attempt < PUBLISH_RETRIES && Instant::now() + PUBLISH_RETRY_WAIT < deadline =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(PUBLISH_RETRY_WAIT);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    // ---- consumers ----
+
+    /// Creates a consumer; fails with 10148 if one of that name exists with another config.
+    pub fn create_consumer(&self, stream: &str, config: &ConsumerConfig) -> Result<ConsumerInfo, Error> {
+        self.call(&self.api.create_consumer(stream, config, CreateAction::Create)?)
+    }
+
+    /// Updates an existing consumer; fails with 10149 if there is none.
+    pub fn update_consumer(&self, stream: &str, config: &ConsumerConfig) -> Result<ConsumerInfo, Error> {
+        self.call(&self.api.create_consumer(stream, config, CreateAction::Update)?)
+    }
+
+    /// Creates or updates a consumer.
+    pub fn create_or_update_consumer(&self, stream: &str, config: &ConsumerConfig) -> Result<ConsumerInfo, Error> {
+        self.call(&self.api.create_consumer(stream, config, CreateAction::CreateOrUpdate)?)
+    }
+
+    /// A consumer's config and state.
+    pub fn consumer_info(&self, stream: &str, consumer: &str) -> Result<ConsumerInfo, Error> {
+        self.call(&self.api.consumer_info(stream, consumer)?)
+    }
+
+    /// Deletes a consumer.
+    pub fn delete_consumer(&self, stream: &str, consumer: &str) -> Result<bool, Error> {
+        self.call(&self.api.delete_consumer(stream, consumer)?)
+    }
+
+    /// Every consumer name of a stream (all pages).
+    pub fn consumer_names(&self, stream: &str) -> Result<Vec<String>, Error> {
+        let mut pager = Pager::new();
+        let mut names = Vec::new();
+        while let Some(offset) = pager.next_offset() {
+            names.extend(pager.accept(self.call(&self.api.consumer_names(stream, offset)?)?));
+        }
+        Ok(names)
+    }
+
+    /// A handle on a pull consumer (nothing is sent).
+    pub fn pull_consumer(&self, stream: &str, consumer: &str) -> PullHandle<T> {
+        PullHandle { js: self.clone(), stream: stream.to_owned(), consumer: consumer.to_owned() }
+    }
+
+    // ---- Key/Value ----
+
+    /// Creates a Key/Value bucket (a stream `KV_<bucket>`).
+    pub fn create_key_value(&self, config: &KvConfig) -> Result<Store<T>, Error> {
+        let info = self.create_stream(&config.to_stream_config()?)?;
+        Ok(Store { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+    }
+
+    /// Binds to an existing bucket; fails with 10059 ("stream not found") when there is none.
+    pub fn key_value(&self, bucket: &str) -> Result<Store<T>, Error> {
+        kv::validate_bucket(bucket)?;
+        let info = self.stream_info(&kv::stream_name(bucket))?;
+        if info.config.max_msgs_per_subject < 1 {
+            return Err(JetStreamError::InvalidConfig { reason: format!("{bucket} is not a Key/Value bucket") }.into());
+        }
+        Ok(Store { js: self.clone(), bucket: bucket.to_owned(), stream: info.config.name })
+    }
+
+    /// Deletes a bucket and everything in it.
+    pub fn delete_key_value(&self, bucket: &str) -> Result<bool, Error> {
+        kv::validate_bucket(bucket)?;
+        self.delete_stream(&kv::stream_name(bucket))
+    }
+
+    /// Every bucket name.
+    pub fn key_value_names(&self) -> Result<Vec<String>, Error> {
+        let names = self.stream_names(Some("$KV.*.>"))?;
+        Ok(names.into_iter().filter_map(|n| n.strip_prefix("KV_").map(str::to_owned)).collect())
+    }
+}
+
+/// A message delivered by a consumer, with its acks.
+#[derive(Debug)]
+pub struct JsMessage<T> {
+    /// The message: its subject is the stream subject it was stored under.
+    pub message: Message,
+    client: T,
+    acked: AckState,
+}
+
+impl<T: Transport> JsMessage<T> {
+    /// Delivery metadata from the reply subject: stream and consumer sequences, delivery count, pending.
+    pub fn metadata(&self) -> Result<OwnedAckMetadata, JetStreamError> {
+        let reply = self.message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+        OwnedAckMetadata::parse(reply).map_err(|e| JetStreamError::InvalidReply { reason: format!("ack subject: {e}") })
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.message.payload
+    }
+
+    fn reply(&self) -> Result<&str, Error> {
+        self.message.reply.as_ref().and_then(|r| r.as_str()).ok_or_else(|| {
+            Error::JetStream(JetStreamError::InvalidReply { reason: "the message has no ack subject".into() })
+        })
+    }
+
+    /// Sends an ack of `kind` without waiting. Nothing is sent after a terminal ack (ADR-15).
+    pub fn ack_with(&mut self, kind: AckKind) -> Result<(), Error> {
+        if !self.acked.should_send() {
+            return Ok(());
+        }
+        self.client.publish(self.reply()?, None, None, kind.payload())?;
+        self.acked.succeeded(&kind);
+        Ok(())
+    }
+
+    /// Acknowledges: processed, do not redeliver.
+    pub fn ack(&mut self) -> Result<(), Error> {
+        self.ack_with(AckKind::Ack)
+    }
+
+    /// Acknowledges and waits until the server has stored the ack ("double ack").
+    pub fn double_ack(&mut self, timeout: Duration) -> Result<(), Error> {
+        if !self.acked.should_send() {
+            return Ok(());
+        }
+        let kind = AckKind::Ack;
+        self.client.request(self.reply()?, None, kind.payload(), timeout)?;
+        self.acked.succeeded(&kind);
+        Ok(())
+    }
+
+    /// Asks for redelivery, after `delay` if given.
+    pub fn nak(&mut self, delay: Option<Duration>) -> Result<(), Error> {
+        self.ack_with(AckKind::Nak { delay })
+    }
+
+    /// Still working on it: resets the ack wait. May repeat.
+    pub fn in_progress(&mut self) -> Result<(), Error> {
+        self.ack_with(AckKind::Progress)
+    }
+
+    /// Never redeliver.
+    pub fn term(&mut self) -> Result<(), Error> {
+        self.ack_with(AckKind::Term { reason: None })
+    }
+}
+
+/// A pull consumer of one stream.
+#[derive(Debug, Clone)]
+pub struct PullHandle<T> {
+    js: Context<T>,
+    stream: String,
+    consumer: String,
+}
+
+impl<T: Transport> PullHandle<T> {
+    /// The consumer's info.
+    pub fn info(&self) -> Result<ConsumerInfo, Error> {
+        self.js.consumer_info(&self.stream, &self.consumer)
+    }
+
+    /// One pull: up to `config`'s batch or bytes, waiting up to its expiry. Returns what arrived; an error
+    /// status (or a missing heartbeat) is an error only when nothing arrived.
+    pub fn fetch(&self, config: FetchConfig) -> Result<Vec<JsMessage<T>>, Error> {
+        let client = &self.js.client;
+        let inbox = client.new_inbox();
+        let mut sub = client.subscribe(&inbox)?;
+        let mut machine = PullConsumer::<Received>::fetch(config, Instant::now())?;
+        let mut out = Vec::new();
+        loop {
+            while let Some(pull) = machine.poll_pull() {
+                let (subject, body) = self.js.api.pull(&self.stream, &self.consumer, &pull)?;
+                client.publish(&subject, Some(&inbox), None, body)?;
+            }
+            while let Some(event) = machine.poll_event() {
+                match event {
+                    PullEvent::Message(Received(message)) => {
+                        out.push(JsMessage { message, client: client.clone(), acked: AckState::new() })
+                    }
+                    PullEvent::FetchDone { reason } => return finish(out, reason),
+                    // A fetch only ends with FetchDone; the others are consume's.
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            let wait = machine.poll_timeout().map_or(self.js.timeout, |t| t.saturating_duration_since(now));
+            match sub.next_timeout(wait.max(Duration::from_millis(1))) {
+                Ok(msg) => machine.handle_message(Instant::now(), Received(msg)),
+                Err(nats_client::Error::Timeout) => machine.handle_timeout(Instant::now()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The next message, waiting up to `expires`; `None` when there is none.
+    pub fn next(&self, expires: Duration) -> Result<Option<JsMessage<T>>, Error> {
+        Ok(self.fetch(FetchConfig::next().with_expires(expires))?.into_iter().next())
+    }
+}
+
+fn finish<M>(out: Vec<M>, reason: FetchEnd) -> Result<Vec<M>, Error> {
+    if out.is_empty() && reason.is_error() {
+        return Err(JetStreamError::InvalidReply { reason: format!("fetch ended: {reason:?}") }.into());
+    }
+    Ok(out)
+}
+
+/// A Key/Value bucket.
+#[derive(Debug, Clone)]
+pub struct Store<T> {
+    js: Context<T>,
+    bucket: String,
+    stream: String,
+}
+
+impl<T: Transport> Store<T> {
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn write(&self, key: &str, headers: Option<nats_proto::Headers>, value: Bytes) -> Result<u64, Error> {
+        let call = self.js.api.kv_write(&self.bucket, key, headers, value)?;
+        Ok(self.js.call(&call)?.seq)
+    }
+
+    /// Sets `key` to `value`; returns the new revision.
+    pub fn put(&self, key: &str, value: impl Into<Bytes>) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        self.write(key, None, value.into())
+    }
+
+    /// The latest entry of `key`; `None` when it never had a value or was deleted or purged.
+    pub fn get(&self, key: &str) -> Result<Option<Entry>, Error> {
+        Ok(self.entry(key)?.filter(|e| !e.operation.is_marker()))
+    }
+
+    /// The latest entry of `key`, delete and purge markers included.
+    pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
+        kv::validate_key(key)?;
+        let call = self.js.api.direct_get_last(&self.stream, &crate::api::kv_subject(&self.bucket, key))?;
+        self.direct(call)
+    }
+
+    /// The entry at `revision` if it belongs to `key`.
+    pub fn entry_at(&self, key: &str, revision: u64) -> Result<Option<Entry>, Error> {
+        kv::validate_key(key)?;
+        let entry = self.direct(self.js.api.direct_get(&self.stream, &MsgGetRequest::seq(revision))?)?;
+        Ok(entry.filter(|e| e.key == key))
+    }
+
+    fn direct(&self, call: Call<DirectGetMessage>) -> Result<Option<Entry>, Error> {
+        match self.js.call(&call) {
+            Ok(m) => Ok(Entry::from_direct_get(&self.bucket, &m.subject, m.seq, m.time, Some(&m.headers), m.payload)),
+            Err(Error::JetStream(JetStreamError::Status { code: 404, .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `key` only if its latest revision is `revision`; a mismatch is the API error 10071 (or 10164).
+    pub fn update(&self, key: &str, value: impl Into<Bytes>, revision: u64) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        self.write(key, Some(kv::update_headers(revision)), value.into())
+    }
+
+    /// Sets `key` only if it has no value (never set, deleted or purged); else the API error 10071.
+    pub fn create(&self, key: &str, value: impl Into<Bytes>) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        let value = value.into();
+        let error = match self.write(key, Some(kv::create_headers(None)), value.clone()) {
+            Err(Error::JetStream(e)) => e,
+            other => return other,
+        };
+        let latest = self.entry(key)?.map(|e| (e.operation, e.revision));
+        match kv::after_create_failed(&error, latest) {
+            CreateRetry::Update { revision } => self.update(key, value, revision),
+            CreateRetry::KeyExists | CreateRetry::Fail => Err(error.into()),
+        }
+    }
+
+    /// Marks `key` deleted (its history is kept).
+    pub fn delete(&self, key: &str) -> Result<u64, Error> {
+        kv::validate_key(key)?;
+        self.write(key, Some(kv::delete_headers(None)), Bytes::new())
+    }
+
+    /// Marks `key` purged and drops its history.
+    pub fn purge(&self, key: &str) -> Result<u64, Error> {
+        kv::validate_key(key)?;
+        self.write(key, Some(kv::purge_headers(None, None)), Bytes::new())
+    }
+
+    /// The bucket's status: values, history, TTL, bytes.
+    pub fn status(&self) -> Result<KvStatus, Error> {
+        Ok(KvStatus::from_stream_info(self.js.stream_info(&self.stream)?)?)
+    }
+
+    /// Every revision of `key` still stored, oldest first, markers included; empty when none.
+    pub fn history(&self, key: &str) -> Result<Vec<Entry>, Error> {
+        kv::validate_key(key)?;
+        let subject = crate::api::kv_subject(&self.bucket, key);
+        let mut out = Vec::new();
+        let mut seq = 1;
+        loop {
+            let call = self.js.api.direct_get(&self.stream, &MsgGetRequest::next_by_subject(seq, &subject))?;
+            match self.direct(call)? {
+                Some(entry) => {
+                    seq = entry.revision + 1;
+                    out.push(entry);
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every key with a value (deleted and purged keys left out).
+    pub fn keys(&self) -> Result<Vec<String>, Error> {
+        let request = StreamInfoRequest {
+            subjects_filter: crate::api::kv_stream_subjects(&self.bucket),
+            ..StreamInfoRequest::default()
+        };
+        let info = self.js.call(&self.js.api.stream_info_with(&self.stream, &request)?)?;
+        let mut keys = Vec::new();
+        for subject in info.state.subjects.keys() {
+            if let Some(key) = kv::key_from_subject(&self.bucket, subject) {
+                if self.get(key)?.is_some() {
+                    keys.push(key.to_owned());
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
