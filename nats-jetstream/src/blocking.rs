@@ -1,6 +1,8 @@
 //! JetStream and Key/Value on a blocking client: every call of [`crate::call::Api`] sent as a request, pull
 //! consumers driven by [`crate::pull::PullConsumer`] on a subscription of their own, and Key/Value on top.
 //!
+//! This module is the driver of the sans-IO parts, so unlike them it reads the clock and sleeps.
+//!
 //! ```no_run
 //! use nats_jetstream::blocking::Context;
 //! use nats_jetstream::model::{KvConfig, StreamConfig};
@@ -17,6 +19,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,7 +36,8 @@ use crate::model::{
     PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo, StreamInfoRequest,
 };
 use crate::model::{Paged, Pager};
-use crate::pull::{FetchConfig, FetchEnd, PullConsumer, PullEvent};
+use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
+use crate::pull::{ConsumeConfig, FetchConfig, FetchEnd, PullConsumer, PullEvent, Termination};
 use crate::transport::{Error, Received, Subscription, Transport};
 
 /// The default timeout of a JetStream API call, as other clients use.
@@ -236,6 +241,28 @@ impl<T: Transport> Context<T> {
         Ok(names)
     }
 
+    /// An ordered consumer of `stream`: every message (of the filter subjects) exactly once and in order,
+    /// across consumer deletions, missed heartbeats and server restarts, through a chain of ephemeral
+    /// consumers made by the client. Messages need no ack.
+    pub fn ordered(&self, stream: &str, config: OrderedConfig) -> Result<Ordered<T>, Error> {
+        crate::api::validate_stream_name(stream)?;
+        let inbox = self.client.new_inbox();
+        // The inbox's unique token doubles as the chain's random name.
+        let base = inbox.rsplit('.').next().unwrap_or("ordered").to_owned();
+        let sub = self.client.subscribe(&inbox)?;
+        let machine = OrderedConsumer::new(&base, config, Instant::now())?;
+        Ok(Ordered {
+            js: self.clone(),
+            stream: stream.to_owned(),
+            inbox,
+            sub,
+            machine,
+            pull: None,
+            consume: ConsumeConfig::default(),
+            created: None,
+        })
+    }
+
     /// A handle on a pull consumer (nothing is sent).
     pub fn pull_consumer(&self, stream: &str, consumer: &str) -> PullHandle<T> {
         PullHandle { js: self.clone(), stream: stream.to_owned(), consumer: consumer.to_owned() }
@@ -388,17 +415,315 @@ impl<T: Transport> PullHandle<T> {
         }
     }
 
+    /// Messages for ever: pulls ahead (half of `config`'s maximum in flight, re-pulled as they arrive), keeps
+    /// going across missed heartbeats and reconnects, and ends only when the consumer is deleted. Errors
+    /// the server reports about a pull are yielded and consuming goes on.
+    pub fn messages(&self, config: ConsumeConfig) -> Result<Messages<T>, Error> {
+        let inbox = self.js.client.new_inbox();
+        let sub = self.js.client.subscribe(&inbox)?;
+        let machine = PullConsumer::consume(config, Instant::now())?;
+        Ok(Messages { handle: self.clone(), inbox, sub, machine, ended: None })
+    }
+
     /// The next message, waiting up to `expires`; `None` when there is none.
     pub fn next(&self, expires: Duration) -> Result<Option<JsMessage<T>>, Error> {
         Ok(self.fetch(FetchConfig::next().with_expires(expires))?.into_iter().next())
     }
 }
 
-fn finish<M>(out: Vec<M>, reason: FetchEnd) -> Result<Vec<M>, Error> {
-    if out.is_empty() && reason.is_error() {
-        return Err(JetStreamError::InvalidReply { reason: format!("fetch ended: {reason:?}") }.into());
+/// A continuous consume of a pull consumer: an iterator of messages (see [`PullHandle::messages`]).
+#[derive(Debug)]
+pub struct Messages<T: Transport> {
+    handle: PullHandle<T>,
+    inbox: String,
+    sub: T::Subscription,
+    machine: PullConsumer<Received>,
+    ended: Option<Termination>,
+}
+
+impl<T: Transport> Messages<T> {
+    /// Stops: no more pulls; the iterator ends.
+    pub fn stop(&mut self) {
+        self.machine.stop();
     }
-    Ok(out)
+
+    /// Why the consume ended, once it has.
+    pub fn ended(&self) -> Option<&Termination> {
+        self.ended.as_ref()
+    }
+}
+
+impl<T: Transport> Iterator for Messages<T> {
+    type Item = Result<JsMessage<T>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let js = &self.handle.js;
+        loop {
+            while let Some(pull) = self.machine.poll_pull() {
+                let sent = js
+                    .api
+                    .pull(&self.handle.stream, &self.handle.consumer, &pull)
+                    .map_err(Error::from)
+                    .and_then(|(subject, body)| Ok(js.client.publish(&subject, Some(&self.inbox), None, body)?));
+                if let Err(e) = sent {
+                    return Some(Err(e));
+                }
+            }
+            while let Some(event) = self.machine.poll_event() {
+                match event {
+                    PullEvent::Message(Received(message)) => {
+                        return Some(Ok(JsMessage { message, client: js.client.clone(), acked: AckState::new() }))
+                    }
+                    PullEvent::Error(control) => return Some(Err(control_error(&control).into())),
+                    PullEvent::Terminated { reason } => {
+                        self.ended = Some(reason);
+                        return None;
+                    }
+                    PullEvent::MissingHeartbeat | PullEvent::Warning(_) | PullEvent::FetchDone { .. } => {}
+                }
+            }
+            if self.ended.is_some() || self.machine.is_finished() {
+                return None;
+            }
+            if let Err(e) = wait(&mut self.sub, &mut self.machine, None) {
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// Waits for the next message of `sub` (or the machine's timer, or `other` deadline) and feeds the machine.
+fn wait<S: Subscription>(
+    sub: &mut S,
+    machine: &mut PullConsumer<Received>,
+    other: Option<Instant>,
+) -> Result<Option<Received>, Error> {
+    let now = Instant::now();
+    let deadline = match (machine.poll_timeout(), other) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now));
+    match sub.next_timeout(wait.max(Duration::from_millis(1))) {
+        Ok(msg) => {
+            machine.handle_message(Instant::now(), Received(msg));
+            Ok(None)
+        }
+        Err(nats_client::Error::Timeout) => {
+            machine.handle_timeout(Instant::now());
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An ordered consumer: see [`Context::ordered`]. Yields messages in stream order, each once.
+#[derive(Debug)]
+pub struct Ordered<T: Transport> {
+    js: Context<T>,
+    stream: String,
+    inbox: String,
+    sub: T::Subscription,
+    machine: OrderedConsumer,
+    /// The serial of the consumer being pulled, and its pull machine.
+    pull: Option<(u64, PullConsumer<Received>)>,
+    consume: ConsumeConfig,
+    /// The reply to the last successful create.
+    created: Option<ConsumerInfo>,
+}
+
+impl<T: Transport> Ordered<T> {
+    /// Messages the current consumer had pending when it was created (a watch's initial data).
+    fn initial_pending(&self) -> Option<u64> {
+        self.created.as_ref().map(|c| c.num_pending)
+    }
+
+    /// Times the chain moved to a new consumer.
+    pub fn resets(&self) -> u64 {
+        self.machine.resets().0
+    }
+
+    fn step(&mut self) -> Result<Option<JsMessage<T>>, Error> {
+        let now = Instant::now();
+        while let Some(name) = self.machine.poll_delete() {
+            // Best effort: an ephemeral consumer also goes away on its own.
+            let _ = self.js.delete_consumer(&self.stream, &name);
+        }
+        if let Some(config) = self.machine.poll_create(now) {
+            let serial = self.machine.serial();
+            match self.js.create_consumer(&self.stream, &config) {
+                Ok(info) => {
+                    self.machine.create_succeeded(serial);
+                    self.created = Some(info);
+                    self.pull = Some((serial, PullConsumer::consume(self.consume.clone(), now)?));
+                }
+                Err(e) => {
+                    self.machine.create_failed(serial, now);
+                    // A refusal that retrying cannot fix (no stream, a bad config) ends the consumer; timeouts,
+                    // no responders and the retryable API errors are retried with backoff.
+                    if e.jetstream().and_then(JetStreamError::api_error).is_some_and(|a| !a.is_retryable()) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let Some((serial, pull)) = self.pull.as_mut() else {
+            // Waiting for a create's backoff: sleep on the subscription (stale messages are dropped).
+            let wait =
+                self.machine.poll_timeout().map_or(Duration::from_millis(50), |d| d.saturating_duration_since(now));
+            match self.sub.next_timeout(wait.max(Duration::from_millis(1))) {
+                Ok(_) | Err(nats_client::Error::Timeout) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let name = format!("{}_{}", self.machine.name().rsplit_once('_').map_or("", |(b, _)| b), serial);
+        while let Some(request) = pull.poll_pull() {
+            let (subject, body) = self.js.api.pull(&self.stream, &name, &request)?;
+            self.js.client.publish(&subject, Some(&self.inbox), None, body)?;
+        }
+        while let Some(event) = pull.poll_event() {
+            match event {
+                PullEvent::Message(Received(message)) => {
+                    let reply = message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+                    let Ok(meta) = OwnedAckMetadata::parse(reply) else { continue };
+                    let Some(from) = self.machine.serial_of(&meta.consumer) else { continue };
+                    match self.machine.handle_message(meta.consumer_sequence, meta.stream_sequence, from) {
+                        Delivery::Deliver => {
+                            let client = self.js.client.clone();
+                            return Ok(Some(JsMessage { message, client, acked: AckState::no_ack() }));
+                        }
+                        Delivery::Reset => {
+                            self.pull = None;
+                            return Ok(None);
+                        }
+                        Delivery::DropStale => {}
+                    }
+                }
+                PullEvent::MissingHeartbeat => {
+                    self.machine.reset(ResetReason::MissedHeartbeat);
+                    self.pull = None;
+                    return Ok(None);
+                }
+                PullEvent::Terminated { .. } => {
+                    self.machine.reset(ResetReason::ConsumerDeleted);
+                    self.pull = None;
+                    return Ok(None);
+                }
+                PullEvent::Error(control) if control.code() == 503 => {
+                    self.machine.reset(ResetReason::NoResponders);
+                    self.pull = None;
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
+        wait(&mut self.sub, pull, self.machine.poll_timeout())?;
+        Ok(None)
+    }
+}
+
+impl<T: Transport> Iterator for Ordered<T> {
+    type Item = Result<JsMessage<T>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.step() {
+                Ok(Some(message)) => return Some(Ok(message)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// What a [`Watch`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// An entry (a put, or a delete or purge marker).
+    Entry(Entry),
+    /// Every entry that existed when the watch started has been yielded; what follows is new.
+    InitialDone,
+}
+
+/// A Key/Value watch: see [`Store::watch`].
+#[derive(Debug)]
+pub struct Watch<T: Transport> {
+    bucket: String,
+    ordered: Ordered<T>,
+    tracker: Option<kv::WatchTracker>,
+    queued: Option<Watched>,
+}
+
+impl<T: Transport> Iterator for Watch<T> {
+    type Item = Result<Watched, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(queued) = self.queued.take() {
+            return Some(Ok(queued));
+        }
+        loop {
+            let step = self.ordered.step();
+            // The first consumer's create reply tells how much initial data there is.
+            if self.tracker.is_none() {
+                if let Some(pending) = self.ordered.initial_pending() {
+                    let mut tracker = kv::WatchTracker::new(pending);
+                    let now = tracker.start();
+                    self.tracker = Some(tracker);
+                    if now {
+                        // Keep what this step produced for after the marker.
+                        match step {
+                            Ok(Some(m)) => self.queued = self.entry(m).map(Watched::Entry),
+                            Err(e) => return Some(Err(e)),
+                            Ok(None) => {}
+                        }
+                        return Some(Ok(Watched::InitialDone));
+                    }
+                }
+            }
+            match step {
+                Ok(Some(message)) => {
+                    let Some(entry) = self.entry(message) else { continue };
+                    if let Some(tracker) = self.tracker.as_mut() {
+                        if tracker.on_entry(entry.delta) {
+                            self.queued = Some(Watched::InitialDone);
+                        }
+                    }
+                    return Some(Ok(Watched::Entry(entry)));
+                }
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl<T: Transport> Watch<T> {
+    fn entry(&self, message: JsMessage<T>) -> Option<Entry> {
+        let m = message.message;
+        let reply = m.reply.as_ref().and_then(|r| r.as_str())?;
+        let meta = crate::ack::AckMetadata::parse(reply).ok()?;
+        let subject = m.subject.as_str().unwrap_or("");
+        Entry::from_message(&self.bucket, subject, m.headers.as_ref(), m.payload.clone(), &meta)
+    }
+}
+
+fn finish<M>(out: Vec<M>, reason: FetchEnd) -> Result<Vec<M>, Error> {
+    if !out.is_empty() || !reason.is_error() {
+        return Ok(out);
+    }
+    Err(match reason {
+        FetchEnd::Status(control) => control_error(&control),
+        _ => JetStreamError::Timeout,
+    }
+    .into())
+}
+
+/// The typed error of a status that ended a pull: 503 no responders, else the status and its text.
+fn control_error(control: &crate::status::Control) -> JetStreamError {
+    match control.code() {
+        503 => JetStreamError::NoResponders,
+        code => JetStreamError::Status { code, description: control.description().to_owned() },
+    }
 }
 
 /// A Key/Value bucket.
@@ -507,6 +832,20 @@ impl<T: Transport> Store<T> {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// Watches `filter` (a key, or `*` / `>` patterns; `>` for the whole bucket): first the latest entry of
+    /// every matching key, then [`Watched::InitialDone`], then every change as it happens, across server
+    /// restarts. Delete and purge markers are entries too (see [`Entry::operation`]).
+    pub fn watch(&self, filter: &str) -> Result<Watch<T>, Error> {
+        kv::validate_filter(filter)?;
+        let config = OrderedConfig {
+            filter_subjects: vec![crate::api::kv_subject(&self.bucket, filter)],
+            deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
+            ..OrderedConfig::default()
+        };
+        let ordered = self.js.ordered(&self.stream, config)?;
+        Ok(Watch { bucket: self.bucket.clone(), ordered, tracker: None, queued: None })
     }
 
     /// Every key with a value (deleted and purged keys left out).

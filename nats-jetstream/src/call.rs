@@ -294,7 +294,10 @@ impl Api {
         if !config.name.is_empty() && !config.durable_name.is_empty() && config.name != config.durable_name {
             return Err(JetStreamError::InvalidConfig { reason: "name and durable_name differ".into() });
         }
-        let subject = self.prefix.consumer_create(stream, name, config.single_filter())?;
+        // A literal filter goes in the subject too (for per-filter permissions); a wildcard one cannot, since
+        // a subject to publish to must be literal.
+        let literal = config.single_filter().filter(|f| f.split('.').all(|t| t != "*" && t != ">"));
+        let subject = self.prefix.consumer_create(stream, name, literal)?;
         let request =
             CreateConsumerRequest { stream_name: stream.to_owned(), config: config.clone(), action, pedantic: false };
         Ok(Call::new(subject, body(&request), json))
@@ -391,10 +394,16 @@ mod tests {
         let mut config = ConsumerConfig::named("C");
         config.filter_subject = "orders.*".into();
         let call = api.create_consumer("S", &config, CreateAction::Create).unwrap();
-        assert_eq!(call.subject(), "$JS.API.CONSUMER.CREATE.S.C.orders.*");
+        assert_eq!(call.subject(), "$JS.API.CONSUMER.CREATE.S.C");
+        config.filter_subject = "orders.new".into();
+        let call = api.create_consumer("S", &config, CreateAction::Create).unwrap();
+        assert_eq!(call.subject(), "$JS.API.CONSUMER.CREATE.S.C.orders.new");
         let sent: serde_json::Value = serde_json::from_slice(call.payload()).unwrap();
         assert_eq!(sent["stream_name"], "S");
         assert_eq!(sent["action"], "create");
+        config.filter_subject = "orders.>".into();
+        let call = api.create_consumer("S", &config, CreateAction::Create).unwrap();
+        assert_eq!(call.subject(), "$JS.API.CONSUMER.CREATE.S.C", "a wildcard filter stays in the body only");
         assert!(api.create_consumer("S", &ConsumerConfig::default(), CreateAction::Create).is_err());
         let mut both = ConsumerConfig::named("A");
         both.durable_name = "B".into();

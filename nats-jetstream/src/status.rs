@@ -215,6 +215,30 @@ pub enum Control {
 }
 
 impl Control {
+    /// The status's text: the server's own where it was kept, else the standard one.
+    pub fn description(&self) -> &str {
+        match self {
+            Control::IdleHeartbeat => "Idle Heartbeat",
+            Control::FlowControl { .. } => "FlowControl Request",
+            Control::NoMessages => "No Messages",
+            Control::RequestTimeout { .. } => "Request Timeout",
+            Control::InterestExpired { .. } => "Interest Expired",
+            Control::RequestsPending { .. } => "Requests Pending",
+            Control::MessageSizeExceedsMaxBytes { .. } => "Message Size Exceeds MaxBytes",
+            Control::BatchCompleted { .. } => "Batch Completed",
+            Control::ConsumerDeleted => "Consumer Deleted",
+            Control::ConsumerIsPushBased => "Consumer is push based",
+            Control::LeadershipChange { .. } => "Leadership Change",
+            Control::ServerShutdown { .. } => "Server Shutdown",
+            Control::PinIdMismatch { .. } => "Nats-Pin-Id mismatch",
+            Control::NoResponders => "No Responders",
+            Control::LimitExceeded { description, .. }
+            | Control::BadRequest { description }
+            | Control::RequiredApiLevel { description }
+            | Control::Unknown { description, .. } => description,
+        }
+    }
+
     /// The status code this kind of message carries.
     pub fn code(&self) -> u16 {
         match self {

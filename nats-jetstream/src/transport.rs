@@ -103,7 +103,7 @@ pub trait Transport: Clone + Send + Sync + 'static {
 }
 
 /// A blocking subscription.
-pub trait Subscription: Send + 'static {
+pub trait Subscription: Send + fmt::Debug + 'static {
     /// The next message, waiting at most `timeout`: `Err(Timeout)` when none came, another error when the
     /// subscription ended.
     fn next_timeout(&mut self, timeout: Duration) -> Result<Message, nats_client::Error>;

@@ -22,6 +22,7 @@ macro_rules! say {
 }
 
 mod bench;
+mod js;
 
 #[derive(Parser)]
 #[command(name = "micro", version, about = "NATS messaging and the Service API (ADR-32) from the command line")]
@@ -115,6 +116,18 @@ enum Command {
     /// Measure publish, subscribe and request/reply rates against the server, like `nats bench`.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// JetStream streams: ls, add, info, rm, purge, get.
+    #[command(subcommand)]
+    Stream(js::StreamCommand),
+    /// JetStream publishing: pub (waits for the stream's acknowledgement).
+    #[command(subcommand)]
+    Js(js::JsCommand),
+    /// JetStream pull consumers: ls, add, info, rm, next.
+    #[command(subcommand)]
+    Consumer(js::ConsumerCommand),
+    /// Key/Value buckets: add, put, get, del, history, watch, ls, info, rm.
+    #[command(subcommand)]
+    Kv(js::KvCommand),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -320,6 +333,10 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         Command::Demo => demo(client)?,
         Command::Bench(_) => unreachable!("handled above"),
+        Command::Stream(c) => js::stream(cli, &client, c)?,
+        Command::Js(c) => js::js(cli, &client, c)?,
+        Command::Consumer(c) => js::consumer(cli, &client, c)?,
+        Command::Kv(c) => js::kv(cli, &client, c)?,
     }
     Ok(())
 }
