@@ -187,6 +187,21 @@ impl Client {
         self.request_inner(subject, headers, payload.into(), timeout)
     }
 
+    /// Sends a request now and returns at once; [`PendingReply::wait`] takes the reply later. Many requests can
+    /// be in flight this way from one thread (JetStream's asynchronous publish uses it).
+    pub fn send_request_later(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<PendingReply, Error> {
+        let shared = self.shared().clone();
+        let deadline = deadline_in(timeout);
+        let (id, slot) = shared.request(subject, headers, payload.into(), timeout)?;
+        Ok(PendingReply { shared, id, slot, deadline, taken: false })
+    }
+
     fn request_inner(
         &self,
         subject: &str,
@@ -294,5 +309,48 @@ impl Client {
     /// while the receiver lags.
     pub fn events(&self) -> EventReceiver {
         self.shared().events()
+    }
+}
+
+/// A request in flight: see [`Client::send_request_later`]. Dropped without [`wait`](Self::wait), it is
+/// cancelled.
+pub struct PendingReply {
+    shared: Arc<Shared>,
+    id: nats_proto::RequestId,
+    slot: nats_client::shared::ReplySlot,
+    deadline: Option<Instant>,
+    taken: bool,
+}
+
+impl std::fmt::Debug for PendingReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingReply").field("id", &self.id).field("ready", &self.is_ready()).finish()
+    }
+}
+
+impl PendingReply {
+    /// True once the reply (or the request's failure) is there: [`wait`](Self::wait) will not block.
+    pub fn is_ready(&self) -> bool {
+        self.slot.is_set()
+    }
+
+    /// Waits for the reply, until the request's own timeout.
+    pub fn wait(mut self) -> Result<Message, Error> {
+        self.taken = true;
+        match self.slot.wait(self.deadline) {
+            Some(result) => request_outcome(result).map(|msg| self.shared.message(msg)),
+            None => {
+                self.shared.cancel_request(self.id);
+                Err(Error::Timeout)
+            }
+        }
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if !self.taken && !self.slot.is_set() {
+            self.shared.cancel_request(self.id);
+        }
     }
 }

@@ -43,7 +43,7 @@ mod driver;
 mod subscriber;
 mod transport;
 
-pub use client::Client;
+pub use client::{Client, PendingReply};
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, EventReceiver, Message, PendingLimits};
 pub use nats_proto::{
     ConnectionError, HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject,

@@ -40,6 +40,10 @@ use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
 use crate::pull::{ConsumeConfig, FetchConfig, FetchEnd, PullConsumer, PullEvent, Termination};
 use crate::transport::{Error, Received, Subscription, Transport};
 
+mod publish;
+
+pub use publish::PublishWindow;
+
 /// The default timeout of a JetStream API call, as other clients use.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries of a publish answered by "no responders" (a stream leader being elected), 250 ms apart (ADR-22).
@@ -422,7 +426,7 @@ impl<T: Transport> PullHandle<T> {
         let inbox = self.js.client.new_inbox();
         let sub = self.js.client.subscribe(&inbox)?;
         let machine = PullConsumer::consume(config, Instant::now())?;
-        Ok(Messages { handle: self.clone(), inbox, sub, machine, ended: None })
+        Ok(Messages { handle: self.clone(), inbox, sub, machine, ended: None, missed_heartbeats: 0 })
     }
 
     /// The next message, waiting up to `expires`; `None` when there is none.
@@ -439,9 +443,15 @@ pub struct Messages<T: Transport> {
     sub: T::Subscription,
     machine: PullConsumer<Received>,
     ended: Option<Termination>,
+    missed_heartbeats: u64,
 }
 
 impl<T: Transport> Messages<T> {
+    /// Times the server went silent for 2 × the heartbeat (each time the consume pulled afresh).
+    pub fn missed_heartbeats(&self) -> u64 {
+        self.missed_heartbeats
+    }
+
     /// Stops: no more pulls; the iterator ends.
     pub fn stop(&mut self) {
         self.machine.stop();
@@ -479,7 +489,8 @@ impl<T: Transport> Iterator for Messages<T> {
                         self.ended = Some(reason);
                         return None;
                     }
-                    PullEvent::MissingHeartbeat | PullEvent::Warning(_) | PullEvent::FetchDone { .. } => {}
+                    PullEvent::MissingHeartbeat => self.missed_heartbeats += 1,
+                    PullEvent::Warning(_) | PullEvent::FetchDone { .. } => {}
                 }
             }
             if self.ended.is_some() || self.machine.is_finished() {

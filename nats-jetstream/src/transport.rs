@@ -100,6 +100,22 @@ pub trait Transport: Clone + Send + Sync + 'static {
     fn subscribe(&self, subject: &str) -> Result<Self::Subscription, nats_client::Error>;
     /// A fresh unique inbox subject.
     fn new_inbox(&self) -> String;
+    /// A request in flight whose reply is taken later.
+    type Pending: Pending;
+    /// Sends a request and returns at once.
+    fn request_later(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Self::Pending, nats_client::Error>;
+}
+
+/// A request in flight (see [`Transport::request_later`]).
+pub trait Pending: Send + fmt::Debug + 'static {
+    /// Waits for the reply, until the request's timeout.
+    fn wait(self) -> Result<Message, nats_client::Error>;
 }
 
 /// A blocking subscription.
@@ -169,6 +185,24 @@ mod blocking_impl {
 
         fn new_inbox(&self) -> String {
             nats_blocking::Client::new_inbox(self)
+        }
+
+        type Pending = nats_blocking::PendingReply;
+
+        fn request_later(
+            &self,
+            subject: &str,
+            headers: Option<&Headers>,
+            payload: Bytes,
+            timeout: Duration,
+        ) -> Result<Self::Pending, nats_client::Error> {
+            self.send_request_later(subject, headers, payload, timeout)
+        }
+    }
+
+    impl Pending for nats_blocking::PendingReply {
+        fn wait(self) -> Result<Message, nats_client::Error> {
+            nats_blocking::PendingReply::wait(self)
         }
     }
 

@@ -177,3 +177,57 @@ fn kv_watch_sees_initial_data_then_puts_deletes_and_purges_in_order() {
         );
     }
 }
+
+#[test]
+fn publish_window_accounts_for_every_ack_in_order() {
+    let server = js_server(ServerVersion::Current);
+    let js = context(&server);
+    stream(&js, "WINDOW", "window.>", StorageType::Memory);
+    let mut window = js.publish_window(64);
+    for i in 0..10_000 {
+        window.publish("window.x", format!("{i}")).unwrap();
+        assert!(window.in_flight() <= 64, "the window bounds what is outstanding");
+    }
+    let mut acks = window.take_acks();
+    acks.extend(window.wait_all());
+    assert_eq!(acks.len(), 10_000, "one ack per publish");
+    let seqs: Vec<u64> = acks.into_iter().map(|a| a.expect("stored").seq).collect();
+    assert_eq!(seqs, (1..=10_000).collect::<Vec<u64>>(), "acks in publish order");
+    assert_eq!(js.stream_info("WINDOW").unwrap().state.messages, 10_000);
+    // A publish no stream stores gets its own error, and the others are unaffected.
+    window.publish("nowhere.x", "lost").unwrap();
+    window.publish("window.y", "kept").unwrap();
+    let acks = window.wait_all();
+    assert!(acks[0].is_err(), "{acks:?}");
+    assert_eq!(acks[1].as_ref().unwrap().seq, 10_001);
+}
+
+#[test]
+fn consume_detects_missing_heartbeats_and_recovers() {
+    let server = js_server(ServerVersion::Current);
+    let js = context(&server);
+    stream(&js, "HB", "hb.>", StorageType::Memory);
+    js.create_consumer("HB", &ConsumerConfig::named("c")).unwrap();
+    let consume = ConsumeConfig {
+        max_messages: Some(10),
+        expires: Duration::from_secs(2),
+        idle_heartbeat: Some(Duration::from_millis(500)),
+        ..ConsumeConfig::default()
+    };
+    let mut messages = js.pull_consumer("HB", "c").messages(consume).unwrap();
+    let pid = server.pid().expect("server pid").to_string();
+    let publisher = context(&server);
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // Freeze the server: no heartbeats (and no TCP reset) for a while.
+        assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+        std::thread::sleep(Duration::from_millis(200));
+        publisher.publish("hb.x", "after").unwrap();
+    });
+    let msg = messages.next().expect("consume goes on").expect("a message");
+    assert_eq!(&msg.payload()[..], b"after");
+    stopper.join().unwrap();
+    assert!(messages.missed_heartbeats() >= 1, "2 × 500 ms of silence is noticed");
+}
