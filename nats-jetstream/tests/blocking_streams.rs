@@ -231,3 +231,52 @@ fn consume_detects_missing_heartbeats_and_recovers() {
     stopper.join().unwrap();
     assert!(messages.missed_heartbeats() >= 1, "2 × 500 ms of silence is noticed");
 }
+
+#[test]
+fn kv_works_in_a_hub_domain_from_a_leaf_node() {
+    for version in BOTH {
+        let leaf_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let hub = NatsServer::builder()
+            .version(version)
+            .jetstream_domain("hub")
+            .config(&format!("leafnodes {{\n  listen: \"127.0.0.1:{leaf_port}\"\n}}\n"))
+            .start()
+            .expect("hub starts");
+        let leaf = NatsServer::builder()
+            .version(version)
+            .jetstream_domain("leaf")
+            .config(&format!("leafnodes {{\n  remotes: [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ]\n}}\n"))
+            .start()
+            .expect("leaf starts");
+        let client = nats_blocking::connect(&leaf.url()).unwrap();
+        let in_hub = Context::with_domain(client.clone(), "hub").unwrap().timeout(Duration::from_secs(2));
+        // The leaf connects to the hub in the background.
+        let started = Instant::now();
+        let info = loop {
+            match in_hub.account_info() {
+                Ok(info) => break info,
+                Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("{version:?}: the hub's JetStream is not reachable from the leaf: {e}"),
+            }
+        };
+        assert_eq!(info.domain, "hub", "{version:?}");
+        let local = Context::new(client);
+        assert_eq!(local.account_info().unwrap().domain, "leaf", "{version:?}: no domain is the leaf's");
+
+        // A bucket in the hub, written and read from the leaf: writes go through $JS.hub.API.$KV....
+        let kv = in_hub.create_key_value(&KvConfig::new("shared")).unwrap();
+        let rev = kv.put("greeting", "hello from the leaf").unwrap();
+        let entry = kv.get("greeting").unwrap().expect("the value");
+        assert_eq!((&entry.value[..], entry.revision), (&b"hello from the leaf"[..], rev), "{version:?}");
+        kv.update("greeting", "updated", rev).unwrap();
+        assert!(kv.update("greeting", "stale", rev).is_err(), "{version:?}: CAS holds over a domain");
+        // The hub sees the same bucket, and the leaf has none of its own.
+        let hub_js = Context::new(nats_blocking::connect(&hub.url()).unwrap());
+        let seen = hub_js.key_value("shared").unwrap().get("greeting").unwrap().expect("in the hub");
+        assert_eq!(&seen.value[..], b"updated", "{version:?}");
+        assert_eq!(local.key_value("shared").unwrap_err().err_code(), Some(10059), "{version:?}");
+    }
+}

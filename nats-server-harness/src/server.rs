@@ -54,6 +54,7 @@ pub struct ServerBuilder {
     binary: Option<PathBuf>,
     extra_config: String,
     jetstream: bool,
+    jetstream_domain: Option<String>,
     max_payload: Option<u64>,
     auth: Option<Auth>,
     tls: Option<ServerTls>,
@@ -89,6 +90,14 @@ impl ServerBuilder {
     /// dir (so it survives [`NatsServer::restart`]).
     pub fn jetstream(mut self, enabled: bool) -> Self {
         self.jetstream = enabled;
+        self
+    }
+
+    /// Enables JetStream in domain `domain` (for hub and leaf set-ups, with leafnodes from
+    /// [`config`](Self::config)).
+    pub fn jetstream_domain(mut self, domain: &str) -> Self {
+        self.jetstream = true;
+        self.jetstream_domain = Some(domain.to_owned());
         self
     }
 
@@ -310,7 +319,9 @@ impl NatsServer {
         }
         if s.jetstream {
             let store = self.dir.path().join("jetstream");
-            let _ = writeln!(c, "jetstream {{\n  store_dir: {}\n}}", conf_quote(&store.to_string_lossy()));
+            let domain =
+                s.jetstream_domain.as_deref().map(|d| format!("\n  domain: {}", conf_quote(d))).unwrap_or_default();
+            let _ = writeln!(c, "jetstream {{\n  store_dir: {}{domain}\n}}", conf_quote(&store.to_string_lossy()));
         }
         if let Some(route) = &s.route {
             let _ = writeln!(c, "cluster {{");
