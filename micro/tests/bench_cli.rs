@@ -3,13 +3,12 @@
 //! rates positive, percentiles in order), never against a time: benchmarks are not timed tests. Every process is
 //! bounded in time and killed if it overruns.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+mod common;
+
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{assert_clean_failure, closed_port, Micro, Output};
 use nats_server_harness::NatsServer;
 use serde_json::Value;
 
@@ -17,140 +16,19 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(60);
 /// The longest any wait on a background process may take.
 const WAIT: Duration = Duration::from_secs(30);
+/// `micro` with the bounds above: benchmarks in a debug build take longer than the other commands.
+const BENCH: Micro = Micro { limit: LIMIT, wait: WAIT };
 /// Messages per run: enough for several progress updates per client, few enough for a debug build.
 const MSGS: u64 = 2000;
 
-#[derive(Debug)]
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    /// The one JSON object on stdout.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {self:?}"))
-    }
-}
-
-fn micro_command(url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
-    cmd.arg("--server").arg(url).args(args).env_remove("NATS_URL").stdin(Stdio::null());
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
-/// Reads a pipe to its end on a thread of its own (so a full pipe never blocks the child).
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Waits for `child` to exit, killing it (and failing) after `limit`.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} still running after {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Runs `micro --server <url> <args>` to completion.
+/// Runs `micro --server <url> <args>` to completion (see [`Micro::run`]).
 fn micro(url: &str, args: &[&str]) -> Output {
-    let mut child = micro_command(url, args).spawn().expect("micro starts");
-    let stdout = read_all(child.stdout.take().unwrap());
-    let stderr = read_all(child.stderr.take().unwrap());
-    let status = wait_bounded(&mut child, LIMIT, &format!("micro {args:?}"));
-    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+    BENCH.run(url, args)
 }
 
-/// Runs `micro` and insists that it succeeded without a panic.
+/// Runs `micro` and insists that it succeeded without a panic (see [`Micro::ok`]).
 fn micro_ok(url: &str, args: &[&str]) -> Output {
-    let out = micro(url, args);
-    assert!(out.status.success(), "micro {args:?} failed: {out:?}");
-    assert!(!out.stderr.contains("panicked"), "{out:?}");
-    out
-}
-
-/// A failure as a user should see it: non-zero exit, one line on stderr naming the problem, nothing on stdout.
-fn assert_clean_failure(out: &Output, needle: &str) {
-    assert!(!out.status.success(), "expected a failure: {out:?}");
-    assert!(!out.stderr.contains("panicked"), "{out:?}");
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line of error: {out:?}");
-    assert!(lines[0].starts_with("micro: "), "{out:?}");
-    assert!(lines[0].to_lowercase().contains(needle), "{:?} should mention {needle:?}", lines[0]);
-    assert!(out.stdout.is_empty(), "{out:?}");
-}
-
-/// A `micro` in the background; dropping it kills the process.
-struct Background {
-    child: Child,
-    stdout: Option<thread::JoinHandle<String>>,
-    stderr: Receiver<String>,
-}
-
-impl Background {
-    fn spawn(url: &str, args: &[&str]) -> Self {
-        let mut child = micro_command(url, args).spawn().expect("micro starts");
-        let stdout = Some(read_all(child.stdout.take().unwrap()));
-        let (tx, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, stdout, stderr }
-    }
-
-    /// Waits for a stderr line starting with `prefix` and returns it.
-    fn wait_for_stderr(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no stderr line starting with {prefix:?} within {WAIT:?}: {e}"),
-            }
-        }
-    }
-
-    /// Waits for the process to exit on its own; its status, stdout and the stderr lines not yet read.
-    fn finish(mut self) -> Output {
-        let status = wait_bounded(&mut self.child, WAIT, "the background micro");
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
-        Output { status, stdout, stderr: stderr.join("\n") }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port nobody listens on.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    BENCH.ok(url, args)
 }
 
 fn u64_of(v: &Value, key: &str) -> u64 {
@@ -226,7 +104,7 @@ fn bench_pub_text_summary_reads_like_nats_bench() {
 fn bench_pub_refuses_a_size_over_max_payload() {
     let server = NatsServer::start();
     let out = micro(&server.url(), &["bench", "pub", "bench.big", "--msgs", "10", "--size", "2000000"]);
-    assert_clean_failure(&out, "max_payload");
+    assert_clean_failure(&out, &["max_payload"]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -238,7 +116,7 @@ fn bench_sub_counts_what_bench_pub_sends() {
     let server = NatsServer::start();
     let url = server.url();
     let n = MSGS.to_string();
-    let sub = Background::spawn(&url, &["--json", "bench", "sub", "bench.sub", "--msgs", &n, "--clients", "2"]);
+    let sub = BENCH.spawn(&url, &["--json", "bench", "sub", "bench.sub", "--msgs", &n, "--clients", "2"]);
     let line = sub.wait_for_stderr("Starting sub benchmark");
     assert!(line.contains("subscribed"), "{line}");
 
@@ -260,7 +138,7 @@ fn bench_sub_counts_what_bench_pub_sends() {
 fn bench_sub_that_gets_too_few_reports_them_and_fails() {
     let server = NatsServer::start();
     let url = server.url();
-    let sub = Background::spawn(&url, &["--json", "--timeout", "1s", "bench", "sub", "bench.short", "--msgs", "2000"]);
+    let sub = BENCH.spawn(&url, &["--json", "--timeout", "1s", "bench", "sub", "bench.short", "--msgs", "2000"]);
     sub.wait_for_stderr("Starting sub benchmark");
 
     micro_ok(&url, &["bench", "pub", "bench.short", "--msgs", "500"]);
@@ -329,7 +207,7 @@ fn bench_req_text_summary_has_percentiles() {
 fn bench_req_against_micro_reply() {
     let server = NatsServer::start();
     let url = server.url();
-    let _reply = Background::spawn(&url, &["reply", "bench.echo"]);
+    let _reply = BENCH.spawn(&url, &["reply", "bench.echo"]);
     // Until `micro reply` has subscribed there are no responders: the run fails at once, with one line.
     let deadline = Instant::now() + WAIT;
     let out = loop {
@@ -337,7 +215,7 @@ fn bench_req_against_micro_reply() {
         if out.status.success() {
             break out;
         }
-        assert_clean_failure(&out, "no responders on bench.echo");
+        assert_clean_failure(&out, &["no responders on bench.echo"]);
         assert!(Instant::now() < deadline, "micro reply never answered");
         thread::sleep(Duration::from_millis(50));
     };
@@ -350,7 +228,7 @@ fn bench_req_against_micro_reply() {
 fn bench_req_without_responders_fails_with_one_line() {
     let server = NatsServer::start();
     let out = micro(&server.url(), &["bench", "req", "nobody.home", "--no-replier", "--msgs", "10"]);
-    assert_clean_failure(&out, "no responders on nobody.home");
+    assert_clean_failure(&out, &["no responders on nobody.home"]);
     assert!(out.stderr.contains("micro reply nobody.home"), "the hint names the way out: {out:?}");
 }
 
@@ -363,7 +241,7 @@ fn bench_without_a_server_fails_with_one_line() {
     let url = format!("nats://127.0.0.1:{}", closed_port());
     for kind in ["pub", "sub", "pubsub", "req"] {
         let out = micro(&url, &["--timeout", "2s", "bench", kind, "bench.none", "--msgs", "10"]);
-        assert_clean_failure(&out, "connect");
+        assert_clean_failure(&out, &["connect"]);
     }
 }
 
@@ -371,7 +249,7 @@ fn bench_without_a_server_fails_with_one_line() {
 fn bench_needs_a_message_per_client() {
     let server = NatsServer::start();
     let out = micro(&server.url(), &["bench", "pub", "bench.few", "--msgs", "2", "--clients", "3"]);
-    assert_clean_failure(&out, "--clients");
+    assert_clean_failure(&out, &["--clients"]);
     let out = micro(&server.url(), &["bench", "pub", "bench.none", "--msgs", "0"]);
     assert!(!out.status.success() && out.stdout.is_empty(), "{out:?}");
 }

@@ -2,150 +2,14 @@
 //! by its stdout, stderr and exit code. Every process is bounded in time and killed if it overruns; background
 //! processes (`sub`, `reply`, `demo`) are killed when their guard is dropped, even when a test fails.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+mod common;
+
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{assert_clean_failure, closed_port, micro, micro_ok, Background, WAIT};
 use nats_server_harness::NatsServer;
 use serde_json::Value;
-
-/// The longest a foreground `micro` may run.
-const LIMIT: Duration = Duration::from_secs(20);
-/// The longest any wait on a background process may take.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// What a finished `micro` left behind.
-#[derive(Debug)]
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-fn micro_command(url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
-    cmd.arg("--server").arg(url).args(args).env_remove("NATS_URL").stdin(Stdio::null());
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
-/// Reads a pipe to its end on a thread of its own (so a full pipe never blocks the child).
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Runs `micro --server <url> <args>` to completion (killed and failed after `LIMIT`).
-fn micro(url: &str, args: &[&str]) -> Output {
-    let started = Instant::now();
-    let mut child = micro_command(url, args).spawn().expect("micro starts");
-    let stdout = read_all(child.stdout.take().unwrap());
-    let stderr = read_all(child.stderr.take().unwrap());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("micro {args:?} still running after {LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = started.elapsed();
-    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), elapsed }
-}
-
-/// Runs `micro` and insists that it succeeded.
-fn micro_ok(url: &str, args: &[&str]) -> Output {
-    let out = micro(url, args);
-    assert!(out.status.success(), "micro {args:?} failed: {out:?}");
-    assert!(!out.stderr.contains("panicked"), "{out:?}");
-    out
-}
-
-/// A failure as a user should see it: non-zero exit, one line on stderr naming the problem, no panic trace.
-fn assert_clean_failure(out: &Output, needle: &str) {
-    assert!(!out.status.success(), "expected a failure: {out:?}");
-    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"), "{out:?}");
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line of error: {out:?}");
-    assert!(lines[0].to_lowercase().contains(needle), "{:?} should mention {needle:?}", lines[0]);
-}
-
-/// A `micro` running in the background, its output lines arriving on channels. Dropping it kills the process.
-struct Background {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-}
-
-fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Background {
-    fn spawn(url: &str, args: &[&str]) -> Self {
-        let mut child = micro_command(url, args).spawn().expect("micro starts");
-        let stdout = lines_of(child.stdout.take().unwrap());
-        let stderr = lines_of(child.stderr.take().unwrap());
-        Self { child, stdout, stderr }
-    }
-
-    /// Waits (at most `WAIT`) for the process to exit on its own.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the background micro did not exit within {WAIT:?}");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Every remaining stdout line, until the pipe closes (at most `WAIT`).
-    fn rest_of_stdout(&self) -> Vec<String> {
-        let deadline = Instant::now() + WAIT;
-        let mut lines = vec![];
-        loop {
-            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => lines.push(line),
-                Err(RecvTimeoutError::Disconnected) => return lines,
-                Err(RecvTimeoutError::Timeout) => panic!("stdout still open after {WAIT:?}; got {lines:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port nobody listens on.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Messaging
@@ -223,7 +87,7 @@ fn req_to_an_echoing_reply() {
 fn req_without_responders_fails_fast_with_one_line() {
     let server = NatsServer::start();
     let out = micro(&server.url(), &["--timeout", "5s", "req", "nobody.home", "anyone?"]);
-    assert_clean_failure(&out, "no responders");
+    assert_clean_failure(&out, &["no responders"]);
     assert!(out.stderr.contains("nobody.home"), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
     assert!(out.elapsed < Duration::from_secs(3), "waited for the timeout instead: {:?}", out.elapsed);
@@ -234,7 +98,7 @@ fn connection_refused_fails_fast_with_one_line() {
     let url = format!("nats://127.0.0.1:{}", closed_port());
     for args in [&["--timeout", "2s", "pub", "x", "y"][..], &["--timeout", "2s", "ls"], &["req", "x"]] {
         let out = micro(&url, args);
-        assert_clean_failure(&out, "connect");
+        assert_clean_failure(&out, &["connect"]);
         assert!(out.stdout.is_empty(), "{out:?}");
         assert!(out.elapsed < Duration::from_secs(4), "{args:?} took {:?}", out.elapsed);
     }
@@ -306,7 +170,7 @@ fn demo_listed_pinged_and_described() {
     assert_eq!(subjects, ["demo.ECHO", "demo.sum", "demo.flaky"]);
 
     let missing = micro(&url, &["--timeout", "500ms", "info", "no-such-service"]);
-    assert_clean_failure(&missing, "no-such-service");
+    assert_clean_failure(&missing, &["no-such-service"]);
 }
 
 #[test]
@@ -322,10 +186,10 @@ fn demo_requests_and_stats() {
     assert_eq!(echo.stdout.trim_end(), "hi there");
 
     let nope = micro(&url, &["--timeout", "2s", "request", "demo-service", "nope", "{}"]);
-    assert_clean_failure(&nope, "nope");
+    assert_clean_failure(&nope, &["nope"]);
     assert!(nope.stderr.contains("no endpoint"), "{nope:?}");
     let bad = micro(&url, &["--timeout", "2s", "request", "demo-service", "sum", "not numbers"]);
-    assert_clean_failure(&bad, "400");
+    assert_clean_failure(&bad, &["400"]);
 
     let stats = micro_ok(&url, &["--timeout", "500ms", "stats", "demo-service"]);
     let rows: Vec<Vec<&str>> = stats.stdout.lines().map(|l| l.split_whitespace().collect()).collect();

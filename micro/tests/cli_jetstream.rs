@@ -2,100 +2,24 @@
 //! a subprocess with `--server <url>` against a real `nats-server` with JetStream, judged by stdout (human and
 //! `--json`), stderr and exit code. Every process is bounded in time and killed if it overruns.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{assert_clean_failure, assert_usage_error, micro, micro_quiet, Background, Output};
 use nats_server_harness::NatsServer;
 use serde_json::Value;
 
-/// The longest a foreground `micro` may run.
-const LIMIT: Duration = Duration::from_secs(20);
-/// The longest any wait on a background process may take.
-const WAIT: Duration = Duration::from_secs(10);
-
-#[derive(Debug)]
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
 fn jetstream_server() -> NatsServer {
     NatsServer::builder().jetstream(true).start().expect("a nats-server with JetStream starts")
-}
-
-fn micro_command(url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
-    cmd.arg("--server").arg(url).args(args).env_remove("NATS_URL").stdin(Stdio::null());
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Runs `micro --server <url> <args>` to completion (killed and failed after `LIMIT`).
-fn micro(url: &str, args: &[&str]) -> Output {
-    let started = Instant::now();
-    let mut child = micro_command(url, args).spawn().expect("micro starts");
-    let stdout = read_all(child.stdout.take().unwrap());
-    let stderr = read_all(child.stderr.take().unwrap());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("micro {args:?} still running after {LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = started.elapsed();
-    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), elapsed }
-}
-
-/// Runs `micro` and insists that it succeeded quietly.
-fn micro_ok(url: &str, args: &[&str]) -> Output {
-    let out = micro(url, args);
-    assert!(out.status.success(), "micro {args:?} failed: {out:?}");
-    assert!(out.stderr.trim().is_empty(), "micro {args:?} wrote to stderr: {out:?}");
-    out
 }
 
 /// Runs `micro --json ...` and parses its stdout.
 fn micro_json(url: &str, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let out = micro_ok(url, &all);
+    let out = micro_quiet(url, &all);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("micro {args:?} printed no JSON ({e}): {out:?}"))
-}
-
-/// A failure as a user should see it: exit code 1, one line on stderr mentioning every needle, no panic trace.
-fn assert_clean_failure(out: &Output, needles: &[&str]) {
-    assert_eq!(out.status.code(), Some(1), "expected exit code 1: {out:?}");
-    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"), "{out:?}");
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line of error: {out:?}");
-    for needle in needles {
-        assert!(lines[0].to_lowercase().contains(needle), "{:?} should mention {needle:?}", lines[0]);
-    }
-}
-
-/// A usage error from clap: exit code 2 and a word about it.
-fn assert_usage_error(out: &Output, needle: &str) {
-    assert_eq!(out.status.code(), Some(2), "expected a usage error: {out:?}");
-    assert!(out.stderr.contains(needle), "{:?} should mention {needle:?}", out.stderr);
-    assert!(out.stdout.is_empty(), "{out:?}");
 }
 
 fn lines(out: &Output) -> Vec<&str> {
@@ -111,10 +35,10 @@ fn stream_add_pub_info_ls_get_purge_rm() {
     let server = jetstream_server();
     let url = server.url();
 
-    assert_eq!(micro_ok(&url, &["stream", "ls"]).stdout.trim(), "No streams defined");
+    assert_eq!(micro_quiet(&url, &["stream", "ls"]).stdout.trim(), "No streams defined");
     assert_eq!(micro_json(&url, &["stream", "ls"]), serde_json::json!([]));
 
-    let out = micro_ok(
+    let out = micro_quiet(
         &url,
         &[
             "stream",
@@ -150,25 +74,25 @@ fn stream_add_pub_info_ls_get_purge_rm() {
     assert_eq!(config["duplicate_window"].as_u64(), Some(90 * 1_000_000_000));
 
     // Publishing: acks name the stream and sequence; a repeated message id is a duplicate.
-    let out = micro_ok(&url, &["js", "pub", "orders.new", "one", "--msg-id", "m1"]);
+    let out = micro_quiet(&url, &["js", "pub", "orders.new", "one", "--msg-id", "m1"]);
     assert_eq!(out.stdout.trim(), "Published to orders.new: stream ORDERS seq 1");
-    let out = micro_ok(&url, &["js", "pub", "orders.new", "one again", "--msg-id", "m1"]);
+    let out = micro_quiet(&url, &["js", "pub", "orders.new", "one again", "--msg-id", "m1"]);
     assert!(out.stdout.contains("stream ORDERS seq 1") && out.stdout.contains("duplicate"), "{out:?}");
     let dup = micro_json(&url, &["js", "pub", "orders.new", "one again", "--msg-id", "m1"]);
     assert_eq!(
         (dup["stream"].as_str(), dup["seq"].as_u64(), dup["duplicate"].as_bool()),
         (Some("ORDERS"), Some(1), Some(true))
     );
-    let out = micro_ok(&url, &["js", "pub", "audit.x", "two", "-H", "X-Trace:abc"]);
+    let out = micro_quiet(&url, &["js", "pub", "audit.x", "two", "-H", "X-Trace:abc"]);
     assert!(out.stdout.contains("stream ORDERS seq 2") && !out.stdout.contains("duplicate"), "{out:?}");
     let ack = micro_json(&url, &["js", "pub", "orders.new", "three"]);
     assert_eq!((ack["stream"].as_str(), ack["seq"].as_u64()), (Some("ORDERS"), Some(3)));
     assert!(ack.get("duplicate").is_none(), "{ack}");
 
-    let out = micro_ok(&url, &["stream", "info", "ORDERS"]);
+    let out = micro_quiet(&url, &["stream", "info", "ORDERS"]);
     assert!(out.stdout.contains("Messages: 3") && out.stdout.contains("Sequences: 1 to 3"), "{out:?}");
 
-    let out = micro_ok(&url, &["stream", "ls"]);
+    let out = micro_quiet(&url, &["stream", "ls"]);
     let row = lines(&out).into_iter().find(|l| l.starts_with("ORDERS")).unwrap_or_else(|| panic!("{out:?}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(&cells[..5], ["ORDERS", "orders.>,", "audit.*", "memory", "3"], "{row:?}");
@@ -180,7 +104,7 @@ fn stream_add_pub_info_ls_get_purge_rm() {
     );
 
     // One stored message, with its headers.
-    let out = micro_ok(&url, &["stream", "get", "ORDERS", "2"]);
+    let out = micro_quiet(&url, &["stream", "get", "ORDERS", "2"]);
     assert_eq!(lines(&out)[0].split(',').next(), Some("[audit.x] stream ORDERS seq 2"), "{out:?}");
     assert!(lines(&out).contains(&"X-Trace: abc") && lines(&out).last() == Some(&"two"), "{out:?}");
     let got = micro_json(&url, &["stream", "get", "ORDERS", "2"]);
@@ -189,14 +113,14 @@ fn stream_add_pub_info_ls_get_purge_rm() {
     assert_clean_failure(&micro(&url, &["stream", "get", "ORDERS", "99"]), &["99", "orders", "not found"]);
 
     // Purges: by subject keeping the newest, then everything.
-    let out = micro_ok(&url, &["stream", "purge", "ORDERS", "--subject", "orders.new", "--keep", "1"]);
+    let out = micro_quiet(&url, &["stream", "purge", "ORDERS", "--subject", "orders.new", "--keep", "1"]);
     assert_eq!(out.stdout.trim(), "Purged 1 message(s) on orders.new from stream ORDERS, kept the newest 1");
     assert_eq!(micro_json(&url, &["stream", "info", "ORDERS"])["state"]["messages"], 2);
     let purged = micro_json(&url, &["stream", "purge", "ORDERS"]);
     assert_eq!((purged["success"].as_bool(), purged["purged"].as_u64()), (Some(true), Some(2)), "{purged}");
-    assert!(micro_ok(&url, &["stream", "info", "ORDERS"]).stdout.contains("Messages: 0"));
+    assert!(micro_quiet(&url, &["stream", "info", "ORDERS"]).stdout.contains("Messages: 0"));
 
-    let out = micro_ok(&url, &["stream", "rm", "ORDERS"]);
+    let out = micro_quiet(&url, &["stream", "rm", "ORDERS"]);
     assert_eq!(out.stdout.trim(), "Deleted stream ORDERS");
     assert_clean_failure(&micro(&url, &["stream", "info", "ORDERS"]), &["stream orders not found"]);
 
@@ -226,7 +150,7 @@ fn stream_and_publish_errors() {
         assert!(out.stdout.is_empty(), "{out:?}");
     }
 
-    micro_ok(&url, &["stream", "add", "ONE", "--subjects", "one.>"]);
+    micro_quiet(&url, &["stream", "add", "ONE", "--subjects", "one.>"]);
     let out = micro(&url, &["stream", "add", "TWO", "--subjects", "one.a"]);
     assert_clean_failure(&out, &["stream two", "overlap"]);
     let out = micro(&url, &["stream", "add", "ONE", "--subjects", "other.>"]);
@@ -244,7 +168,8 @@ fn stream_and_publish_errors() {
     assert_usage_error(&micro(&url, &["js", "pub"]), "SUBJECT");
 
     // Durations up to days; negative limits mean unlimited.
-    let out = micro_ok(&url, &["stream", "add", "D", "--max-age", "2h", "--dupe-window", "500ms", "--max-msgs", "-1"]);
+    let out =
+        micro_quiet(&url, &["stream", "add", "D", "--max-age", "2h", "--dupe-window", "500ms", "--max-msgs", "-1"]);
     assert!(out.stdout.contains("Max Age: 2h") && out.stdout.contains("Dupe Window: 500ms"), "{out:?}");
     assert!(out.stdout.contains("Max Msgs: unlimited"), "{out:?}");
 
@@ -262,16 +187,16 @@ fn stream_and_publish_errors() {
 fn consumers_add_ls_info_next_acks_rm() {
     let server = jetstream_server();
     let url = server.url();
-    micro_ok(&url, &["stream", "add", "ORDERS", "--subjects", "orders.>"]);
+    micro_quiet(&url, &["stream", "add", "ORDERS", "--subjects", "orders.>"]);
     for (subject, data) in
         [("orders.a", "first"), ("orders.b", "second"), ("orders.a", "third"), ("orders.c", "fourth")]
     {
-        micro_ok(&url, &["js", "pub", subject, data]);
+        micro_quiet(&url, &["js", "pub", subject, data]);
     }
 
-    assert_eq!(micro_ok(&url, &["consumer", "ls", "ORDERS"]).stdout.trim(), "No consumers on stream ORDERS");
+    assert_eq!(micro_quiet(&url, &["consumer", "ls", "ORDERS"]).stdout.trim(), "No consumers on stream ORDERS");
 
-    let out = micro_ok(&url, &["consumer", "add", "ORDERS", "PROC", "--filter", "orders.>"]);
+    let out = micro_quiet(&url, &["consumer", "add", "ORDERS", "PROC", "--filter", "orders.>"]);
     assert!(out.stdout.starts_with("Consumer PROC created on stream ORDERS"), "{out:?}");
     for expected in ["Kind: pull, durable", "Filter: orders.>", "Deliver: all", "Ack: explicit", "Pending: 4"] {
         assert!(out.stdout.contains(expected), "{expected:?} in {out:?}");
@@ -284,7 +209,7 @@ fn consumers_add_ls_info_next_acks_rm() {
     let last = micro_json(&url, &["consumer", "add", "ORDERS", "LAST", "--filter", "orders.b", "--deliver", "last"]);
     assert_eq!((last["config"]["filter_subject"].as_str(), last["num_pending"].as_u64()), (Some("orders.b"), Some(1)));
 
-    let out = micro_ok(&url, &["consumer", "ls", "ORDERS"]);
+    let out = micro_quiet(&url, &["consumer", "ls", "ORDERS"]);
     let names: Vec<&str> = lines(&out).iter().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(names, ["LAST", "NEWONLY", "PROC"], "{out:?}");
     let listed = micro_json(&url, &["consumer", "ls", "ORDERS"]);
@@ -292,7 +217,7 @@ fn consumers_add_ls_info_next_acks_rm() {
     assert_eq!(names, ["LAST", "NEWONLY", "PROC"], "{listed}");
 
     // Three messages printed and acked: nothing left pending an ack.
-    let out = micro_ok(&url, &["consumer", "next", "ORDERS", "PROC", "--count", "3"]);
+    let out = micro_quiet(&url, &["consumer", "next", "ORDERS", "PROC", "--count", "3"]);
     let got = lines(&out);
     assert_eq!(got.len(), 7, "three messages of two lines and the summary: {out:?}");
     assert!(got[0].starts_with("[orders.a] stream seq 1, consumer seq 1, delivered 1x, 3 pending"), "{out:?}");
@@ -307,7 +232,7 @@ fn consumers_add_ls_info_next_acks_rm() {
         (Some(3), Some(3))
     );
     assert_eq!(info["num_pending"], 1, "{info}");
-    let out = micro_ok(&url, &["consumer", "info", "ORDERS", "PROC"]);
+    let out = micro_quiet(&url, &["consumer", "info", "ORDERS", "PROC"]);
     for expected in ["Ack Pending: 0", "Ack Floor: stream seq 3, consumer seq 3", "Pending: 1"] {
         assert!(out.stdout.contains(expected), "{expected:?} in {out:?}");
     }
@@ -326,16 +251,16 @@ fn consumers_add_ls_info_next_acks_rm() {
     assert_eq!(micro_json(&url, &["consumer", "info", "ORDERS", "PROC"])["num_ack_pending"], 0);
 
     // Nothing left: a note, exit 0, after the wait.
-    let out = micro_ok(&url, &["consumer", "next", "ORDERS", "PROC", "--wait", "300ms"]);
+    let out = micro_quiet(&url, &["consumer", "next", "ORDERS", "PROC", "--wait", "300ms"]);
     assert_eq!(out.stdout.trim(), "No messages available on consumer PROC of stream ORDERS");
     assert!(out.elapsed < Duration::from_secs(5), "{out:?}");
     assert_eq!(micro_json(&url, &["consumer", "next", "ORDERS", "PROC", "--wait", "300ms"]), serde_json::json!([]));
 
     // The filtered consumer sees only its subject, from the last message on it.
-    let out = micro_ok(&url, &["consumer", "next", "ORDERS", "LAST"]);
+    let out = micro_quiet(&url, &["consumer", "next", "ORDERS", "LAST"]);
     assert!(lines(&out)[0].starts_with("[orders.b] stream seq 2") && lines(&out)[1] == "second", "{out:?}");
 
-    let out = micro_ok(&url, &["consumer", "rm", "ORDERS", "NEWONLY"]);
+    let out = micro_quiet(&url, &["consumer", "rm", "ORDERS", "NEWONLY"]);
     assert_eq!(out.stdout.trim(), "Deleted consumer NEWONLY of stream ORDERS");
     assert_clean_failure(&micro(&url, &["consumer", "info", "ORDERS", "NEWONLY"]), &["consumer newonly not found"]);
     assert_clean_failure(&micro(&url, &["consumer", "rm", "ORDERS", "NEWONLY"]), &["not found"]);
@@ -356,9 +281,9 @@ fn consumers_add_ls_info_next_acks_rm() {
 fn kv_add_put_get_del_history_ls_info_rm() {
     let server = jetstream_server();
     let url = server.url();
-    assert_eq!(micro_ok(&url, &["kv", "ls"]).stdout.trim(), "No Key/Value buckets");
+    assert_eq!(micro_quiet(&url, &["kv", "ls"]).stdout.trim(), "No Key/Value buckets");
 
-    let out = micro_ok(&url, &["kv", "add", "cfg", "--history", "5", "--ttl", "1h"]);
+    let out = micro_quiet(&url, &["kv", "add", "cfg", "--history", "5", "--ttl", "1h"]);
     assert!(out.stdout.starts_with("Bucket cfg created"), "{out:?}");
     assert!(out.stdout.contains("History: 5") && out.stdout.contains("TTL: 1h"), "{out:?}");
     let other = micro_json(&url, &["kv", "add", "other", "--storage", "memory"]);
@@ -367,19 +292,22 @@ fn kv_add_put_get_del_history_ls_info_rm() {
         (Some("KV_other"), Some("memory"))
     );
 
-    assert_eq!(micro_ok(&url, &["kv", "put", "cfg", "color", "blue"]).stdout.trim(), "cfg > color = blue (revision 1)");
+    assert_eq!(
+        micro_quiet(&url, &["kv", "put", "cfg", "color", "blue"]).stdout.trim(),
+        "cfg > color = blue (revision 1)"
+    );
     let ack = micro_json(&url, &["kv", "put", "cfg", "color", "red"]);
     assert_eq!((ack["stream"].as_str(), ack["seq"].as_u64()), (Some("KV_cfg"), Some(2)), "{ack}");
 
-    let out = micro_ok(&url, &["kv", "get", "cfg", "color"]);
+    let out = micro_quiet(&url, &["kv", "get", "cfg", "color"]);
     assert!(lines(&out)[0].starts_with("cfg > color revision 2 created "), "{out:?}");
     assert_eq!(lines(&out).last(), Some(&"red"), "{out:?}");
-    assert_eq!(micro_ok(&url, &["kv", "get", "cfg", "color", "--raw"]).stdout, "red\n");
+    assert_eq!(micro_quiet(&url, &["kv", "get", "cfg", "color", "--raw"]).stdout, "red\n");
     let entry = micro_json(&url, &["kv", "get", "cfg", "color"]);
     assert_eq!((entry["value"].as_str(), entry["revision"].as_u64()), (Some("red"), Some(2)), "{entry}");
     assert_eq!((entry["key"].as_str(), entry["operation"].as_str()), (Some("color"), Some("PUT")), "{entry}");
 
-    let out = micro_ok(&url, &["kv", "history", "cfg", "color"]);
+    let out = micro_quiet(&url, &["kv", "history", "cfg", "color"]);
     let rows: Vec<Vec<&str>> = lines(&out).iter().skip(4).map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(
         rows.iter().map(|r| (r[0], r[1], r[4])).collect::<Vec<_>>(),
@@ -387,7 +315,7 @@ fn kv_add_put_get_del_history_ls_info_rm() {
         "{out:?}"
     );
 
-    assert_eq!(micro_ok(&url, &["kv", "del", "cfg", "color"]).stdout.trim(), "Deleted cfg > color (revision 3)");
+    assert_eq!(micro_quiet(&url, &["kv", "del", "cfg", "color"]).stdout.trim(), "Deleted cfg > color (revision 3)");
     let out = micro(&url, &["kv", "get", "cfg", "color"]);
     assert_clean_failure(&out, &["color", "not found", "deleted"]);
     assert!(out.stdout.is_empty(), "{out:?}");
@@ -397,24 +325,24 @@ fn kv_add_put_get_del_history_ls_info_rm() {
     assert_eq!(ops, ["PUT", "PUT", "DEL"], "{history}");
     assert_clean_failure(&micro(&url, &["kv", "history", "cfg", "never"]), &["not found"]);
 
-    micro_ok(&url, &["kv", "put", "cfg", "size", "3"]);
-    let out = micro_ok(&url, &["kv", "ls"]);
+    micro_quiet(&url, &["kv", "put", "cfg", "size", "3"]);
+    let out = micro_quiet(&url, &["kv", "ls"]);
     let row = lines(&out).into_iter().find(|l| l.starts_with("cfg")).unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(row.split_whitespace().take(4).collect::<Vec<_>>(), ["cfg", "4", "5", "1h"], "{row:?}");
     assert_eq!(micro_json(&url, &["kv", "ls"]), serde_json::json!(["cfg", "other"]));
-    assert_eq!(micro_ok(&url, &["kv", "ls", "cfg"]).stdout, "size\n", "deleted keys are not listed");
+    assert_eq!(micro_quiet(&url, &["kv", "ls", "cfg"]).stdout, "size\n", "deleted keys are not listed");
     assert_eq!(micro_json(&url, &["kv", "ls", "cfg"]), serde_json::json!(["size"]));
-    assert_eq!(micro_ok(&url, &["kv", "ls", "other"]).stdout.trim(), "No keys in bucket other");
+    assert_eq!(micro_quiet(&url, &["kv", "ls", "other"]).stdout.trim(), "No keys in bucket other");
 
-    let out = micro_ok(&url, &["kv", "info", "cfg"]);
+    let out = micro_quiet(&url, &["kv", "info", "cfg"]);
     assert!(out.stdout.contains("Bucket cfg") && out.stdout.contains("Values: 4"), "{out:?}");
     assert_eq!(micro_json(&url, &["kv", "info", "cfg"])["config"]["max_msgs_per_subject"], 5);
 
     // Bucket streams stay out of `stream ls` unless asked for.
-    assert!(!micro_ok(&url, &["stream", "ls"]).stdout.contains("KV_cfg"));
-    assert!(micro_ok(&url, &["stream", "ls", "--all"]).stdout.contains("KV_cfg"));
+    assert!(!micro_quiet(&url, &["stream", "ls"]).stdout.contains("KV_cfg"));
+    assert!(micro_quiet(&url, &["stream", "ls", "--all"]).stdout.contains("KV_cfg"));
 
-    assert_eq!(micro_ok(&url, &["kv", "rm", "cfg"]).stdout.trim(), "Deleted bucket cfg");
+    assert_eq!(micro_quiet(&url, &["kv", "rm", "cfg"]).stdout.trim(), "Deleted bucket cfg");
     assert_eq!(micro_json(&url, &["kv", "rm", "other"])["success"], true);
     for args in [
         &["kv", "get", "cfg", "size"][..],
@@ -428,77 +356,32 @@ fn kv_add_put_get_del_history_ls_info_rm() {
     ] {
         assert_clean_failure(&micro(&url, args), &["bucket cfg not found"]);
     }
-    assert_eq!(micro_ok(&url, &["kv", "ls"]).stdout.trim(), "No Key/Value buckets");
+    assert_eq!(micro_quiet(&url, &["kv", "ls"]).stdout.trim(), "No Key/Value buckets");
 
     assert_clean_failure(&micro(&url, &["kv", "add", "bad.name"]), &["invalid bucket name"]);
     assert_usage_error(&micro(&url, &["kv", "add", "b", "--history", "65"]), "65");
     assert_usage_error(&micro(&url, &["kv", "put", "b", "k"]), "VALUE");
 }
 
-/// A `micro` running in the background, its stdout lines on a channel. Dropping it kills the process.
-struct Background {
-    child: Child,
-    stdout: Receiver<String>,
-}
-
-impl Background {
-    fn spawn(url: &str, args: &[&str]) -> Self {
-        let mut child = micro_command(url, args).spawn().expect("micro starts");
-        let (tx, stdout) = mpsc::channel();
-        let pipe = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, stdout }
-    }
-
-    fn line(&self) -> String {
-        self.stdout.recv_timeout(WAIT).expect("a line from the background micro")
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the background micro did not exit within {WAIT:?}");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn kv_watch_prints_the_latest_value_then_changes() {
     let server = jetstream_server();
     let url = server.url();
-    micro_ok(&url, &["kv", "add", "w", "--history", "3"]);
-    micro_ok(&url, &["kv", "put", "w", "k", "v1"]);
-    micro_ok(&url, &["kv", "put", "w", "k", "v2"]);
-    micro_ok(&url, &["kv", "put", "w", "other", "x"]);
+    micro_quiet(&url, &["kv", "add", "w", "--history", "3"]);
+    micro_quiet(&url, &["kv", "put", "w", "k", "v1"]);
+    micro_quiet(&url, &["kv", "put", "w", "k", "v2"]);
+    micro_quiet(&url, &["kv", "put", "w", "other", "x"]);
 
     let mut watch = Background::spawn(&url, &["kv", "watch", "w", "k", "--count", "3"]);
     let first = watch.line();
     assert!(first.ends_with("] PUT w > k (revision 2): v2"), "the latest value only, first: {first:?}");
-    micro_ok(&url, &["kv", "put", "w", "k", "v3"]);
-    micro_ok(&url, &["kv", "del", "w", "k"]);
+    micro_quiet(&url, &["kv", "put", "w", "k", "v3"]);
+    micro_quiet(&url, &["kv", "del", "w", "k"]);
     assert!(watch.line().ends_with("] PUT w > k (revision 4): v3"));
     assert!(watch.line().ends_with("] DEL w > k (revision 5)"));
     assert!(watch.wait_exit().success(), "exits after --count entries");
 
-    let out = micro_ok(&url, &["--json", "kv", "watch", "w", "other", "--count", "1"]);
+    let out = micro_quiet(&url, &["--json", "kv", "watch", "w", "other", "--count", "1"]);
     let entry: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON entry per line");
     assert_eq!(
         (entry["key"].as_str(), entry["value"].as_str(), entry["revision"].as_u64()),
@@ -506,7 +389,7 @@ fn kv_watch_prints_the_latest_value_then_changes() {
     );
 
     // The whole bucket: the latest value of every key.
-    let out = micro_ok(&url, &["kv", "watch", "w", "--count", "2"]);
+    let out = micro_quiet(&url, &["kv", "watch", "w", "--count", "2"]);
     assert_eq!(out.stdout.lines().filter(|l| l.contains(" w > ")).count(), 2, "{out:?}");
     assert_usage_error(&micro(&url, &["kv", "watch"]), "BUCKET");
 }

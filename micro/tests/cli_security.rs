@@ -1,9 +1,11 @@
 //! The `micro` binary's TLS and credential options (natscli's names) against real servers configured for each:
 //! the right credentials work, the wrong ones end the command quickly with one line and a non-zero exit.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{assert_clean_failure, micro, Output};
 use nats_server_harness::auth::{NkeyUser, OperatorFixture};
 use nats_server_harness::tls::{ServerTls, TlsFixture};
 use nats_server_harness::NatsServer;
@@ -11,33 +13,8 @@ use nats_server_harness::NatsServer;
 /// Well under the 5 s connect timeout the CLI would otherwise wait out, and far from a retry loop.
 const QUICK: Duration = Duration::from_secs(4);
 
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-fn micro(url: &str, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_micro"))
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .env_remove("NATS_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("micro runs");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
-}
-
 /// A request through the server proves the whole path: connect, subscribe (the reply inbox), publish.
-fn round_trip(url: &str, extra: &[&str]) -> Run {
+fn round_trip(url: &str, extra: &[&str]) -> Output {
     // `micro req` with nobody listening answers "no responders": that is a server reply, so the connection,
     // the handshake and the credentials all worked.
     let mut args = extra.to_vec();
@@ -45,22 +22,20 @@ fn round_trip(url: &str, extra: &[&str]) -> Run {
     micro(url, &args)
 }
 
-fn assert_connected(run: &Run, what: &str) {
+fn assert_connected(run: &Output, what: &str) {
     assert!(
         run.stderr.contains("no responders") || run.stdout.contains("no responders"),
         "{what}: expected the server's no-responders answer, got ok={} stdout={:?} stderr={:?}",
-        run.ok,
+        run.status.success(),
         run.stdout,
         run.stderr
     );
 }
 
-fn assert_refused(run: &Run, what: &str, needle: &str) {
-    assert!(!run.ok, "{what}: must exit non-zero");
+#[track_caller]
+fn assert_refused(run: &Output, what: &str, needle: &str) {
+    assert_clean_failure(run, &[needle]);
     assert!(run.elapsed < QUICK, "{what}: took {:?}", run.elapsed);
-    let line = run.stderr.trim();
-    assert_eq!(line.lines().count(), 1, "{what}: one line, got {line:?}");
-    assert!(line.to_lowercase().contains(needle), "{what}: {line:?} should mention {needle:?}");
 }
 
 #[test]
@@ -88,11 +63,16 @@ fn mutual_tls_needs_the_client_certificate() {
     let args = ["--tlsca", &ca, "--tlscert", &cert, "--tlskey", &key];
     assert_connected(&round_trip(&server.tls_url(), &args), "with a client certificate");
     let run = round_trip(&server.tls_url(), &["--tlsca", &ca]);
-    assert!(!run.ok && run.elapsed < QUICK, "without a client certificate: {:?} {:?}", run.stderr, run.elapsed);
+    assert!(
+        !run.status.success() && run.elapsed < QUICK,
+        "without a client certificate: {:?} {:?}",
+        run.stderr,
+        run.elapsed
+    );
     assert_eq!(run.stderr.trim().lines().count(), 1, "{:?}", run.stderr);
     // clap refuses half a key pair before anything connects.
     let run = micro(&server.tls_url(), &["--tlscert", &cert, "req", "x", "y"]);
-    assert!(!run.ok && run.stderr.contains("--tlskey"), "{:?}", run.stderr);
+    assert!(!run.status.success() && run.stderr.contains("--tlskey"), "{:?}", run.stderr);
 }
 
 #[test]
@@ -102,7 +82,7 @@ fn tls_first_reaches_a_handshake_first_server() {
     let ca = fx.ca_path().to_str().unwrap().to_owned();
     assert_connected(&round_trip(&server.tls_url(), &["--tlsca", &ca, "--tlsfirst"]), "--tlsfirst");
     let run = round_trip(&server.tls_url(), &["--tlsca", &ca]);
-    assert!(!run.ok, "a handshake-first server never sends a plaintext INFO: {:?}", run.stderr);
+    assert!(!run.status.success(), "a handshake-first server never sends a plaintext INFO: {:?}", run.stderr);
 }
 
 #[test]

@@ -280,3 +280,54 @@ fn kv_works_in_a_hub_domain_from_a_leaf_node() {
         assert_eq!(local.key_value("shared").unwrap_err().err_code(), Some(10059), "{version:?}");
     }
 }
+
+#[test]
+fn ordered_consumer_and_watch_recover_after_a_server_restart() {
+    let mut server = js_server(ServerVersion::Current);
+    let js = context(&server);
+    stream(&js, "DURABLE", "durable.>", StorageType::File);
+    for i in 1..=20 {
+        js.publish("durable.x", format!("{i}")).unwrap();
+    }
+    let kv = js.create_key_value(&KvConfig::new("survivor")).unwrap();
+    kv.put("k", "before").unwrap();
+    let mut watch = kv.watch("k").unwrap();
+    assert!(matches!(watch.next().unwrap().unwrap(), Watched::Entry(e) if &e.value[..] == b"before"));
+    assert_eq!(watch.next().unwrap().unwrap(), Watched::InitialDone);
+
+    let mut ordered = js.ordered("DURABLE", OrderedConfig::default()).unwrap();
+    let mut got = Vec::new();
+    let number = |m: nats_jetstream::blocking::JsMessage<nats_blocking::Client>| {
+        String::from_utf8(m.payload().to_vec()).unwrap().parse::<u32>().unwrap()
+    };
+    while got.len() < 10 {
+        got.push(number(ordered.next().unwrap().unwrap()));
+    }
+    // The ephemeral consumers live in memory: a restart loses them, and the chain must start over where it was.
+    server.restart();
+    let started = Instant::now();
+    let mut i = 21;
+    while i <= 30 {
+        assert!(started.elapsed() < Duration::from_secs(30), "publishing after the restart");
+        if js.publish("durable.x", format!("{i}")).is_ok() {
+            i += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    while got.len() < 30 {
+        assert!(started.elapsed() < Duration::from_secs(60), "ordered consumer stuck at {got:?}");
+        got.push(number(ordered.next().unwrap().unwrap()));
+    }
+    assert_eq!(got, (1..=30).collect::<Vec<u32>>(), "no gap, no duplicate across the restart");
+
+    kv.put("k", "after").unwrap();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "watch stuck after the restart");
+        if let Watched::Entry(e) = watch.next().unwrap().unwrap() {
+            if &e.value[..] == b"after" {
+                break;
+            }
+        }
+    }
+}
