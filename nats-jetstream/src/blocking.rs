@@ -29,26 +29,27 @@ use nats_client::Message;
 use crate::ack::{AckKind, AckState, OwnedAckMetadata};
 use crate::api::ApiPrefix;
 use crate::call::{Api, Call, PublishOptions};
-use crate::error::{ErrorCode, JetStreamError};
+use crate::common::{
+    ack_metadata, ack_subject, check_kv_stream, control_error, direct_entry, finish, is_fatal_create_error,
+    is_stream_name_in_use, keys_request, kv_bucket_names, ordered_base, ordered_consumer_name, ordered_event,
+    stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
+};
+use crate::error::JetStreamError;
 use crate::kv::{self, CreateRetry, Entry};
 use crate::model::{
     AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, KvStatus, MsgGetRequest,
-    PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo, StreamInfoRequest,
+    PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
 };
 use crate::model::{Paged, Pager};
-use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
-use crate::pull::{ConsumeConfig, FetchConfig, FetchEnd, PullConsumer, PullEvent, Termination};
+use crate::ordered::{OrderedConfig, OrderedConsumer};
+use crate::pull::{ConsumeConfig, FetchConfig, PullConsumer, PullEvent, Termination};
 use crate::transport::{Error, Received, Subscription, Transport};
 
 mod publish;
 
 pub use publish::PublishWindow;
 
-/// The default timeout of a JetStream API call, as other clients use.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Retries of a publish answered by "no responders" (a stream leader being elected), 250 ms apart (ADR-22).
-const PUBLISH_RETRIES: u32 = 2;
-const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
+pub use crate::common::{Watched, DEFAULT_TIMEOUT};
 
 /// A JetStream context: a client, an API prefix (or domain) and a timeout.
 #[derive(Debug, Clone)]
@@ -116,9 +117,7 @@ impl<T: Transport> Context<T> {
     /// Creates the stream, or updates it when one of that name exists with another config.
     pub fn create_or_update_stream(&self, config: &StreamConfig) -> Result<StreamInfo, Error> {
         match self.create_stream(config) {
-            Err(e) if e.jetstream().and_then(JetStreamError::error_code) == Some(ErrorCode::StreamNameInUse) => {
-                self.update_stream(config)
-            }
+            Err(e) if is_stream_name_in_use(&e) => self.update_stream(config),
             other => other,
         }
     }
@@ -252,7 +251,7 @@ impl<T: Transport> Context<T> {
         crate::api::validate_stream_name(stream)?;
         let inbox = self.client.new_inbox();
         // The inbox's unique token doubles as the chain's random name.
-        let base = inbox.rsplit('.').next().unwrap_or("ordered").to_owned();
+        let base = ordered_base(&inbox);
         let sub = self.client.subscribe(&inbox)?;
         let machine = OrderedConsumer::new(&base, config, Instant::now())?;
         Ok(Ordered {
@@ -284,9 +283,7 @@ impl<T: Transport> Context<T> {
     pub fn key_value(&self, bucket: &str) -> Result<Store<T>, Error> {
         kv::validate_bucket(bucket)?;
         let info = self.stream_info(&kv::stream_name(bucket))?;
-        if info.config.max_msgs_per_subject < 1 {
-            return Err(JetStreamError::InvalidConfig { reason: format!("{bucket} is not a Key/Value bucket") }.into());
-        }
+        check_kv_stream(bucket, &info)?;
         Ok(Store { js: self.clone(), bucket: bucket.to_owned(), stream: info.config.name })
     }
 
@@ -298,8 +295,7 @@ impl<T: Transport> Context<T> {
 
     /// Every bucket name.
     pub fn key_value_names(&self) -> Result<Vec<String>, Error> {
-        let names = self.stream_names(Some("$KV.*.>"))?;
-        Ok(names.into_iter().filter_map(|n| n.strip_prefix("KV_").map(str::to_owned)).collect())
+        Ok(kv_bucket_names(self.stream_names(Some(KV_STREAMS_SUBJECT))?))
     }
 }
 
@@ -315,8 +311,7 @@ pub struct JsMessage<T> {
 impl<T: Transport> JsMessage<T> {
     /// Delivery metadata from the reply subject: stream and consumer sequences, delivery count, pending.
     pub fn metadata(&self) -> Result<OwnedAckMetadata, JetStreamError> {
-        let reply = self.message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
-        OwnedAckMetadata::parse(reply).map_err(|e| JetStreamError::InvalidReply { reason: format!("ack subject: {e}") })
+        ack_metadata(&self.message)
     }
 
     /// The payload.
@@ -325,9 +320,7 @@ impl<T: Transport> JsMessage<T> {
     }
 
     fn reply(&self) -> Result<&str, Error> {
-        self.message.reply.as_ref().and_then(|r| r.as_str()).ok_or_else(|| {
-            Error::JetStream(JetStreamError::InvalidReply { reason: "the message has no ack subject".into() })
-        })
+        ack_subject(&self.message)
     }
 
     /// Sends an ack of `kind` without waiting. Nothing is sent after a terminal ack (ADR-15).
@@ -572,7 +565,7 @@ impl<T: Transport> Ordered<T> {
                     self.machine.create_failed(serial, now);
                     // A refusal that retrying cannot fix (no stream, a bad config) ends the consumer; timeouts,
                     // no responders and the retryable API errors are retried with backoff.
-                    if e.jetstream().and_then(JetStreamError::api_error).is_some_and(|a| !a.is_retryable()) {
+                    if is_fatal_create_error(&e) {
                         return Err(e);
                     }
                 }
@@ -587,45 +580,22 @@ impl<T: Transport> Ordered<T> {
                 Err(e) => return Err(e.into()),
             }
         };
-        let name = format!("{}_{}", self.machine.name().rsplit_once('_').map_or("", |(b, _)| b), serial);
+        let name = ordered_consumer_name(&self.machine, *serial);
         while let Some(request) = pull.poll_pull() {
             let (subject, body) = self.js.api.pull(&self.stream, &name, &request)?;
             self.js.client.publish(&subject, Some(&self.inbox), None, body)?;
         }
         while let Some(event) = pull.poll_event() {
-            match event {
-                PullEvent::Message(Received(message)) => {
-                    let reply = message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
-                    let Ok(meta) = OwnedAckMetadata::parse(reply) else { continue };
-                    let Some(from) = self.machine.serial_of(&meta.consumer) else { continue };
-                    match self.machine.handle_message(meta.consumer_sequence, meta.stream_sequence, from) {
-                        Delivery::Deliver => {
-                            let client = self.js.client.clone();
-                            return Ok(Some(JsMessage { message, client, acked: AckState::no_ack() }));
-                        }
-                        Delivery::Reset => {
-                            self.pull = None;
-                            return Ok(None);
-                        }
-                        Delivery::DropStale => {}
-                    }
+            match ordered_event(&mut self.machine, event) {
+                OrderedStep::Deliver(message) => {
+                    let client = self.js.client.clone();
+                    return Ok(Some(JsMessage { message, client, acked: AckState::no_ack() }));
                 }
-                PullEvent::MissingHeartbeat => {
-                    self.machine.reset(ResetReason::MissedHeartbeat);
+                OrderedStep::Reset => {
                     self.pull = None;
                     return Ok(None);
                 }
-                PullEvent::Terminated { .. } => {
-                    self.machine.reset(ResetReason::ConsumerDeleted);
-                    self.pull = None;
-                    return Ok(None);
-                }
-                PullEvent::Error(control) if control.code() == 503 => {
-                    self.machine.reset(ResetReason::NoResponders);
-                    self.pull = None;
-                    return Ok(None);
-                }
-                _ => {}
+                OrderedStep::Skip => {}
             }
         }
         wait(&mut self.sub, pull, self.machine.poll_timeout())?;
@@ -647,93 +617,26 @@ impl<T: Transport> Iterator for Ordered<T> {
     }
 }
 
-/// What a [`Watch`] yields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Watched {
-    /// An entry (a put, or a delete or purge marker).
-    Entry(Entry),
-    /// Every entry that existed when the watch started has been yielded; what follows is new.
-    InitialDone,
-}
-
 /// A Key/Value watch: see [`Store::watch`].
 #[derive(Debug)]
 pub struct Watch<T: Transport> {
-    bucket: String,
     ordered: Ordered<T>,
-    tracker: Option<kv::WatchTracker>,
-    queued: Option<Watched>,
+    state: WatchState,
 }
 
 impl<T: Transport> Iterator for Watch<T> {
     type Item = Result<Watched, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(queued) = self.queued.take() {
+        if let Some(queued) = self.state.take_queued() {
             return Some(Ok(queued));
         }
         loop {
-            let step = self.ordered.step();
-            // The first consumer's create reply tells how much initial data there is.
-            if self.tracker.is_none() {
-                if let Some(pending) = self.ordered.initial_pending() {
-                    let mut tracker = kv::WatchTracker::new(pending);
-                    let now = tracker.start();
-                    self.tracker = Some(tracker);
-                    if now {
-                        // Keep what this step produced for after the marker.
-                        match step {
-                            Ok(Some(m)) => self.queued = self.entry(m).map(Watched::Entry),
-                            Err(e) => return Some(Err(e)),
-                            Ok(None) => {}
-                        }
-                        return Some(Ok(Watched::InitialDone));
-                    }
-                }
-            }
-            match step {
-                Ok(Some(message)) => {
-                    let Some(entry) = self.entry(message) else { continue };
-                    if let Some(tracker) = self.tracker.as_mut() {
-                        if tracker.on_entry(entry.delta) {
-                            self.queued = Some(Watched::InitialDone);
-                        }
-                    }
-                    return Some(Ok(Watched::Entry(entry)));
-                }
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
+            let step = self.ordered.step().map(|m| m.map(|m| m.message));
+            if let Some(out) = self.state.on_step(self.ordered.initial_pending(), step) {
+                return Some(out);
             }
         }
-    }
-}
-
-impl<T: Transport> Watch<T> {
-    fn entry(&self, message: JsMessage<T>) -> Option<Entry> {
-        let m = message.message;
-        let reply = m.reply.as_ref().and_then(|r| r.as_str())?;
-        let meta = crate::ack::AckMetadata::parse(reply).ok()?;
-        let subject = m.subject.as_str().unwrap_or("");
-        Entry::from_message(&self.bucket, subject, m.headers.as_ref(), m.payload.clone(), &meta)
-    }
-}
-
-fn finish<M>(out: Vec<M>, reason: FetchEnd) -> Result<Vec<M>, Error> {
-    if !out.is_empty() || !reason.is_error() {
-        return Ok(out);
-    }
-    Err(match reason {
-        FetchEnd::Status(control) => control_error(&control),
-        _ => JetStreamError::Timeout,
-    }
-    .into())
-}
-
-/// The typed error of a status that ended a pull: 503 no responders, else the status and its text.
-fn control_error(control: &crate::status::Control) -> JetStreamError {
-    match control.code() {
-        503 => JetStreamError::NoResponders,
-        code => JetStreamError::Status { code, description: control.description().to_owned() },
     }
 }
 
@@ -782,11 +685,7 @@ impl<T: Transport> Store<T> {
     }
 
     fn direct(&self, call: Call<DirectGetMessage>) -> Result<Option<Entry>, Error> {
-        match self.js.call(&call) {
-            Ok(m) => Ok(Entry::from_direct_get(&self.bucket, &m.subject, m.seq, m.time, Some(&m.headers), m.payload)),
-            Err(Error::JetStream(JetStreamError::Status { code: 404, .. })) => Ok(None),
-            Err(e) => Err(e),
-        }
+        direct_entry(&self.bucket, self.js.call(&call))
     }
 
     /// Sets `key` only if its latest revision is `revision`; a mismatch is the API error 10071 (or 10164).
@@ -849,29 +748,18 @@ impl<T: Transport> Store<T> {
     /// every matching key, then [`Watched::InitialDone`], then every change as it happens, across server
     /// restarts. Delete and purge markers are entries too (see [`Entry::operation`]).
     pub fn watch(&self, filter: &str) -> Result<Watch<T>, Error> {
-        kv::validate_filter(filter)?;
-        let config = OrderedConfig {
-            filter_subjects: vec![crate::api::kv_subject(&self.bucket, filter)],
-            deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
-            ..OrderedConfig::default()
-        };
+        let config = watch_config(&self.bucket, filter)?;
         let ordered = self.js.ordered(&self.stream, config)?;
-        Ok(Watch { bucket: self.bucket.clone(), ordered, tracker: None, queued: None })
+        Ok(Watch { ordered, state: WatchState::new(self.bucket.clone()) })
     }
 
     /// Every key with a value (deleted and purged keys left out).
     pub fn keys(&self) -> Result<Vec<String>, Error> {
-        let request = StreamInfoRequest {
-            subjects_filter: crate::api::kv_stream_subjects(&self.bucket),
-            ..StreamInfoRequest::default()
-        };
-        let info = self.js.call(&self.js.api.stream_info_with(&self.stream, &request)?)?;
+        let info = self.js.call(&self.js.api.stream_info_with(&self.stream, &keys_request(&self.bucket))?)?;
         let mut keys = Vec::new();
-        for subject in info.state.subjects.keys() {
-            if let Some(key) = kv::key_from_subject(&self.bucket, subject) {
-                if self.get(key)?.is_some() {
-                    keys.push(key.to_owned());
-                }
+        for key in stored_keys(&self.bucket, &info) {
+            if self.get(key)?.is_some() {
+                keys.push(key.to_owned());
             }
         }
         keys.sort();

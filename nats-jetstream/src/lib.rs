@@ -30,9 +30,15 @@
 
 pub mod ack;
 pub mod api;
+#[cfg(feature = "async")]
+pub mod async_transport;
+#[cfg(feature = "async")]
+pub mod asynch;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod call;
+#[cfg(any(feature = "blocking", feature = "async"))]
+mod common;
 pub mod error;
 pub mod kv;
 pub mod model;

@@ -1,0 +1,236 @@
+//! What the blocking and async bindings share beyond the sans-IO core: the glue that reads a message, an
+//! event or a reply the same way whichever client delivered it. Nothing here does I/O or reads the clock.
+
+// With one binding only, some of the shared pieces go unused.
+#![cfg_attr(not(all(feature = "blocking", feature = "async")), allow(dead_code))]
+
+use std::time::Duration;
+
+use nats_client::Message;
+
+use crate::ack::{AckMetadata, OwnedAckMetadata};
+use crate::error::{ErrorCode, JetStreamError};
+use crate::kv::{self, Entry};
+use crate::model::{DirectGetMessage, StreamInfo, StreamInfoRequest};
+use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
+use crate::pull::{FetchEnd, PullEvent};
+use crate::transport::{Error, Received};
+
+/// The default timeout of a JetStream API call, as other clients use.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries of a publish answered by "no responders" (a stream leader being elected), 250 ms apart (ADR-22).
+pub(crate) const PUBLISH_RETRIES: u32 = 2;
+pub(crate) const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
+/// The subjects every Key/Value stream stores under: what lists the buckets.
+pub(crate) const KV_STREAMS_SUBJECT: &str = "$KV.*.>";
+
+/// What a Key/Value watch yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// An entry (a put, or a delete or purge marker).
+    Entry(Entry),
+    /// Every entry that existed when the watch started has been yielded; what follows is new.
+    InitialDone,
+}
+
+/// True when a stream create failed because one of that name exists with another config.
+pub(crate) fn is_stream_name_in_use(e: &Error) -> bool {
+    e.jetstream().and_then(JetStreamError::error_code) == Some(ErrorCode::StreamNameInUse)
+}
+
+/// Refuses a stream that is not a Key/Value bucket's.
+pub(crate) fn check_kv_stream(bucket: &str, info: &StreamInfo) -> Result<(), Error> {
+    if info.config.max_msgs_per_subject < 1 {
+        return Err(JetStreamError::InvalidConfig { reason: format!("{bucket} is not a Key/Value bucket") }.into());
+    }
+    Ok(())
+}
+
+/// The bucket names among stream names.
+pub(crate) fn kv_bucket_names(streams: Vec<String>) -> Vec<String> {
+    streams.into_iter().filter_map(|n| n.strip_prefix("KV_").map(str::to_owned)).collect()
+}
+
+/// An ordered consumer chain's random name: the unique token of its inbox.
+pub(crate) fn ordered_base(inbox: &str) -> String {
+    inbox.rsplit('.').next().unwrap_or("ordered").to_owned()
+}
+
+/// A delivered message's metadata, from its ack subject.
+pub(crate) fn ack_metadata(message: &Message) -> Result<OwnedAckMetadata, JetStreamError> {
+    let reply = message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+    OwnedAckMetadata::parse(reply).map_err(|e| JetStreamError::InvalidReply { reason: format!("ack subject: {e}") })
+}
+
+/// A delivered message's ack subject.
+pub(crate) fn ack_subject(message: &Message) -> Result<&str, Error> {
+    message.reply.as_ref().and_then(|r| r.as_str()).ok_or_else(|| {
+        Error::JetStream(JetStreamError::InvalidReply { reason: "the message has no ack subject".into() })
+    })
+}
+
+/// A fetch's result: what arrived, or the error that ended it when nothing did.
+pub(crate) fn finish<M>(out: Vec<M>, reason: FetchEnd) -> Result<Vec<M>, Error> {
+    if !out.is_empty() || !reason.is_error() {
+        return Ok(out);
+    }
+    Err(match reason {
+        FetchEnd::Status(control) => control_error(&control),
+        _ => JetStreamError::Timeout,
+    }
+    .into())
+}
+
+/// The typed error of a status that ended a pull: 503 no responders, else the status and its text.
+pub(crate) fn control_error(control: &crate::status::Control) -> JetStreamError {
+    match control.code() {
+        503 => JetStreamError::NoResponders,
+        code => JetStreamError::Status { code, description: control.description().to_owned() },
+    }
+}
+
+/// A refusal of an ordered consumer's create that retrying cannot fix (no stream, a bad config): it ends the
+/// consumer. Timeouts, no responders and the retryable API errors are retried with backoff.
+pub(crate) fn is_fatal_create_error(e: &Error) -> bool {
+    e.jetstream().and_then(JetStreamError::api_error).is_some_and(|a| !a.is_retryable())
+}
+
+/// The name of an ordered chain's consumer of `serial`.
+pub(crate) fn ordered_consumer_name(machine: &OrderedConsumer, serial: u64) -> String {
+    format!("{}_{}", machine.name().rsplit_once('_').map_or("", |(b, _)| b), serial)
+}
+
+/// What an ordered consumer does with one event of its current pull.
+pub(crate) enum OrderedStep {
+    /// Hand the message to the user.
+    Deliver(Message),
+    /// The chain moved to a new consumer: drop the current pull.
+    Reset,
+    /// Nothing to do (a stale or unreadable message, a warning).
+    Skip,
+}
+
+/// Reads one pull event of an ordered consumer into its machine.
+pub(crate) fn ordered_event(machine: &mut OrderedConsumer, event: PullEvent<Received>) -> OrderedStep {
+    match event {
+        PullEvent::Message(Received(message)) => {
+            let reply = message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+            let Ok(meta) = OwnedAckMetadata::parse(reply) else { return OrderedStep::Skip };
+            let Some(from) = machine.serial_of(&meta.consumer) else { return OrderedStep::Skip };
+            match machine.handle_message(meta.consumer_sequence, meta.stream_sequence, from) {
+                Delivery::Deliver => OrderedStep::Deliver(message),
+                Delivery::Reset => OrderedStep::Reset,
+                Delivery::DropStale => OrderedStep::Skip,
+            }
+        }
+        PullEvent::MissingHeartbeat => {
+            machine.reset(ResetReason::MissedHeartbeat);
+            OrderedStep::Reset
+        }
+        PullEvent::Terminated { .. } => {
+            machine.reset(ResetReason::ConsumerDeleted);
+            OrderedStep::Reset
+        }
+        PullEvent::Error(control) if control.code() == 503 => {
+            machine.reset(ResetReason::NoResponders);
+            OrderedStep::Reset
+        }
+        _ => OrderedStep::Skip,
+    }
+}
+
+/// A Key/Value direct get's reply as an entry: a 404 status is "none".
+pub(crate) fn direct_entry(bucket: &str, reply: Result<DirectGetMessage, Error>) -> Result<Option<Entry>, Error> {
+    match reply {
+        Ok(m) => Ok(Entry::from_direct_get(bucket, &m.subject, m.seq, m.time, Some(&m.headers), m.payload)),
+        Err(Error::JetStream(JetStreamError::Status { code: 404, .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The stream info request listing a bucket's subjects.
+pub(crate) fn keys_request(bucket: &str) -> StreamInfoRequest {
+    StreamInfoRequest { subjects_filter: crate::api::kv_stream_subjects(bucket), ..StreamInfoRequest::default() }
+}
+
+/// The keys a bucket's stream holds a message for (values and markers alike).
+pub(crate) fn stored_keys<'a>(bucket: &'a str, info: &'a StreamInfo) -> impl Iterator<Item = &'a str> + 'a {
+    info.state.subjects.keys().filter_map(move |subject| kv::key_from_subject(bucket, subject))
+}
+
+/// The ordered consumer of a watch of `filter` in `bucket`: the latest entry per key first.
+pub(crate) fn watch_config(bucket: &str, filter: &str) -> Result<OrderedConfig, Error> {
+    kv::validate_filter(filter)?;
+    Ok(OrderedConfig {
+        filter_subjects: vec![crate::api::kv_subject(bucket, filter)],
+        deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
+        ..OrderedConfig::default()
+    })
+}
+
+/// A watched message as an entry (`None` when it is not one of the bucket's).
+pub(crate) fn watch_entry(bucket: &str, m: Message) -> Option<Entry> {
+    let reply = m.reply.as_ref().and_then(|r| r.as_str())?;
+    let meta = AckMetadata::parse(reply).ok()?;
+    let subject = m.subject.as_str().unwrap_or("");
+    Entry::from_message(bucket, subject, m.headers.as_ref(), m.payload.clone(), &meta)
+}
+
+/// A watch's bookkeeping on top of its ordered consumer: when the initial data is done, and the marker
+/// saying so.
+#[derive(Debug)]
+pub(crate) struct WatchState {
+    bucket: String,
+    tracker: Option<kv::WatchTracker>,
+    queued: Option<Watched>,
+}
+
+impl WatchState {
+    pub(crate) fn new(bucket: String) -> Self {
+        Self { bucket, tracker: None, queued: None }
+    }
+
+    /// What is owed before the next step (the marker after the last initial entry).
+    pub(crate) fn take_queued(&mut self) -> Option<Watched> {
+        self.queued.take()
+    }
+
+    /// Reads one step of the ordered consumer (a delivered message, nothing yet, or an error), knowing what
+    /// the first consumer had pending when created: what to yield, or `None` to step again.
+    pub(crate) fn on_step(
+        &mut self,
+        initial_pending: Option<u64>,
+        step: Result<Option<Message>, Error>,
+    ) -> Option<Result<Watched, Error>> {
+        // The first consumer's create reply tells how much initial data there is.
+        if self.tracker.is_none() {
+            if let Some(pending) = initial_pending {
+                let mut tracker = kv::WatchTracker::new(pending);
+                let now = tracker.start();
+                self.tracker = Some(tracker);
+                if now {
+                    // Keep what this step produced for after the marker.
+                    match step {
+                        Ok(Some(m)) => self.queued = watch_entry(&self.bucket, m).map(Watched::Entry),
+                        Err(e) => return Some(Err(e)),
+                        Ok(None) => {}
+                    }
+                    return Some(Ok(Watched::InitialDone));
+                }
+            }
+        }
+        match step {
+            Ok(Some(message)) => {
+                let entry = watch_entry(&self.bucket, message)?;
+                if let Some(tracker) = self.tracker.as_mut() {
+                    if tracker.on_entry(entry.delta) {
+                        self.queued = Some(Watched::InitialDone);
+                    }
+                }
+                Some(Ok(Watched::Entry(entry)))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
