@@ -52,6 +52,16 @@ pub trait AsyncTransport: Clone + Send + Sync + 'static {
     fn subscribe(&self, subject: &str) -> impl Future<Output = Result<Self::Subscription, nats_client::Error>> + Send;
     /// A fresh unique inbox subject.
     fn new_inbox(&self) -> String;
+    /// The reply of a request sent by [`request_later`](Self::request_later).
+    type Pending: Future<Output = Result<Message, nats_client::Error>> + Send + Unpin + fmt::Debug + 'static;
+    /// Sends a request now and returns its reply as a future to await later.
+    fn request_later(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Self::Pending, nats_client::Error>;
 }
 
 /// An async subscription, polled.
@@ -376,6 +386,18 @@ mod tokio_impl {
 
         fn new_inbox(&self) -> String {
             nats_tokio::Client::new_inbox(self)
+        }
+
+        type Pending = nats_tokio::PendingReply;
+
+        fn request_later(
+            &self,
+            subject: &str,
+            headers: Option<&Headers>,
+            payload: Bytes,
+            timeout: Duration,
+        ) -> Result<Self::Pending, nats_client::Error> {
+            self.send_request_later(subject, headers, payload, timeout)
         }
     }
 

@@ -33,6 +33,8 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod publish;
+
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -64,6 +66,8 @@ use crate::model::{Paged, Pager};
 use crate::ordered::{OrderedConfig, OrderedConsumer};
 use crate::pull::{ConsumeConfig, FetchConfig, PullConsumer, PullEvent, Termination};
 use crate::transport::{Error, Received};
+
+pub use publish::AsyncPublishWindow;
 
 pub use crate::common::{Watched, DEFAULT_TIMEOUT};
 

@@ -99,6 +99,7 @@ macro_rules! on_both_servers {
 
 on_both_servers!(
     account_info,
+    publish_window_accounts_for_every_ack_in_order,
     stream_create_update_info_delete_purge,
     publish_acks_dedup_and_expectations,
     publish_without_stream_is_no_responders,
@@ -223,6 +224,25 @@ async fn stream_create_update_info_delete_purge(env: &Env) {
 // ---------------------------------------------------------------------------------------------------------
 // Publishing and stored messages
 // ---------------------------------------------------------------------------------------------------------
+
+async fn publish_window_accounts_for_every_ack_in_order(env: &Env) {
+    let js = &env.js;
+    env.create(&env.memory_stream("WINDOW", &["window.>"])).await;
+    let mut window = js.publish_window(32);
+    for i in 0..2_000 {
+        window.publish("window.x", format!("{i}")).await.expect("publish");
+        assert!(window.in_flight() <= 32, "the window bounds what is outstanding");
+    }
+    let mut acks = window.take_acks();
+    acks.extend(window.wait_all().await);
+    let seqs: Vec<u64> = acks.into_iter().map(|a| a.expect("stored").seq).collect();
+    assert_eq!(seqs, (1..=2_000).collect::<Vec<u64>>(), "one ack per publish, in order");
+    window.publish("nowhere.x", "lost").await.expect("sent");
+    window.publish("window.y", "kept").await.expect("sent");
+    let acks = window.wait_all().await;
+    assert!(acks[0].is_err(), "{acks:?}");
+    assert_eq!(acks[1].as_ref().expect("stored").seq, 2_001);
+}
 
 async fn publish_acks_dedup_and_expectations(env: &Env) {
     let js = &env.js;

@@ -214,6 +214,21 @@ impl Client {
         self.request_inner(subject, headers, payload.into(), timeout).await
     }
 
+    /// Sends a request now (no `.await` needed to send it) and returns its reply as a future to await later.
+    /// Many requests can be in flight this way (JetStream's asynchronous publish uses it). Dropping the future
+    /// cancels the request.
+    pub fn send_request_later(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<PendingReply, Error> {
+        let shared = self.shared().clone();
+        let (id, slot) = shared.request(subject, headers, payload.into(), timeout)?;
+        Ok(PendingReply { shared, id, slot, done: false })
+    }
+
     async fn request_inner(
         &self,
         subject: &str,
@@ -304,5 +319,38 @@ impl Client {
     /// Connection events from now on, as a `Stream`. It ends after `Event::Closed`.
     pub fn events(&self) -> Events {
         Events::new(self.shared().events())
+    }
+}
+
+/// A request in flight: see [`Client::send_request_later`]. A future of its reply; dropped unfinished, the
+/// request is cancelled.
+pub struct PendingReply {
+    shared: Arc<Shared>,
+    id: RequestId,
+    slot: nats_client::shared::ReplySlot,
+    done: bool,
+}
+
+impl std::fmt::Debug for PendingReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingReply").field("id", &self.id).finish()
+    }
+}
+
+impl std::future::Future for PendingReply {
+    type Output = Result<Message, Error>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let result = std::task::ready!(self.slot.poll_take(cx));
+        self.done = true;
+        Poll::Ready(request_outcome(result).map(|msg| self.shared.message(msg)))
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.cancel_request(self.id);
+        }
     }
 }

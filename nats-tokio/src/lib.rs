@@ -60,7 +60,7 @@ mod tls;
 #[cfg(feature = "tokio")]
 use std::future::Future;
 
-pub use client::Client;
+pub use client::{Client, PendingReply};
 pub use events::Events;
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, Message, PendingLimits};
 pub use nats_proto::{
