@@ -284,6 +284,11 @@ impl<T: AsyncTransport> AsyncContext<T> {
         self.all_pages(|offset| self.api.consumer_names(stream, offset)).await
     }
 
+    /// Every consumer's info of a stream (all pages).
+    pub async fn consumers(&self, stream: &str) -> Result<Vec<ConsumerInfo>, Error> {
+        self.all_pages(|offset| self.api.consumer_list(stream, offset)).await
+    }
+
     /// An ordered consumer of `stream`: every message (of the filter subjects) exactly once and in order,
     /// across consumer deletions, missed heartbeats and server restarts, through a chain of ephemeral
     /// consumers made by the client. Messages need no ack.
@@ -319,6 +324,12 @@ impl<T: AsyncTransport> AsyncContext<T> {
     /// Creates a Key/Value bucket (a stream `KV_<bucket>`).
     pub async fn create_key_value(&self, config: &KvConfig) -> Result<AsyncStore<T>, Error> {
         let info = self.create_stream(&config.to_stream_config()?).await?;
+        Ok(AsyncStore { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+    }
+
+    /// Changes a bucket's settings (history, TTL, limits, description...).
+    pub async fn update_key_value(&self, config: &KvConfig) -> Result<AsyncStore<T>, Error> {
+        let info = self.update_stream(&config.to_stream_config()?).await?;
         Ok(AsyncStore { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
     }
 

@@ -139,19 +139,22 @@ impl<T: Transport> Context<T> {
 
     /// Every stream name (all pages), of streams storing `subject` if given.
     pub fn stream_names(&self, subject: Option<&str>) -> Result<Vec<String>, Error> {
-        self.all_pages(|offset| self.api.stream_names(offset, subject))
+        self.all_pages(|offset| Ok(self.api.stream_names(offset, subject)))
     }
 
     /// Every stream's info (all pages).
     pub fn streams(&self) -> Result<Vec<StreamInfo>, Error> {
-        self.all_pages(|offset| self.api.stream_list(offset, None))
+        self.all_pages(|offset| Ok(self.api.stream_list(offset, None)))
     }
 
-    fn all_pages<P: Paged>(&self, page: impl Fn(u64) -> Call<P>) -> Result<Vec<P::Item>, Error> {
+    fn all_pages<P: Paged>(
+        &self,
+        page: impl Fn(u64) -> Result<Call<P>, JetStreamError>,
+    ) -> Result<Vec<P::Item>, Error> {
         let mut pager = Pager::new();
         let mut items = Vec::new();
         while let Some(offset) = pager.next_offset() {
-            items.extend(pager.accept(self.call(&page(offset))?));
+            items.extend(pager.accept(self.call(&page(offset)?)?));
         }
         Ok(items)
     }
@@ -236,12 +239,12 @@ impl<T: Transport> Context<T> {
 
     /// Every consumer name of a stream (all pages).
     pub fn consumer_names(&self, stream: &str) -> Result<Vec<String>, Error> {
-        let mut pager = Pager::new();
-        let mut names = Vec::new();
-        while let Some(offset) = pager.next_offset() {
-            names.extend(pager.accept(self.call(&self.api.consumer_names(stream, offset)?)?));
-        }
-        Ok(names)
+        self.all_pages(|offset| self.api.consumer_names(stream, offset))
+    }
+
+    /// Every consumer's info of a stream (all pages).
+    pub fn consumers(&self, stream: &str) -> Result<Vec<ConsumerInfo>, Error> {
+        self.all_pages(|offset| self.api.consumer_list(stream, offset))
     }
 
     /// An ordered consumer of `stream`: every message (of the filter subjects) exactly once and in order,
@@ -276,6 +279,12 @@ impl<T: Transport> Context<T> {
     /// Creates a Key/Value bucket (a stream `KV_<bucket>`).
     pub fn create_key_value(&self, config: &KvConfig) -> Result<Store<T>, Error> {
         let info = self.create_stream(&config.to_stream_config()?)?;
+        Ok(Store { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+    }
+
+    /// Changes a bucket's settings (history, TTL, limits, description...).
+    pub fn update_key_value(&self, config: &KvConfig) -> Result<Store<T>, Error> {
+        let info = self.update_stream(&config.to_stream_config()?)?;
         Ok(Store { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
     }
 

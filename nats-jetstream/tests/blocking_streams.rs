@@ -331,3 +331,25 @@ fn ordered_consumer_and_watch_recover_after_a_server_restart() {
         }
     }
 }
+
+#[test]
+fn consumer_infos_and_bucket_updates() {
+    for version in BOTH {
+        let server = js_server(version);
+        let js = context(&server);
+        stream(&js, "LIST", "list.>", StorageType::Memory);
+        for name in ["a", "b", "c"] {
+            js.create_consumer("LIST", &ConsumerConfig::named(name)).unwrap();
+        }
+        let mut names: Vec<String> = js.consumers("LIST").unwrap().into_iter().map(|c| c.name).collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c"], "{version:?}");
+
+        let kv = js.create_key_value(&KvConfig::new("grow")).unwrap();
+        assert_eq!(kv.status().unwrap().history, 1, "{version:?}");
+        let mut config = KvConfig::new("grow");
+        config.history = 5;
+        let kv = js.update_key_value(&config).unwrap();
+        assert_eq!(kv.status().unwrap().history, 5, "{version:?}");
+    }
+}
