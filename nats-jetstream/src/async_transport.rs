@@ -52,6 +52,10 @@ pub trait AsyncTransport: Clone + Send + Sync + 'static {
     fn subscribe(&self, subject: &str) -> impl Future<Output = Result<Self::Subscription, nats_client::Error>> + Send;
     /// A fresh unique inbox subject.
     fn new_inbox(&self) -> String;
+    /// The client's connection events.
+    type Events: crate::transport::ConnectionEvents;
+    /// A fresh receiver of the client's connection events (disconnects and reconnects matter here).
+    fn events(&self) -> Self::Events;
     /// The reply of a request sent by [`request_later`](Self::request_later).
     type Pending: Future<Output = Result<Message, nats_client::Error>> + Send + Unpin + fmt::Debug + 'static;
     /// Sends a request now and returns its reply as a future to await later.
@@ -389,6 +393,11 @@ mod tokio_impl {
         }
 
         type Pending = nats_tokio::PendingReply;
+        type Events = nats_tokio::Events;
+
+        fn events(&self) -> Self::Events {
+            nats_tokio::Client::events(self)
+        }
 
         fn request_later(
             &self,
@@ -407,6 +416,17 @@ mod tokio_impl {
                 .poll_next(cx)
                 .map(|next| next.ok_or_else(|| self.end_reason().unwrap_or(nats_client::Error::Closed)))
         }
+    }
+}
+
+#[cfg(feature = "async")]
+impl crate::transport::ConnectionEvents for nats_tokio::Events {
+    fn try_next_event(&mut self) -> Option<nats_client::Event> {
+        self.try_next()
+    }
+
+    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<nats_client::Event>> {
+        futures_core::Stream::poll_next(std::pin::Pin::new(self), cx)
     }
 }
 

@@ -52,9 +52,10 @@ use crate::async_transport::{
 };
 use crate::call::{Api, Call, PublishOptions};
 use crate::common::{
-    ack_metadata, ack_subject, check_kv_stream, control_error, direct_entry, finish, is_fatal_create_error,
-    is_stream_name_in_use, keys_request, kv_bucket_names, ordered_base, ordered_consumer_name, ordered_event,
-    stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
+    ack_metadata, ack_subject, apply_link, check_kv_stream, control_error, direct_entry, finish, is_fatal_create_error,
+    is_stream_name_in_use, keys_request, kv_bucket_names, link_change, ordered_base, ordered_consumer_name,
+    ordered_event, stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT, PUBLISH_RETRIES,
+    PUBLISH_RETRY_WAIT,
 };
 use crate::error::JetStreamError;
 use crate::kv::{self, CreateRetry, Entry};
@@ -63,9 +64,9 @@ use crate::model::{
     PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
 };
 use crate::model::{Paged, Pager};
-use crate::ordered::{OrderedConfig, OrderedConsumer};
+use crate::ordered::{OrderedConfig, OrderedConsumer, ResetReason};
 use crate::pull::{ConsumeConfig, FetchConfig, PullConsumer, PullEvent, Termination};
-use crate::transport::{Error, Received};
+use crate::transport::{ConnectionEvents, Error, Received};
 
 pub use publish::AsyncPublishWindow;
 
@@ -311,6 +312,7 @@ impl<T: AsyncTransport> AsyncContext<T> {
             created: None,
             timer: (self.new_timer)(now),
             op: None,
+            events: self.client.events(),
         })
     }
 
@@ -483,6 +485,7 @@ impl<T: AsyncTransport> AsyncPullHandle<T> {
             machine,
             timer: (self.js.new_timer)(now),
             sending: None,
+            events: self.js.client.events(),
             ended: None,
             missed_heartbeats: 0,
         })
@@ -503,6 +506,7 @@ pub struct AsyncMessages<T: AsyncTransport> {
     timer: Box<dyn Timer>,
     /// A pull request being published.
     sending: Option<BoxFuture<Result<(), Error>>>,
+    events: T::Events,
     ended: Option<Termination>,
     missed_heartbeats: u64,
 }
@@ -550,6 +554,12 @@ impl<T: AsyncTransport> Stream for AsyncMessages<T> {
         let this = self.get_mut();
         let js = &this.handle.js;
         loop {
+            // Registers the task for the next event too: a reconnect wakes the stream to pull afresh.
+            while let Poll::Ready(Some(event)) = this.events.poll_next_event(cx) {
+                if let Some(up) = link_change(&event) {
+                    apply_link(&mut this.machine, up, Instant::now());
+                }
+            }
             if let Some(sending) = this.sending.as_mut() {
                 let sent = ready!(sending.as_mut().poll(cx));
                 this.sending = None;
@@ -656,6 +666,7 @@ pub struct AsyncOrdered<T: AsyncTransport> {
     created: Option<ConsumerInfo>,
     timer: Box<dyn Timer>,
     op: Option<Op>,
+    events: T::Events,
 }
 
 impl<T: AsyncTransport + fmt::Debug> fmt::Debug for AsyncOrdered<T> {
@@ -691,6 +702,21 @@ impl<T: AsyncTransport> AsyncOrdered<T> {
     /// One step: a message, `Ok(None)` after any other progress (an old consumer deleted, a consumer created,
     /// a pull sent, a message or timeout fed to the machines), or `Pending` with nothing to do.
     fn poll_step(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<AsyncJsMessage<T>>, Error>> {
+        while let Poll::Ready(Some(event)) = self.events.poll_next_event(cx) {
+            match link_change(&event) {
+                // The chain's consumer may be gone with the server: start a new one after the last delivered.
+                Some(true) => {
+                    self.machine.reset(ResetReason::Reconnected);
+                    self.pull = None;
+                }
+                Some(false) => {
+                    if let Some((_, pull)) = self.pull.as_mut() {
+                        pull.handle_disconnected(Instant::now());
+                    }
+                }
+                None => {}
+            }
+        }
         loop {
             match self.op.as_mut() {
                 None => {}

@@ -30,9 +30,10 @@ use crate::ack::{AckKind, AckState, OwnedAckMetadata};
 use crate::api::ApiPrefix;
 use crate::call::{Api, Call, PublishOptions};
 use crate::common::{
-    ack_metadata, ack_subject, check_kv_stream, control_error, direct_entry, finish, is_fatal_create_error,
-    is_stream_name_in_use, keys_request, kv_bucket_names, ordered_base, ordered_consumer_name, ordered_event,
-    stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
+    ack_metadata, ack_subject, apply_link, check_kv_stream, control_error, direct_entry, finish, is_fatal_create_error,
+    is_stream_name_in_use, keys_request, kv_bucket_names, link_change, ordered_base, ordered_consumer_name,
+    ordered_event, stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT, PUBLISH_RETRIES,
+    PUBLISH_RETRY_WAIT,
 };
 use crate::error::JetStreamError;
 use crate::kv::{self, CreateRetry, Entry};
@@ -41,9 +42,9 @@ use crate::model::{
     PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
 };
 use crate::model::{Paged, Pager};
-use crate::ordered::{OrderedConfig, OrderedConsumer};
+use crate::ordered::{OrderedConfig, OrderedConsumer, ResetReason};
 use crate::pull::{ConsumeConfig, FetchConfig, PullConsumer, PullEvent, Termination};
-use crate::transport::{Error, Received, Subscription, Transport};
+use crate::transport::{ConnectionEvents, Error, Received, Subscription, Transport};
 
 mod publish;
 
@@ -266,6 +267,7 @@ impl<T: Transport> Context<T> {
             pull: None,
             consume: ConsumeConfig::default(),
             created: None,
+            events: self.client.events(),
         })
     }
 
@@ -428,7 +430,8 @@ impl<T: Transport> PullHandle<T> {
         let inbox = self.js.client.new_inbox();
         let sub = self.js.client.subscribe(&inbox)?;
         let machine = PullConsumer::consume(config, Instant::now())?;
-        Ok(Messages { handle: self.clone(), inbox, sub, machine, ended: None, missed_heartbeats: 0 })
+        let events = self.js.client.events();
+        Ok(Messages { handle: self.clone(), inbox, sub, machine, events, ended: None, missed_heartbeats: 0 })
     }
 
     /// The next message, waiting up to `expires`; `None` when there is none.
@@ -444,6 +447,7 @@ pub struct Messages<T: Transport> {
     inbox: String,
     sub: T::Subscription,
     machine: PullConsumer<Received>,
+    events: T::Events,
     ended: Option<Termination>,
     missed_heartbeats: u64,
 }
@@ -471,6 +475,11 @@ impl<T: Transport> Iterator for Messages<T> {
     fn next(&mut self) -> Option<Self::Item> {
         let js = &self.handle.js;
         loop {
+            while let Some(up) = self.events.try_next_event().map(|e| link_change(&e)) {
+                if let Some(up) = up {
+                    apply_link(&mut self.machine, up, Instant::now());
+                }
+            }
             while let Some(pull) = self.machine.poll_pull() {
                 let sent = js
                     .api
@@ -516,7 +525,9 @@ fn wait<S: Subscription>(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now));
+    // At most a second, so that connection events (read between waits) are noticed.
+    let wait =
+        deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now)).min(Duration::from_secs(1));
     match sub.next_timeout(wait.max(Duration::from_millis(1))) {
         Ok(msg) => {
             machine.handle_message(Instant::now(), Received(msg));
@@ -543,6 +554,7 @@ pub struct Ordered<T: Transport> {
     consume: ConsumeConfig,
     /// The reply to the last successful create.
     created: Option<ConsumerInfo>,
+    events: T::Events,
 }
 
 impl<T: Transport> Ordered<T> {
@@ -558,6 +570,21 @@ impl<T: Transport> Ordered<T> {
 
     fn step(&mut self) -> Result<Option<JsMessage<T>>, Error> {
         let now = Instant::now();
+        while let Some(event) = self.events.try_next_event() {
+            match link_change(&event) {
+                // The chain's consumer may be gone with the server: start a new one after the last delivered.
+                Some(true) => {
+                    self.machine.reset(ResetReason::Reconnected);
+                    self.pull = None;
+                }
+                Some(false) => {
+                    if let Some((_, pull)) = self.pull.as_mut() {
+                        pull.handle_disconnected(now);
+                    }
+                }
+                None => {}
+            }
+        }
         while let Some(name) = self.machine.poll_delete() {
             // Best effort: an ephemeral consumer also goes away on its own.
             let _ = self.js.delete_consumer(&self.stream, &name);

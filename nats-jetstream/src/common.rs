@@ -33,6 +33,25 @@ pub enum Watched {
     InitialDone,
 }
 
+/// What a connection event means to a pull consumer: `Some(false)` the link went down, `Some(true)` it came
+/// back, `None` nothing for it.
+pub(crate) fn link_change(event: &nats_client::Event) -> Option<bool> {
+    match event {
+        nats_client::Event::Disconnected(_) => Some(false),
+        nats_client::Event::Reconnected(_) => Some(true),
+        _ => None,
+    }
+}
+
+/// Feeds a link change to a pull machine.
+pub(crate) fn apply_link(machine: &mut crate::pull::PullConsumer<Received>, up: bool, now: std::time::Instant) {
+    if up {
+        machine.handle_reconnected(now);
+    } else {
+        machine.handle_disconnected(now);
+    }
+}
+
 /// True when a stream create failed because one of that name exists with another config.
 pub(crate) fn is_stream_name_in_use(e: &Error) -> bool {
     e.jetstream().and_then(JetStreamError::error_code) == Some(ErrorCode::StreamNameInUse)

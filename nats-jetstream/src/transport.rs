@@ -102,6 +102,10 @@ pub trait Transport: Clone + Send + Sync + 'static {
     fn new_inbox(&self) -> String;
     /// A request in flight whose reply is taken later.
     type Pending: Pending;
+    /// The client's connection events.
+    type Events: ConnectionEvents;
+    /// A fresh receiver of the client's connection events (disconnects and reconnects matter here).
+    fn events(&self) -> Self::Events;
     /// Sends a request and returns at once.
     fn request_later(
         &self,
@@ -110,6 +114,25 @@ pub trait Transport: Clone + Send + Sync + 'static {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Self::Pending, nats_client::Error>;
+}
+
+/// Connection events as the bindings read them: a pull consumer pauses on a disconnect and pulls afresh on a
+/// reconnect, instead of waiting for missed heartbeats.
+pub trait ConnectionEvents: Send + fmt::Debug + 'static {
+    /// The next event if one is waiting.
+    fn try_next_event(&mut self) -> Option<nats_client::Event>;
+    /// The next event, or `Pending` (the task is woken when one comes); `Ready(None)` once the client closed.
+    fn poll_next_event(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<nats_client::Event>>;
+}
+
+impl ConnectionEvents for nats_client::EventReceiver {
+    fn try_next_event(&mut self) -> Option<nats_client::Event> {
+        self.try_recv().ok()
+    }
+
+    fn poll_next_event(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<nats_client::Event>> {
+        self.poll_recv(cx)
+    }
 }
 
 /// A request in flight (see [`Transport::request_later`]).
@@ -188,6 +211,11 @@ mod blocking_impl {
         }
 
         type Pending = nats_blocking::PendingReply;
+        type Events = nats_client::EventReceiver;
+
+        fn events(&self) -> Self::Events {
+            nats_blocking::Client::events(self)
+        }
 
         fn request_later(
             &self,

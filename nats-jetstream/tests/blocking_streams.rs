@@ -353,3 +353,28 @@ fn consumer_infos_and_bucket_updates() {
         assert_eq!(kv.status().unwrap().history, 5, "{version:?}");
     }
 }
+
+#[test]
+fn consume_pulls_afresh_on_reconnect_without_waiting_for_heartbeats() {
+    let mut server = js_server(ServerVersion::Current);
+    let js = context(&server);
+    stream(&js, "PROMPT", "prompt.>", StorageType::File);
+    js.create_consumer("PROMPT", &ConsumerConfig::named("c")).unwrap();
+    js.publish("prompt.x", "before").unwrap();
+    // Defaults: 30 s pulls with 15 s heartbeats, so heartbeats alone would notice the loss after 30 s.
+    let mut messages = js.pull_consumer("PROMPT", "c").messages(ConsumeConfig::default()).unwrap();
+    messages.next().unwrap().unwrap().double_ack(Duration::from_secs(5)).unwrap();
+    server.restart();
+    let restarted = Instant::now();
+    while js.publish("prompt.x", "after").is_err() {
+        assert!(restarted.elapsed() < Duration::from_secs(20), "publishing after the restart");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let msg = messages.next().unwrap().unwrap();
+    assert_eq!(&msg.payload()[..], b"after");
+    assert!(
+        restarted.elapsed() < Duration::from_secs(15),
+        "took {:?}: the reconnect did not re-pull",
+        restarted.elapsed()
+    );
+}
