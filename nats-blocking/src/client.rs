@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::shared::{deadline_in, flush_outcome, request_outcome};
+use nats_client::shared::{deadline_in, flush_outcome, InFlight};
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, ServerInfo, Statistics};
 
@@ -196,10 +196,8 @@ impl Client {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<PendingReply, Error> {
-        let shared = self.shared().clone();
         let deadline = deadline_in(timeout);
-        let (id, slot) = shared.request(subject, headers, payload.into(), timeout)?;
-        Ok(PendingReply { shared, id, slot, deadline, taken: false })
+        Ok(PendingReply { inner: InFlight::send(self.shared(), subject, headers, payload.into(), timeout)?, deadline })
     }
 
     fn request_inner(
@@ -209,16 +207,8 @@ impl Client {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        let shared = self.shared();
         let deadline = deadline_in(timeout);
-        let (id, slot) = shared.request(subject, headers, payload, timeout)?;
-        match slot.wait(deadline) {
-            Some(result) => request_outcome(result).map(|msg| shared.message(msg)),
-            None => {
-                shared.cancel_request(id);
-                Err(Error::Timeout)
-            }
-        }
+        InFlight::send(self.shared(), subject, headers, payload, timeout)?.wait(deadline)
     }
 
     /// Sends a request and returns every reply until `timeout`, a `stall` interval after the last reply, or
@@ -314,43 +304,20 @@ impl Client {
 
 /// A request in flight: see [`Client::send_request_later`]. Dropped without [`wait`](Self::wait), it is
 /// cancelled.
+#[derive(Debug)]
 pub struct PendingReply {
-    shared: Arc<Shared>,
-    id: nats_proto::RequestId,
-    slot: nats_client::shared::ReplySlot,
+    inner: InFlight<Arc<crate::transport::Transport>>,
     deadline: Option<Instant>,
-    taken: bool,
-}
-
-impl std::fmt::Debug for PendingReply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingReply").field("id", &self.id).field("ready", &self.is_ready()).finish()
-    }
 }
 
 impl PendingReply {
     /// True once the reply (or the request's failure) is there: [`wait`](Self::wait) will not block.
     pub fn is_ready(&self) -> bool {
-        self.slot.is_set()
+        self.inner.is_ready()
     }
 
     /// Waits for the reply, until the request's own timeout.
-    pub fn wait(mut self) -> Result<Message, Error> {
-        self.taken = true;
-        match self.slot.wait(self.deadline) {
-            Some(result) => request_outcome(result).map(|msg| self.shared.message(msg)),
-            None => {
-                self.shared.cancel_request(self.id);
-                Err(Error::Timeout)
-            }
-        }
-    }
-}
-
-impl Drop for PendingReply {
-    fn drop(&mut self) {
-        if !self.taken && !self.slot.is_set() {
-            self.shared.cancel_request(self.id);
-        }
+    pub fn wait(self) -> Result<Message, Error> {
+        self.inner.wait(self.deadline)
     }
 }

@@ -329,6 +329,66 @@ pub fn deadline_in(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
+/// A request in flight, as both clients' request calls hold it: its reply is taken by blocking
+/// ([`wait`](Self::wait)) or by polling ([`poll_reply`](Self::poll_reply)); dropped unfinished, the request is
+/// cancelled.
+pub struct InFlight<T: Send + Sync + 'static> {
+    shared: Arc<Shared<T>>,
+    id: RequestId,
+    slot: ReplySlot,
+    done: bool,
+}
+
+impl<T: Send + Sync + 'static> std::fmt::Debug for InFlight<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight").field("id", &self.id).field("ready", &self.is_ready()).finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> InFlight<T> {
+    /// Sends the request now.
+    pub fn send(
+        shared: &Arc<Shared<T>>,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let (id, slot) = shared.request(subject, headers, payload, timeout)?;
+        Ok(Self { shared: shared.clone(), id, slot, done: false })
+    }
+
+    /// True once the reply (or the request's failure) is there.
+    pub fn is_ready(&self) -> bool {
+        self.slot.is_set()
+    }
+
+    /// Blocks for the reply until `deadline` (`None`: the core's own request deadline decides).
+    pub fn wait(mut self, deadline: Option<Instant>) -> Result<Message, Error> {
+        let outcome = self.slot.wait(deadline);
+        self.done = outcome.is_some();
+        match outcome {
+            Some(result) => request_outcome(result).map(|msg| self.shared.message(msg)),
+            None => Err(Error::Timeout),
+        }
+    }
+
+    /// The reply, or `Pending` with the task registered to be woken for it.
+    pub fn poll_reply(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<Message, Error>> {
+        let result = std::task::ready!(self.slot.poll_take(cx));
+        self.done = true;
+        std::task::Poll::Ready(request_outcome(result).map(|msg| self.shared.message(msg)))
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for InFlight<T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.cancel_request(self.id);
+        }
+    }
+}
+
 /// What a request's outcome means to a caller.
 pub fn request_outcome(result: Result<Msg, RequestError>) -> Result<Msg, Error> {
     match result {

@@ -6,9 +6,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::shared::{flush_outcome, request_outcome};
+use nats_client::shared::{flush_outcome, InFlight};
 use nats_client::{ConnectOptions, EventReceiver, Message};
-use nats_proto::{Connection, Headers, RequestId, ServerInfo, Statistics};
+use nats_proto::{Connection, Headers, ServerInfo, Statistics};
 
 use crate::driver::{run, Shared};
 use crate::events::Events;
@@ -39,21 +39,6 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").field("state", &self.shared().lock().conn.state()).finish()
-    }
-}
-
-/// Cancels a request in the core if its future is dropped before the reply came.
-struct RequestGuard<'a> {
-    shared: &'a Shared,
-    id: RequestId,
-    done: bool,
-}
-
-impl Drop for RequestGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.cancel_request(self.id);
-        }
     }
 }
 
@@ -224,9 +209,7 @@ impl Client {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<PendingReply, Error> {
-        let shared = self.shared().clone();
-        let (id, slot) = shared.request(subject, headers, payload.into(), timeout)?;
-        Ok(PendingReply { shared, id, slot, done: false })
+        Ok(PendingReply(InFlight::send(self.shared(), subject, headers, payload.into(), timeout)?))
     }
 
     async fn request_inner(
@@ -236,13 +219,9 @@ impl Client {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        let shared = self.shared();
-        // The core keeps the deadline; the driver task wakes for it.
-        let (id, slot) = shared.request(subject, headers, payload, timeout)?;
-        let mut guard = RequestGuard { shared, id, done: false };
-        let result = poll_fn(|cx| slot.poll_take(cx)).await;
-        guard.done = true;
-        request_outcome(result).map(|msg| shared.message(msg))
+        // The core keeps the deadline; the driver task wakes for it. Dropping the future cancels the request.
+        let mut request = InFlight::send(self.shared(), subject, headers, payload, timeout)?;
+        poll_fn(|cx| request.poll_reply(cx)).await
     }
 
     /// Sends a request and returns a stream of every reply until `timeout`, a `stall` interval after the last
@@ -324,33 +303,13 @@ impl Client {
 
 /// A request in flight: see [`Client::send_request_later`]. A future of its reply; dropped unfinished, the
 /// request is cancelled.
-pub struct PendingReply {
-    shared: Arc<Shared>,
-    id: RequestId,
-    slot: nats_client::shared::ReplySlot,
-    done: bool,
-}
-
-impl std::fmt::Debug for PendingReply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingReply").field("id", &self.id).finish()
-    }
-}
+#[derive(Debug)]
+pub struct PendingReply(InFlight<()>);
 
 impl std::future::Future for PendingReply {
     type Output = Result<Message, Error>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let result = std::task::ready!(self.slot.poll_take(cx));
-        self.done = true;
-        Poll::Ready(request_outcome(result).map(|msg| self.shared.message(msg)))
-    }
-}
-
-impl Drop for PendingReply {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.cancel_request(self.id);
-        }
+        self.0.poll_reply(cx)
     }
 }
