@@ -166,23 +166,27 @@ fn start_tls<'a>(
         Some(Transport::Plain(sock)) => sock.try_clone(),
         _ => Err(std::io::Error::other("no plain socket to secure")),
     };
-    let session = shared.settings.tls.session(addr);
-    // The handshake shares the attempt's connect deadline (the core's only timer now).
-    let deadline = core.conn.poll_timeout().unwrap_or_else(|| Instant::now() + core.conn.config().connect_timeout);
-    let (plain, session) = match (plain, session) {
-        (Ok(p), Ok(s)) => (p, s),
-        (Err(e), _) => {
-            core.conn.handle_transport_error(Instant::now(), ConnectionError::Tls(e.to_string()));
-            return core;
-        }
-        (_, Err(e)) => {
-            core.conn.handle_transport_error(Instant::now(), e);
+    // The handshake shares the attempt's connect deadline.
+    let deadline = core.conn.connect_deadline().unwrap_or_else(|| Instant::now() + core.conn.config().connect_timeout);
+    let plain = match plain {
+        Ok(p) => p,
+        Err(e) => {
+            core.conn.handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
             return core;
         }
     };
     let before = core.transport.clone();
     drop(core);
-    let secured = crate::transport::handshake(plain, session, deadline);
+    // Building the session may read the system's trust store the first time: outside the lock.
+    let secured = shared
+        .settings
+        .tls
+        .session(addr)
+        .map_err(|e| match e {
+            ConnectionError::Tls(why) => std::io::Error::new(ErrorKind::InvalidData, why),
+            other => std::io::Error::other(other.to_string()),
+        })
+        .and_then(|session| crate::transport::handshake(plain, session, deadline));
     let mut core = shared.lock();
     let now = Instant::now();
     // The core may have given up on this socket meanwhile (closed, timed out).

@@ -71,7 +71,12 @@ impl Transport {
                 if n == 0 {
                     return Ok(0);
                 }
-                lock(session).read_tls(&scratch[..n])?;
+                let mut session = lock(session);
+                session.read_tls(&scratch[..n])?;
+                // Ciphertext to send (a key update, an alert): back to the driver, which wakes the writer.
+                if session.wants_write() {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
             },
         }
     }

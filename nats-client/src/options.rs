@@ -119,10 +119,12 @@ impl ConnectOptions {
     #[cfg(feature = "nkeys")]
     fn set_callback(mut self, callback: Result<nats_proto::CredentialsCallback, Error>) -> Self {
         match callback {
-            Ok(cb) => self.config.auth.callback = Some(cb),
-            Err(e) => {
-                self.invalid.get_or_insert(e.to_string());
+            // The last credentials option wins, so it also clears an earlier invalid one.
+            Ok(cb) => {
+                self.config.auth.callback = Some(cb);
+                self.invalid = None;
             }
+            Err(e) => self.invalid = Some(e.to_string()),
         }
         self
     }

@@ -31,9 +31,9 @@ use crate::api::ApiPrefix;
 use crate::call::{Api, Call, PublishOptions};
 use crate::common::{
     ack_metadata, ack_subject, apply_link, check_kv_stream, control_error, direct_entry, finish, is_fatal_create_error,
-    is_stream_name_in_use, keys_request, kv_bucket_names, link_change, ordered_base, ordered_consumer_name,
-    ordered_event, stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT, PUBLISH_RETRIES,
-    PUBLISH_RETRY_WAIT,
+    is_stream_name_in_use, keys_request, kv_bucket_names, link_change, next_history_seq, ordered_base,
+    ordered_consumer_name, ordered_event, stored_keys, watch_config, OrderedStep, WatchState, KV_STREAMS_SUBJECT,
+    PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
 };
 use crate::error::JetStreamError;
 use crate::kv::{self, CreateRetry, Entry};
@@ -772,7 +772,7 @@ impl<T: Transport> Store<T> {
             let call = self.js.api.direct_get(&self.stream, &MsgGetRequest::next_by_subject(seq, &subject))?;
             match self.direct(call)? {
                 Some(entry) => {
-                    seq = entry.revision + 1;
+                    seq = next_history_seq(seq, &entry)?;
                     out.push(entry);
                 }
                 None => return Ok(out),

@@ -87,7 +87,7 @@ fn stored(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<StoredMessage
     json::<MsgGetResponse>(headers, payload).map(|r| r.message)
 }
 
-fn pub_ack(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<PubAck, JetStreamError> {
+pub(crate) fn pub_ack(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<PubAck, JetStreamError> {
     if let Some(status) = headers.and_then(HeaderBlock::status) {
         if payload.is_empty() {
             let description = headers.map(HeaderBlock::description).unwrap_or_default();

@@ -253,3 +253,21 @@ impl WatchState {
         }
     }
 }
+
+/// Reads a publish's reply as its ack.
+pub(crate) fn ack_of(reply: Result<Message, nats_client::Error>) -> crate::transport::AckResult {
+    let reply = reply?;
+    Ok(crate::call::pub_ack(reply.headers.as_ref(), reply.payload)?)
+}
+
+/// Where a history walk goes on after `entry`, found from `seq`: a revision before `seq` (a server that
+/// ignores `next_by_subj`) or at the end of the sequence space would walk for ever, so it is an error.
+pub(crate) fn next_history_seq(seq: u64, entry: &Entry) -> Result<u64, Error> {
+    match entry.revision.checked_add(1) {
+        Some(next) if entry.revision >= seq => Ok(next),
+        _ => Err(JetStreamError::InvalidReply {
+            reason: format!("history: revision {} answered a request from {seq}", entry.revision),
+        }
+        .into()),
+    }
+}

@@ -76,6 +76,9 @@ impl Error {
     }
 }
 
+/// The ack of one windowed publish: stored (with its sequence), or why not.
+pub type AckResult = Result<crate::model::PubAck, Error>;
+
 /// A blocking client, as JetStream uses it.
 pub trait Transport: Clone + Send + Sync + 'static {
     /// A subscription of this client.

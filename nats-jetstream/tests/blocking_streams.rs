@@ -184,19 +184,22 @@ fn publish_window_accounts_for_every_ack_in_order() {
     let js = context(&server);
     stream(&js, "WINDOW", "window.>", StorageType::Memory);
     let mut window = js.publish_window(64);
+    let mut acks = Vec::new();
     for i in 0..10_000 {
-        window.publish("window.x", format!("{i}")).unwrap();
+        // Once the window is full, each publish hands back the oldest ack.
+        acks.extend(window.publish("window.x", format!("{i}")).unwrap());
         assert!(window.in_flight() <= 64, "the window bounds what is outstanding");
     }
-    let mut acks = window.take_acks();
+    assert_eq!(acks.len(), 10_000 - 64, "an ack for every publish that left the window");
     acks.extend(window.wait_all());
     assert_eq!(acks.len(), 10_000, "one ack per publish");
+    assert_eq!(window.in_flight(), 0);
     let seqs: Vec<u64> = acks.into_iter().map(|a| a.expect("stored").seq).collect();
     assert_eq!(seqs, (1..=10_000).collect::<Vec<u64>>(), "acks in publish order");
     assert_eq!(js.stream_info("WINDOW").unwrap().state.messages, 10_000);
     // A publish no stream stores gets its own error, and the others are unaffected.
-    window.publish("nowhere.x", "lost").unwrap();
-    window.publish("window.y", "kept").unwrap();
+    assert!(window.publish("nowhere.x", "lost").unwrap().is_none());
+    assert!(window.publish("window.y", "kept").unwrap().is_none());
     let acks = window.wait_all();
     assert!(acks[0].is_err(), "{acks:?}");
     assert_eq!(acks[1].as_ref().unwrap().seq, 10_001);

@@ -393,6 +393,10 @@ fn server_tls_required_starts_tls_before_connect() {
     assert_eq!(p.events(), [Event::StartTls(addr(URL))]);
     assert_eq!(p.conn.state(), State::AwaitTls);
     assert!(p.sent().is_empty(), "CONNECT only after TLS is up");
+    // The driver owns the socket for the handshake: not even a PONG may be written in plaintext now.
+    p.input("PING\r\n");
+    assert!(p.sent().is_empty(), "no plaintext PONG during the TLS handshake");
+    assert_eq!(p.conn.transmit_len(), 0);
 
     p.conn.handle_tls_ready(p.now());
     let ops = p.sent();

@@ -77,9 +77,10 @@ impl<R: Runtime> Driver<R> {
                         }
                         Some(CoreEvent::Dial(addr)) => break Action::Dial(addr, core.conn.config().connect_timeout),
                         Some(CoreEvent::StartTls(addr)) => {
-                            // The handshake shares the attempt's connect deadline (the core's only timer now).
+                            // The handshake shares the attempt's connect deadline.
                             let now = Instant::now();
-                            let deadline = core.conn.poll_timeout().unwrap_or(now + core.conn.config().connect_timeout);
+                            let deadline =
+                                core.conn.connect_deadline().unwrap_or(now + core.conn.config().connect_timeout);
                             break Action::StartTls(addr, deadline.saturating_duration_since(now));
                         }
                         Some(CoreEvent::CloseTransport) => {

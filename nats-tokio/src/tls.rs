@@ -99,10 +99,13 @@ impl<S: Transport> Transport for TlsStream<S> {
                 Poll::Ready(Ok(n)) => self.session.read_tls(&self.scratch[..n])?,
                 other => return other,
             }
-            // Reading may have produced ciphertext to send (an alert, a key update): the next write or flush
-            // sends it.
+            // Reading may have produced ciphertext to send (an alert, a key update): start sending it now; what
+            // the stream does not take goes with the next write or flush.
             if self.session.wants_write() {
                 self.session.write_tls(&mut self.sealed);
+                if let Poll::Ready(Err(e)) = self.poll_send_sealed(cx) {
+                    return Poll::Ready(Err(e));
+                }
             }
         }
     }

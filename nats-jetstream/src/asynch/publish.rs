@@ -7,30 +7,31 @@ use bytes::Bytes;
 
 use super::AsyncContext;
 use crate::async_transport::AsyncTransport;
-use crate::call::{Call, PublishOptions};
-use crate::model::PubAck;
-use crate::transport::Error;
+use crate::call::PublishOptions;
+use crate::common::ack_of;
+use crate::transport::{AckResult, Error};
 
-/// Publishes with at most `window` acks outstanding: when the window is full, a publish first awaits the
-/// oldest ack. Acks come back in publish order; every publish gets exactly one, an error included.
+/// Publishes with at most `window` acks outstanding. When the window is full, a publish first awaits the
+/// oldest ack and hands it back; [`wait_all`](Self::wait_all) returns the rest: every publish gets exactly one
+/// ack, in publish order. A publish cancelled while it awaits loses nothing: the ack stays in the window.
 #[derive(Debug)]
 pub struct AsyncPublishWindow<T: AsyncTransport> {
     js: AsyncContext<T>,
     window: usize,
-    in_flight: VecDeque<(T::Pending, Call<PubAck>)>,
-    done: Vec<Result<PubAck, Error>>,
+    in_flight: VecDeque<T::Pending>,
 }
 
 impl<T: AsyncTransport> AsyncContext<T> {
     /// A publisher keeping up to `window` acks outstanding (at least 1).
     pub fn publish_window(&self, window: usize) -> AsyncPublishWindow<T> {
-        AsyncPublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new(), done: Vec::new() }
+        AsyncPublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new() }
     }
 }
 
 impl<T: AsyncTransport> AsyncPublishWindow<T> {
-    /// Publishes; waits only when the window is full (for the oldest ack).
-    pub async fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+    /// Publishes; awaits only when the window is full. `Ok(Some(ack))`: the oldest publish's ack, taken to
+    /// make room; `Err`: this message could not be sent.
+    pub async fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<Option<AckResult>, Error> {
         self.publish_with(subject, payload, &PublishOptions::new()).await
     }
 
@@ -40,25 +41,20 @@ impl<T: AsyncTransport> AsyncPublishWindow<T> {
         subject: &str,
         payload: impl Into<Bytes>,
         options: &PublishOptions,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<AckResult>, Error> {
         let call = self.js.api.publish(subject, payload, options)?;
-        while self.in_flight.len() >= self.window {
-            self.complete_oldest().await;
-        }
+        let oldest = if self.in_flight.len() >= self.window { self.complete_oldest().await } else { None };
         let pending =
             self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout)?;
-        self.in_flight.push_back((pending, call));
-        Ok(())
+        self.in_flight.push_back(pending);
+        Ok(oldest)
     }
 
-    async fn complete_oldest(&mut self) {
-        if let Some((pending, call)) = self.in_flight.pop_front() {
-            let ack = match pending.await {
-                Ok(reply) => call.decode(reply.headers.as_ref(), reply.payload).map_err(Error::from),
-                Err(e) => Err(Error::from(e)),
-            };
-            self.done.push(ack);
-        }
+    async fn complete_oldest(&mut self) -> Option<AckResult> {
+        // Awaited in place and removed only once done, so a cancelled await keeps it.
+        let reply = self.in_flight.front_mut()?.await;
+        self.in_flight.pop_front();
+        Some(ack_of(reply))
     }
 
     /// Acks outstanding.
@@ -66,16 +62,12 @@ impl<T: AsyncTransport> AsyncPublishWindow<T> {
         self.in_flight.len()
     }
 
-    /// The acks that have come back so far (in publish order), without waiting.
-    pub fn take_acks(&mut self) -> Vec<Result<PubAck, Error>> {
-        std::mem::take(&mut self.done)
-    }
-
-    /// Awaits every outstanding ack; returns all acks not taken yet, in publish order.
-    pub async fn wait_all(&mut self) -> Vec<Result<PubAck, Error>> {
-        while !self.in_flight.is_empty() {
-            self.complete_oldest().await;
+    /// Awaits every outstanding ack; returns them in publish order.
+    pub async fn wait_all(&mut self) -> Vec<AckResult> {
+        let mut acks = Vec::with_capacity(self.in_flight.len());
+        while let Some(ack) = self.complete_oldest().await {
+            acks.push(ack);
         }
-        self.take_acks()
+        acks
     }
 }

@@ -6,32 +6,32 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::Context;
-use crate::call::{Call, PublishOptions};
-use crate::model::PubAck;
-use crate::transport::{Error, Pending, Transport};
+use crate::call::PublishOptions;
+use crate::common::ack_of;
+use crate::transport::{AckResult, Error, Pending, Transport};
 
-/// Publishes with at most `window` acks outstanding: when the window is full, a publish first waits for the
-/// oldest ack. Acks come back in publish order; every publish gets exactly one, an error included (a closed
-/// connection fails them all, none is left waiting).
+/// Publishes with at most `window` acks outstanding. When the window is full, a publish first waits for the
+/// oldest ack and hands it back; [`wait_all`](Self::wait_all) returns the rest. So every publish gets exactly
+/// one ack, in publish order, an error included, and nothing piles up if the acks are ignored.
 #[derive(Debug)]
 pub struct PublishWindow<T: Transport> {
     js: Context<T>,
     window: usize,
-    in_flight: VecDeque<(T::Pending, Call<PubAck>)>,
-    done: Vec<Result<PubAck, Error>>,
+    in_flight: VecDeque<T::Pending>,
 }
 
 impl<T: Transport> Context<T> {
     /// A publisher keeping up to `window` acks outstanding (at least 1). Small windows are often fastest:
     /// the server acks in order anyway.
     pub fn publish_window(&self, window: usize) -> PublishWindow<T> {
-        PublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new(), done: Vec::new() }
+        PublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new() }
     }
 }
 
 impl<T: Transport> PublishWindow<T> {
-    /// Publishes without waiting for its ack (unless the window is full, then for the oldest).
-    pub fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+    /// Publishes without waiting for its ack. `Ok(Some(ack))`: the window was full and this is the oldest
+    /// publish's ack; `Err`: this message could not be sent.
+    pub fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<Option<AckResult>, Error> {
         self.publish_with(subject, payload, &PublishOptions::new())
     }
 
@@ -41,25 +41,17 @@ impl<T: Transport> PublishWindow<T> {
         subject: &str,
         payload: impl Into<Bytes>,
         options: &PublishOptions,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<AckResult>, Error> {
         let call = self.js.api.publish(subject, payload, options)?;
-        while self.in_flight.len() >= self.window {
-            self.complete_oldest();
-        }
+        let oldest = if self.in_flight.len() >= self.window { self.complete_oldest() } else { None };
         let pending =
             self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout)?;
-        self.in_flight.push_back((pending, call));
-        Ok(())
+        self.in_flight.push_back(pending);
+        Ok(oldest)
     }
 
-    fn complete_oldest(&mut self) {
-        if let Some((pending, call)) = self.in_flight.pop_front() {
-            let ack = pending
-                .wait()
-                .map_err(Error::from)
-                .and_then(|reply| Ok(call.decode(reply.headers.as_ref(), reply.payload)?));
-            self.done.push(ack);
-        }
+    fn complete_oldest(&mut self) -> Option<AckResult> {
+        self.in_flight.pop_front().map(|pending| ack_of(pending.wait()))
     }
 
     /// Acks outstanding.
@@ -67,16 +59,8 @@ impl<T: Transport> PublishWindow<T> {
         self.in_flight.len()
     }
 
-    /// The acks that have come back so far (in publish order), without waiting.
-    pub fn take_acks(&mut self) -> Vec<Result<PubAck, Error>> {
-        std::mem::take(&mut self.done)
-    }
-
-    /// Waits for every outstanding ack; returns all acks not taken yet, in publish order.
-    pub fn wait_all(&mut self) -> Vec<Result<PubAck, Error>> {
-        while !self.in_flight.is_empty() {
-            self.complete_oldest();
-        }
-        self.take_acks()
+    /// Waits for every outstanding ack; returns them in publish order.
+    pub fn wait_all(&mut self) -> Vec<AckResult> {
+        std::iter::from_fn(|| self.complete_oldest()).collect()
     }
 }

@@ -488,6 +488,12 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// When the current connect attempt (dial, TLS, handshake) runs out, if one is under way. A driver that
+    /// runs a TLS handshake itself gives it this deadline.
+    pub fn connect_deadline(&self) -> Option<Instant> {
+        self.timers.get(timers::Timer::Connect)
+    }
+
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let flush = self.flushes.values().flatten().min().copied();

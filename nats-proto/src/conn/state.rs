@@ -150,6 +150,8 @@ impl Connection {
 
     fn handle_op(&mut self, now: Instant, op: ServerOp) {
         match (self.state, op) {
+            // Nothing may be written while the driver runs the TLS handshake on the socket.
+            (State::AwaitTls, ServerOp::Ping) => {}
             (_, ServerOp::Ping) => self.out.push_pong(),
             (State::AwaitInfo, ServerOp::Info(info)) => self.on_first_info(now, *info),
             (State::AwaitInfo, _) => self.lose(now, ConnectionError::ExpectedInfo),

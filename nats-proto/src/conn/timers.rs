@@ -54,6 +54,10 @@ impl Timers {
         false
     }
 
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+
     pub(crate) fn next(&self) -> Option<Instant> {
         ALL.iter().filter_map(|&t| self.deadlines[t as usize]).min()
     }
