@@ -385,6 +385,25 @@ fn require_tls_fails_against_a_server_without_tls() {
 }
 
 #[test]
+fn connect_deadline_covers_the_attempt_only() {
+    let mut cfg = config(&[URL]);
+    cfg.connect_timeout = Duration::from_secs(3);
+    let mut p = Peer::new(cfg);
+    p.events();
+    assert_eq!(p.conn.connect_deadline(), Some(p.now() + Duration::from_secs(3)), "set when the dial starts");
+    p.conn.handle_connected(p.now());
+    p.input(info_line(&format!("{INFO_FIELDS},\"tls_required\":true")));
+    // A request with an earlier deadline moves poll_timeout, not the attempt's deadline.
+    let _ = p.conn.request(p.now(), "svc", None, bytes::Bytes::new(), Some(Duration::from_millis(10)));
+    assert_eq!(p.conn.poll_timeout(), Some(p.now() + Duration::from_millis(10)));
+    assert_eq!(p.conn.connect_deadline(), Some(p.now() + Duration::from_secs(3)));
+    p.conn.handle_tls_ready(p.now());
+    p.sent();
+    p.input("PONG\r\n");
+    assert_eq!(p.conn.connect_deadline(), None, "cleared once connected");
+}
+
+#[test]
 fn server_tls_required_starts_tls_before_connect() {
     let mut p = Peer::new(config(&[URL]));
     p.events();
