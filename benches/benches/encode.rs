@@ -67,7 +67,9 @@ fn bench_baseline(g: &mut BenchmarkGroup<'_, WallTime>, push: impl Fn(&mut Write
 fn encode_pub(c: &mut Criterion) {
     for (size, label) in PAYLOAD_SIZES {
         let p = payload(size);
-        let push = |w: &mut WriteBuffer| w.push_pub(black_box(SUBJECT.as_bytes()), None, None, black_box(&p));
+        let push = |w: &mut WriteBuffer| {
+            w.push_pub(black_box(SUBJECT.as_bytes()), None, None, black_box(&p));
+        };
         let mut g = c.benchmark_group(format!("encode_pub/{label}"));
         bench_push(&mut g, "push_pub", push);
         bench_baseline(&mut g, push);
@@ -81,11 +83,13 @@ fn encode_hpub(c: &mut Criterion) {
     let block = h.to_block();
     let mut g = c.benchmark_group("encode_hpub/2hdr_128B");
     // Headers written straight from the `Headers` entries.
-    let push = |w: &mut WriteBuffer| w.push_hpub(black_box(SUBJECT.as_bytes()), None, black_box(&h), black_box(&p));
+    let push = |w: &mut WriteBuffer| {
+        w.push_hpub(black_box(SUBJECT.as_bytes()), None, black_box(&h), black_box(&p));
+    };
     bench_push(&mut g, "push_hpub", push);
     // The same frame from a header block encoded once beforehand.
     bench_push(&mut g, "push_pub_block", |w: &mut WriteBuffer| {
-        w.push_pub(black_box(SUBJECT.as_bytes()), None, Some(black_box(block.as_bytes())), black_box(&p))
+        w.push_pub(black_box(SUBJECT.as_bytes()), None, Some(black_box(block.as_bytes())), black_box(&p));
     });
     bench_baseline(&mut g, push);
     g.finish();

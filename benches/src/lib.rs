@@ -109,7 +109,7 @@ pub fn decode_stream(decoder: &mut ServerDecoder, buf: &mut BytesMut) -> Tally {
     while let Some(op) = decoder.decode(buf).expect("valid stream") {
         let ServerOp::Msg(m) = op else { panic!("not a message: {op:?}") };
         t.frames += 1;
-        t.payload_bytes += m.payload.len();
+        t.payload_bytes += m.payload().len();
         black_box(&m);
     }
     t
@@ -134,7 +134,7 @@ pub fn decode_stream_read_headers(decoder: &mut ServerDecoder, buf: &mut BytesMu
 /// 1000 when there is a status.
 pub fn read_headers(m: &Msg) -> usize {
     let status = black_box(m.status());
-    let id = black_box(m.headers.as_ref().and_then(|h| h.get(MSG_ID)));
+    let id = black_box(m.headers().and_then(|h| h.get(MSG_ID)));
     id.map_or(0, str::len) + status.map_or(0, |_| 1000)
 }
 
@@ -231,10 +231,10 @@ mod tests {
         let s = Stream::msg(16);
         let mut buf = BytesMut::from(&s.bytes[..]);
         let Ok(Some(ServerOp::Msg(m))) = ServerDecoder::default().decode(&mut buf) else { panic!() };
-        assert_eq!((m.subject.as_bytes(), m.sid), (SUBJECT.as_bytes(), SID));
-        assert_eq!(m.reply.as_ref().map(|r| r.as_bytes()), Some(REPLY.as_bytes()));
-        assert_eq!(m.payload, payload(16));
-        assert!(m.headers.is_none());
+        assert_eq!((m.subject().as_bytes(), m.sid()), (SUBJECT.as_bytes(), SID));
+        assert_eq!(m.reply().map(|r| r.as_bytes()), Some(REPLY.as_bytes()));
+        assert_eq!(m.payload(), payload(16));
+        assert!(m.headers().is_none());
     }
 
     #[test]

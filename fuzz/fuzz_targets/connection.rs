@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         }
         while let Some(event) = conn.poll_event() {
             if let Event::Message(m) = &event {
-                assert!(m.payload.len() <= 4096);
+                assert!(m.payload().len() <= 4096);
             }
         }
         if let Some(t) = conn.poll_timeout() {

@@ -8,7 +8,7 @@ use nats_proto::HeaderBlock;
 fuzz_target!(|data: &[u8]| {
     if let Ok(block) = HeaderBlock::parse(Bytes::copy_from_slice(data)) {
         let _ = (block.status(), block.description());
-        let owned = block.to_headers();
+        let owned = block.view().to_headers();
         let pairs = block.iter().count();
         assert_eq!(owned.len(), pairs);
         let again = owned.to_block();

@@ -23,9 +23,9 @@ fuzz_target!(|data: &[u8]| {
     // The first half as a header block, the rest as the payload.
     let (head, body) = data.split_at(data.len() / 2);
     if let Ok(block) = HeaderBlock::parse(Bytes::copy_from_slice(head)) {
-        let _ = classify(block.status(), block.description(), Some(&block), body.len());
-        let _ = decode_message_reply::<StreamInfo>(Some(&block), body);
-        if let Ok(m) = DirectGetMessage::from_reply(Some(&block), Bytes::copy_from_slice(body)) {
+        let _ = classify(block.status(), block.description(), Some(block.view()), body.len());
+        let _ = decode_message_reply::<StreamInfo>(Some(block.view()), body);
+        if let Ok(m) = DirectGetMessage::from_reply(Some(block.view()), Bytes::copy_from_slice(body)) {
             assert!(!m.stream.is_empty() && !m.subject.is_empty());
         }
     }

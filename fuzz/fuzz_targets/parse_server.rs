@@ -15,9 +15,9 @@ fuzz_target!(|data: &[u8]| {
         (Ok(Status::Complete((op, used))), Ok(Some(owned))) => {
             assert_eq!(data.len() - buf.len(), used);
             if let (ServerOpRef::Msg(a), ServerOp::Msg(b)) = (op, &owned) {
-                assert_eq!(a.subject, b.subject.as_bytes());
-                assert_eq!(a.payload, &b.payload[..]);
-                assert_eq!(a.sid, b.sid);
+                assert_eq!(a.subject, b.subject().as_bytes());
+                assert_eq!(a.payload, b.payload());
+                assert_eq!(a.sid, b.sid());
             }
         }
         (Ok(Status::Partial), Ok(None)) => {}

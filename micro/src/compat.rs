@@ -108,7 +108,7 @@ pub fn start_service(
             })?;
         } else {
             service.endpoint(&group, config, |mut req| {
-                let body = req.payload().clone();
+                let body = req.payload_bytes();
                 let _ = req.respond(body);
             })?;
         }
@@ -124,18 +124,18 @@ pub fn run_service_suite(client: nats_blocking::Client, timeout: Duration) -> Re
     let mut service: Option<Service<nats_blocking::Client>> = None;
     loop {
         let msg = requests.next_timeout(timeout).map_err(|e| format!("waiting for the tester: {e}"))?;
-        let subject = msg.subject.to_string();
+        let subject = msg.subject().to_string();
         if subject.ends_with("destroy.command") {
             if let Some(s) = service.take() {
                 s.stop(Duration::from_secs(5));
             }
             let _ = msg.respond("");
-        } else if msg.reply.is_none() {
+        } else if msg.reply().is_none() {
             // The tester's verdict.
             return if subject.contains("fail") { Err(format!("the tester reported {subject}")) } else { Ok(()) };
         } else {
             let setup: SetupRequest =
-                serde_json::from_slice(&msg.payload).map_err(|e| format!("bad setup request: {e}"))?;
+                serde_json::from_slice(msg.payload()).map_err(|e| format!("bad setup request: {e}"))?;
             service = Some(start_service(client.clone(), &setup.config).map_err(|e| e.to_string())?);
             let _ = msg.respond("");
         }

@@ -132,7 +132,7 @@ impl Discovery {
         Ok(replies
             .filter_map(|m| {
                 let rtt = started.elapsed();
-                decode(&m.payload, kind).map(|value| Reply { value, raw: m.payload, rtt })
+                decode(m.payload(), kind).map(|value| Reply { value, raw: m.payload_bytes(), rtt })
             })
             .collect())
     }
@@ -179,7 +179,7 @@ fn endpoint_subject(infos: &[Reply<InfoResponse>], endpoint: &str) -> Result<Str
 
 /// A reply, or the service error its headers carry.
 fn service_reply(reply: nats_client::Message) -> Result<nats_client::Message, DiscoveryError> {
-    match reply.headers.as_ref().and_then(ServiceError::from_headers) {
+    match reply.headers().and_then(ServiceError::from_headers) {
         Some(e) => Err(DiscoveryError::Service(e)),
         None => Ok(reply),
     }
@@ -228,8 +228,8 @@ impl AsyncDiscovery {
         let mut out = vec![];
         while let Some(m) = replies.next().await {
             let rtt = started.elapsed();
-            if let Some(value) = decode(&m.payload, kind) {
-                out.push(Reply { value, raw: m.payload, rtt });
+            if let Some(value) = decode(m.payload(), kind) {
+                out.push(Reply { value, raw: m.payload_bytes(), rtt });
             }
         }
         Ok(out)

@@ -6,7 +6,7 @@ use std::task::Waker;
 
 use bytes::Bytes;
 use nats_client::{Error, Message};
-use nats_proto::{HeaderBlock, Headers, Subject};
+use nats_proto::{HeaderView, Headers, SubjectRef};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::core::{EndpointId, Outcome, ServiceCore, Ticket};
@@ -32,7 +32,7 @@ impl ServiceError {
     }
 
     /// The service error a reply carries, if it carries one (a code that does not parse reads as 500).
-    pub fn from_headers(headers: &HeaderBlock) -> Option<Self> {
+    pub fn from_headers(headers: HeaderView<'_>) -> Option<Self> {
         let description = headers.get(ERROR_HEADER)?;
         let code = headers.get(ERROR_CODE_HEADER).and_then(|c| c.trim().parse().ok()).unwrap_or(500);
         Some(Self::new(code, description))
@@ -81,7 +81,7 @@ impl ServiceState {
 
     /// Answers a discovery verb; one without a reply subject is ignored (payload and headers never matter).
     pub(crate) fn answer_verb(&self, verb: crate::Verb, msg: &Message) {
-        if msg.reply.is_some() {
+        if msg.reply().is_some() {
             let body = self.core().verb_reply(verb);
             let _ = msg.respond(body);
         }
@@ -142,24 +142,29 @@ pub struct Request {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request").field("subject", &self.msg.subject).finish()
+        f.debug_struct("Request").field("subject", &self.msg.subject()).finish()
     }
 }
 
 impl Request {
     /// The subject it was sent to.
-    pub fn subject(&self) -> &Subject {
-        &self.msg.subject
+    pub fn subject(&self) -> SubjectRef<'_> {
+        self.msg.subject()
     }
 
     /// Its headers.
-    pub fn headers(&self) -> Option<&HeaderBlock> {
-        self.msg.headers.as_ref()
+    pub fn headers(&self) -> Option<HeaderView<'_>> {
+        self.msg.headers()
     }
 
     /// Its payload.
-    pub fn payload(&self) -> &Bytes {
-        &self.msg.payload
+    pub fn payload(&self) -> &[u8] {
+        self.msg.payload()
+    }
+
+    /// Its payload as `Bytes` (a reference count, no copy): to send it on, or keep it.
+    pub fn payload_bytes(&self) -> Bytes {
+        self.msg.payload_bytes()
     }
 
     /// The whole message.
@@ -169,7 +174,7 @@ impl Request {
 
     /// Decodes the payload as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.msg.payload)
+        serde_json::from_slice(self.msg.payload())
     }
 
     fn finish(&mut self, outcome: Outcome) {

@@ -44,7 +44,7 @@ fn the_runner_serves_the_core_suite() {
             }
         })
         .expect("the runner acknowledges the setup");
-    assert!(setup.payload.is_empty());
+    assert!(setup.payload().is_empty());
 
     // Two endpoints share demo.default in different queue groups: one request, two echoes.
     let echoes: Vec<_> = tester
@@ -52,15 +52,12 @@ fn the_runner_serves_the_core_suite() {
         .unwrap()
         .collect();
     assert_eq!(echoes.len(), 2);
-    assert!(echoes.iter().all(|m| &m.payload[..] == b"hi"));
+    assert!(echoes.iter().all(|m| m.payload() == b"hi"));
     for subject in ["g1.parent.queue", "g1.custom.queue", "g2.parent.queue", "g2.custom.queue"] {
-        assert_eq!(&tester.request(subject, subject).unwrap().payload[..], subject.as_bytes());
+        assert_eq!(tester.request(subject, subject).unwrap().payload(), subject.as_bytes());
     }
     let faulty = tester.request("faulty", "x").unwrap();
-    assert_eq!(
-        ServiceError::from_headers(faulty.headers.as_ref().unwrap()),
-        Some(ServiceError::new(500, "handler error"))
-    );
+    assert_eq!(ServiceError::from_headers(faulty.headers().unwrap()), Some(ServiceError::new(500, "handler error")));
 
     let discovery =
         Discovery::new(tester.clone()).collect(Collect { timeout: Duration::from_secs(2), ..Collect::default() });
@@ -98,7 +95,7 @@ fn the_runner_serves_the_core_suite() {
 
     // Teardown, then the verdict.
     let destroyed = tester.request("tests.service.core.destroy.command", "").unwrap();
-    assert!(destroyed.payload.is_empty());
+    assert!(destroyed.payload().is_empty());
     assert!(matches!(tester.request("faulty", ""), Err(nats_blocking::Error::NoResponders)));
     tester.publish("tests.service.core.result.pass", "").unwrap();
     tester.flush().unwrap();

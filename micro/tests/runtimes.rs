@@ -24,32 +24,32 @@ fn check_service(url: &str, id: &str) {
     let ping = client
         .request_many("$SRV.PING.calc", "", Duration::from_secs(2), Some(Duration::from_millis(200)), None)
         .unwrap()
-        .map(|m| serde_json::from_slice::<PingResponse>(&m.payload).unwrap())
+        .map(|m| serde_json::from_slice::<PingResponse>(m.payload()).unwrap())
         .collect::<Vec<_>>();
     assert_eq!(ping.len(), 1, "{ping:?}");
     assert_eq!((ping[0].name.as_str(), ping[0].id.as_str()), ("calc", id));
 
     let info = client.request(&format!("$SRV.INFO.calc.{id}"), "{}").unwrap();
-    let info: InfoResponse = serde_json::from_slice(&info.payload).unwrap();
+    let info: InfoResponse = serde_json::from_slice(info.payload()).unwrap();
     let subjects: Vec<_> = info.endpoints.iter().map(|e| (e.subject.as_str(), e.queue_group.as_str())).collect();
     assert_eq!(subjects, [("math.sum", "q"), ("math.echo", ""), ("math.boom", "q")]);
 
     let reply = client.request("math.sum", "[1, 2, 3.5]").unwrap();
-    assert_eq!(&reply.payload[..], b"6.5");
+    assert_eq!(reply.payload(), b"6.5");
     let reply = client.request("math.sum", "[]").unwrap();
-    let err = ServiceError::from_headers(reply.headers.as_ref().unwrap()).unwrap();
+    let err = ServiceError::from_headers(reply.headers().unwrap()).unwrap();
     assert_eq!(err, ServiceError::new(400, "nothing to add"));
     let reply = client.request("math.sum", "not json").unwrap();
-    assert_eq!(ServiceError::from_headers(reply.headers.as_ref().unwrap()).unwrap().code, 400);
+    assert_eq!(ServiceError::from_headers(reply.headers().unwrap()).unwrap().code, 400);
     let reply = client.request("math.echo", "hello").unwrap();
-    assert_eq!(&reply.payload[..], b"hello");
+    assert_eq!(reply.payload(), b"hello");
     let reply = client.request("math.boom", "").unwrap();
-    assert_eq!(ServiceError::from_headers(reply.headers.as_ref().unwrap()).unwrap().code, 500);
+    assert_eq!(ServiceError::from_headers(reply.headers().unwrap()).unwrap().code, 500);
     // The service survived the panic.
-    assert_eq!(&client.request("math.echo", "again").unwrap().payload[..], b"again");
+    assert_eq!(client.request("math.echo", "again").unwrap().payload(), b"again");
 
     let stats = client.request(&format!("$SRV.STATS.calc.{id}"), "").unwrap();
-    let stats: StatsResponse = serde_json::from_slice(&stats.payload).unwrap();
+    let stats: StatsResponse = serde_json::from_slice(stats.payload()).unwrap();
     let counts: Vec<_> = stats.endpoints.iter().map(|e| (e.num_requests, e.num_errors)).collect();
     assert_eq!(counts, [(3, 2), (2, 0), (1, 1)]);
     assert_eq!(stats.endpoints[2].last_error, "500:handler panicked");
@@ -69,7 +69,7 @@ fn blocking_service() {
     let echo = EndpointConfig::new("echo").queue_group(QueueGroup::Disabled);
     service
         .endpoint(&math, echo, |mut req| {
-            let body = req.payload().clone();
+            let body = req.payload_bytes();
             req.respond(body).unwrap();
         })
         .unwrap();
@@ -87,7 +87,7 @@ async fn async_service<T: micro::AsyncTransport>(client: T, url: String) -> Asyn
     let echo = EndpointConfig::new("echo").queue_group(QueueGroup::Disabled);
     service
         .endpoint(&math, echo, |mut req| async move {
-            let body = req.payload().clone();
+            let body = req.payload_bytes();
             req.respond(body).unwrap();
         })
         .await
@@ -146,10 +146,10 @@ fn typed_handlers_can_answer_with_headers() {
         })
         .unwrap();
     let reply = client.request("double", "21").unwrap();
-    assert_eq!(&reply.payload[..], b"42");
-    assert_eq!(reply.headers.as_ref().and_then(|h| h.get("X-Doubled")), Some("yes"));
+    assert_eq!(reply.payload(), b"42");
+    assert_eq!(reply.headers().and_then(|h| h.get("X-Doubled")), Some("yes"));
     let bad = client.request("double", "\"x\"").unwrap();
-    assert_eq!(ServiceError::from_headers(bad.headers.as_ref().unwrap()).map(|e| e.code), Some(400));
+    assert_eq!(ServiceError::from_headers(bad.headers().unwrap()).map(|e| e.code), Some(400));
     assert_eq!(service.stop(Duration::from_secs(2)), StopReason::Stopped);
 }
 
@@ -169,7 +169,7 @@ fn async_discovery_under_smol() {
         let infos = discovery.info(None, None).await.unwrap();
         assert_eq!(infos[0].value.endpoints.len(), 3);
         let sum = discovery.request("calc", "sum", "[2, 3]").await.unwrap();
-        assert_eq!(&sum.payload[..], b"5.0");
+        assert_eq!(sum.payload(), b"5.0");
         let err = discovery.request("calc", "sum", "[]").await.unwrap_err();
         assert!(matches!(err, micro::discovery::DiscoveryError::Service(ref e) if e.code == 400), "{err}");
         let stats = discovery.stats(Some("calc"), Some(&service.id())).await.unwrap();

@@ -46,11 +46,11 @@ fn discovery(client: &Client) -> Discovery {
 
 /// The service error a reply carries.
 fn service_error(msg: &Message) -> Option<ServiceError> {
-    msg.headers.as_ref().and_then(ServiceError::from_headers)
+    msg.headers().and_then(ServiceError::from_headers)
 }
 
 fn payload(msg: &Message) -> &str {
-    std::str::from_utf8(&msg.payload).expect("UTF-8 payload")
+    std::str::from_utf8(msg.payload()).expect("UTF-8 payload")
 }
 
 /// Sends one request (with `headers`, if any) to `subject` on a fresh inbox and collects the replies: at most
@@ -89,7 +89,7 @@ fn collect_replies(sub: &mut nats_blocking::Subscriber, max: Option<usize>) -> V
             break;
         }
         match sub.next_timeout(wait.min(deadline - now)) {
-            Ok(msg) if msg.status.is_some() => break, // no responders
+            Ok(msg) if msg.status().is_some() => break, // no responders
             Ok(msg) => {
                 replies.push(msg);
                 wait = STALL;
@@ -128,10 +128,10 @@ fn assert_all_answered(threads: Vec<JoinHandle<Option<Message>>>) {
     let mut lost = vec![];
     for (i, t) in threads.into_iter().enumerate() {
         match t.join().expect("requester thread") {
-            Some(reply) if reply.status.is_none() && service_error(&reply).is_none() => {
+            Some(reply) if reply.status().is_none() && service_error(&reply).is_none() => {
                 assert_eq!(payload(&reply), i.to_string(), "reply to request {i}");
             }
-            other => lost.push((i, other.map(|m| (m.status, m.headers)))),
+            other => lost.push((i, other.map(|m| (m.status(), m.header_block())))),
         }
     }
     assert!(lost.is_empty(), "requests without a proper reply: {lost:?}");
@@ -141,13 +141,13 @@ fn assert_all_answered(threads: Vec<JoinHandle<Option<Message>>>) {
 fn assert_all_answered_with(threads: Vec<JoinHandle<Option<Message>>>, body: &str) {
     for (i, t) in threads.into_iter().enumerate() {
         let reply = t.join().expect("requester thread").unwrap_or_else(|| panic!("request {i} lost"));
-        assert!(reply.status.is_none() && service_error(&reply).is_none(), "request {i}: {reply:?}");
+        assert!(reply.status().is_none() && service_error(&reply).is_none(), "request {i}: {reply:?}");
         assert_eq!(payload(&reply), body, "request {i}");
     }
 }
 
 fn echo(mut req: micro::Request) {
-    let body = req.payload().clone();
+    let body = req.payload_bytes();
     req.respond(body).unwrap();
 }
 
@@ -201,7 +201,7 @@ fn check_every_form(client: &Client, prefix: &str, name: &str, id: &str) {
             for (headers, body) in [(None, "not json at all"), (None, ""), (Some(&snappy), "{}")] {
                 let replies = gather(client, &subject, headers, body, Some(1));
                 assert_eq!(replies.len(), 1, "{subject} with headers {:?} and body {body:?}", headers.is_some());
-                let v: Value = serde_json::from_slice(&replies[0].payload).unwrap();
+                let v: Value = serde_json::from_slice(replies[0].payload()).unwrap();
                 assert_eq!(
                     (v["type"].as_str(), v["name"].as_str(), v["id"].as_str()),
                     (Some(kind), Some(name), Some(id))
@@ -241,7 +241,7 @@ fn every_discovery_form_answers_with_default_and_custom_prefix() {
 
     // Each prefix reaches only its own service.
     let names = |replies: Vec<Message>| -> Vec<String> {
-        replies.iter().map(|m| serde_json::from_slice::<Value>(&m.payload).unwrap()["name"].to_string()).collect()
+        replies.iter().map(|m| serde_json::from_slice::<Value>(m.payload()).unwrap()["name"].to_string()).collect()
     };
     assert_eq!(names(gather(&client, "$SRV.PING", None, "", None)), [r#""plain""#]);
     assert_eq!(names(gather(&client, "ALT.PING", None, "", None)), [r#""alt""#]);
@@ -571,11 +571,11 @@ fn check_compat(client: &Client, id: &str) {
     assert_eq!(shared.len(), 2, "one reply per queue group on demo.default");
     assert!(shared.iter().all(|m| payload(m) == "both groups"));
     let faulty = client.request("faulty", "anything").unwrap();
-    let headers = faulty.headers.as_ref().expect("error headers");
+    let headers = faulty.headers().expect("error headers");
     assert_eq!(headers.get(ERROR_HEADER), Some("handler error"));
     assert_eq!(headers.get(ERROR_CODE_HEADER), Some("500"));
     assert_eq!(service_error(&faulty), Some(ServiceError::new(500, "handler error")));
-    assert!(faulty.payload.is_empty());
+    assert!(faulty.payload().is_empty());
 
     // STATS: per endpoint (not per subject), with the stats handler's data.
     let stats = d.stats(Some("demo"), Some(id)).unwrap().remove(0).value;
@@ -593,7 +593,7 @@ fn check_compat(client: &Client, id: &str) {
     }
     // As sent: durations are integers, data is the handler's object.
     let raw = client.request(&format!("$SRV.STATS.demo.{id}"), "").unwrap();
-    let raw: Value = serde_json::from_slice(&raw.payload).unwrap();
+    let raw: Value = serde_json::from_slice(raw.payload()).unwrap();
     for e in raw["endpoints"].as_array().unwrap() {
         assert!(e["processing_time"].is_u64() && e["average_processing_time"].is_u64(), "{e}");
         assert_eq!(e["data"]["endpoint"], e["name"]);
@@ -664,12 +664,12 @@ fn typed_endpoint_and_discovery_request() {
 
     let ok = client.request("math.div", r#"{"dividend": 42, "divisor": 5}"#).unwrap();
     assert_eq!(payload(&ok), "8");
-    assert!(ok.headers.is_none() || service_error(&ok).is_none());
+    assert!(ok.headers().is_none() || service_error(&ok).is_none());
 
     // Undecodable input: 400 with both headers.
     for bad in ["", "not json", r#"{"dividend": "x", "divisor": 1}"#, r#"{"dividend": 1}"#] {
         let reply = client.request("math.div", bad).unwrap();
-        let headers = reply.headers.as_ref().unwrap_or_else(|| panic!("{bad:?}: no headers"));
+        let headers = reply.headers().unwrap_or_else(|| panic!("{bad:?}: no headers"));
         assert_eq!(headers.get(ERROR_CODE_HEADER), Some("400"), "{bad:?}");
         assert!(headers.get(ERROR_HEADER).is_some_and(|d| !d.is_empty()), "{bad:?}");
         assert_eq!(service_error(&reply).unwrap().code, 400);
@@ -677,7 +677,7 @@ fn typed_endpoint_and_discovery_request() {
     // The handler's error: its code and description.
     let reply = client.request("math.div", r#"{"dividend": 1, "divisor": 0}"#).unwrap();
     assert_eq!(service_error(&reply), Some(ServiceError::new(422, "division by zero")));
-    assert_eq!(reply.headers.as_ref().unwrap().get(ERROR_CODE_HEADER), Some("422"));
+    assert_eq!(reply.headers().unwrap().get(ERROR_CODE_HEADER), Some("422"));
 
     // Discovery::request finds the endpoint by name.
     let d = discovery(&client);
@@ -715,7 +715,7 @@ fn blocking_stop_answers_every_request_in_flight() {
     let slow = move |mut req: micro::Request| {
         let _ = started_tx.send(());
         thread::sleep(Duration::from_millis(100));
-        let body = req.payload().clone();
+        let body = req.payload_bytes();
         req.respond(body).unwrap();
     };
     service.endpoint(&service.root(), EndpointConfig::new("slow"), slow).unwrap();
@@ -751,7 +751,7 @@ fn async_stop_on_tokio_answers_every_request_in_flight() {
             started.fetch_add(1, Ordering::SeqCst);
             async move {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let body = req.payload().clone();
+                let body = req.payload_bytes();
                 req.respond(body).unwrap();
             }
         };
@@ -934,7 +934,7 @@ fn max_in_flight_answers_503_at_once() {
 
     let second = client.request_with_timeout("one", "second", WAIT).unwrap();
     assert_eq!(service_error(&second), Some(ServiceError::new(BUSY_CODE, BUSY_DESCRIPTION)));
-    assert_eq!(second.headers.as_ref().unwrap().get(ERROR_CODE_HEADER), Some("503"));
+    assert_eq!(second.headers().unwrap().get(ERROR_CODE_HEADER), Some("503"));
     // At once: the first request is still unanswered when the 503 comes.
     assert!(first.try_next().is_none(), "the 503 came only after the first request was answered");
     assert!(received_rx.try_recv().is_err(), "the busy request never reaches the handler");
@@ -991,7 +991,7 @@ fn stats_count_time_errors_and_reset() {
 
     // As sent: integer nanoseconds, no `data` without a stats handler, `last_error` always present.
     let raw = client.request(&format!("$SRV.STATS.counted.{id}"), "").unwrap();
-    let raw: Value = serde_json::from_slice(&raw.payload).unwrap();
+    let raw: Value = serde_json::from_slice(raw.payload()).unwrap();
     for e in raw["endpoints"].as_array().unwrap() {
         assert!(e["processing_time"].is_u64(), "{e}");
         assert!(e["average_processing_time"].is_u64(), "{e}");

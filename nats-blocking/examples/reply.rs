@@ -9,7 +9,7 @@ fn main() -> Result<(), nats_blocking::Error> {
     let requests = client.queue_subscribe(&subject, "echo")?;
     println!("serving {subject}");
     for request in requests.take(count) {
-        request.respond(request.payload.clone())?;
+        request.respond(request.payload_bytes())?;
     }
     client.drain()
 }

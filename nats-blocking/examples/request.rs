@@ -8,7 +8,7 @@ fn main() -> Result<(), nats_blocking::Error> {
     let payload = args.next().unwrap_or_else(|| "ping".into());
     let client = nats_blocking::connect(&url)?;
     match client.request_with_timeout(&subject, payload, Duration::from_secs(2)) {
-        Ok(reply) => println!("reply: {}", String::from_utf8_lossy(&reply.payload)),
+        Ok(reply) => println!("reply: {}", String::from_utf8_lossy(reply.payload())),
         Err(nats_blocking::Error::NoResponders) => println!("nobody serves {subject}"),
         Err(e) => return Err(e),
     }

@@ -8,7 +8,7 @@ fn main() -> Result<(), nats_blocking::Error> {
     let sub = client.subscribe(&subject)?;
     println!("listening on {subject}");
     for msg in sub.take(count) {
-        println!("[{}] {}", msg.subject, String::from_utf8_lossy(&msg.payload));
+        println!("[{}] {}", msg.subject(), String::from_utf8_lossy(msg.payload()));
     }
     Ok(())
 }

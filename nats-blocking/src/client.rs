@@ -226,7 +226,7 @@ impl Client {
         let (id, queue) = shared.request_many(subject, None, payload.into(), timeout)?;
         Ok(Responses {
             id,
-            queue,
+            rx: nats_client::queue::Receiver::new(queue),
             shared: shared.clone(),
             deadline: now.checked_add(timeout),
             stall,
@@ -306,7 +306,7 @@ impl Client {
 /// cancelled.
 #[derive(Debug)]
 pub struct PendingReply {
-    inner: InFlight<Arc<crate::transport::Transport>>,
+    inner: InFlight<crate::driver::Link>,
     deadline: Option<Instant>,
 }
 

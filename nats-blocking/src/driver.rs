@@ -1,33 +1,125 @@
-//! The driver: two threads around one `nats_proto::Connection`.
+//! The driver: two threads around one `nats_proto::Connection`, and the callers' own threads.
 //!
-//! - The reader thread dials when the core asks, reads with a timeout taken from `poll_timeout`, feeds bytes and
-//!   time into the core, and routes its events (messages to subscription queues, replies to waiting requests).
-//! - The writer thread takes everything the core has to send in one swap and writes it outside the lock, so
-//!   while it is in a system call, publishers keep filling the next batch.
+//! - The reader thread dials when the core asks, reads into a buffer of its own with a timeout taken from
+//!   `poll_timeout`, and feeds the read to the core under one lock: each message goes straight to its
+//!   subscription's queue as it is decoded, and each queue's consumer is woken once per read, after the lock
+//!   is released. The reader never writes to the socket (a blocked write must never stop the reading).
+//! - Writes go out from whichever thread holds the connection's write turn (`Core::writing`). A caller that
+//!   needs an answer (a request, a reply, a flush, a subscription) writes its bytes itself when nobody is
+//!   writing; so does a publisher whose batch reached [`DIRECT_WRITE`]. Smaller publishes are left for the
+//!   writer thread, woken once per batch. Publishers wait only when [`MAX_UNWRITTEN`] bytes are waiting
+//!   behind a write in progress.
 //!
-//! Publishers lock the core only to encode. Every socket read and write happens outside the lock.
+//! Every socket read and write happens outside the lock.
 
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::ops::Deref;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use nats_client::shared::{Core, Shared as SharedState};
-use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State, WriteBuffer};
+use bytes::{Bytes, BytesMut};
+use nats_client::queue::MessageQueue;
+use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
+use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State};
 
-use crate::transport::Transport;
+use crate::transport::{ReadSize, Transport};
 use crate::Error;
 
+/// The socket, as the shared state holds it.
+#[derive(Clone)]
+pub(crate) struct Link(Arc<Transport>);
+
+impl Deref for Link {
+    type Target = Transport;
+
+    fn deref(&self) -> &Transport {
+        &self.0
+    }
+}
+
+impl Link {
+    fn same(&self, other: &Link) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// The shared state, with the socket as the transport.
-pub(crate) type Shared = SharedState<Arc<Transport>>;
+pub(crate) type Shared = SharedState<Link>;
+type Guard<'a> = MutexGuard<'a, Core<Link>>;
 
 /// A write that makes no progress for this long means the server is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
+/// The read buffer grows by this much when it is nearly full.
+const READ_BUFFER: usize = 64 * 1024;
 
-/// Publishes, then waits while too many bytes are unwritten (back-pressure on publishers).
+impl nats_client::shared::Transport for Link {
+    fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
+        loop {
+            let unwritten = core.conn.transmit_len();
+            if unwritten == 0 || core.transport.is_none() || core.closed.is_some() {
+                wake_writer(shared, &mut core);
+                return core;
+            }
+            if core.writing {
+                // The write in progress takes these next; wait only when too much is piling up behind it.
+                if unwritten <= MAX_UNWRITTEN {
+                    return core;
+                }
+                core.space_waiters += 1;
+                core = shared.space.wait(core).unwrap_or_else(|e| e.into_inner());
+                core.space_waiters -= 1;
+                continue;
+            }
+            if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
+                core = write_out(shared, core);
+                // What others added meanwhile is theirs: sent now only if it makes a large batch.
+                if core.conn.transmit_len() < DIRECT_WRITE {
+                    wake_writer(shared, &mut core);
+                    return core;
+                }
+                continue;
+            }
+            // A small batch: the writer thread sends it.
+            wake_writer(shared, &mut core);
+            return core;
+        }
+    }
+}
+
+/// Takes the write turn and everything unwritten, writes it outside the lock, and gives the turn back.
+fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
+    let Some(link) = core.transport.clone() else { return core };
+    core.writing = true;
+    let mut wire = std::mem::take(&mut core.spare);
+    core.conn.poll_transmit(&mut wire);
+    // The core's buffer is empty again: publishers waiting for room may go on.
+    shared.space_freed(&mut core);
+    drop(core);
+    if link.write_all(&mut wire).is_err() {
+        // The reader sees the shut socket and tells the core.
+        link.shutdown();
+        wire.clear();
+    }
+    let mut core = shared.lock();
+    core.writing = false;
+    core.spare = wire;
+    // The writer thread may be waiting for the turn (bytes arrived meanwhile, or the connection closed).
+    wake_writer(shared, &mut core);
+    core
+}
+
+/// Wakes the writer thread if it sleeps and has something to do: once per batch, not per publish.
+fn wake_writer(shared: &Shared, core: &mut Core<Link>) {
+    if core.writer_idle && !core.writing && (core.conn.transmit_len() > 0 || core.closed.is_some()) {
+        core.writer_idle = false;
+        shared.writer_wake.notify_one();
+    }
+}
+
+/// Publishes, then sends or waits as [`Link::send`] decides.
 pub(crate) fn publish(
     shared: &Shared,
     subject: &[u8],
@@ -35,20 +127,7 @@ pub(crate) fn publish(
     headers: Option<&Headers>,
     payload: Bytes,
 ) -> Result<(), Error> {
-    let mut core = shared.lock();
-    core.conn.publish(subject, reply, headers, payload)?;
-    shared.wake(&mut core);
-    while Shared::is_backed_up(&core) {
-        core = wait(&shared.space, core);
-    }
-    Ok(())
-}
-
-fn wait<'a>(
-    cv: &std::sync::Condvar,
-    core: MutexGuard<'a, Core<Arc<Transport>>>,
-) -> MutexGuard<'a, Core<Arc<Transport>>> {
-    cv.wait(core).unwrap_or_else(|e| e.into_inner())
+    shared.publish(subject, reply, headers, payload, Urgency::Batch).map(drop)
 }
 
 /// Opens a TCP connection to the first address of `addr` that answers.
@@ -57,7 +136,7 @@ fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     for a in addr.host_port().to_socket_addrs()? {
         match TcpStream::connect_timeout(&a, timeout) {
             Ok(sock) => {
-                // Small writes (requests, PONGs) go out at once; the writer batches on its own.
+                // Small writes (requests, replies) go out at once; batching is done above the socket.
                 let _ = sock.set_nodelay(true);
                 let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
                 return Ok(sock);
@@ -68,27 +147,49 @@ fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
+/// What the reader thread keeps between reads.
+struct Reader {
+    buf: BytesMut,
+    size: ReadSize,
+    /// Queues the last read filled, woken once the lock is released.
+    wake: Vec<Arc<MessageQueue>>,
+    /// The read timeout last set, and on which socket: a system call only when it changes.
+    timeout_set: Option<(Link, Duration)>,
+}
+
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    // Ciphertext on its way in, with TLS.
-    let mut scratch = vec![0u8; if cfg!(feature = "tls") { 64 * 1024 } else { 0 }];
-    // The read timeout last set, and on which socket: a system call only when it changes.
-    let mut timeout_set: Option<(Arc<Transport>, Duration)> = None;
+    let mut reader = Reader {
+        buf: BytesMut::with_capacity(READ_BUFFER),
+        size: ReadSize::new(),
+        wake: Vec::new(),
+        timeout_set: None,
+    };
     let mut core = shared.lock();
     loop {
-        // Handle everything the core has to say; dialing happens outside the lock.
+        core = reader.handle_events(&shared, core);
+        if core.closed.is_some() {
+            return;
+        }
+        core = reader.step(&shared, core);
+    }
+}
+
+impl Reader {
+    /// Carries out the core's instructions and routes its events; dialing happens outside the lock.
+    fn handle_events<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         while let Some(event) = Shared::next_event(&mut core) {
             match event {
                 CoreEvent::Dial(addr) => {
                     let timeout = core.conn.config().connect_timeout;
-                    core.wake_consumers();
                     drop(core);
                     let sock = dial(&addr, timeout);
                     core = shared.lock();
                     match sock {
                         Ok(sock) if core.closed.is_none() => {
-                            core.transport = Some(Arc::new(Transport::Plain(sock)));
+                            core.transport = Some(Link(Arc::new(Transport::Plain(sock))));
+                            // A new stream: nothing of the old one may be decoded with it.
+                            self.buf.clear();
                             core.conn.handle_connected(Instant::now());
                         }
                         Ok(_) => {}
@@ -98,7 +199,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                     }
                 }
                 CoreEvent::StartTls(addr) => {
-                    core = start_tls(&shared, core, &addr);
+                    core = start_tls(shared, core, &addr);
                 }
                 CoreEvent::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
@@ -110,13 +211,16 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
                     // Unsent bytes went with the connection: publishers waiting for room may go on.
                     shared.space_freed(&mut core);
                 }
-                other => core.dispatch(&shared, other),
+                other => core.dispatch(shared, other),
             }
         }
-        shared.kick(&mut core);
-        if core.closed.is_some() {
-            return;
-        }
+        // Handshake replies, PONGs, UNSUBs: the writer thread sends them (the reader must never block writing).
+        wake_writer(shared, &mut core);
+        core
+    }
+
+    /// Sleeps in a read (or, without a transport, until woken) and feeds the core what came.
+    fn step<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         let now = Instant::now();
         let sleep = core.conn.poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
         let Some(sock) = core.transport.clone() else {
@@ -124,22 +228,32 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
             core = shared.reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
             core.reader_idle = false;
             core.conn.handle_timeout(Instant::now());
-            continue;
+            return core;
         };
         drop(core);
-        let timeout = sleep.max(Duration::from_millis(1));
-        if !timeout_set.as_ref().is_some_and(|(s, t)| Arc::ptr_eq(s, &sock) && *t == timeout) {
-            sock.set_read_timeout(timeout);
-            timeout_set = Some((sock.clone(), timeout));
+        for queue in self.wake.drain(..) {
+            queue.wake();
         }
-        let read = sock.read(&mut buf, &mut scratch);
-        core = shared.lock();
+        let timeout = sleep.max(Duration::from_millis(1));
+        if !self.timeout_set.as_ref().is_some_and(|(s, t)| s.same(&sock) && *t == timeout) {
+            sock.set_read_timeout(timeout);
+            self.timeout_set = Some((sock.clone(), timeout));
+        }
+        if self.buf.capacity() - self.buf.len() < ReadSize::MIN {
+            // Reuses the buffer in place once every message cut from it is dropped; else a fresh one.
+            self.buf.reserve(READ_BUFFER);
+        }
+        let read = sock.read_into(&mut self.buf, &mut self.size);
+        let mut core = shared.lock();
         let now = Instant::now();
         // A read from a socket the core has since given up on is ignored.
-        if core.transport.as_ref().is_some_and(|s| Arc::ptr_eq(s, &sock)) {
+        if core.transport.as_ref().is_some_and(|s| s.same(&sock)) {
             match read {
                 Ok(0) => core.conn.handle_eof(now),
-                Ok(n) => core.conn.handle_input(now, &buf[..n]),
+                Ok(_) => {
+                    core.ingest(shared, now, &mut self.buf);
+                    std::mem::swap(&mut core.delivered.touched, &mut self.wake);
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
                 Err(e) if e.kind() == ErrorKind::InvalidData => {
                     core.conn.handle_transport_error(now, ConnectionError::Tls(e.to_string()))
@@ -148,20 +262,20 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
             }
             // The session may have an alert or a key update to send: that is the writer's job.
             if sock.wants_write() && core.writer_idle {
+                core.writer_idle = false;
                 shared.writer_wake.notify_one();
             }
+        } else {
+            self.buf.clear();
         }
         core.conn.handle_timeout(now);
+        core
     }
 }
 
 /// Replaces the plain socket with a TLS session over it, after a handshake done outside the lock.
 #[cfg(feature = "tls")]
-fn start_tls<'a>(
-    shared: &'a Shared,
-    mut core: MutexGuard<'a, Core<Arc<Transport>>>,
-    addr: &ServerAddr,
-) -> MutexGuard<'a, Core<Arc<Transport>>> {
+fn start_tls<'a>(shared: &'a Shared, mut core: Guard<'a>, addr: &ServerAddr) -> Guard<'a> {
     let plain = match core.transport.as_deref() {
         Some(Transport::Plain(sock)) => sock.try_clone(),
         _ => Err(std::io::Error::other("no plain socket to secure")),
@@ -190,12 +304,12 @@ fn start_tls<'a>(
     let mut core = shared.lock();
     let now = Instant::now();
     // The core may have given up on this socket meanwhile (closed, timed out).
-    if !core.transport.as_ref().zip(before.as_ref()).is_some_and(|(a, b)| Arc::ptr_eq(a, b)) {
+    if !core.transport.as_ref().zip(before.as_ref()).is_some_and(|(a, b)| a.same(b)) {
         return core;
     }
     match secured {
         Ok(transport) => {
-            core.transport = Some(Arc::new(transport));
+            core.transport = Some(Link(Arc::new(transport)));
             core.conn.handle_tls_ready(now);
         }
         Err(e) => core.conn.handle_transport_error(now, nats_client::tls::connection_error(&e)),
@@ -205,40 +319,23 @@ fn start_tls<'a>(
 
 /// Without the `tls` feature a server that needs TLS cannot be used.
 #[cfg(not(feature = "tls"))]
-fn start_tls<'a>(
-    _shared: &'a Shared,
-    mut core: MutexGuard<'a, Core<Arc<Transport>>>,
-    _addr: &ServerAddr,
-) -> MutexGuard<'a, Core<Arc<Transport>>> {
+fn start_tls<'a>(_shared: &'a Shared, mut core: Guard<'a>, _addr: &ServerAddr) -> Guard<'a> {
     let error = ConnectionError::Incompatible("TLS needs the `tls` feature of nats-blocking");
     core.conn.handle_transport_error(Instant::now(), error);
     core
 }
 
-/// The writer thread.
+/// The writer thread: sends the small batches nobody else sent, TLS records of the session's own, and what
+/// is left at the close.
 pub(crate) fn write_loop(shared: Arc<Shared>) {
-    let mut wire = WriteBuffer::new();
-    let mut sealed = Vec::new();
     let mut core = shared.lock();
     loop {
         let tls_pending = core.transport.as_ref().is_some_and(|t| t.wants_write());
-        if (core.conn.transmit_len() > 0 || tls_pending) && core.transport.is_some() {
-            core.conn.poll_transmit(&mut wire);
-            // The core's buffer is empty again: publishers waiting for room may go on.
-            shared.space_freed(&mut core);
-            let sock = core.transport.clone();
-            drop(core);
-            if let Some(sock) = sock {
-                if sock.write_all(&mut wire, &mut sealed).is_err() {
-                    // The reader sees the shut socket and tells the core.
-                    sock.shutdown();
-                    wire.clear();
-                }
-            }
-            core = shared.lock();
+        if !core.writing && core.transport.is_some() && (core.conn.transmit_len() > 0 || tls_pending) {
+            core = write_out(&shared, core);
             continue;
         }
-        if core.closed.is_some() {
+        if core.closed.is_some() && !core.writing {
             if let Some(sock) = core.transport.take() {
                 sock.shutdown();
             }
@@ -249,7 +346,7 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             return;
         }
         core.writer_idle = true;
-        core = wait(&shared.writer_wake, core);
+        core = shared.writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
         core.writer_idle = false;
     }
 }

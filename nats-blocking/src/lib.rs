@@ -13,14 +13,15 @@
 //! let mut sub = client.subscribe("greet.*")?;
 //! client.publish("greet.joe", "hello")?;
 //! let msg = sub.next().expect("a message");
-//! assert_eq!((msg.subject.as_str(), &msg.payload[..]), (Some("greet.joe"), &b"hello"[..]));
+//! assert_eq!(msg.subject(), "greet.joe");
+//! assert_eq!(msg.payload(), b"hello");
 //!
 //! // Request/reply: a responder on its own thread.
 //! let _svc = client.subscribe_with("time", |req| {
 //!     let _ = req.respond("now");
 //! })?;
 //! let reply = client.request("time", "")?;
-//! assert_eq!(&reply.payload[..], b"now");
+//! assert_eq!(reply.payload(), b"now");
 //!
 //! // Nobody listening is a typed error, not a timeout.
 //! assert!(matches!(client.request("nobody", ""), Err(nats_blocking::Error::NoResponders)));
@@ -46,7 +47,8 @@ mod transport;
 pub use client::{Client, PendingReply};
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, EventReceiver, Message, PendingLimits};
 pub use nats_proto::{
-    ConnectionError, HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject,
+    ConnectionError, HeaderBlock, HeaderView, Headers, Msg, ReconnectPolicy, ServerInfo, Statistics, StatusCode,
+    Subject, SubjectRef,
 };
 pub use subscriber::{CallbackSubscription, Responses, Subscriber};
 

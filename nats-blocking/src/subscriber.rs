@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use nats_proto::RequestId;
 
-use nats_client::queue::{Empty, MessageQueue};
+use nats_client::queue::{Empty, MessageQueue, Receiver};
 use nats_client::{Message, PendingLimits};
 
 use crate::driver::Shared;
@@ -16,7 +16,7 @@ use crate::Error;
 /// its max reached, drained, or the client closed). Dropping it unsubscribes.
 pub struct Subscriber {
     sid: u64,
-    queue: Arc<MessageQueue>,
+    rx: Receiver,
     shared: Arc<Shared>,
 }
 
@@ -28,7 +28,7 @@ impl std::fmt::Debug for Subscriber {
 
 impl Subscriber {
     pub(crate) fn new(sid: u64, queue: Arc<MessageQueue>, shared: Arc<Shared>) -> Self {
-        Self { sid, queue, shared }
+        Self { sid, rx: Receiver::new(queue), shared }
     }
 
     /// The subscription id.
@@ -39,7 +39,7 @@ impl Subscriber {
     /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
     /// `Error::Permission`) when the subscription has ended.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
-        match self.queue.pop_within(timeout) {
+        match self.rx.next_within(timeout) {
             Ok(msg) => Ok(msg),
             Err(Empty::Ended(why)) => Err(why.into()),
             Err(_) => Err(Error::Timeout),
@@ -48,7 +48,7 @@ impl Subscriber {
 
     /// The next message if one is waiting.
     pub fn try_next(&mut self) -> Option<Message> {
-        self.queue.try_pop().and_then(Result::ok)
+        self.rx.try_next().and_then(Result::ok)
     }
 
     /// Ends the subscription now. Messages already received can still be read.
@@ -69,17 +69,17 @@ impl Subscriber {
 
     /// Messages dropped because this subscriber fell behind its pending limits.
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
+        self.rx.dropped()
     }
 
     /// Messages and bytes received but not yet taken.
     pub fn pending(&self) -> (usize, usize) {
-        self.queue.pending()
+        self.rx.pending()
     }
 
     /// Changes this subscription's pending limits.
     pub fn set_pending_limits(&mut self, limits: PendingLimits) {
-        self.queue.set_limits(limits);
+        self.rx.set_limits(limits);
     }
 }
 
@@ -87,7 +87,7 @@ impl Iterator for Subscriber {
     type Item = Message;
 
     fn next(&mut self) -> Option<Message> {
-        self.queue.pop(None).ok()
+        self.rx.next(None).ok()
     }
 }
 
@@ -149,7 +149,7 @@ impl Drop for CallbackSubscription {
 /// of: the overall timeout, a stall (no reply for a while after the last one), or a count.
 pub struct Responses {
     pub(crate) id: RequestId,
-    pub(crate) queue: Arc<MessageQueue>,
+    pub(crate) rx: Receiver,
     pub(crate) shared: Arc<Shared>,
     /// `None`: too far to represent, so no deadline.
     pub(crate) deadline: Option<Instant>,
@@ -173,7 +173,7 @@ impl Iterator for Responses {
             (Some(s), Some(d)) => Some(s.min(d)),
             (s, d) => s.or(d),
         };
-        match self.queue.pop(deadline) {
+        match self.rx.next(deadline) {
             Ok(msg) => {
                 self.received += 1;
                 self.last = Some(Instant::now());

@@ -1,10 +1,14 @@
 //! The socket, plain or with TLS.
 //!
+//! Reads land in the driver's own `BytesMut`, which the core decodes in place: what a message holds is a
+//! slice of the buffer the kernel wrote into.
+//!
 //! With TLS, the rustls session sits behind a mutex that is never held across a system call: the reader
-//! thread reads ciphertext from the socket unlocked and then locks to decrypt; the writer thread locks to
-//! encrypt and then writes the ciphertext unlocked. Only the writer thread writes to the socket, so records
-//! leave in the order they were sealed; ciphertext the reader's side produces (a TLS alert, a key update)
-//! waits in the session until the writer is woken to send it.
+//! thread reads ciphertext from the socket unlocked and then locks to decrypt; a writer locks to encrypt and
+//! then writes the ciphertext unlocked. One writer at a time holds the connection's write turn (a caller
+//! thread or the writer thread), so records leave in the order they were sealed; ciphertext the reader's
+//! side produces (a TLS alert, a key update) waits in the session until the writer thread is woken to send
+//! it.
 
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -12,7 +16,7 @@ use std::time::Duration;
 #[cfg(feature = "tls")]
 use std::time::Instant;
 
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 use nats_proto::WriteBuffer;
 
 #[cfg(feature = "tls")]
@@ -25,7 +29,34 @@ pub(crate) enum Transport {
     Tls {
         sock: TcpStream,
         session: Box<std::sync::Mutex<TlsSession>>,
+        /// Ciphertext on its way out; only the holder of the write turn uses it.
+        sealed: std::sync::Mutex<Vec<u8>>,
+        /// Ciphertext on its way in; only the reader thread uses it.
+        scratch: std::sync::Mutex<Vec<u8>>,
     },
+}
+
+/// How much of a read buffer's free space a read may fill. Reads into a `BytesMut` must first initialise the
+/// space they use: this keeps that to about what the last reads needed, so a small reply does not pay for
+/// clearing 64 KiB.
+#[derive(Debug)]
+pub(crate) struct ReadSize(usize);
+
+impl ReadSize {
+    pub(crate) const MIN: usize = 4 * 1024;
+
+    pub(crate) fn new() -> Self {
+        Self(Self::MIN)
+    }
+
+    /// Learns from a read of `n` bytes into `offered`: a full read asks for more next time, a small one for less.
+    fn learn(&mut self, n: usize, offered: usize) {
+        if n == offered {
+            self.0 = (self.0 * 2).min(1 << 20);
+        } else if n < self.0 / 4 {
+            self.0 = (self.0 / 2).max(Self::MIN);
+        }
+    }
 }
 
 impl Transport {
@@ -54,20 +85,32 @@ impl Transport {
         }
     }
 
-    /// Reads plaintext. `scratch` holds ciphertext on its way in. Errors of kind `InvalidData` are TLS failures.
-    pub(crate) fn read(&self, buf: &mut [u8], scratch: &mut [u8]) -> io::Result<usize> {
+    /// Reads plaintext onto the end of `buf` (growing it as `size` suggests). Errors of kind `InvalidData` are
+    /// TLS failures.
+    pub(crate) fn read_into(&self, buf: &mut BytesMut, size: &mut ReadSize) -> io::Result<usize> {
+        let start = buf.len();
+        let offered = (buf.capacity() - start).clamp(1, size.0);
+        buf.resize(start + offered, 0);
+        let read = self.read(&mut buf[start..]);
+        buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        if let Ok(n) = read {
+            size.learn(n, offered);
+        }
+        read
+    }
+
+    /// Reads plaintext into `buf`.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(sock) => {
-                let _ = scratch;
-                (&*sock).read(buf)
-            }
+            Transport::Plain(sock) => (&*sock).read(buf),
             #[cfg(feature = "tls")]
-            Transport::Tls { sock, session } => loop {
+            Transport::Tls { sock, session, scratch, .. } => loop {
                 match lock(session).read_plaintext(buf) {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                     done => return done,
                 }
-                let n = (&*sock).read(scratch)?;
+                let mut scratch = lock(scratch);
+                let n = (&*sock).read(&mut scratch)?;
                 if n == 0 {
                     return Ok(0);
                 }
@@ -81,12 +124,13 @@ impl Transport {
         }
     }
 
-    /// Writes all of `wire` (and any ciphertext the session holds).
-    pub(crate) fn write_all(&self, wire: &mut WriteBuffer, #[allow(unused)] sealed: &mut Vec<u8>) -> io::Result<()> {
+    /// Writes all of `wire` (and any ciphertext the session holds). Only the holder of the write turn calls it.
+    pub(crate) fn write_all(&self, wire: &mut WriteBuffer) -> io::Result<()> {
         match self {
             Transport::Plain(sock) => write_vectored_all(sock, wire),
             #[cfg(feature = "tls")]
-            Transport::Tls { sock, session } => loop {
+            Transport::Tls { sock, session, sealed, .. } => loop {
+                let mut sealed = lock(sealed);
                 sealed.clear();
                 {
                     let mut session = lock(session);
@@ -96,7 +140,7 @@ impl Transport {
                         let taken = session.write_plaintext(&iov[..n])?;
                         wire.advance(taken);
                     }
-                    session.write_tls(sealed);
+                    session.write_tls(&mut sealed);
                 }
                 if sealed.is_empty() {
                     if wire.has_remaining() {
@@ -104,7 +148,7 @@ impl Transport {
                     }
                     return Ok(());
                 }
-                (&*sock).write_all(sealed)?;
+                (&*sock).write_all(&sealed)?;
             },
         }
     }
@@ -126,8 +170,8 @@ fn write_vectored_all(sock: &TcpStream, wire: &mut WriteBuffer) -> io::Result<()
 }
 
 #[cfg(feature = "tls")]
-fn lock(session: &std::sync::Mutex<TlsSession>) -> std::sync::MutexGuard<'_, TlsSession> {
-    session.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs the TLS handshake on `sock` before either thread uses it, within `deadline`.
@@ -167,5 +211,10 @@ pub(crate) fn handshake(sock: TcpStream, mut session: TlsSession, deadline: Inst
             return Err(e);
         }
     }
-    Ok(Transport::Tls { sock, session: Box::new(std::sync::Mutex::new(session)) })
+    Ok(Transport::Tls {
+        sock,
+        session: Box::new(std::sync::Mutex::new(session)),
+        sealed: std::sync::Mutex::new(Vec::new()),
+        scratch: std::sync::Mutex::new(vec![0; 64 * 1024]),
+    })
 }

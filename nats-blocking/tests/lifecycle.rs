@@ -99,13 +99,13 @@ fn core_scenario(version: ServerVersion) {
     h.append("Key", "v2").unwrap();
     client.publish_with_headers("core.h", &h, "with headers").unwrap();
     let msg = recv(&mut sub, "message with headers");
-    assert_eq!(msg.headers.as_ref().unwrap().get_all("Key").collect::<Vec<_>>(), ["v1", "v2"]);
+    assert_eq!(msg.headers().unwrap().get_all("Key").collect::<Vec<_>>(), ["v1", "v2"]);
     assert_eq!(text(&msg), "with headers");
 
     let responder = connect(&server);
     let _svc = responder
         .subscribe_with("core.svc", |m| {
-            let echoed = m.headers.as_ref().and_then(|h| h.get("Key")).unwrap_or("-").to_owned();
+            let echoed = m.headers().and_then(|h| h.get("Key")).unwrap_or("-").to_owned();
             let _ = m.respond(format!("{}/{echoed}", text(&m)));
         })
         .unwrap();

@@ -111,7 +111,7 @@ fn max_payload_is_enforced_before_sending() {
     // The connection is unharmed, and exactly max_payload is allowed.
     client.publish("mp.x", vec![7u8; 1024]).unwrap();
     client.publish("mp.x", "small").unwrap();
-    assert_eq!(recv(&mut sub, "max-size message").payload.len(), 1024);
+    assert_eq!(recv(&mut sub, "max-size message").payload().len(), 1024);
     assert_eq!(text(&recv(&mut sub, "small message")), "small");
     client.flush().unwrap();
     assert!(!client.is_closed());

@@ -78,7 +78,7 @@ fn options(url: &str) -> ConnectOptions {
 
 fn payload_of(result: Result<nats_blocking::Message, Error>) -> Vec<u8> {
     match result {
-        Ok(m) => m.payload.to_vec(),
+        Ok(m) => m.payload().to_vec(),
         Err(e) => panic!("expected a message, got {e:?}"),
     }
 }
@@ -550,13 +550,13 @@ fn lower_case_ops_tabs_and_bare_lf_are_accepted() {
         let mut sub = client.subscribe("a").expect("subscribe");
 
         let m = sub.next_timeout(STEP).expect("msg with tabs and a bare LF");
-        assert_eq!((m.subject.as_str(), &m.payload[..], m.reply.is_none()), (Some("a"), &b"hello"[..], true));
+        assert_eq!((m.subject().as_str(), m.payload(), m.reply().is_none()), (Some("a"), &b"hello"[..], true));
         let m = sub.next_timeout(STEP).expect("mixed-case MSG with a reply");
-        assert_eq!(m.reply.as_ref().and_then(|r| r.as_str()), Some("reply.to"));
-        assert_eq!(&m.payload[..], b"bye");
+        assert_eq!(m.reply().and_then(|r| r.as_str()), Some("reply.to"));
+        assert_eq!(m.payload(), b"bye");
         let m = sub.next_timeout(STEP).expect("lower-case hmsg");
-        assert!(m.headers.is_some());
-        assert_eq!(&m.payload[..], b"hi");
+        assert!(m.headers().is_some());
+        assert_eq!(m.payload(), b"hi");
         client.flush().expect("flush");
         let seen: Vec<Event> = events.try_iter().collect();
         assert!(

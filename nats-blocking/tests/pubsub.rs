@@ -24,13 +24,13 @@ fn publish_and_receive_in_order() {
         let msg = recv(&mut sub, "basic message");
         assert_eq!(subject(&msg), "basic.one");
         assert_eq!(text(&msg), format!("m{i}"));
-        assert!(msg.reply.is_none());
-        assert!(msg.headers.is_none());
-        assert!(msg.status.is_none());
+        assert!(msg.reply().is_none());
+        assert!(msg.headers().is_none());
+        assert!(msg.status().is_none());
     }
     // An empty payload is a message too.
     client.publish("basic.one", "").unwrap();
-    assert!(recv(&mut sub, "empty payload").payload.is_empty());
+    assert!(recv(&mut sub, "empty payload").payload().is_empty());
     // Nothing else: a different subject does not match.
     client.publish("basic.two", "other").unwrap();
     client.flush().unwrap();
@@ -181,7 +181,7 @@ fn headers_round_trip_multi_valued_and_case_preserving() {
 
     let msg = recv(&mut sub, "message with headers");
     assert_eq!(text(&msg), "body");
-    let got = msg.headers.as_ref().expect("headers arrive");
+    let got = msg.headers().expect("headers arrive");
     assert_eq!(got.get_all("X-Multi").collect::<Vec<_>>(), ["one", "two"]);
     assert_eq!(got.get("X-Multi"), Some("one"));
     assert_eq!(got.get("Mixed-Case-Name"), Some("Value With Spaces"));
@@ -206,7 +206,7 @@ fn publish_with_reply_and_respond() {
     let mut replies = client.subscribe("rep.answers").unwrap();
     client.publish_with_reply("rep.req", "rep.answers", "question").unwrap();
     let msg = recv(&mut sub, "request");
-    assert_eq!(msg.reply.as_ref().and_then(|r| r.as_str()), Some("rep.answers"));
+    assert_eq!(msg.reply().and_then(|r| r.as_str()), Some("rep.answers"));
     msg.respond("answer").unwrap();
     let mut h = Headers::new();
     h.insert("K", "v").unwrap();
@@ -215,15 +215,15 @@ fn publish_with_reply_and_respond() {
     assert_eq!((subject(&a), text(&a)), ("rep.answers".to_owned(), "answer".to_owned()));
     let b = recv(&mut replies, "reply with headers");
     assert_eq!(text(&b), "answer2");
-    assert_eq!(b.headers.as_ref().and_then(|h| h.get("K")), Some("v"));
+    assert_eq!(b.headers().and_then(|h| h.get("K")), Some("v"));
     // No reply subject: respond is a typed error, nothing sent.
     client.publish("rep.req", "no reply").unwrap();
     let plain = recv(&mut sub, "plain");
     assert!(matches!(plain.respond("x"), Err(Error::Command(_))));
     client.publish_with_reply_and_headers("rep.req", "rep.answers", &h, "q3").unwrap();
     let q3 = recv(&mut sub, "request with headers");
-    assert_eq!(q3.headers.as_ref().and_then(|h| h.get("K")), Some("v"));
-    assert_eq!(q3.reply.as_ref().and_then(|r| r.as_str()), Some("rep.answers"));
+    assert_eq!(q3.headers().and_then(|h| h.get("K")), Some("v"));
+    assert_eq!(q3.reply().and_then(|r| r.as_str()), Some("rep.answers"));
 }
 
 #[test]
@@ -319,8 +319,8 @@ fn payload_sizes_around_buffer_boundaries_arrive_intact() {
     }
     for &n in &sizes {
         let msg = recv(&mut sub, "sized message");
-        assert_eq!(msg.payload.len(), n);
-        assert!(msg.payload[..] == body(n)[..], "payload of {n} bytes corrupted");
+        assert_eq!(msg.payload().len(), n);
+        assert!(msg.payload()[..] == body(n)[..], "payload of {n} bytes corrupted");
     }
 }
 

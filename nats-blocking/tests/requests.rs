@@ -30,7 +30,7 @@ fn request_gets_the_reply() {
     let reply = client.request("svc.echo", "hello").unwrap();
     assert_eq!(text(&reply), "re:hello");
     // The reply came to this client's inbox, not to the service subject.
-    let subject = reply.subject.as_str().unwrap().to_owned();
+    let subject = reply.subject().as_str().unwrap().to_owned();
     assert!(subject.starts_with("_INBOX."), "reply subject {subject}");
     // Again, on the same (already set up) inbox subscription.
     assert_eq!(text(&client.request("svc.echo", "again").unwrap()), "re:again");
@@ -52,7 +52,7 @@ fn request_times_out_when_nobody_answers() {
     assert!(took < timeout + Duration::from_millis(1500), "timed out late: {took:?}");
     // The request did reach the silent subscriber.
     let req = common::recv(&mut silent, "the request");
-    assert!(req.reply.is_some());
+    assert!(req.reply().is_some());
     // A late answer to the abandoned request is dropped, and the client still works.
     req.respond("too late").unwrap();
     let _svc = echo(&client, "svc.live", "");
@@ -79,9 +79,9 @@ fn request_with_headers_both_ways() {
     let client = connect(&server);
     let _svc = client
         .subscribe_with("svc.hdr", |msg| {
-            let mut back = msg.headers.as_ref().map(|h| h.to_headers()).unwrap_or_default();
+            let mut back = msg.headers().map(|h| h.to_headers()).unwrap_or_default();
             back.append("Replied-By", "svc").unwrap();
-            let _ = msg.respond_with_headers(Some(&back), msg.payload.clone());
+            let _ = msg.respond_with_headers(Some(&back), msg.payload_bytes());
         })
         .unwrap();
     let mut headers = Headers::new();
@@ -89,10 +89,10 @@ fn request_with_headers_both_ways() {
     headers.append("Trace-Id", "def").unwrap();
     let reply = client.request_with_headers("svc.hdr", &headers, "payload").unwrap();
     assert_eq!(text(&reply), "payload");
-    let h = reply.headers.as_ref().expect("reply headers");
+    let h = reply.headers().expect("reply headers");
     assert_eq!(h.get_all("Trace-Id").collect::<Vec<_>>(), ["abc", "def"]);
     assert_eq!(h.get("Replied-By"), Some("svc"));
-    assert!(reply.status.is_none());
+    assert!(reply.status().is_none());
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn a_handler_can_make_requests_of_its_own() {
     // The outer service asks the inner one before answering: handlers do not block the reader.
     let _outer = client
         .subscribe_with("svc.outer", move |msg| {
-            let inner = c.request_with_timeout("svc.inner", msg.payload.clone(), WAIT).map(|m| text(&m));
+            let inner = c.request_with_timeout("svc.inner", msg.payload_bytes(), WAIT).map(|m| text(&m));
             let _ = msg.respond(format!("outer:{}", inner.unwrap_or_else(|e| format!("{e:?}"))));
         })
         .unwrap();

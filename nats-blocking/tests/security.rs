@@ -250,16 +250,16 @@ fn tls_carries_large_payloads_and_bursts_complete_and_in_order() {
         }
         for (i, &len) in sizes.iter().enumerate() {
             let msg = recv(&mut big, "a large message over TLS");
-            assert_eq!(msg.payload.len(), len, "{version:?}: message {i}");
-            assert!(msg.payload == pattern(len, i as u8), "{version:?}: message {i} ({len} bytes) was corrupted");
+            assert_eq!(msg.payload().len(), len, "{version:?}: message {i}");
+            assert!(msg.payload() == pattern(len, i as u8), "{version:?}: message {i} ({len} bytes) was corrupted");
         }
 
         // An echo service: a 1 MiB request and a 1 MiB reply on the same TLS connection.
-        let _echo = client.subscribe_with("sec.echo", |m| drop(m.respond(m.payload.clone()))).unwrap();
+        let _echo = client.subscribe_with("sec.echo", |m| drop(m.respond(m.payload_bytes()))).unwrap();
         client.flush().unwrap();
         let payload = pattern(1 << 20, 42);
         let reply = client.request("sec.echo", payload.clone()).unwrap();
-        assert!(reply.payload == payload, "{version:?}: the echoed 1 MiB payload differs");
+        assert!(reply.payload() == payload, "{version:?}: the echoed 1 MiB payload differs");
 
         // A burst of small messages: many in one TLS record, records split across reads.
         let mut burst = client.subscribe("sec.burst").unwrap();
@@ -590,7 +590,7 @@ fn reconnects_over_tls_after_a_restart() {
             // A large message still crosses intact on the new session.
             let payload = pattern(600_000, 3);
             client.publish("sec.rc", payload.clone()).unwrap();
-            assert!(recv(&mut sub, "large after reconnect").payload == payload, "{version:?} {url}");
+            assert!(recv(&mut sub, "large after reconnect").payload() == payload, "{version:?} {url}");
             let stats = client.statistics();
             assert_eq!((stats.connects, stats.reconnects), (2, 1), "{version:?} {url}");
             client.drain().unwrap();
@@ -728,12 +728,12 @@ fn check_stress(mut sub: nats_blocking::Subscriber, who: &'static str) -> std::t
         let mut next = [0usize; STRESS_THREADS];
         for _ in 0..STRESS_THREADS * STRESS_PER_THREAD {
             let msg = recv(&mut sub, who);
-            let t: usize = msg.subject.as_str().unwrap().rsplit('.').next().unwrap().parse().unwrap();
-            let colon = msg.payload.iter().position(|&b| b == b':').unwrap();
-            let i: usize = std::str::from_utf8(&msg.payload[..colon]).unwrap().parse().unwrap();
+            let t: usize = msg.subject().as_str().unwrap().rsplit('.').next().unwrap().parse().unwrap();
+            let colon = msg.payload().iter().position(|&b| b == b':').unwrap();
+            let i: usize = std::str::from_utf8(&msg.payload()[..colon]).unwrap().parse().unwrap();
             assert_eq!(i, next[t], "{who}: publisher {t}'s messages out of order or lost ({} dropped)", sub.dropped());
             next[t] += 1;
-            assert!(msg.payload[colon + 1..] == stress_payload(t, i), "{who}: message {t}/{i} corrupted");
+            assert!(msg.payload()[colon + 1..] == stress_payload(t, i), "{who}: message {t}/{i} corrupted");
         }
         assert_eq!(next, [STRESS_PER_THREAD; STRESS_THREADS], "{who}");
         assert_eq!(sub.dropped(), 0, "{who}");
@@ -1416,7 +1416,7 @@ fn a_denied_reply_inbox_fails_requests_at_once_with_a_permission_error() {
         );
         let client = must_connect(options(&server.url()).user_and_password("noinbox", "pw"), &server, "no inbox");
         let _svc = client.subscribe_with("svc.echo", |m| {
-            let _ = m.respond(m.payload.clone());
+            let _ = m.respond(m.payload_bytes());
         });
         let started = Instant::now();
         match client.request_with_timeout("svc.echo", "hi", Duration::from_secs(20)) {

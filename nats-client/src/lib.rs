@@ -3,30 +3,43 @@
 //! Both clients have the same options, errors, events and messages because they are these types; they
 //! differ only in how they do I/O and how a caller waits. Here are:
 //! - [`ConnectOptions`], [`Error`], [`Event`], [`Message`], [`PendingLimits`];
-//! - [`shared::Shared`]: the `nats_proto::Connection` behind one lock, with the routing of its events to
-//!   subscription queues and waiting requests;
-//! - [`queue`]: a bounded message queue and a one-shot slot that a thread can block on and a task can poll.
+//! - [`shared::Shared`]: the `nats_proto::Connection` behind one lock, the commands, and the write policy a
+//!   driver plugs in ([`shared::Transport`]);
+//! - [`router`]: the sink that hands each decoded message straight to its subscription's queue;
+//! - [`queue`]: a bounded message queue with its [`queue::Receiver`], and a one-shot slot, each of which a
+//!   thread can block on and a task can poll.
 //!
 //! Users normally reach these through a client crate. The queue works on its own:
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use nats_client::queue::{Empty, MessageQueue};
-//! use nats_client::PendingLimits;
+//! use std::sync::Arc;
+//! use nats_client::queue::{Empty, MessageQueue, Receiver};
+//! use nats_client::{Message, PendingLimits};
 //!
-//! let queue = MessageQueue::new(PendingLimits { messages: 10, bytes: 1 << 20 });
-//! assert_eq!(queue.pop(Some(Instant::now() + Duration::from_millis(5))).unwrap_err(), Empty::TimedOut);
+//! let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 2, bytes: 1 << 20 }));
+//! let mut rx = Receiver::new(queue.clone());
+//! assert_eq!(rx.next(Some(Instant::now() + Duration::from_millis(5))).unwrap_err(), Empty::TimedOut);
+//!
+//! // A driver appends a run of messages under one lock; past the limits they are dropped and counted.
+//! let msg = |p: &str| Message::new(nats_proto::Msg::new("s", 1, None, None, p), None);
+//! let pushed = queue.push_run(&mut vec![msg("a"), msg("b"), msg("c")]);
+//! assert_eq!((pushed.queued, pushed.dropped, pushed.episode), (2, 1, true));
 //! queue.end(nats_proto::SubscriptionEnd::Unsubscribed);
-//! assert!(matches!(queue.pop(None), Err(Empty::Ended(_))));
+//! assert_eq!(rx.next(None).unwrap().payload(), b"a");
+//! assert_eq!(rx.next(None).unwrap().payload(), b"b");
+//! assert!(matches!(rx.next(None), Err(Empty::Ended(_))));
 //! ```
 
 #[cfg(feature = "nkeys")]
 pub mod auth;
+mod dispatch;
 mod error;
 mod event;
 mod message;
 mod options;
 pub mod queue;
+pub mod router;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -1,9 +1,10 @@
 //! Received messages.
 
+use std::ops::Deref;
 use std::sync::Weak;
 
 use bytes::Bytes;
-use nats_proto::{CommandError, HeaderBlock, Headers, Msg, StatusCode, Subject, SubjectError};
+use nats_proto::{CommandError, Headers, Msg, SubjectError};
 
 use crate::Error;
 
@@ -13,40 +14,42 @@ pub trait Publish: Send + Sync {
     fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error>;
 }
 
-/// A message received on a subscription or as a reply. Subject, headers and payload are slices of the read
-/// buffer: nothing was copied.
+/// A message received on a subscription or as a reply: the core's [`Msg`] (one `Bytes` of the read buffer and
+/// a few offsets, so nothing was copied) and, when it has a reply subject, a way to answer it.
+///
+/// Read it through the methods of [`Msg`] (`subject()`, `reply()`, `headers()`, `payload()`, `status()` ...).
 #[derive(Clone)]
 pub struct Message {
-    /// The subject it was published to.
-    pub subject: Subject,
-    /// Where to send a reply, if the publisher asked for one.
-    pub reply: Option<Subject>,
-    /// Headers, if any.
-    pub headers: Option<HeaderBlock>,
-    /// The payload.
-    pub payload: Bytes,
-    /// The status code of the header block (e.g. 503), if any.
-    pub status: Option<StatusCode>,
-    client: Weak<dyn Publish>,
+    msg: Msg,
+    /// Where replies are published; only messages with a reply subject carry it.
+    client: Option<Weak<dyn Publish>>,
 }
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message")
-            .field("subject", &self.subject)
-            .field("reply", &self.reply)
-            .field("headers", &self.headers)
-            .field("payload", &self.payload)
-            .field("status", &self.status)
-            .finish()
+        self.msg.fmt(f)
+    }
+}
+
+impl Deref for Message {
+    type Target = Msg;
+
+    fn deref(&self) -> &Msg {
+        &self.msg
     }
 }
 
 impl Message {
-    /// Wraps a message of the core; `client` is where replies are published.
-    pub fn new(msg: Msg, client: Weak<dyn Publish>) -> Self {
-        let status = msg.status();
-        Self { subject: msg.subject, reply: msg.reply, headers: msg.headers, payload: msg.payload, status, client }
+    /// Wraps a message of the core; `client` is where replies are published (kept only if there is a reply
+    /// subject).
+    pub fn new(msg: Msg, client: Option<Weak<dyn Publish>>) -> Self {
+        let client = client.filter(|_| msg.reply().is_some());
+        Self { msg, client }
+    }
+
+    /// The core's message.
+    pub fn into_msg(self) -> Msg {
+        self.msg
     }
 
     /// Publishes `payload` to this message's reply subject. It never waits: in an async program it needs no
@@ -57,13 +60,9 @@ impl Message {
 
     /// Publishes `payload` with `headers` to this message's reply subject.
     pub fn respond_with_headers(&self, headers: Option<&Headers>, payload: impl Into<Bytes>) -> Result<(), Error> {
-        let reply = self.reply.as_ref().ok_or(Error::Command(CommandError::InvalidSubject(SubjectError::Empty)))?;
-        let client = self.client.upgrade().ok_or(Error::Closed)?;
+        let no_reply = || Error::Command(CommandError::InvalidSubject(SubjectError::Empty));
+        let reply = self.msg.reply().ok_or_else(no_reply)?;
+        let client = self.client.as_ref().and_then(Weak::upgrade).ok_or(Error::Closed)?;
         client.publish(reply.as_bytes(), headers, payload.into())
-    }
-
-    /// Bytes of headers plus payload.
-    pub fn size(&self) -> usize {
-        self.headers.as_ref().map_or(0, |h| h.as_bytes().len()) + self.payload.len()
     }
 }

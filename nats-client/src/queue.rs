@@ -1,9 +1,13 @@
 //! Hand-off points between a driver and the users of a client: a bounded message queue with slow-consumer
-//! accounting, and a one-shot slot. Both can be waited on by a thread (blocking, with a deadline) or polled
-//! by a task (with a waker).
+//! accounting, the [`Receiver`] that takes from it, and a one-shot slot. Each can be waited on by a thread
+//! (blocking, with a deadline) or polled by a task (with a waker).
+//!
+//! Both ends work in batches. The driver appends a run of messages under one lock and wakes the consumer
+//! once per read; the consumer takes everything waiting in one swap and then reads its own copy without
+//! locking. Per message, neither side touches the lock.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -17,19 +21,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What [`MessageQueue::push`] did.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued.
-    Queued,
-    /// Dropped for the pending limits; `first` when this starts a slow-consumer episode.
-    Dropped {
-        /// This drop starts an episode.
-        first: bool,
-    },
-    /// The queue had already ended.
-    Ended,
+/// What [`MessageQueue::push_run`] did with a run of messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Messages queued.
+    pub queued: usize,
+    /// Messages dropped for the pending limits.
+    pub dropped: usize,
+    /// A drop started a new slow-consumer episode (the queue had kept up until then).
+    pub episode: bool,
 }
 
 /// Why a wait on a queue returned without a message.
@@ -45,7 +45,10 @@ pub enum Empty {
 #[derive(Debug)]
 struct State {
     msgs: VecDeque<Message>,
+    /// Bytes (headers plus payload) of `msgs`.
     bytes: usize,
+    /// Messages and bytes the consumer took in its last batch: still pending until it comes back for more.
+    in_hand: (usize, usize),
     limits: PendingLimits,
     dropped: u64,
     slow: bool,
@@ -54,6 +57,37 @@ struct State {
     waiters: usize,
     /// A task waiting.
     waker: Option<Waker>,
+}
+
+impl State {
+    /// Everything waiting goes to `into` (empty: the consumer read its last batch), and its bytes are
+    /// returned; or the end.
+    fn take_all(&mut self, into: &mut VecDeque<Message>) -> Option<Result<usize, SubscriptionEnd>> {
+        self.in_hand = (0, 0);
+        if !self.msgs.is_empty() {
+            std::mem::swap(&mut self.msgs, into);
+            self.in_hand = (into.len(), std::mem::take(&mut self.bytes));
+            return Some(Ok(self.in_hand.1));
+        }
+        self.ended.clone().map(Err)
+    }
+
+    /// Queues `msg`, or drops it past the pending limits.
+    fn admit(&mut self, msg: Message, pushed: &mut Pushed) {
+        let size = msg.size();
+        let (held, held_bytes) = (self.msgs.len() + self.in_hand.0, self.bytes + self.in_hand.1);
+        if held >= self.limits.messages || held_bytes + size > self.limits.bytes {
+            self.dropped += 1;
+            pushed.dropped += 1;
+            pushed.episode |= !self.slow;
+            self.slow = true;
+            return;
+        }
+        self.slow = false;
+        self.bytes += size;
+        self.msgs.push_back(msg);
+        pushed.queued += 1;
+    }
 }
 
 /// A bounded queue of messages for one subscription (or one `request_many`).
@@ -69,6 +103,7 @@ impl MessageQueue {
         let state = State {
             msgs: VecDeque::new(),
             bytes: 0,
+            in_hand: (0, 0),
             limits,
             dropped: 0,
             slow: false,
@@ -88,39 +123,39 @@ impl MessageQueue {
         }
     }
 
-    /// Adds a message, or drops it when the limits are reached, and wakes a waiting consumer.
-    pub fn push(&self, msg: Message) -> Pushed {
-        let pushed = self.push_quiet(msg);
-        if pushed == Pushed::Queued {
-            self.wake();
+    /// Appends a run of messages (draining `run`) under one lock, dropping those past the pending limits,
+    /// without waking the consumer: a driver wakes each queue it filled once, after the whole read, with
+    /// [`wake`](Self::wake).
+    pub fn push_run(&self, run: &mut Vec<Message>) -> Pushed {
+        let mut s = lock(&self.state);
+        let mut pushed = Pushed::default();
+        if s.ended.is_some() {
+            run.clear();
+            return pushed;
+        }
+        for msg in run.drain(..) {
+            s.admit(msg, &mut pushed);
         }
         pushed
     }
 
-    /// Wakes a waiting consumer (after [`push_quiet`](Self::push_quiet)).
+    /// Adds one message and wakes the consumer (for replies of `request_many`).
+    pub fn push(&self, msg: Message) -> Pushed {
+        let mut s = lock(&self.state);
+        let mut pushed = Pushed::default();
+        if s.ended.is_none() {
+            s.admit(msg, &mut pushed);
+            if pushed.queued > 0 {
+                self.notify(&mut s);
+            }
+        }
+        pushed
+    }
+
+    /// Wakes a waiting consumer.
     pub fn wake(&self) {
         let mut s = lock(&self.state);
         self.notify(&mut s);
-    }
-
-    /// Like [`push`](Self::push) without waking the consumer: a driver delivering a batch of messages wakes
-    /// each queue once, with [`wake`](Self::wake), after the batch (one wake-up instead of one per message).
-    pub fn push_quiet(&self, msg: Message) -> Pushed {
-        let mut s = lock(&self.state);
-        if s.ended.is_some() {
-            return Pushed::Ended;
-        }
-        let size = msg.size();
-        if s.msgs.len() >= s.limits.messages || s.bytes + size > s.limits.bytes {
-            s.dropped += 1;
-            let first = !s.slow;
-            s.slow = true;
-            return Pushed::Dropped { first };
-        }
-        s.slow = false;
-        s.bytes += size;
-        s.msgs.push_back(msg);
-        Pushed::Queued
     }
 
     /// No more messages will come; those queued can still be taken.
@@ -132,33 +167,22 @@ impl MessageQueue {
         self.notify(&mut s);
     }
 
-    fn take(s: &mut State) -> Option<Result<Message, Empty>> {
-        if let Some(msg) = s.msgs.pop_front() {
-            s.bytes -= msg.size();
-            return Some(Ok(msg));
-        }
-        s.ended.as_ref().map(|why| Err(Empty::Ended(why.clone())))
+    /// Messages dropped for the pending limits so far.
+    pub fn dropped(&self) -> u64 {
+        lock(&self.state).dropped
     }
 
-    /// Takes the next message if one is waiting (or the end), without reading the clock.
-    pub fn try_pop(&self) -> Option<Result<Message, Empty>> {
-        Self::take(&mut lock(&self.state))
+    /// Changes the limits.
+    pub fn set_limits(&self, limits: PendingLimits) {
+        lock(&self.state).limits = limits;
     }
 
-    /// [`pop`](Self::pop) with a timeout; the clock is read only when there is nothing to take at once.
-    pub fn pop_within(&self, timeout: std::time::Duration) -> Result<Message, Empty> {
-        match self.try_pop() {
-            Some(result) => result,
-            None => self.pop(crate::shared::deadline_in(timeout)),
-        }
-    }
-
-    /// Takes the next message, waiting until `deadline` (`None`: for ever).
-    pub fn pop(&self, deadline: Option<Instant>) -> Result<Message, Empty> {
+    /// Takes everything waiting into the empty `into`, waiting until `deadline` (`None`: for ever).
+    fn take_all(&self, into: &mut VecDeque<Message>, deadline: Option<Instant>) -> Result<usize, Empty> {
         let mut s = lock(&self.state);
         loop {
-            if let Some(result) = Self::take(&mut s) {
-                return result;
+            if let Some(taken) = s.take_all(into) {
+                return taken.map_err(Empty::Ended);
             }
             s.waiters += 1;
             s = match deadline {
@@ -175,33 +199,127 @@ impl MessageQueue {
         }
     }
 
-    /// Takes the next message, or registers the task to be woken when there is one (or the queue ends).
-    pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Result<Message, SubscriptionEnd>> {
+    /// Takes everything waiting into the empty `into`, or registers the task to be woken.
+    fn poll_take_all(
+        &self,
+        cx: &mut Context<'_>,
+        into: &mut VecDeque<Message>,
+    ) -> Poll<Result<usize, SubscriptionEnd>> {
         let mut s = lock(&self.state);
-        match Self::take(&mut s) {
-            Some(Ok(msg)) => Poll::Ready(Ok(msg)),
-            Some(Err(Empty::Ended(why))) => Poll::Ready(Err(why)),
-            Some(Err(Empty::TimedOut)) | None => {
-                s.waker = Some(cx.waker().clone());
+        match s.take_all(into) {
+            Some(taken) => Poll::Ready(taken),
+            None => {
+                if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.waker = Some(cx.waker().clone());
+                }
                 Poll::Pending
             }
         }
     }
 
-    /// Messages dropped for the pending limits so far.
-    pub fn dropped(&self) -> u64 {
-        lock(&self.state).dropped
+    /// Takes everything waiting into the empty `into`, without waiting.
+    fn try_take_all(&self, into: &mut VecDeque<Message>) -> Option<Result<usize, SubscriptionEnd>> {
+        lock(&self.state).take_all(into)
     }
 
-    /// Messages and bytes waiting.
-    pub fn pending(&self) -> (usize, usize) {
+    /// Messages and bytes waiting in the queue itself (not counting a batch a receiver holds).
+    fn queued(&self) -> (usize, usize) {
         let s = lock(&self.state);
         (s.msgs.len(), s.bytes)
     }
+}
 
-    /// Changes the limits.
+/// The consuming end of a [`MessageQueue`]: takes everything waiting in one swap, then hands the messages out
+/// one by one without locking. Both clients' subscriptions (and `request_many` replies) read through one.
+#[derive(Debug)]
+pub struct Receiver {
+    queue: Arc<MessageQueue>,
+    batch: VecDeque<Message>,
+    /// Bytes of the messages still in `batch`.
+    batch_bytes: usize,
+}
+
+impl Receiver {
+    /// The receiver of `queue`.
+    pub fn new(queue: Arc<MessageQueue>) -> Self {
+        Self { queue, batch: VecDeque::new(), batch_bytes: 0 }
+    }
+
+    /// The queue it reads.
+    pub fn queue(&self) -> &Arc<MessageQueue> {
+        &self.queue
+    }
+
+    fn next_in_batch(&mut self) -> Option<Message> {
+        let msg = self.batch.pop_front()?;
+        self.batch_bytes -= msg.size();
+        Some(msg)
+    }
+
+    /// The next message, waiting until `deadline` (`None`: for ever). Messages queued before the end are
+    /// still delivered; after them, `Empty::Ended`.
+    pub fn next(&mut self, deadline: Option<Instant>) -> Result<Message, Empty> {
+        if let Some(msg) = self.next_in_batch() {
+            return Ok(msg);
+        }
+        self.batch_bytes = self.queue.take_all(&mut self.batch, deadline)?;
+        self.next_in_batch().ok_or(Empty::TimedOut)
+    }
+
+    /// [`next`](Self::next) with a timeout; the clock is read only when nothing can be taken at once.
+    pub fn next_within(&mut self, timeout: std::time::Duration) -> Result<Message, Empty> {
+        match self.try_next() {
+            Some(result) => result,
+            None => self.next(crate::shared::deadline_in(timeout)),
+        }
+    }
+
+    /// The next message if one is waiting (or the end), without waiting or reading the clock.
+    pub fn try_next(&mut self) -> Option<Result<Message, Empty>> {
+        if let Some(msg) = self.next_in_batch() {
+            return Some(Ok(msg));
+        }
+        match self.queue.try_take_all(&mut self.batch)? {
+            Ok(bytes) => {
+                self.batch_bytes = bytes;
+                self.next_in_batch().map(Ok)
+            }
+            Err(why) => Some(Err(Empty::Ended(why))),
+        }
+    }
+
+    /// The next message, or registers the task to be woken when there is one (or the queue ends).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message, SubscriptionEnd>> {
+        if let Some(msg) = self.next_in_batch() {
+            return Poll::Ready(Ok(msg));
+        }
+        match self.queue.poll_take_all(cx, &mut self.batch) {
+            Poll::Ready(Ok(bytes)) => {
+                self.batch_bytes = bytes;
+                match self.next_in_batch() {
+                    Some(msg) => Poll::Ready(Ok(msg)),
+                    None => Poll::Pending,
+                }
+            }
+            Poll::Ready(Err(why)) => Poll::Ready(Err(why)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Messages and bytes received but not yet taken.
+    pub fn pending(&self) -> (usize, usize) {
+        let (n, bytes) = self.queue.queued();
+        (n + self.batch.len(), bytes + self.batch_bytes)
+    }
+
+    /// Messages dropped for the pending limits so far.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    /// Changes the pending limits.
     pub fn set_limits(&self, limits: PendingLimits) {
-        lock(&self.state).limits = limits;
+        self.queue.set_limits(limits);
     }
 }
 

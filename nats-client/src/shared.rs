@@ -1,28 +1,37 @@
 //! The state a client shares between its handles and its driver, behind one lock.
 //!
-//! Commands lock the core only to encode or register a waiter, then route whatever events the command caused
-//! at once and wake the driver. The driver (threads in `nats-blocking`, a task in `nats-tokio`) does the I/O
-//! and feeds bytes and time in; [`Core::dispatch`] hands each event of the core to whoever waits for it.
+//! Commands lock the core only to encode or register a waiter, route whatever events the command caused at
+//! once, and then let the driver's [`Transport::send`] decide how the bytes leave: a small latency-sensitive
+//! write (a request, a reply, a flush) goes out from the calling thread or task when nobody else is writing;
+//! a publish is batched, and written by the caller itself once a batch is large. The driver does the rest of
+//! the I/O and feeds reads in through [`Core::ingest`], which hands each message straight to its
+//! subscription's queue.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use nats_proto::{
     CloseReason, CommandError, Connection, Event as CoreEvent, FlushError, FlushId, Headers, Msg, RequestError,
-    RequestId, SubscriptionEnd,
+    RequestId, SubscriptionEnd, WriteBuffer,
 };
 
 use crate::event::{Event, EventChannel, EventReceiver};
 use crate::message::{Message, Publish};
 use crate::options::PendingLimits;
-use crate::queue::{MessageQueue, Pushed, Slot};
+use crate::queue::{MessageQueue, Slot};
+use crate::router::{Delivered, Router};
 use crate::Error;
 
-/// Bytes waiting to be written past which publishers wait for the driver.
-pub const MAX_UNWRITTEN: usize = 32 << 20;
+/// Unwritten bytes at which a publishing caller stops batching and writes the batch itself (when nobody else
+/// is writing): one large write from the thread that produced it, no hand-off to another thread.
+pub const DIRECT_WRITE: usize = 64 * 1024;
+
+/// Unwritten bytes past which publishers wait for the write in progress: a small multiple of a socket's send
+/// buffer, so the memory a publisher holds stays flat at any rate.
+pub const MAX_UNWRITTEN: usize = 512 * 1024;
 
 /// Where the reply of a `request` is set.
 pub type ReplySlot = Arc<Slot<Result<Msg, RequestError>>>;
@@ -33,6 +42,26 @@ pub enum Waiting {
     One(ReplySlot),
     /// `request_many`: replies until it is cancelled.
     Many(Arc<MessageQueue>),
+}
+
+/// How soon a command's bytes should leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// A publish: may wait for more to batch with.
+    Batch,
+    /// Someone waits for the answer (request, reply, flush, subscription change): out now if nobody is writing.
+    Now,
+}
+
+/// A driver's transport, as the shared state sees it: how the bytes a command produced get written.
+pub trait Transport: Send + Sync + Sized + 'static {
+    /// Called with the lock held after a command encoded something. Writes it from the calling thread or task,
+    /// or arranges for the driver to; may release the lock to write or to wait for room, and hands it back.
+    fn send<'a>(
+        shared: &'a Shared<Self>,
+        core: MutexGuard<'a, Core<Self>>,
+        urgency: Urgency,
+    ) -> MutexGuard<'a, Core<Self>>;
 }
 
 /// Timeouts and limits the handles need.
@@ -57,28 +86,36 @@ pub struct Core<T> {
     pub conn: Connection,
     /// The transport in use, if any.
     pub transport: Option<T>,
-    /// Subscription id to its queue.
-    pub routes: nats_proto::IdMap<Arc<MessageQueue>>,
-    /// Open requests.
-    pub requests: HashMap<RequestId, Waiting>,
-    /// Open flushes.
-    pub flushes: HashMap<FlushId, Arc<Slot<Result<(), FlushError>>>>,
     /// Why the connection closed, once it has.
     pub closed: Option<CloseReason>,
-    /// Channels of event receivers still alive.
-    pub event_channels: Vec<Weak<EventChannel>>,
-    /// Driver instructions met while routing a command's events, kept for the driver in order.
-    pub deferred: VecDeque<CoreEvent>,
+    /// A write is in progress (by a caller or by the driver): only its holder writes, so bytes leave in order.
+    pub writing: bool,
+    /// The empty buffer the next writer swaps with the core's: two buffers alternate, so neither grows.
+    pub spare: WriteBuffer,
     /// The blocking writer sleeps on `Shared::writer_wake`.
     pub writer_idle: bool,
     /// The blocking reader sleeps on `Shared::reader_wake`.
     pub reader_idle: bool,
     /// The async driver task, while it waits.
     pub task_waker: Option<Waker>,
+    /// When the async driver's timer fires: a command that adds an earlier deadline must wake it.
+    pub timer_at: Option<Instant>,
+    /// Blocking publishers waiting on `Shared::space`.
+    pub space_waiters: usize,
     /// Async publishers waiting for room.
     pub space_wakers: Vec<Waker>,
-    /// Queues that received messages since their consumers were last woken.
-    pub touched: Vec<Arc<MessageQueue>>,
+    /// What the last read delivered: queues to wake, slow consumers to report.
+    pub delivered: Delivered,
+    /// Driver instructions met while routing a command's events, kept for the driver in order.
+    pub(crate) deferred: VecDeque<CoreEvent>,
+    /// Subscription id to its queue.
+    pub(crate) routes: nats_proto::IdMap<Arc<MessageQueue>>,
+    /// Open requests.
+    pub(crate) requests: HashMap<RequestId, Waiting>,
+    /// Open flushes.
+    pub(crate) flushes: HashMap<FlushId, Arc<Slot<Result<(), FlushError>>>>,
+    /// Channels of event receivers still alive.
+    pub(crate) event_channels: Vec<Weak<EventChannel>>,
 }
 
 /// The shared state of one client connection.
@@ -96,27 +133,32 @@ pub struct Shared<T> {
     pub closed: Slot<CloseReason>,
     /// Timeouts and limits.
     pub settings: Settings,
-    self_ref: Weak<Shared<T>>,
+    /// Where received messages with a reply subject answer: this shared state.
+    client: Weak<dyn Publish>,
 }
 
-impl<T: Send + Sync + 'static> Shared<T> {
+impl<T: Transport> Shared<T> {
     /// Shared state around `conn`.
     pub fn new(conn: Connection, settings: Settings, channels: Vec<Weak<EventChannel>>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Shared {
+        Arc::new_cyclic(|me: &Weak<Shared<T>>| Shared {
             core: Mutex::new(Core {
                 conn,
                 transport: None,
-                routes: Default::default(),
-                requests: HashMap::new(),
-                flushes: HashMap::new(),
                 closed: None,
-                event_channels: channels,
-                deferred: VecDeque::new(),
+                writing: false,
+                spare: WriteBuffer::new(),
                 writer_idle: false,
                 reader_idle: false,
                 task_waker: None,
+                timer_at: None,
+                space_waiters: 0,
                 space_wakers: Vec::new(),
-                touched: Vec::new(),
+                delivered: Delivered::default(),
+                deferred: VecDeque::new(),
+                routes: Default::default(),
+                requests: HashMap::new(),
+                flushes: HashMap::new(),
+                event_channels: channels,
             }),
             writer_wake: Condvar::new(),
             reader_wake: Condvar::new(),
@@ -124,7 +166,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
             first_connect: Slot::new(),
             closed: Slot::new(),
             settings,
-            self_ref: me.clone(),
+            client: me.clone(),
         })
     }
 
@@ -134,8 +176,8 @@ impl<T: Send + Sync + 'static> Shared<T> {
     }
 
     /// After a command: route the events it caused at once (a subscription ended, the connection closed)
-    /// rather than when the driver next wakes, then wake the driver.
-    pub fn kick(&self, core: &mut Core<T>) {
+    /// rather than when the driver next wakes, then let the transport send what it encoded.
+    pub fn after_command(&self, mut core: MutexGuard<'_, Core<T>>, urgency: Urgency) {
         while let Some(event) = core.conn.poll_event() {
             match event {
                 CoreEvent::Dial(_) | CoreEvent::StartTls(_) | CoreEvent::CloseTransport => {
@@ -144,12 +186,14 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 other => core.dispatch(self, other),
             }
         }
-        core.wake_consumers();
-        self.wake(core);
+        if !core.deferred.is_empty() || core.closed.is_some() {
+            self.wake_driver(&mut core);
+        }
+        drop(T::send(self, core, urgency));
     }
 
     /// Wakes whatever part of the driver sleeps.
-    pub fn wake(&self, core: &mut Core<T>) {
+    pub fn wake_driver(&self, core: &mut Core<T>) {
         if core.writer_idle && (core.conn.transmit_len() > 0 || core.closed.is_some()) {
             core.writer_idle = false;
             self.writer_wake.notify_one();
@@ -163,12 +207,20 @@ impl<T: Send + Sync + 'static> Shared<T> {
         }
     }
 
-    /// The driver took the unwritten bytes (or dropped them with a lost connection): publishers may go on.
+    /// Room was made in the unwritten bytes (a writer took them, or they went with a lost connection):
+    /// publishers waiting for it may go on. Free when nobody waits.
     pub fn space_freed(&self, core: &mut Core<T>) {
-        self.space.notify_all();
+        if core.space_waiters > 0 {
+            self.space.notify_all();
+        }
         for waker in core.space_wakers.drain(..) {
             waker.wake();
         }
+    }
+
+    /// True when a command left driver instructions (dial, TLS, close the transport) for the driver.
+    pub fn has_deferred(core: &Core<T>) -> bool {
+        !core.deferred.is_empty()
     }
 
     /// The next event for the driver: kept instructions first, then the core's own.
@@ -176,29 +228,28 @@ impl<T: Send + Sync + 'static> Shared<T> {
         core.deferred.pop_front().or_else(|| core.conn.poll_event())
     }
 
-    /// True while publishers should wait for the driver to write.
+    /// True while publishers should wait for the write in progress.
     pub fn is_backed_up(core: &Core<T>) -> bool {
         core.conn.transmit_len() > MAX_UNWRITTEN && core.closed.is_none() && core.transport.is_some()
     }
 
-    /// Publishes without waiting for room.
-    pub fn publish_now(
+    /// Publishes; `urgency` says whether it may be batched.
+    pub fn publish(
         &self,
         subject: &[u8],
         reply: Option<&[u8]>,
         headers: Option<&Headers>,
         payload: Bytes,
-    ) -> Result<(), Error> {
+        urgency: Urgency,
+    ) -> Result<MutexGuard<'_, Core<T>>, Error> {
         let mut core = self.lock();
         core.conn.publish(subject, reply, headers, payload)?;
-        self.wake(&mut core);
-        Ok(())
+        Ok(T::send(self, core, urgency))
     }
 
-    /// Wraps a received message.
+    /// Wraps a received message; one with a reply subject can answer through this client.
     pub fn message(&self, msg: Msg) -> Message {
-        let client: Weak<dyn Publish> = self.self_ref.clone();
-        Message::new(msg, client)
+        Message::new(msg, Some(self.client.clone()))
     }
 
     /// Subscribes and registers the queue its messages go to.
@@ -208,7 +259,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let sid = core.conn.subscribe(subject, queue.map(str::as_bytes))?;
         // Registered under the same lock as the SUB, so no message can arrive before its route.
         core.routes.insert(sid, messages.clone());
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         Ok((sid, messages))
     }
 
@@ -221,7 +272,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
             }
         }
         let result = core.conn.unsubscribe(sid, max);
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         match result {
             // Already ended (max reached, permission denied, drained): nothing left to do.
             Err(CommandError::UnknownSubscription(_)) => Ok(()),
@@ -234,7 +285,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
     pub fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
         let mut core = self.lock();
         let result = core.conn.drain_subscription(sid);
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         match result {
             Err(CommandError::UnknownSubscription(_)) => Ok(()),
             r => r.map_err(Error::from),
@@ -253,7 +304,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let mut core = self.lock();
         let id = core.conn.request(Instant::now(), subject, headers, payload, Some(timeout))?;
         core.requests.insert(id, Waiting::One(slot.clone()));
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         Ok((id, slot))
     }
 
@@ -269,7 +320,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let mut core = self.lock();
         let id = core.conn.request_many(Instant::now(), subject, headers, payload, Some(timeout))?;
         core.requests.insert(id, Waiting::Many(queue.clone()));
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         Ok((id, queue))
     }
 
@@ -278,7 +329,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let mut core = self.lock();
         core.conn.cancel_request(id);
         core.requests.remove(&id);
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Batch);
     }
 
     /// Sends a PING fence; its outcome will be set in the returned slot.
@@ -287,7 +338,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let mut core = self.lock();
         let id = core.conn.flush(Instant::now(), Some(timeout))?;
         core.flushes.insert(id, slot.clone());
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         Ok(slot)
     }
 
@@ -295,7 +346,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
     pub fn drain(&self) -> Result<(), Error> {
         let mut core = self.lock();
         core.conn.drain(Instant::now())?;
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Now);
         Ok(())
     }
 
@@ -303,7 +354,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
     pub fn close(&self) {
         let mut core = self.lock();
         core.conn.close();
-        self.kick(&mut core);
+        self.after_command(core, Urgency::Batch);
     }
 
     /// A receiver of events from now on; after the close it ends at once.
@@ -318,9 +369,23 @@ impl<T: Send + Sync + 'static> Shared<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Publish for Shared<T> {
+/// A reply never waits for a batch: someone is waiting for it.
+impl<T: Transport> Publish for Shared<T> {
     fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
-        self.publish_now(subject, None, headers, payload)
+        Shared::publish(self, subject, None, headers, payload, Urgency::Now).map(drop)
+    }
+}
+
+impl<T: Transport> Core<T> {
+    /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes straight to
+    /// its subscription's queue; queues to wake are left in [`delivered`](Self::delivered). Events are left for
+    /// the driver to route.
+    pub fn ingest(&mut self, shared: &Shared<T>, now: Instant, buf: &mut BytesMut) {
+        let Core { conn, routes, delivered, .. } = self;
+        conn.handle_read(now, buf, &mut Router::new(routes, &shared.client, delivered));
+        for sid in std::mem::take(&mut self.delivered.slow) {
+            self.emit(Event::SlowConsumer { sid });
+        }
     }
 }
 
@@ -332,20 +397,20 @@ pub fn deadline_in(timeout: Duration) -> Option<Instant> {
 /// A request in flight, as both clients' request calls hold it: its reply is taken by blocking
 /// ([`wait`](Self::wait)) or by polling ([`poll_reply`](Self::poll_reply)); dropped unfinished, the request is
 /// cancelled.
-pub struct InFlight<T: Send + Sync + 'static> {
+pub struct InFlight<T: Transport> {
     shared: Arc<Shared<T>>,
     id: RequestId,
     slot: ReplySlot,
     done: bool,
 }
 
-impl<T: Send + Sync + 'static> std::fmt::Debug for InFlight<T> {
+impl<T: Transport> std::fmt::Debug for InFlight<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InFlight").field("id", &self.id).field("ready", &self.is_ready()).finish()
     }
 }
 
-impl<T: Send + Sync + 'static> InFlight<T> {
+impl<T: Transport> InFlight<T> {
     /// Sends the request now.
     pub fn send(
         shared: &Arc<Shared<T>>,
@@ -381,7 +446,7 @@ impl<T: Send + Sync + 'static> InFlight<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Drop for InFlight<T> {
+impl<T: Transport> Drop for InFlight<T> {
     fn drop(&mut self) {
         if !self.done {
             self.shared.cancel_request(self.id);
@@ -407,119 +472,5 @@ pub fn flush_outcome(result: Result<(), FlushError>) -> Result<(), Error> {
         Err(FlushError::Disconnected) => Err(Error::Disconnected),
         Err(FlushError::Closed) => Err(Error::Closed),
         Err(_) => Err(Error::Timeout),
-    }
-}
-
-impl<T: Send + Sync + 'static> Core<T> {
-    /// Wakes the consumers of every queue that received messages since the last call. Drivers call it after
-    /// routing a batch of events.
-    pub fn wake_consumers(&mut self) {
-        for queue in self.touched.drain(..) {
-            queue.wake();
-        }
-    }
-
-    /// Sends `event` to every receiver still alive; a full one loses it rather than stall the connection.
-    pub fn emit(&mut self, event: Event) {
-        self.event_channels.retain(|channel| match channel.upgrade() {
-            Some(channel) => {
-                channel.send(event.clone());
-                true
-            }
-            None => false,
-        });
-    }
-
-    /// Routes one event of the core to whoever waits for it. Driver instructions are ignored here.
-    pub fn dispatch(&mut self, shared: &Shared<T>, event: CoreEvent) {
-        match event {
-            CoreEvent::Message(msg) => {
-                let sid = msg.sid;
-                let Some(queue) = self.routes.get(&sid) else { return };
-                match queue.push_quiet(shared.message(msg)) {
-                    // Woken once per batch by `wake_consumers`, not once per message.
-                    Pushed::Queued if !self.touched.iter().any(|q| Arc::ptr_eq(q, queue)) => {
-                        let queue = queue.clone();
-                        self.touched.push(queue);
-                    }
-                    Pushed::Dropped { first: true } => self.emit(Event::SlowConsumer { sid }),
-                    _ => {}
-                }
-            }
-            CoreEvent::SubscriptionEnded { sid, reason } => {
-                if let Some(queue) = self.routes.remove(&sid) {
-                    queue.end(reason);
-                }
-            }
-            CoreEvent::Response { id, result, done } => self.respond(shared, id, result, done),
-            CoreEvent::Flushed { id, result } => {
-                if let Some(slot) = self.flushes.remove(&id) {
-                    slot.set(result);
-                }
-            }
-            CoreEvent::Connected(addr) => {
-                shared.first_connect.set(Ok(()));
-                self.emit(Event::Connected(addr.to_string()));
-            }
-            CoreEvent::Reconnected(addr) => self.emit(Event::Reconnected(addr.to_string())),
-            CoreEvent::Disconnected(e) => self.emit(Event::Disconnected(e)),
-            CoreEvent::ConnectFailed { server, error } => {
-                self.emit(Event::ConnectFailed { server: server.to_string(), error })
-            }
-            CoreEvent::LameDuck => self.emit(Event::LameDuck),
-            CoreEvent::DiscoveredServers => self.emit(Event::DiscoveredServers),
-            CoreEvent::ServerError(e) => self.emit(Event::ServerError(e)),
-            CoreEvent::BadMessage(e) => self.emit(Event::BadMessage(e)),
-            CoreEvent::Closed(reason) => self.on_closed(shared, reason),
-            _ => {}
-        }
-    }
-
-    fn respond(&mut self, shared: &Shared<T>, id: RequestId, result: Result<Msg, RequestError>, done: bool) {
-        match self.requests.get(&id) {
-            Some(Waiting::One(slot)) => {
-                slot.set(result);
-                self.requests.remove(&id);
-            }
-            Some(Waiting::Many(queue)) => {
-                let queue = queue.clone();
-                match result {
-                    Ok(msg) => {
-                        queue.push(shared.message(msg));
-                    }
-                    Err(RequestError::NoResponders) => queue.end(SubscriptionEnd::Unsubscribed),
-                    Err(RequestError::PermissionDenied(e)) => queue.end(SubscriptionEnd::PermissionDenied(e)),
-                    Err(_) => queue.end(SubscriptionEnd::Closed),
-                }
-                if done {
-                    queue.end(SubscriptionEnd::Unsubscribed);
-                    self.requests.remove(&id);
-                }
-            }
-            None => {}
-        }
-    }
-
-    fn on_closed(&mut self, shared: &Shared<T>, reason: CloseReason) {
-        for (_, queue) in self.routes.drain() {
-            queue.end(SubscriptionEnd::Closed);
-        }
-        for (_, waiting) in self.requests.drain() {
-            match waiting {
-                Waiting::One(slot) => slot.set(Err(RequestError::Closed)),
-                Waiting::Many(queue) => queue.end(SubscriptionEnd::Closed),
-            }
-        }
-        for (_, slot) in self.flushes.drain() {
-            slot.set(Err(FlushError::Closed));
-        }
-        shared.first_connect.set(Err(reason.clone()));
-        self.closed = Some(reason.clone());
-        self.emit(Event::Closed);
-        // Nothing more will be said: let receivers (and a callback thread) see the end.
-        for channel in self.event_channels.drain(..).filter_map(|c| c.upgrade()) {
-            channel.end();
-        }
-        shared.closed.set(reason);
     }
 }

@@ -130,7 +130,7 @@ impl<T: AsyncTransport> AsyncContext<T> {
     /// Sends one call and reads its reply.
     pub async fn call<R>(&self, call: &Call<R>) -> Result<R, Error> {
         let reply = self.client.request(call.subject(), call.headers(), call.payload().clone(), self.timeout).await?;
-        Ok(call.decode(reply.headers.as_ref(), reply.payload)?)
+        Ok(call.decode(reply.headers(), reply.payload_bytes())?)
     }
 
     // ---- account and streams ----
@@ -373,8 +373,8 @@ impl<T: AsyncTransport> AsyncJsMessage<T> {
     }
 
     /// The payload.
-    pub fn payload(&self) -> &Bytes {
-        &self.message.payload
+    pub fn payload(&self) -> &[u8] {
+        self.message.payload()
     }
 
     /// Sends an ack of `kind` without waiting for the server. Nothing is sent after a terminal ack (ADR-15).

@@ -95,7 +95,7 @@ impl<T: Transport> Context<T> {
     /// Sends one call and reads its reply.
     pub fn call<R>(&self, call: &Call<R>) -> Result<R, Error> {
         let reply = self.client.request(call.subject(), call.headers(), call.payload().clone(), self.timeout)?;
-        Ok(call.decode(reply.headers.as_ref(), reply.payload)?)
+        Ok(call.decode(reply.headers(), reply.payload_bytes())?)
     }
 
     // ---- account and streams ----
@@ -326,8 +326,8 @@ impl<T: Transport> JsMessage<T> {
     }
 
     /// The payload.
-    pub fn payload(&self) -> &Bytes {
-        &self.message.payload
+    pub fn payload(&self) -> &[u8] {
+        self.message.payload()
     }
 
     fn reply(&self) -> Result<&str, Error> {

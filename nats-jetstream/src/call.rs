@@ -20,7 +20,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use nats_proto::{HeaderBlock, Headers};
+use nats_proto::{HeaderView, Headers};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ use crate::model::{
     StreamListResponse, StreamNamesResponse, SuccessResponse,
 };
 
-type Decoder<T> = fn(Option<&HeaderBlock>, Bytes) -> Result<T, JetStreamError>;
+type Decoder<T> = fn(Option<HeaderView<'_>>, Bytes) -> Result<T, JetStreamError>;
 
 /// One request and the way to read its reply.
 pub struct Call<T> {
@@ -70,27 +70,27 @@ impl<T> Call<T> {
     }
 
     /// Reads the reply: its header block (for status replies) and body.
-    pub fn decode(&self, headers: Option<&HeaderBlock>, payload: impl Into<Bytes>) -> Result<T, JetStreamError> {
+    pub fn decode(&self, headers: Option<HeaderView<'_>>, payload: impl Into<Bytes>) -> Result<T, JetStreamError> {
         (self.decode)(headers, payload.into())
     }
 }
 
-fn json<T: DeserializeOwned>(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<T, JetStreamError> {
+fn json<T: DeserializeOwned>(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<T, JetStreamError> {
     decode_message_reply(headers, &payload)
 }
 
-fn success(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<bool, JetStreamError> {
+fn success(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<bool, JetStreamError> {
     json::<SuccessResponse>(headers, payload).map(|r| r.success)
 }
 
-fn stored(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<StoredMessage, JetStreamError> {
+fn stored(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<StoredMessage, JetStreamError> {
     json::<MsgGetResponse>(headers, payload).map(|r| r.message)
 }
 
-pub(crate) fn pub_ack(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<PubAck, JetStreamError> {
-    if let Some(status) = headers.and_then(HeaderBlock::status) {
+pub(crate) fn pub_ack(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<PubAck, JetStreamError> {
+    if let Some(status) = headers.and_then(HeaderView::status) {
         if payload.is_empty() {
-            let description = headers.map(HeaderBlock::description).unwrap_or_default();
+            let description = headers.map(HeaderView::description).unwrap_or_default();
             return Err(crate::error::status_error(status, description));
         }
     }
@@ -440,8 +440,8 @@ mod tests {
             .decode(None, &br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 2"}}"#[..])
             .unwrap_err();
         assert_eq!(e.api_error().map(|e| e.kind()), Some(ErrorCode::WrongLastSequence));
-        let status = HeaderBlock::parse(bytes::Bytes::from_static(b"NATS/1.0 503\r\n\r\n")).unwrap();
-        assert_eq!(ack.decode(Some(&status), Bytes::new()).unwrap_err(), JetStreamError::NoResponders);
+        let status = nats_proto::HeaderBlock::parse(bytes::Bytes::from_static(b"NATS/1.0 503\r\n\r\n")).unwrap();
+        assert_eq!(ack.decode(Some(status.view()), Bytes::new()).unwrap_err(), JetStreamError::NoResponders);
         assert!(matches!(ack.decode(None, &b"-ERR 'nope'"[..]), Err(JetStreamError::InvalidReply { .. })));
         let del = api.delete_stream("S").unwrap();
         assert!(del.decode(None, &br#"{"success":true}"#[..]).unwrap());

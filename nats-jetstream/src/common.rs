@@ -77,13 +77,13 @@ pub(crate) fn ordered_base(inbox: &str) -> String {
 
 /// A delivered message's metadata, from its ack subject.
 pub(crate) fn ack_metadata(message: &Message) -> Result<OwnedAckMetadata, JetStreamError> {
-    let reply = message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+    let reply = message.reply().and_then(|r| r.as_str()).unwrap_or("");
     OwnedAckMetadata::parse(reply).map_err(|e| JetStreamError::InvalidReply { reason: format!("ack subject: {e}") })
 }
 
 /// A delivered message's ack subject.
 pub(crate) fn ack_subject(message: &Message) -> Result<&str, Error> {
-    message.reply.as_ref().and_then(|r| r.as_str()).ok_or_else(|| {
+    message.reply().and_then(|r| r.as_str()).ok_or_else(|| {
         Error::JetStream(JetStreamError::InvalidReply { reason: "the message has no ack subject".into() })
     })
 }
@@ -133,7 +133,7 @@ pub(crate) enum OrderedStep {
 pub(crate) fn ordered_event(machine: &mut OrderedConsumer, event: PullEvent<Received>) -> OrderedStep {
     match event {
         PullEvent::Message(Received(message)) => {
-            let reply = message.reply.as_ref().and_then(|r| r.as_str()).unwrap_or("");
+            let reply = message.reply().and_then(|r| r.as_str()).unwrap_or("");
             let Ok(meta) = OwnedAckMetadata::parse(reply) else { return OrderedStep::Skip };
             let Some(from) = machine.serial_of(&meta.consumer) else { return OrderedStep::Skip };
             match machine.handle_message(meta.consumer_sequence, meta.stream_sequence, from) {
@@ -161,7 +161,7 @@ pub(crate) fn ordered_event(machine: &mut OrderedConsumer, event: PullEvent<Rece
 /// A Key/Value direct get's reply as an entry: a 404 status is "none".
 pub(crate) fn direct_entry(bucket: &str, reply: Result<DirectGetMessage, Error>) -> Result<Option<Entry>, Error> {
     match reply {
-        Ok(m) => Ok(Entry::from_direct_get(bucket, &m.subject, m.seq, m.time, Some(&m.headers), m.payload)),
+        Ok(m) => Ok(Entry::from_direct_get(bucket, &m.subject, m.seq, m.time, Some(m.headers.view()), m.payload)),
         Err(Error::JetStream(JetStreamError::Status { code: 404, .. })) => Ok(None),
         Err(e) => Err(e),
     }
@@ -189,10 +189,10 @@ pub(crate) fn watch_config(bucket: &str, filter: &str) -> Result<OrderedConfig, 
 
 /// A watched message as an entry (`None` when it is not one of the bucket's).
 pub(crate) fn watch_entry(bucket: &str, m: Message) -> Option<Entry> {
-    let reply = m.reply.as_ref().and_then(|r| r.as_str())?;
+    let reply = m.reply().and_then(|r| r.as_str())?;
     let meta = AckMetadata::parse(reply).ok()?;
-    let subject = m.subject.as_str().unwrap_or("");
-    Entry::from_message(bucket, subject, m.headers.as_ref(), m.payload.clone(), &meta)
+    let subject = m.subject().as_str().unwrap_or("");
+    Entry::from_message(bucket, subject, m.headers(), m.payload_bytes(), &meta)
 }
 
 /// A watch's bookkeeping on top of its ordered consumer: when the initial data is done, and the marker
@@ -257,7 +257,7 @@ impl WatchState {
 /// Reads a publish's reply as its ack.
 pub(crate) fn ack_of(reply: Result<Message, nats_client::Error>) -> crate::transport::AckResult {
     let reply = reply?;
-    Ok(crate::call::pub_ack(reply.headers.as_ref(), reply.payload)?)
+    Ok(crate::call::pub_ack(reply.headers(), reply.payload_bytes())?)
 }
 
 /// Where a history walk goes on after `entry`, found from `seq`: a revision before `seq` (a server that

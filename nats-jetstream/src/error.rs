@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use nats_proto::{HeaderBlock, StatusCode, SubjectError};
+use nats_proto::{HeaderView, StatusCode, SubjectError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -410,13 +410,13 @@ pub fn status_error(status: StatusCode, description: &str) -> JetStreamError {
 /// Decodes a reply given its headers too: a status with an empty body goes through [`status_error`], anything
 /// else through [`decode_reply`].
 pub fn decode_message_reply<T: DeserializeOwned>(
-    headers: Option<&HeaderBlock>,
+    headers: Option<HeaderView<'_>>,
     payload: &[u8],
 ) -> Result<T, JetStreamError> {
-    if let Some(status) = headers.and_then(HeaderBlock::status) {
+    if let Some(status) = headers.and_then(HeaderView::status) {
         if payload.is_empty() {
             // `headers` is Some here, since it gave a status.
-            let description = headers.map(HeaderBlock::description).unwrap_or_default();
+            let description = headers.map(HeaderView::description).unwrap_or_default();
             return Err(status_error(status, description));
         }
     }

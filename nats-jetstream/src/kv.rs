@@ -23,7 +23,7 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use nats_proto::{HeaderBlock, Headers};
+use nats_proto::{HeaderView, Headers};
 
 use crate::ack::AckMetadata;
 use crate::error::{ErrorCode, JetStreamError};
@@ -137,7 +137,7 @@ pub enum Operation {
 
 impl Operation {
     /// The operation a message's headers record: `KV-Operation` first, then `Nats-Marker-Reason`, else put.
-    pub fn from_headers(headers: Option<&HeaderBlock>) -> Self {
+    pub fn from_headers(headers: Option<HeaderView<'_>>) -> Self {
         let Some(headers) = headers else { return Operation::Put };
         if let Some(op) = headers.get(KV_OPERATION) {
             match op.trim() {
@@ -194,7 +194,7 @@ impl Entry {
     pub fn from_message(
         bucket: &str,
         subject: &str,
-        headers: Option<&HeaderBlock>,
+        headers: Option<HeaderView<'_>>,
         payload: Bytes,
         meta: &AckMetadata<'_>,
     ) -> Option<Self> {
@@ -218,7 +218,7 @@ impl Entry {
         subject: &str,
         sequence: u64,
         time: SystemTime,
-        headers: Option<&HeaderBlock>,
+        headers: Option<HeaderView<'_>>,
         payload: Bytes,
     ) -> Option<Self> {
         let key = key_from_subject(bucket, subject)?;
@@ -379,8 +379,8 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
 
-    fn block(text: &str) -> HeaderBlock {
-        HeaderBlock::parse(Bytes::copy_from_slice(text.as_bytes())).expect("valid block")
+    fn block(text: &str) -> nats_proto::HeaderBlock {
+        nats_proto::HeaderBlock::parse(Bytes::copy_from_slice(text.as_bytes())).expect("valid block")
     }
 
     #[test]
@@ -444,7 +444,7 @@ mod tests {
             ("NATS/1.0\r\nNats-Marker-Reason: Other\r\n\r\n", Operation::Put),
         ];
         for (text, want) in table {
-            assert_eq!(Operation::from_headers(Some(&block(text))), want, "{text:?}");
+            assert_eq!(Operation::from_headers(Some(block(text).view())), want, "{text:?}");
         }
         assert_eq!(Operation::from_headers(None), Operation::Put);
         assert!(Operation::Delete.is_marker() && Operation::Purge.is_marker() && !Operation::Put.is_marker());
@@ -477,7 +477,7 @@ mod tests {
             "$KV.b.k",
             7,
             t,
-            Some(&block("NATS/1.0\r\nKV-Operation: DEL\r\n\r\n")),
+            Some(block("NATS/1.0\r\nKV-Operation: DEL\r\n\r\n").view()),
             Bytes::new(),
         )
         .unwrap();

@@ -598,13 +598,13 @@ mod tests {
     }
 
     fn status(line: &str) -> Msg {
-        Msg {
-            subject: Subject::from_bytes(Bytes::from_static(b"_INBOX.p")),
-            sid: 1,
-            reply: None,
-            headers: Some(HeaderBlock::parse(Bytes::from(format!("NATS/1.0 {line}\r\n\r\n"))).unwrap()),
-            payload: Bytes::new(),
-        }
+        Msg::new(
+            Subject::from_bytes(Bytes::from_static(b"_INBOX.p")),
+            1,
+            None,
+            (Some(HeaderBlock::parse(Bytes::from(format!("NATS/1.0 {line}\r\n\r\n"))).unwrap())).as_ref(),
+            Bytes::new(),
+        )
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! ```
 
 use bytes::Bytes;
-use nats_proto::{HeaderBlock, Msg, StatusCode};
+use nats_proto::{HeaderView, Msg, StatusCode};
 
 /// Header carrying how many messages of a pull request were left unserved.
 pub const PENDING_MESSAGES: &str = "Nats-Pending-Messages";
@@ -36,7 +36,7 @@ pub trait Incoming {
     /// The reply subject (for a JetStream delivery: the `$JS.ACK...` subject).
     fn reply(&self) -> Option<&[u8]>;
     /// The header block, if any.
-    fn headers(&self) -> Option<&HeaderBlock>;
+    fn headers(&self) -> Option<HeaderView<'_>>;
     /// The payload.
     fn payload(&self) -> &[u8];
 
@@ -58,8 +58,8 @@ pub trait Incoming {
     /// This message classified (see [`classify`]); a flow-control request carries the message's reply subject.
     fn classify(&self) -> Kind {
         let headers = self.headers();
-        let status = headers.and_then(HeaderBlock::status);
-        let description = headers.map_or("", HeaderBlock::description);
+        let status = headers.and_then(HeaderView::status);
+        let description = headers.map_or("", HeaderView::description);
         match classify(status, description, headers, self.payload().len()) {
             Kind::Control(Control::FlowControl { .. }) => {
                 Kind::Control(Control::FlowControl { reply: self.reply_bytes() })
@@ -71,23 +71,23 @@ pub trait Incoming {
 
 impl Incoming for Msg {
     fn subject(&self) -> &[u8] {
-        self.subject.as_bytes()
+        self.subject().as_bytes()
     }
 
     fn reply(&self) -> Option<&[u8]> {
-        self.reply.as_ref().map(|r| r.as_bytes())
+        self.reply().map(|r| r.as_bytes())
     }
 
-    fn headers(&self) -> Option<&HeaderBlock> {
-        self.headers.as_ref()
+    fn headers(&self) -> Option<HeaderView<'_>> {
+        self.headers()
     }
 
     fn payload(&self) -> &[u8] {
-        &self.payload
+        self.payload()
     }
 
     fn reply_bytes(&self) -> Option<Bytes> {
-        self.reply.as_ref().map(|r| r.clone().into_bytes())
+        Msg::reply_bytes(self)
     }
 }
 
@@ -103,7 +103,7 @@ pub struct Pending {
 
 impl Pending {
     /// Reads the two headers from `headers`.
-    pub fn from_headers(headers: Option<&HeaderBlock>) -> Self {
+    pub fn from_headers(headers: Option<HeaderView<'_>>) -> Self {
         let read = |name: &str| headers.and_then(|h| h.get(name)).and_then(|v| v.trim().parse::<u64>().ok());
         Pending { messages: read(PENDING_MESSAGES).unwrap_or(0), bytes: read(PENDING_BYTES).unwrap_or(0) }
     }
@@ -334,7 +334,7 @@ pub(crate) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 pub fn classify(
     status: Option<StatusCode>,
     description: &str,
-    headers: Option<&HeaderBlock>,
+    headers: Option<HeaderView<'_>>,
     payload_len: usize,
 ) -> Kind {
     let Some(status) = status else { return Kind::User };
@@ -386,18 +386,18 @@ mod tests {
     use super::*;
     use nats_proto::Subject;
 
-    fn block(text: &str) -> HeaderBlock {
-        HeaderBlock::parse(Bytes::copy_from_slice(text.as_bytes())).expect("valid block")
+    fn block(text: &str) -> nats_proto::HeaderBlock {
+        nats_proto::HeaderBlock::parse(Bytes::copy_from_slice(text.as_bytes())).expect("valid block")
     }
 
     fn status_msg(line: &str, extra: &str, payload: &'static [u8]) -> Msg {
-        Msg {
-            subject: Subject::from_bytes(Bytes::from_static(b"_INBOX.x")),
-            sid: 1,
-            reply: Some(Subject::from_bytes(Bytes::from_static(b"$JS.FC.s.c.1"))),
-            headers: Some(block(&format!("NATS/1.0 {line}\r\n{extra}\r\n"))),
-            payload: Bytes::from_static(payload),
-        }
+        Msg::new(
+            Subject::from_bytes(Bytes::from_static(b"_INBOX.x")),
+            1,
+            (Some(Subject::from_bytes(Bytes::from_static(b"$JS.FC.s.c.1")))).as_ref().map(|r| r.as_bytes()),
+            (Some(block(&format!("NATS/1.0 {line}\r\n{extra}\r\n")))).as_ref(),
+            Bytes::from_static(payload),
+        )
     }
 
     #[test]
@@ -502,7 +502,7 @@ mod tests {
     #[test]
     fn pending_headers() {
         let b = block("NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 7\r\nNats-Pending-Bytes: x\r\n\r\n");
-        assert_eq!(Pending::from_headers(Some(&b)), Pending { messages: 7, bytes: 0 });
+        assert_eq!(Pending::from_headers(Some(b.view())), Pending { messages: 7, bytes: 0 });
         assert!(Pending::from_headers(None).is_empty());
         assert!(!Pending { messages: 0, bytes: 1 }.is_empty());
     }
@@ -524,13 +524,13 @@ mod tests {
 
     #[test]
     fn wire_size_counts_subject_reply_headers_payload() {
-        let msg = Msg {
-            subject: Subject::from_bytes(Bytes::from_static(b"orders.1")),
-            sid: 9,
-            reply: Some(Subject::from_bytes(Bytes::from_static(b"$JS.ACK.S.C.1.1.1.1.0"))),
-            headers: Some(block("NATS/1.0\r\nA: b\r\n\r\n")),
-            payload: Bytes::from_static(b"hello"),
-        };
+        let msg = Msg::new(
+            Subject::from_bytes(Bytes::from_static(b"orders.1")),
+            9,
+            (Some(Subject::from_bytes(Bytes::from_static(b"$JS.ACK.S.C.1.1.1.1.0")))).as_ref().map(|r| r.as_bytes()),
+            (Some(block("NATS/1.0\r\nA: b\r\n\r\n"))).as_ref(),
+            Bytes::from_static(b"hello"),
+        );
         let want = 8 + 21 + "NATS/1.0\r\nA: b\r\n\r\n".len() + 5;
         assert_eq!(msg.wire_size(), want as u64);
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use nats_client::Message;
-use nats_proto::{HeaderBlock, Headers};
+use nats_proto::{HeaderView, Headers};
 
 use crate::error::JetStreamError;
 use crate::status::Incoming;
@@ -157,19 +157,19 @@ pub struct Received(pub Message);
 
 impl Incoming for Received {
     fn subject(&self) -> &[u8] {
-        self.0.subject.as_bytes()
+        self.0.subject().as_bytes()
     }
 
     fn reply(&self) -> Option<&[u8]> {
-        self.0.reply.as_ref().map(|r| r.as_bytes())
+        self.0.reply().map(|r| r.as_bytes())
     }
 
-    fn headers(&self) -> Option<&HeaderBlock> {
-        self.0.headers.as_ref()
+    fn headers(&self) -> Option<HeaderView<'_>> {
+        self.0.headers()
     }
 
     fn payload(&self) -> &[u8] {
-        &self.0.payload
+        self.0.payload()
     }
 }
 

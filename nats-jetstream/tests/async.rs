@@ -136,7 +136,7 @@ fn js_err<T: std::fmt::Debug>(result: Result<T, Error>) -> JetStreamError {
 }
 
 fn payloads<T>(messages: &[AsyncJsMessage<T>]) -> Vec<String> {
-    messages.iter().map(|m| String::from_utf8_lossy(&m.message.payload).into_owned()).collect()
+    messages.iter().map(|m| String::from_utf8_lossy(m.message.payload()).into_owned()).collect()
 }
 
 fn secs(n: u64) -> Duration {
@@ -420,7 +420,7 @@ async fn nak_with_delay_redelivers(env: &Env) {
     let again = consumer.next(secs(5)).await.expect("next").expect("redelivered");
     let elapsed = nak_at.elapsed();
     let meta = again.metadata().expect("metadata");
-    assert_eq!((&again.payload()[..], meta.stream_sequence, meta.delivered), (&b"again"[..], 1, 3));
+    assert_eq!((again.payload(), meta.stream_sequence, meta.delivered), (&b"again"[..], 1, 3));
     assert!(elapsed >= ms(800) && elapsed < secs(5), "after roughly the delay: {elapsed:?}");
 }
 
@@ -459,7 +459,7 @@ async fn messages_stream_consumes_100_in_order(env: &Env) {
         assert!(started.elapsed() < secs(30), "stuck at {} messages", seqs.len());
         let mut msg = messages.next().await.expect("the consume goes on").expect("a message");
         let meta = msg.metadata().expect("metadata");
-        assert_eq!(&msg.payload()[..], meta.stream_sequence.to_string().as_bytes());
+        assert_eq!(msg.payload(), meta.stream_sequence.to_string().as_bytes());
         seqs.push(meta.stream_sequence);
         msg.ack().await.expect("ack");
         if seqs.len() == 50 {
@@ -669,7 +669,7 @@ async fn a_runtime_timer_can_replace_the_thread_timer() {
         publisher.publish("tt.x", "2").await.expect("publish");
     });
     let msg = messages.next().await.expect("goes on").expect("message");
-    assert_eq!(&msg.payload()[..], b"2");
+    assert_eq!(msg.payload(), b"2");
     assert_eq!(messages.missed_heartbeats(), 0, "heartbeats came while idle");
 }
 
@@ -693,7 +693,7 @@ async fn futures_are_send_and_streams_are_cancel_safe() {
             let mut watch = kv.watch(">").await.expect("watch");
             assert!(matches!(watch.next().await, Some(Ok(Watched::Entry(_)))));
             let mut ordered = js.ordered("CS", OrderedConfig::default()).await.expect("ordered");
-            assert_eq!(&ordered.next().await.expect("message").expect("ok").payload()[..], b"spawned");
+            assert_eq!(ordered.next().await.expect("message").expect("ok").payload(), b"spawned");
         })
     };
     task.await.expect("the spawned task");
@@ -703,7 +703,7 @@ async fn futures_are_send_and_streams_are_cancel_safe() {
     assert!(tokio::time::timeout(ms(300), messages.next()).await.is_err(), "nothing yet");
     js.publish("cs.x", "after").await.expect("publish");
     let msg = tokio::time::timeout(secs(5), messages.next()).await.expect("in time").expect("goes on").expect("ok");
-    assert_eq!(&msg.payload()[..], b"after");
+    assert_eq!(msg.payload(), b"after");
 
     let mut ordered = js.ordered("CS", OrderedConfig::default()).await.expect("ordered");
     let mut got = Vec::new();

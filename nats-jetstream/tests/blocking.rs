@@ -658,7 +658,7 @@ fn fetch_full_batch_with_metadata(env: &Env) {
         assert_eq!((meta.stream_sequence, meta.consumer_sequence), (n, n));
         assert_eq!(meta.delivered, 1);
         assert_eq!(meta.pending, 10 - n, "messages left after this one");
-        assert_eq!(message.message.subject.as_str(), Some("f.x"));
+        assert_eq!(message.message.subject().as_str(), Some("f.x"));
         let stored = env.js.get_message("FETCH", n).expect("get");
         assert_eq!(meta.timestamp, stored.time, "the ack subject carries the stored time");
     }
@@ -788,9 +788,9 @@ fn fetch_max_bytes(env: &Env) {
     let counted: usize = got
         .iter()
         .map(|m| {
-            m.message.subject.as_bytes().len()
-                + m.message.reply.as_ref().map_or(0, |r| r.as_bytes().len())
-                + m.message.headers.as_ref().map_or(0, |h| h.as_bytes().len())
+            m.message.subject().as_bytes().len()
+                + m.message.reply().map_or(0, |r| r.as_bytes().len())
+                + m.message.headers().map_or(0, |h| h.as_bytes().len())
                 + m.payload().len()
         })
         .sum();
@@ -811,7 +811,7 @@ fn next_message(env: &Env) {
     let consumer = env.js.pull_consumer("NEXT", "NX");
     env.publish("n.a", "first");
     let mut m = consumer.next(secs(5)).expect("next").expect("a message");
-    assert_eq!(&m.payload()[..], b"first");
+    assert_eq!(m.payload(), b"first");
     m.ack().expect("ack");
 
     let start = Instant::now();
@@ -827,7 +827,7 @@ fn next_message(env: &Env) {
         })
     };
     let m = consumer.next(secs(5)).expect("next").expect("the late message");
-    assert_eq!(&m.payload()[..], b"late");
+    assert_eq!(m.payload(), b"late");
     assert_eq!(m.metadata().expect("metadata").stream_sequence, publisher.join().expect("publisher").seq);
 }
 
@@ -892,7 +892,7 @@ fn nak_with_delay_redelivers(env: &Env) {
     let again = consumer.next(secs(5)).expect("next").expect("redelivered");
     let elapsed = nak_at.elapsed();
     let meta = again.metadata().expect("metadata");
-    assert_eq!(&again.payload()[..], b"again");
+    assert_eq!(again.payload(), b"again");
     assert_eq!((meta.stream_sequence, meta.delivered), (1, 3));
     assert!(elapsed >= ms(800), "after roughly the delay: {elapsed:?}");
     assert!(elapsed < secs(5), "{elapsed:?}");

@@ -230,7 +230,7 @@ fn consume_detects_missing_heartbeats_and_recovers() {
         publisher.publish("hb.x", "after").unwrap();
     });
     let msg = messages.next().expect("consume goes on").expect("a message");
-    assert_eq!(&msg.payload()[..], b"after");
+    assert_eq!(msg.payload(), b"after");
     stopper.join().unwrap();
     assert!(messages.missed_heartbeats() >= 1, "2 × 500 ms of silence is noticed");
 }
@@ -374,7 +374,7 @@ fn consume_pulls_afresh_on_reconnect_without_waiting_for_heartbeats() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let msg = messages.next().unwrap().unwrap();
-    assert_eq!(&msg.payload()[..], b"after");
+    assert_eq!(msg.payload(), b"after");
     assert!(
         restarted.elapsed() < Duration::from_secs(15),
         "took {:?}: the reconnect did not re-pull",

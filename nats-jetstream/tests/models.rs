@@ -536,12 +536,12 @@ fn status_only_replies() {
         JetStreamError::Status { code: 404, description: "No Messages".into() }
     );
     let no_responders = block("NATS/1.0 503\r\n\r\n");
-    assert_eq!(decode_message_reply::<Value>(Some(&no_responders), b""), Err(JetStreamError::NoResponders));
+    assert_eq!(decode_message_reply::<Value>(Some(no_responders.view()), b""), Err(JetStreamError::NoResponders));
     let plain = block("NATS/1.0\r\nA: b\r\n\r\n");
-    assert_eq!(decode_message_reply::<PubAck>(Some(&plain), br#"{"stream":"S","seq":1}"#).unwrap().seq, 1);
+    assert_eq!(decode_message_reply::<PubAck>(Some(plain.view()), br#"{"stream":"S","seq":1}"#).unwrap().seq, 1);
     assert_eq!(decode_message_reply::<Value>(None, br#"{"a":2}"#).unwrap()["a"], 2);
     // A status with a body is decoded as a body.
-    assert_eq!(decode_message_reply::<Value>(Some(&no_responders), br#"{"a":3}"#).unwrap()["a"], 3);
+    assert_eq!(decode_message_reply::<Value>(Some(no_responders.view()), br#"{"a":3}"#).unwrap()["a"], 3);
 }
 
 fn b64(text: &[u8]) -> String {
@@ -636,7 +636,7 @@ fn direct_get_replies() {
         "NATS/1.0\r\nNats-Stream: KV_b\r\nNats-Subject: $KV.b.k\r\nNats-Sequence: 12\r\n\
          Nats-Time-Stamp: 2024-05-01T10:00:00.25Z\r\nKV-Operation: PURGE\r\n\r\n",
     );
-    let m = DirectGetMessage::from_reply(Some(&rfc), Bytes::from_static(b"v")).unwrap();
+    let m = DirectGetMessage::from_reply(Some(rfc.view()), Bytes::from_static(b"v")).unwrap();
     assert_eq!((m.stream.as_str(), m.subject.as_str(), m.seq), ("KV_b", "$KV.b.k", 12));
     assert_eq!(m.time, at(T0, 250_000_000));
     assert_eq!((m.headers.get("KV-Operation"), &m.payload[..]), (Some("PURGE"), &b"v"[..]));
@@ -645,10 +645,10 @@ fn direct_get_replies() {
         "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: a\r\nNats-Sequence: 1\r\n\
          Nats-Time-Stamp: 2024-05-01 03:00:00.123456789 -0700 MST\r\n\r\n",
     );
-    let m = DirectGetMessage::from_reply(Some(&go), Bytes::new()).unwrap();
+    let m = DirectGetMessage::from_reply(Some(go.view()), Bytes::new()).unwrap();
     assert_eq!(m.time, at(T0, 123_456_789));
 
-    let status = |text: &str| DirectGetMessage::from_reply(Some(&block(text)), Bytes::new()).unwrap_err();
+    let status = |text: &str| DirectGetMessage::from_reply(Some(block(text).view()), Bytes::new()).unwrap_err();
     assert_eq!(status("NATS/1.0 503\r\n\r\n"), JetStreamError::NoResponders);
     assert_eq!(
         status("NATS/1.0 404 Message Not Found\r\n\r\n"),
@@ -668,7 +668,7 @@ fn direct_get_replies() {
         "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: a\r\nNats-Sequence: 1\r\n\r\n",
         "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: a\r\nNats-Sequence: 1\r\nNats-Time-Stamp: soon\r\n\r\n",
     ] {
-        let err = DirectGetMessage::from_reply(Some(&block(broken)), Bytes::new()).unwrap_err();
+        let err = DirectGetMessage::from_reply(Some(block(broken).view()), Bytes::new()).unwrap_err();
         assert!(matches!(err, JetStreamError::InvalidReply { .. }), "{broken:?}: {err:?}");
     }
     assert!(matches!(DirectGetMessage::from_reply(None, Bytes::new()), Err(JetStreamError::InvalidReply { .. })));

@@ -60,26 +60,28 @@ fn subject(s: &str) -> Subject {
 
 /// A user message of stream sequence `seq` with a payload of `size` bytes.
 fn user(seq: u64, size: usize) -> Msg {
-    Msg {
-        subject: subject("orders.new"),
-        sid: 1,
-        reply: Some(subject(&format!("$JS.ACK.ORDERS.c.1.{seq}.{seq}.1700000000000000000.0"))),
-        headers: None,
-        payload: Bytes::from(vec![b'x'; size]),
-    }
+    Msg::new(
+        subject("orders.new"),
+        1,
+        (Some(subject(&format!("$JS.ACK.ORDERS.c.1.{seq}.{seq}.1700000000000000000.0"))))
+            .as_ref()
+            .map(|r| r.as_bytes()),
+        None,
+        Bytes::from(vec![b'x'; size]),
+    )
 }
 
 /// A status message `NATS/1.0 <line>` with optional pending headers.
 fn status(line: &str, pending: Option<(u64, u64)>) -> Msg {
     let extra =
         pending.map(|(m, b)| format!("Nats-Pending-Messages: {m}\r\nNats-Pending-Bytes: {b}\r\n")).unwrap_or_default();
-    Msg {
-        subject: subject("_INBOX.pull"),
-        sid: 1,
-        reply: None,
-        headers: Some(HeaderBlock::parse(Bytes::from(format!("NATS/1.0 {line}\r\n{extra}\r\n"))).unwrap()),
-        payload: Bytes::new(),
-    }
+    Msg::new(
+        subject("_INBOX.pull"),
+        1,
+        None,
+        (Some(HeaderBlock::parse(Bytes::from(format!("NATS/1.0 {line}\r\n{extra}\r\n"))).unwrap())).as_ref(),
+        Bytes::new(),
+    )
 }
 
 fn heartbeat() -> Msg {
@@ -200,7 +202,7 @@ fn max_bytes_accounting() {
 
     let msg = user(1, 100);
     let size = msg.wire_size();
-    assert_eq!(size, ("orders.new".len() + msg.reply.as_ref().unwrap().len() + 100) as u64);
+    assert_eq!(size, ("orders.new".len() + msg.reply().unwrap().len() + 100) as u64);
     c.handle_message(clock.now, msg);
     assert_eq!(c.pending_bytes(), 1000 - size);
     assert!(c.poll_pull().is_none(), "still above half of the bytes");
@@ -794,7 +796,7 @@ fn kv_entries_from_watch_messages() {
     let headers =
         HeaderBlock::parse(Bytes::from_static(b"NATS/1.0\r\nKV-Operation: PURGE\r\nNats-Rollup: sub\r\n\r\n")).unwrap();
     let meta = AckMetadata::parse("$JS.ACK._.AH.KV_cfg.w_1.1.33.4.1700000000000000000.2").unwrap();
-    let e = kv::Entry::from_message("cfg", "$KV.cfg.db.url", Some(&headers), Bytes::new(), &meta).unwrap();
+    let e = kv::Entry::from_message("cfg", "$KV.cfg.db.url", Some(headers.view()), Bytes::new(), &meta).unwrap();
     assert_eq!((e.key.as_str(), e.revision, e.delta, e.operation), ("db.url", 33, 2, Operation::Purge));
     assert_eq!(e.created, nanos(1_700_000_000_000_000_000));
 }

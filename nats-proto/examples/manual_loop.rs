@@ -55,7 +55,7 @@ impl Driver {
     }
 
     fn message(&mut self, sid: u64) -> Result<Msg, Error> {
-        self.until(|e| if let Event::Message(m) = e { (m.sid == sid).then_some(m) } else { None })
+        self.until(|e| if let Event::Message(m) = e { (m.sid() == sid).then_some(m) } else { None })
     }
 
     fn response(&mut self, id: RequestId) -> Result<Result<Msg, RequestError>, Error> {
@@ -81,7 +81,7 @@ pub(crate) fn run(addr: &str) -> Result<(Msg, Msg, bool), Error> {
     let timeout = Some(Duration::from_secs(2));
     let id = d.conn.request(Instant::now(), "svc.echo", None, Bytes::from_static(b"ping"), timeout)?;
     let request = d.message(svc)?;
-    d.conn.publish(request.reply.as_ref().ok_or("no reply subject")?, None, None, request.payload)?;
+    d.conn.publish(request.reply().ok_or("no reply subject")?, None, None, request.payload_bytes())?;
     let reply = d.response(id)??;
     let id = d.conn.request(Instant::now(), "nobody.home", None, Bytes::new(), timeout)?;
     Ok((message, reply, d.response(id)? == Err(RequestError::NoResponders)))
@@ -90,8 +90,8 @@ pub(crate) fn run(addr: &str) -> Result<(Msg, Msg, bool), Error> {
 fn main() -> Result<(), Error> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:4222".into());
     let (message, reply, no_responders) = run(&addr)?;
-    let greeting = message.headers.as_ref().and_then(|h| h.get("Greeting")).unwrap_or("-");
-    println!("received {} {:?} with Greeting: {greeting}", message.subject, message.payload);
-    println!("request/reply round trip: {:?}; no responders typed: {no_responders}", reply.payload);
+    let greeting = message.headers().and_then(|h| h.get("Greeting")).unwrap_or("-");
+    println!("received {} {:?} with Greeting: {greeting}", message.subject(), message.payload());
+    println!("request/reply round trip: {:?}; no responders typed: {no_responders}", reply.payload());
     Ok(())
 }

@@ -26,6 +26,22 @@ pub struct WriteBuffer {
     len: usize,
 }
 
+/// A header block to write: encoded already, or from its entries.
+#[derive(Clone, Copy)]
+enum Hdr<'a> {
+    Block(&'a [u8]),
+    Entries(&'a crate::Headers),
+}
+
+impl Hdr<'_> {
+    fn len(self) -> usize {
+        match self {
+            Hdr::Block(b) => b.len(),
+            Hdr::Entries(h) => h.encoded_len(),
+        }
+    }
+}
+
 /// Writes `n` in decimal without allocating.
 fn put_decimal(out: &mut BytesMut, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -91,16 +107,6 @@ impl WriteBuffer {
         self.len += self.tail.len() - before;
     }
 
-    fn put_payload(&mut self, payload: &Bytes) {
-        if payload.len() >= CHAIN_THRESHOLD {
-            self.seal();
-            self.chunks.push_back(payload.clone());
-            self.len += payload.len();
-        } else {
-            self.put(payload);
-        }
-    }
-
     /// Appends `CONNECT <json>`.
     pub fn push_connect(&mut self, info: &ConnectInfo) {
         self.put(b"CONNECT ");
@@ -108,9 +114,10 @@ impl WriteBuffer {
         self.put(b"\r\n");
     }
 
-    /// Appends `PUB`, or `HPUB` when `headers` (a complete encoded block) is given.
-    pub fn push_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: Option<&[u8]>, payload: &Bytes) {
-        self.push_message(b"PUB ", b"HPUB ", subject, None, reply, headers, payload);
+    /// Appends `PUB`, or `HPUB` when `headers` (a complete encoded block) is given. Returns the bytes added.
+    pub fn push_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: Option<&[u8]>, payload: &Bytes) -> usize {
+        let op = if headers.is_some() { &b"HPUB "[..] } else { b"PUB " };
+        self.push_message(op, subject, None, reply, headers.map(Hdr::Block), payload)
     }
 
     /// Appends `MSG`, or `HMSG` when `headers` is given (server side; for test servers).
@@ -121,67 +128,76 @@ impl WriteBuffer {
         reply: Option<&[u8]>,
         headers: Option<&[u8]>,
         payload: &Bytes,
-    ) {
-        self.push_message(b"MSG ", b"HMSG ", subject, Some(sid), reply, headers, payload);
+    ) -> usize {
+        let op = if headers.is_some() { &b"HMSG "[..] } else { b"MSG " };
+        self.push_message(op, subject, Some(sid), reply, headers.map(Hdr::Block), payload)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Appends `HPUB` with headers written straight from `headers` (no intermediate block). Returns the bytes
+    /// added.
+    pub fn push_hpub(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: &crate::Headers,
+        payload: &Bytes,
+    ) -> usize {
+        self.push_message(b"HPUB ", subject, None, reply, Some(Hdr::Entries(headers)), payload)
+    }
+
+    /// One message op: the control line, header block and a small payload go into the tail under one
+    /// reservation, each piece copied once and the sizes formatted once; a large payload is chained.
     fn push_message(
         &mut self,
         op: &[u8],
-        hop: &[u8],
         subject: &[u8],
         sid: Option<u64>,
         reply: Option<&[u8]>,
-        headers: Option<&[u8]>,
+        headers: Option<Hdr<'_>>,
         payload: &Bytes,
-    ) {
-        // One capacity check for the whole op rather than one per piece.
-        let inline = if payload.len() >= CHAIN_THRESHOLD { 0 } else { payload.len() };
-        self.tail.reserve(hop.len() + subject.len() + reply.map_or(0, <[u8]>::len) + 48 + inline);
-        self.put(if headers.is_some() { hop } else { op });
-        self.put(subject);
+    ) -> usize {
+        let start_len = self.len;
+        let hdr_len = headers.map_or(0, Hdr::len);
+        let chained = payload.len() >= CHAIN_THRESHOLD;
+        let inline = if chained { 0 } else { payload.len() };
+        let t = &mut self.tail;
+        let before = t.len();
+        // 2 x 21: a space and up to 20 digits for the sid, and the same for the sizes; then CRLFs.
+        t.reserve(op.len() + subject.len() + reply.map_or(0, |r| r.len() + 1) + 64 + hdr_len + inline);
+        t.extend_from_slice(op);
+        t.extend_from_slice(subject);
         if let Some(sid) = sid {
-            self.put(b" ");
-            self.put_num(sid);
+            t.extend_from_slice(b" ");
+            put_decimal(t, sid);
         }
         if let Some(reply) = reply {
-            self.put(b" ");
-            self.put(reply);
+            t.extend_from_slice(b" ");
+            t.extend_from_slice(reply);
         }
-        self.put(b" ");
-        if let Some(h) = headers {
-            self.put_num(h.len() as u64);
-            self.put(b" ");
+        t.extend_from_slice(b" ");
+        if headers.is_some() {
+            put_decimal(t, hdr_len as u64);
+            t.extend_from_slice(b" ");
         }
-        let hdr_len = headers.map_or(0, <[u8]>::len);
-        self.put_num((hdr_len + payload.len()) as u64);
-        self.put(b"\r\n");
-        if let Some(h) = headers {
-            self.put(h);
+        put_decimal(t, (hdr_len + payload.len()) as u64);
+        t.extend_from_slice(b"\r\n");
+        match headers {
+            Some(Hdr::Block(block)) => t.extend_from_slice(block),
+            Some(Hdr::Entries(h)) => h.write_to(t),
+            None => {}
         }
-        self.put_payload(payload);
-        self.put(b"\r\n");
-    }
-
-    /// Appends `HPUB` with headers written straight from `headers` (no intermediate block).
-    pub fn push_hpub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: &crate::Headers, payload: &Bytes) {
-        let hdr_len = headers.encoded_len();
-        self.put(b"HPUB ");
-        self.put(subject);
-        if let Some(reply) = reply {
-            self.put(b" ");
-            self.put(reply);
+        if chained {
+            self.len += t.len() - before;
+            self.seal();
+            self.chunks.push_back(payload.clone());
+            self.len += payload.len();
+            self.put(b"\r\n");
+        } else {
+            t.extend_from_slice(payload);
+            t.extend_from_slice(b"\r\n");
+            self.len += t.len() - before;
         }
-        self.put(b" ");
-        self.put_num(hdr_len as u64);
-        self.put(b" ");
-        self.put_num((hdr_len + payload.len()) as u64);
-        self.put(b"\r\n");
-        headers.write_to(&mut self.tail);
-        self.len += hdr_len;
-        self.put_payload(payload);
-        self.put(b"\r\n");
+        self.len - start_len
     }
 
     /// Appends `SUB <subject> [queue] <sid>`.

@@ -128,8 +128,9 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
-/// Validates a whole received block. This is the only pass that can fail; later reads trust it.
-pub(crate) fn validate_block(block: &[u8]) -> Result<(), HeaderError> {
+/// Validates a whole received block and returns its status code. This is the only pass that can fail; later
+/// reads trust it.
+pub(crate) fn validate_block(block: &[u8]) -> Result<Option<StatusCode>, HeaderError> {
     if !block.starts_with(VERSION) {
         return Err(HeaderError::MissingVersion);
     }
@@ -143,7 +144,7 @@ pub(crate) fn validate_block(block: &[u8]) -> Result<(), HeaderError> {
     }
     let mut lines = Lines { rest: block };
     let first = lines.next().ok_or(HeaderError::MissingVersion)??;
-    parse_status_line(&first[VERSION.len()..])?;
+    let (status, _) = parse_status_line(&first[VERSION.len()..])?;
     let mut ended = false;
     for line in lines {
         let line = line?;
@@ -159,13 +160,14 @@ pub(crate) fn validate_block(block: &[u8]) -> Result<(), HeaderError> {
         valid_name(&line[..colon])?;
     }
     if ended {
-        Ok(())
+        Ok(status)
     } else {
         Err(HeaderError::MissingTerminator)
     }
 }
 
-/// A received header block, validated, read in place.
+/// A received header block, validated, owned (a cheap-to-clone `Bytes`). Read it through
+/// [`view`](Self::view), or the shortcuts here.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct HeaderBlock(Bytes);
 
@@ -191,25 +193,78 @@ impl HeaderBlock {
         self.0.clone()
     }
 
-    fn status_line(&self) -> (Option<StatusCode>, &[u8]) {
-        let line_end = memchr::memchr(b'\r', &self.0).unwrap_or(self.0.len());
+    /// The block, borrowed: every way of reading it.
+    pub fn view(&self) -> HeaderView<'_> {
+        HeaderView(&self.0)
+    }
+
+    /// The status code, if the first line has one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.view().status()
+    }
+
+    /// The status description (`No Messages`), empty when there is none or it is not UTF-8.
+    pub fn description(&self) -> &str {
+        self.view().description()
+    }
+
+    /// The first value of `name` (case-sensitive), if it is UTF-8.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.view().get(name)
+    }
+
+    /// All `(name, value)` pairs in wire order, values trimmed of surrounding blanks.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.view().iter()
+    }
+}
+
+impl fmt::Debug for HeaderBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+/// A received header block, borrowed (from a message's frame, or from a [`HeaderBlock`]). Lookups allocate
+/// nothing, and what they return borrows from the block, not from the view.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeaderView<'a>(&'a [u8]);
+
+impl<'a> HeaderView<'a> {
+    /// Wraps a block the parser validated.
+    pub(crate) fn from_validated(block: &'a [u8]) -> Self {
+        Self(block)
+    }
+
+    /// The block as it was on the wire.
+    pub fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    /// An owned copy.
+    pub fn to_block(self) -> HeaderBlock {
+        HeaderBlock(Bytes::copy_from_slice(self.0))
+    }
+
+    fn status_line(self) -> (Option<StatusCode>, &'a [u8]) {
+        let line_end = memchr::memchr(b'\r', self.0).unwrap_or(self.0.len());
         // Validated when the block was built, so the status line parses.
         parse_status_line(&self.0[VERSION.len()..line_end]).unwrap_or((None, b""))
     }
 
     /// The status code, if the first line has one.
-    pub fn status(&self) -> Option<StatusCode> {
+    pub fn status(self) -> Option<StatusCode> {
         self.status_line().0
     }
 
     /// The status description (`No Messages`), empty when there is none or it is not UTF-8.
-    pub fn description(&self) -> &str {
+    pub fn description(self) -> &'a str {
         std::str::from_utf8(self.status_line().1).unwrap_or("")
     }
 
     /// All `(name, value)` pairs in wire order, values trimmed of surrounding blanks.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        Lines { rest: &self.0 }.skip(1).map_while(|line| {
+    pub fn iter(self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        Lines { rest: self.0 }.skip(1).map_while(|line| {
             let line = line.ok().filter(|l| !l.is_empty())?;
             let colon = memchr::memchr(b':', line)?;
             Some((&line[..colon], trim(&line[colon + 1..])))
@@ -217,29 +272,32 @@ impl HeaderBlock {
     }
 
     /// The first value of `name` (case-sensitive) as raw bytes.
-    pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
+    pub fn get_bytes(self, name: &str) -> Option<&'a [u8]> {
         self.iter().find(|(n, _)| *n == name.as_bytes()).map(|(_, v)| v)
     }
 
     /// The first value of `name` (case-sensitive), if it is UTF-8.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(self, name: &str) -> Option<&'a str> {
         self.get_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Every value of `name` (case-sensitive), in order, skipping values that are not UTF-8.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn get_all<'n>(self, name: &'n str) -> impl Iterator<Item = &'a str> + 'n
+    where
+        'a: 'n,
+    {
         self.iter().filter(move |(n, _)| *n == name.as_bytes()).filter_map(|(_, v)| std::str::from_utf8(v).ok())
     }
 
     /// The first value whose name equals `name` ignoring ASCII case.
-    pub fn get_ignore_case(&self, name: &str) -> Option<&str> {
+    pub fn get_ignore_case(self, name: &str) -> Option<&'a str> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
     /// An owned, editable copy (invalid UTF-8 is replaced).
-    pub fn to_headers(&self) -> Headers {
+    pub fn to_headers(self) -> Headers {
         let (status, description) = self.status_line();
         Headers {
             status,
@@ -252,7 +310,7 @@ impl HeaderBlock {
     }
 }
 
-impl fmt::Debug for HeaderBlock {
+impl fmt::Debug for HeaderView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
         if let Some(status) = self.status() {
@@ -376,8 +434,9 @@ impl Headers {
         out.reserve(self.encoded_len());
         out.put_slice(VERSION);
         if let Some(code) = self.status {
-            out.put_u8(b' ');
-            out.put_slice(code.to_string().as_bytes());
+            let n = code.as_u16();
+            // Three digits: a StatusCode is 100 to 999.
+            out.put_slice(&[b' ', b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
             if !self.description.is_empty() {
                 out.put_u8(b' ');
                 out.put_slice(self.description.as_bytes());
@@ -435,13 +494,13 @@ mod tests {
     fn multi_valued_case_preserving() {
         let b = block("NATS/1.0\r\nA: 1\r\na: 2\r\nA:3\r\nEmpty:\r\n\r\n").unwrap();
         assert_eq!(b.get("A"), Some("1"));
-        assert_eq!(b.get_all("A").collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(b.view().get_all("A").collect::<Vec<_>>(), ["1", "3"]);
         assert_eq!(b.get("a"), Some("2"));
-        assert_eq!(b.get_ignore_case("EMPTY"), Some(""));
+        assert_eq!(b.view().get_ignore_case("EMPTY"), Some(""));
         assert_eq!(b.get("B"), None);
-        let owned = b.to_headers();
+        let owned = b.view().to_headers();
         assert_eq!(owned.len(), 4);
-        assert_eq!(owned.to_block().get_all("A").count(), 2);
+        assert_eq!(owned.to_block().view().get_all("A").count(), 2);
     }
 
     #[test]

@@ -44,9 +44,15 @@
 //! // A message arrives: its payload is a slice of the read buffer.
 //! conn.handle_input(now, b"MSG greet.joe 1 5\r\nhello\r\n");
 //! match conn.poll_event() {
-//!     Some(Event::Message(msg)) => assert_eq!((msg.sid, &msg.payload[..]), (sid, &b"hello"[..])),
+//!     Some(Event::Message(msg)) => assert_eq!((msg.sid(), msg.payload()), (sid, &b"hello"[..])),
 //!     other => panic!("unexpected {other:?}"),
 //! }
+//!
+//! // A driver that reads into a buffer of its own hands messages straight to a sink: no copy, no event.
+//! let mut read = bytes::BytesMut::from(&b"MSG greet.ann 1 2\r\nhi\r\n"[..]);
+//! let mut delivered: Vec<nats_proto::Msg> = Vec::new();
+//! conn.handle_read(now, &mut read, &mut delivered);
+//! assert_eq!(delivered[0].subject(), "greet.ann");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -85,8 +91,8 @@ pub mod parse;
 pub mod subject;
 
 pub use conn::{
-    backoff, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Event, FlushError, FlushId,
-    IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool, State,
+    backoff, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event, FlushError,
+    FlushId, IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool, State,
     Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
@@ -94,8 +100,8 @@ pub use error::{
     CommandError, ConnectionError, HeaderError, ParseError, ParseErrorKind, PermissionOp, ServerError, ServerErrorKind,
     SubjectError,
 };
-pub use headers::{HeaderBlock, Headers, StatusCode};
+pub use headers::{HeaderBlock, HeaderView, Headers, StatusCode};
 pub use info::{ConnectInfo, ServerInfo};
 pub use op::{ClientOp, Msg, MsgRef, Pub, ServerOp, ServerOpRef};
 pub use parse::{parse_server_op, ClientDecoder, Limits, ServerDecoder, Status};
-pub use subject::Subject;
+pub use subject::{Subject, SubjectRef};

@@ -1,48 +1,186 @@
 //! The protocol ops, owned (`Bytes` slices of one received frame) and borrowed (slices of a caller's buffer).
 
-use bytes::Bytes;
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::encode::WriteBuffer;
 use crate::error::ServerError;
-use crate::headers::{HeaderBlock, StatusCode};
+use crate::headers::{HeaderBlock, HeaderView, StatusCode};
 use crate::info::{ConnectInfo, ServerInfo};
-use crate::subject::Subject;
+use crate::subject::{Subject, SubjectRef};
 
-/// A message delivered by the server (MSG or HMSG). Every field is a slice of one frame: no copies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message delivered by the server (MSG or HMSG): one `Bytes` holding the frame, and where its parts are.
+///
+/// Subject, reply, headers and payload are read in place. A message costs one reference count on the read
+/// buffer, whatever it holds; cloning it, or taking its payload as `Bytes`, costs one more and copies nothing.
+#[derive(Clone)]
 pub struct Msg {
-    /// The subject it was published to.
-    pub subject: Subject,
-    /// The subscription it was delivered for.
-    pub sid: u64,
-    /// Where to send a reply, if the publisher asked for one.
-    pub reply: Option<Subject>,
-    /// The header block (HMSG only).
-    pub headers: Option<HeaderBlock>,
-    /// The payload.
-    pub payload: Bytes,
+    /// From the first byte of the subject to the last byte of the payload.
+    frame: Bytes,
+    sid: u64,
+    subject_len: u32,
+    /// Where the reply subject starts in `frame`; `reply_len` 0: there is none.
+    reply_at: u32,
+    reply_len: u32,
+    /// Where the header block (or, without one, the payload) starts.
+    body_at: u32,
+    /// Bytes of the header block; 0: there is none (a valid block is never empty).
+    hdr_len: u32,
+    /// The header block's status code; 0: none.
+    status: u16,
+}
+
+/// Where the parts of a message are in its frame (the decoder's findings).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MsgLayout {
+    pub(crate) sid: u64,
+    pub(crate) subject_len: u32,
+    pub(crate) reply_at: u32,
+    pub(crate) reply_len: u32,
+    pub(crate) body_at: u32,
+    pub(crate) hdr_len: u32,
+    pub(crate) status: u16,
 }
 
 impl Msg {
+    /// A message built from its parts (for test servers, fakes and tests; received messages come from the
+    /// decoder). The parts are copied into one new frame.
+    pub fn new(
+        subject: impl AsRef<[u8]>,
+        sid: u64,
+        reply: Option<&[u8]>,
+        headers: Option<&HeaderBlock>,
+        payload: impl AsRef<[u8]>,
+    ) -> Self {
+        let (subject, payload) = (subject.as_ref(), payload.as_ref());
+        let reply = reply.unwrap_or_default();
+        let hdr = headers.map_or(&[][..], HeaderBlock::as_bytes);
+        let mut frame = BytesMut::with_capacity(subject.len() + reply.len() + hdr.len() + payload.len());
+        for part in [subject, reply, hdr, payload] {
+            frame.put_slice(part);
+        }
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self::from_frame(
+            frame.freeze(),
+            MsgLayout {
+                sid,
+                subject_len: len(subject.len()),
+                reply_at: len(subject.len()),
+                reply_len: len(reply.len()),
+                body_at: len(subject.len() + reply.len()),
+                hdr_len: len(hdr.len()),
+                status: headers.and_then(HeaderBlock::status).map_or(0, StatusCode::as_u16),
+            },
+        )
+    }
+
+    /// Wraps a frame whose parts the decoder located.
+    pub(crate) fn from_frame(frame: Bytes, layout: MsgLayout) -> Self {
+        let MsgLayout { sid, subject_len, reply_at, reply_len, body_at, hdr_len, status } = layout;
+        Self { frame, sid, subject_len, reply_at, reply_len, body_at, hdr_len, status }
+    }
+
+    /// The subscription it was delivered for.
+    pub fn sid(&self) -> u64 {
+        self.sid
+    }
+
+    /// The subject it was published to.
+    pub fn subject(&self) -> SubjectRef<'_> {
+        SubjectRef::new(&self.frame[..self.subject_len as usize])
+    }
+
+    /// Where to send a reply, if the publisher asked for one.
+    pub fn reply(&self) -> Option<SubjectRef<'_>> {
+        let at = self.reply_at as usize;
+        (self.reply_len > 0).then(|| SubjectRef::new(&self.frame[at..at + self.reply_len as usize]))
+    }
+
+    fn header_range(&self) -> std::ops::Range<usize> {
+        self.body_at as usize..(self.body_at + self.hdr_len) as usize
+    }
+
+    /// The reply subject as `Bytes`: a reference count, no copy.
+    pub fn reply_bytes(&self) -> Option<Bytes> {
+        let at = self.reply_at as usize;
+        (self.reply_len > 0).then(|| self.frame.slice(at..at + self.reply_len as usize))
+    }
+
+    /// The header block (HMSG only), read in place.
+    pub fn headers(&self) -> Option<HeaderView<'_>> {
+        self.header_bytes().map(HeaderView::from_validated)
+    }
+
+    /// The header block (HMSG only) as an owned block: a reference count, no copy.
+    pub fn header_block(&self) -> Option<HeaderBlock> {
+        (self.hdr_len > 0).then(|| HeaderBlock::from_validated(self.frame.slice(self.header_range())))
+    }
+
+    /// The header block's wire bytes (HMSG only).
+    pub fn header_bytes(&self) -> Option<&[u8]> {
+        (self.hdr_len > 0).then(|| &self.frame[self.header_range()])
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.frame[(self.body_at + self.hdr_len) as usize..]
+    }
+
+    /// The payload as `Bytes`: a reference count, no copy.
+    pub fn payload_bytes(&self) -> Bytes {
+        self.frame.slice((self.body_at + self.hdr_len) as usize..)
+    }
+
+    /// The payload as `Bytes`, giving up the rest of the message.
+    pub fn into_payload(mut self) -> Bytes {
+        self.frame.split_off((self.body_at + self.hdr_len) as usize)
+    }
+
     /// The status code of the header block, if any (503 for no responders).
     pub fn status(&self) -> Option<StatusCode> {
-        self.headers.as_ref().and_then(HeaderBlock::status)
+        StatusCode::new(self.status)
     }
 
     /// Bytes of header block plus payload (the total size on the wire).
     pub fn size(&self) -> usize {
-        self.headers.as_ref().map_or(0, |h| h.as_bytes().len()) + self.payload.len()
+        self.frame.len() - self.body_at as usize
     }
 
     /// Appends this message to `out` as MSG or HMSG (for test servers and round trips).
     pub fn encode(&self, out: &mut WriteBuffer) {
         out.push_msg(
-            self.subject.as_bytes(),
+            self.subject().as_bytes(),
             self.sid,
-            self.reply.as_ref().map(Subject::as_bytes),
-            self.headers.as_ref().map(HeaderBlock::as_bytes),
-            &self.payload,
+            self.reply().map(SubjectRef::as_bytes),
+            self.header_bytes(),
+            &self.payload_bytes(),
         );
+    }
+}
+
+/// Two messages are equal when their parts are, however their frames were laid out.
+impl PartialEq for Msg {
+    fn eq(&self, other: &Self) -> bool {
+        self.sid == other.sid
+            && self.subject() == other.subject()
+            && self.reply() == other.reply()
+            && self.header_bytes() == other.header_bytes()
+            && self.payload() == other.payload()
+    }
+}
+
+impl Eq for Msg {}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Msg")
+            .field("subject", &self.subject())
+            .field("sid", &self.sid)
+            .field("reply", &self.reply())
+            .field("headers", &self.headers())
+            .field("payload", &self.payload_bytes())
+            .finish()
     }
 }
 
@@ -126,12 +264,14 @@ impl ClientOp {
     pub fn encode(&self, out: &mut WriteBuffer) {
         match self {
             ClientOp::Connect(c) => out.push_connect(c),
-            ClientOp::Pub(p) => out.push_pub(
-                p.subject.as_bytes(),
-                p.reply.as_ref().map(Subject::as_bytes),
-                p.headers.as_ref().map(HeaderBlock::as_bytes),
-                &p.payload,
-            ),
+            ClientOp::Pub(p) => {
+                out.push_pub(
+                    p.subject.as_bytes(),
+                    p.reply.as_ref().map(Subject::as_bytes),
+                    p.headers.as_ref().map(HeaderBlock::as_bytes),
+                    &p.payload,
+                );
+            }
             ClientOp::Sub { subject, queue, sid } => {
                 out.push_sub(subject.as_bytes(), queue.as_ref().map(Subject::as_bytes), *sid)
             }

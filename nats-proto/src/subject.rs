@@ -104,6 +104,84 @@ impl fmt::Debug for Subject {
     }
 }
 
+/// A subject borrowed from a received message: its bytes, read as text when they are UTF-8. The same views
+/// as [`Subject`], without a reference count.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubjectRef<'a>(&'a [u8]);
+
+impl<'a> SubjectRef<'a> {
+    /// Wraps bytes as they are.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The subject as text, when it is UTF-8 (it always is when sent by a well-behaved client).
+    pub fn as_str(self) -> Option<&'a str> {
+        std::str::from_utf8(self.0).ok()
+    }
+
+    /// The subject as text, with invalid UTF-8 replaced.
+    pub fn to_string_lossy(self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.0)
+    }
+
+    /// An owned copy.
+    pub fn to_subject(self) -> Subject {
+        Subject(Bytes::copy_from_slice(self.0))
+    }
+
+    /// Length in bytes.
+    pub fn len(self) -> usize {
+        self.0.len()
+    }
+
+    /// True for the empty subject.
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl PartialEq<str> for SubjectRef<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for SubjectRef<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<Subject> for SubjectRef<'_> {
+    fn eq(&self, other: &Subject) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for SubjectRef<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl fmt::Display for SubjectRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_string_lossy())
+    }
+}
+
+impl fmt::Debug for SubjectRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string_lossy())
+    }
+}
+
 /// Longest subject we send. The server caps the whole argument part of a control line at 4096 bytes by
 /// default; this leaves room for a reply subject of the same size plus the op name and sizes.
 pub const MAX_SUBJECT_LEN: usize = 2000;

@@ -99,8 +99,8 @@ fn drain(d: &mut ServerDecoder, buf: &mut BytesMut) -> [usize; 4] {
     while let Ok(Some(op)) = d.decode(buf) {
         if let ServerOp::Msg(m) = op {
             acc[0] += 1;
-            acc[1] += m.payload.len();
-            acc[2] += m.sid as usize;
+            acc[1] += m.payload().len();
+            acc[2] += m.sid() as usize;
             acc[3] += usize::from(m.status().is_some());
         }
     }
@@ -172,7 +172,7 @@ fn reading_a_header_block_allocates_nothing() {
     w.push_msg(b"x", 1, None, Some(h.to_block().as_bytes()), &Bytes::from_static(b"p"));
     let mut buf = BytesMut::from(&w.take_bytes()[..]);
     let Ok(Some(ServerOp::Msg(m))) = ServerDecoder::default().decode(&mut buf) else { panic!("no message") };
-    let block = m.headers.expect("headers");
+    let block = m.headers().expect("headers");
     let (n, seen) = allocations(|| {
         let mut seen = 0usize;
         for _ in 0..100 {

@@ -48,7 +48,7 @@ fn subscription_permission_violation_ends_only_that_subscription() {
 
     p.input(format!("{}{}", msg("secret", plain, "dropped"), msg("open", open, "kept")));
     let events = p.events();
-    assert!(matches!(events.as_slice(), [Event::Message(m)] if m.sid == open), "{events:?}");
+    assert!(matches!(events.as_slice(), [Event::Message(m)] if m.sid() == open), "{events:?}");
     assert!(p.sent().is_empty(), "a permissions error does not disconnect");
 }
 
@@ -108,7 +108,7 @@ fn malformed_frame_disconnects_with_parse_error_and_reconnects() {
     assert_eq!(p.sent(), [sub_op("a", None, sid)]);
     // The new connection parses from a clean slate.
     p.input(msg("a", sid, "fresh"));
-    assert!(matches!(p.events().as_slice(), [Event::Message(m)] if &m.payload[..] == b"fresh"));
+    assert!(matches!(p.events().as_slice(), [Event::Message(m)] if m.payload() == b"fresh"));
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn bad_header_block_is_reported_and_the_connection_goes_on() {
     let events = p.events();
     let [Event::BadMessage(e), Event::Message(m)] = events.as_slice() else { panic!("{events:?}") };
     assert_eq!(e.kind(), ParseErrorKind::InvalidHeaders(HeaderError::MissingVersion));
-    assert_eq!(&m.payload[..], b"next");
+    assert_eq!(m.payload(), b"next");
     assert_eq!(p.conn.state(), State::Connected);
     assert!(p.sent().is_empty());
 }
@@ -146,8 +146,8 @@ fn good_headers_are_delivered() {
     p.input(format!("HMSG a {sid} {} {}\r\n{block}hi\r\n", block.len(), block.len() + 2));
     let events = p.events();
     let [Event::Message(m)] = events.as_slice() else { panic!("{events:?}") };
-    assert_eq!(m.headers.as_ref().and_then(|h| h.get("K")), Some("v"));
-    assert_eq!(&m.payload[..], b"hi");
+    assert_eq!(m.headers().and_then(|h| h.get("K")), Some("v"));
+    assert_eq!(m.payload(), b"hi");
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn bad_message_counts_toward_unsubscribe_max() {
     p.input(format!("HMSG a {sid} {n} {n}\r\n{block}\r\n{}", msg("a", sid, "good"), n = block.len()));
     let events = p.events();
     assert!(matches!(events.first(), Some(Event::BadMessage(_))), "{events:?}");
-    assert!(matches!(events.get(1), Some(Event::Message(m)) if &m.payload[..] == b"good"), "{events:?}");
+    assert!(matches!(events.get(1), Some(Event::Message(m)) if m.payload() == b"good"), "{events:?}");
     assert_eq!(
         events.get(2),
         Some(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached }),

@@ -112,7 +112,7 @@ impl Model {
             }
             Event::ConnectFailed { .. } => assert!(!self.connected, "ConnectFailed while connected"),
             Event::Message(m) => {
-                assert_eq!(self.subs.get(&m.sid), Some(&false), "Message for sid {} that is not live", m.sid)
+                assert_eq!(self.subs.get(&m.sid()), Some(&false), "Message for sid {} that is not live", m.sid())
             }
             Event::SubscriptionEnded { sid, .. } => {
                 let ended = self.subs.get_mut(sid).unwrap_or_else(|| panic!("unknown sid {sid} ended"));

@@ -64,12 +64,12 @@ fn first_request_creates_one_wildcard_sub_and_later_ones_reuse_it() {
     p.input(msg(&reply2, *mux_sid, "a2"));
     let events = p.events();
     let [Event::Response { id, result: Ok(m), done: true }] = events.as_slice() else { panic!("{events:?}") };
-    assert_eq!((*id, &m.payload[..]), (r2, &b"a2"[..]));
+    assert_eq!((*id, m.payload()), (r2, &b"a2"[..]));
     assert_eq!(p.conn.requests_in_flight(), 1);
     p.input(msg(&reply1, *mux_sid, "a1"));
     let events = p.events();
     let [Event::Response { id, result: Ok(m), done: true }] = events.as_slice() else { panic!("{events:?}") };
-    assert_eq!((*id, &m.payload[..]), (r1, &b"a1"[..]));
+    assert_eq!((*id, m.payload()), (r1, &b"a1"[..]));
     assert_eq!(p.conn.requests_in_flight(), 0);
 }
 
@@ -162,7 +162,7 @@ fn request_many_delivers_replies_until_timeout() {
     assert_eq!(events.len(), 3, "{events:?}");
     for (e, want) in events.iter().zip(["r1", "r2", "r3"]) {
         let Event::Response { id: got, result: Ok(m), done: false } = e else { panic!("{events:?}") };
-        assert_eq!((*got, &m.payload[..]), (id, want.as_bytes()));
+        assert_eq!((*got, m.payload()), (id, want.as_bytes()));
     }
     assert_eq!(p.conn.requests_in_flight(), 1);
     p.advance(Duration::from_secs(1));

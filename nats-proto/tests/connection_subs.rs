@@ -10,7 +10,7 @@ fn delivered(events: &[Event], sid: u64) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Message(m) if m.sid == sid => Some(String::from_utf8_lossy(&m.payload).into_owned()),
+            Event::Message(m) if m.sid() == sid => Some(String::from_utf8_lossy(m.payload()).into_owned()),
             _ => None,
         })
         .collect()
@@ -34,9 +34,9 @@ fn messages_are_delivered_with_their_fields() {
     p.input("MSG greet.joe 1 reply.to 5\r\nhello\r\n");
     let events = p.events();
     let [Event::Message(m)] = events.as_slice() else { panic!("{events:?}") };
-    assert_eq!((m.sid, m.subject.as_str(), &m.payload[..]), (sid, Some("greet.joe"), &b"hello"[..]));
-    assert_eq!(m.reply.as_ref().and_then(|r| r.as_str()), Some("reply.to"));
-    assert!(m.headers.is_none());
+    assert_eq!((m.sid(), m.subject().as_str(), m.payload()), (sid, Some("greet.joe"), &b"hello"[..]));
+    assert_eq!(m.reply().and_then(|r| r.as_str()), Some("reply.to"));
+    assert!(m.headers().is_none());
 }
 
 #[test]

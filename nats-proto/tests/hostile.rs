@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use nats_proto::{
     parse_server_op, ClientDecoder, ClientOp, HeaderBlock, HeaderError, Limits, Msg, ParseError, ParseErrorKind,
-    ServerDecoder, ServerError, ServerInfo, ServerOp, ServerOpRef, Status, Subject,
+    ServerDecoder, ServerError, ServerInfo, ServerOp, ServerOpRef, Status,
 };
 
 /// What a row must produce on its first `decode`.
@@ -83,13 +83,8 @@ fn bad_block(name: &'static str, block: &str, e: HeaderError) -> Row {
 }
 
 fn msg(subject: &[u8], sid: u64, reply: Option<&str>, headers: Option<&str>, payload: &[u8]) -> ServerOp {
-    ServerOp::Msg(Msg {
-        subject: Subject::from_bytes(Bytes::copy_from_slice(subject)),
-        sid,
-        reply: reply.map(Subject::from),
-        headers: headers.map(|h| HeaderBlock::parse(Bytes::copy_from_slice(h.as_bytes())).expect("valid block")),
-        payload: Bytes::copy_from_slice(payload),
-    })
+    let headers = headers.map(|h| HeaderBlock::parse(Bytes::copy_from_slice(h.as_bytes())).expect("valid block"));
+    ServerOp::Msg(Msg::new(subject, sid, reply.map(str::as_bytes), headers.as_ref(), payload))
 }
 
 fn info(server_id: &str, proto: i32) -> ServerOp {
@@ -371,13 +366,10 @@ fn decoder_gives_the_exact_outcome() {
 /// Converts a borrowed op to the owned form for comparison (INFO is not decoded by the borrowing parser).
 fn to_owned_op(op: ServerOpRef<'_>) -> Option<ServerOp> {
     Some(match op {
-        ServerOpRef::Msg(m) => ServerOp::Msg(Msg {
-            subject: Subject::from_bytes(Bytes::copy_from_slice(m.subject)),
-            sid: m.sid,
-            reply: m.reply.map(|r| Subject::from_bytes(Bytes::copy_from_slice(r))),
-            headers: m.headers.map(|h| HeaderBlock::parse(Bytes::copy_from_slice(h)).expect("validated block")),
-            payload: Bytes::copy_from_slice(m.payload),
-        }),
+        ServerOpRef::Msg(m) => {
+            let headers = m.headers.map(|h| HeaderBlock::parse(Bytes::copy_from_slice(h)).expect("validated block"));
+            ServerOp::Msg(Msg::new(m.subject, m.sid, m.reply, headers.as_ref(), m.payload))
+        }
         ServerOpRef::Ping => ServerOp::Ping,
         ServerOpRef::Pong => ServerOp::Pong,
         ServerOpRef::Ok => ServerOp::Ok,
@@ -431,16 +423,16 @@ fn first_op(input: &[u8]) -> ServerOp {
 fn adversarial_values_read_back() {
     let (frame, _) = hmsg("a 1", "NATS/1.0\r\nFoo:\r\nBar:   \t\r\nA:x\r\n\r\n", "");
     let ServerOp::Msg(m) = first_op(&frame) else { panic!() };
-    let h = m.headers.as_ref().unwrap();
+    let h = m.headers().unwrap();
     assert_eq!((h.get("Foo"), h.get("Bar"), h.get("A")), (Some(""), Some(""), Some("x")));
     assert_eq!(h.iter().count(), 3);
     let ServerOp::Msg(m) = first_op(b"MSG a.\xff 1 0\r\n\r\n") else { panic!() };
-    assert_eq!((m.subject.as_str(), m.subject.as_bytes()), (None, &b"a.\xff"[..]));
+    assert_eq!((m.subject().as_str(), m.subject().as_bytes()), (None, &b"a.\xff"[..]));
     let (frame, _) = hmsg("x 1", "NATS/1.0 404 No Messages\r\nA: 1\r\n\r\n", "hi");
     let ServerOp::Msg(m) = first_op(&frame) else { panic!() };
     assert_eq!(m.status().map(|s| s.as_u16()), Some(404));
-    assert_eq!(m.headers.as_ref().unwrap().description(), "No Messages");
-    assert_eq!((m.size(), &m.payload[..]), (36, &b"hi"[..]));
+    assert_eq!(m.headers().unwrap().description(), "No Messages");
+    assert_eq!((m.size(), m.payload()), (36, &b"hi"[..]));
     let ServerOp::Err(e) = first_op(b"-ERR 'Permissions Violation for Subscription to \"x.y\"'\r\n") else { panic!() };
     assert_eq!(e.permission().map(|(_, s, _)| s), Some("x.y"));
     assert!(!e.closes_connection());

@@ -10,10 +10,10 @@ fn check(version: ServerVersion) {
     let server = NatsServer::builder().version(version).start().expect("start nats-server");
     let (message, reply, no_responders) =
         manual_loop::run(&server.url()).unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
-    assert_eq!(message.subject, "demo.hello");
-    assert_eq!(&message.payload[..], b"world");
-    assert_eq!(message.headers.as_ref().and_then(|h| h.get("Greeting")), Some("hello"));
-    assert_eq!(&reply.payload[..], b"ping");
+    assert_eq!(message.subject(), "demo.hello");
+    assert_eq!(message.payload(), b"world");
+    assert_eq!(message.headers().and_then(|h| h.get("Greeting")), Some("hello"));
+    assert_eq!(reply.payload(), b"ping");
     assert!(no_responders, "a request nobody serves is a typed NoResponders error");
 }
 

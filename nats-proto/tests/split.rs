@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use bytes::{Bytes, BytesMut};
 use nats_proto::{
     ClientDecoder, ClientOp, ConnectInfo, HeaderBlock, Msg, ParseError, Pub, ServerDecoder, ServerError, ServerInfo,
-    ServerOp, Subject,
+    ServerOp, SubjectRef,
 };
 
 // The hostile table (its tests also run in this binary, under `hostile::`).
@@ -77,13 +77,7 @@ fn block(s: &str) -> HeaderBlock {
 }
 
 fn msg(subject: &str, sid: u64, reply: Option<&str>, headers: Option<&str>, payload: &str) -> Msg {
-    Msg {
-        subject: subject.into(),
-        sid,
-        reply: reply.map(Subject::from),
-        headers: headers.map(block),
-        payload: Bytes::copy_from_slice(payload.as_bytes()),
-    }
+    Msg::new(subject, sid, reply.map(str::as_bytes), headers.map(block).as_ref(), payload)
 }
 
 fn hframe(op: &str, args: &str, headers: &str, payload: &str) -> String {
@@ -127,12 +121,12 @@ fn every_server_op_however_cut() {
     let whole: Vec<ServerOp> = whole.into_iter().collect::<Result<_, _>>().expect("no errors");
     assert_eq!(whole, want);
     let ServerOp::Msg(hb) = &whole[3] else { unreachable!() };
-    let h = hb.headers.as_ref().unwrap();
+    let h = hb.headers().unwrap();
     assert_eq!((hb.status().map(|s| s.as_u16()), h.description()), (Some(100), "Idle Heartbeat"));
     assert_eq!((h.get_all("A").collect::<Vec<_>>(), h.get("Empty")), (vec!["1", "2"], Some("")));
     let ServerOp::Msg(nr) = &whole[4] else { unreachable!() };
     assert_eq!(nr.status().map(|s| s.as_u16()), Some(503));
-    assert_eq!(nr.headers.as_ref().unwrap().get("Nats-Subject"), Some("svc.x"));
+    assert_eq!(nr.headers().unwrap().get("Nats-Subject"), Some("svc.x"));
 }
 
 #[test]
@@ -151,7 +145,12 @@ fn every_client_op_however_cut() {
     .concat();
     let p = |subject: &str, reply: Option<&str>, headers: Option<&str>, payload: &str| {
         let m = msg(subject, 0, reply, headers, payload);
-        ClientOp::Pub(Pub { subject: m.subject, reply: m.reply, headers: m.headers, payload: m.payload })
+        ClientOp::Pub(Pub {
+            subject: m.subject().to_subject(),
+            reply: m.reply().map(SubjectRef::to_subject),
+            headers: m.header_block(),
+            payload: m.payload_bytes(),
+        })
     };
     let want = vec![
         ClientOp::Connect(Box::new(connect)),

@@ -49,13 +49,7 @@ pub fn wire(op: &ServerOp) -> Bytes {
 
 /// `MSG <subject> <sid> <len>\r\n<payload>\r\n`.
 pub fn msg(subject: &str, sid: u64, payload: &'static [u8]) -> Bytes {
-    wire(&ServerOp::Msg(Msg {
-        subject: subject.into(),
-        sid,
-        reply: None,
-        headers: None,
-        payload: Bytes::from_static(payload),
-    }))
+    wire(&ServerOp::Msg(Msg::new(subject, sid, None, None, payload)))
 }
 
 /// A running fake server.

@@ -11,7 +11,7 @@ async fn main() -> Result<(), nats_tokio::Error> {
     println!("serving {subject}");
     for _ in 0..count {
         let Some(request) = requests.next().await else { break };
-        request.respond(request.payload.clone())?;
+        request.respond(request.payload_bytes())?;
     }
     client.drain().await
 }

@@ -9,7 +9,7 @@ async fn main() -> Result<(), nats_tokio::Error> {
     let payload = args.next().unwrap_or_else(|| "ping".into());
     let client = nats_tokio::connect(&url).await?;
     match client.request_with_timeout(&subject, payload, Duration::from_secs(2)).await {
-        Ok(reply) => println!("reply: {}", String::from_utf8_lossy(&reply.payload)),
+        Ok(reply) => println!("reply: {}", String::from_utf8_lossy(reply.payload())),
         Err(nats_tokio::Error::NoResponders) => println!("nobody serves {subject}"),
         Err(e) => return Err(e),
     }

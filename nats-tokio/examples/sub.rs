@@ -10,7 +10,7 @@ async fn main() -> Result<(), nats_tokio::Error> {
     println!("listening on {subject}");
     for _ in 0..count {
         let Some(msg) = sub.next().await else { break };
-        println!("[{}] {}", msg.subject, String::from_utf8_lossy(&msg.payload));
+        println!("[{}] {}", msg.subject(), String::from_utf8_lossy(msg.payload()));
     }
     Ok(())
 }

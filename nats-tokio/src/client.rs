@@ -6,7 +6,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::shared::{flush_outcome, InFlight};
+use nats_client::shared::{flush_outcome, InFlight, Urgency};
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, ServerInfo, Statistics};
 
@@ -90,9 +90,8 @@ impl Client {
     ) -> Result<(), Error> {
         let shared = self.shared();
         {
-            let mut core = shared.lock();
-            core.conn.publish(subject.as_bytes(), reply.map(str::as_bytes), headers, payload)?;
-            shared.wake(&mut core);
+            let core =
+                shared.publish(subject.as_bytes(), reply.map(str::as_bytes), headers, payload, Urgency::Batch)?;
             if !Shared::is_backed_up(&core) {
                 return Ok(());
             }
@@ -104,7 +103,7 @@ impl Client {
                 if !core.space_wakers.iter().any(|w| w.will_wake(cx.waker())) {
                     core.space_wakers.push(cx.waker().clone());
                 }
-                shared.wake(&mut core);
+                shared.wake_driver(&mut core);
                 Poll::Pending
             } else {
                 Poll::Ready(())
@@ -304,7 +303,7 @@ impl Client {
 /// A request in flight: see [`Client::send_request_later`]. A future of its reply; dropped unfinished, the
 /// request is cancelled.
 #[derive(Debug)]
-pub struct PendingReply(InFlight<()>);
+pub struct PendingReply(InFlight<crate::driver::Link>);
 
 impl std::future::Future for PendingReply {
     type Output = Result<Message, Error>;

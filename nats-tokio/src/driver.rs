@@ -1,37 +1,107 @@
-//! The driver task: one task owns the socket and moves bytes and time between it and the core.
+//! The driver task: one task owns the connection's I/O and moves bytes and time between the socket and the
+//! core; callers' tasks write their own small latency-sensitive batches when the socket is free.
 //!
-//! Commands lock the core only to encode and then wake this task. Each step the task takes everything the
-//! core has to send in one swap and writes it with vectored writes, reads what arrived into the core, and
-//! keeps one timer that is moved only when the core's next deadline changes.
+//! Each step the task reads what arrived into a buffer of its own and feeds it to the core under one lock:
+//! each message goes straight to its subscription's queue, and each queue's consumer is woken once per read,
+//! after the lock is released. It takes what the core has to send in one swap and writes it with vectored
+//! writes, and keeps one timer, moved only when the core's next deadline changes.
+//!
+//! A command that someone waits on (a request, a reply, a flush) and a publish batch that reached
+//! [`DIRECT_WRITE`] are written by the calling task itself, non-blocking, when no batch of the driver's is
+//! in progress (`Core::writing`); what the socket does not take is handed to the driver. Plain sockets only:
+//! a TLS session belongs to the driver.
 
 use std::future::poll_fn;
 use std::io::IoSlice;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Buf;
-use nats_client::shared::Shared as SharedState;
+use bytes::{Buf, BytesMut};
+use nats_client::queue::MessageQueue;
+use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE};
 use nats_proto::{ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
-use crate::runtime::{Runtime, Timer, Transport};
+use crate::runtime::{Runtime, Socket, Timer, Transport};
 use crate::tls::Stream;
 
-/// The shared state; the task owns the stream, so the transport marker is `()`.
-pub(crate) type Shared = SharedState<()>;
+/// What the shared state holds of the driver's socket: a handle for callers' direct writes, when the
+/// socket is a plain one.
+pub(crate) struct Link(Option<Arc<dyn DirectWrite>>);
 
-/// Bytes read per step before the task handles what they produced.
-const READ_CHUNK: usize = 64 * 1024;
+/// A socket a caller may write to without the driver.
+pub(crate) trait DirectWrite: Send + Sync {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize>;
+}
+
+impl<S: Socket> DirectWrite for S {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        Socket::try_write_vectored(self, bufs)
+    }
+}
+
+/// The shared state, with the driver's socket handle as the transport.
+pub(crate) type Shared = SharedState<Link>;
+type Guard<'a> = MutexGuard<'a, Core<Link>>;
+
+/// The read buffer grows by this much when it is nearly full.
+const READ_BUFFER: usize = 64 * 1024;
+/// Free space below which the read buffer is grown (or reclaimed) before a read.
+const MIN_READ: usize = 4 * 1024;
 /// Deadline for the timer while the core has none.
 const IDLE: Duration = Duration::from_secs(3600);
 
+impl nats_client::shared::Transport for Link {
+    fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
+        let unwritten = core.conn.transmit_len();
+        let direct = core.transport.as_ref().and_then(|l| l.0.clone());
+        if let Some(sock) = direct.filter(|_| unwritten > 0 && !core.writing && core.closed.is_none()) {
+            if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
+                write_direct(shared, &mut core, &*sock);
+            }
+        }
+        // The driver has bytes to write, or a deadline earlier than its timer (a request's, a flush's).
+        let earlier = core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
+        if core.conn.transmit_len() > 0 || core.writing || core.closed.is_some() || earlier {
+            if let Some(waker) = core.task_waker.take() {
+                waker.wake();
+            }
+        }
+        core
+    }
+}
+
+/// Writes what the core has to send from the calling task, as far as the socket takes it now; the rest is
+/// handed to the driver (in `Core::spare`, with the write turn).
+fn write_direct(shared: &Shared, core: &mut Core<Link>, sock: &dyn DirectWrite) {
+    let mut wire = std::mem::take(&mut core.spare);
+    core.conn.poll_transmit(&mut wire);
+    while wire.has_remaining() {
+        let mut iov = [IoSlice::new(&[]); 64];
+        let n = wire.chunks_vectored(&mut iov);
+        match sock.try_write_vectored(&iov[..n]) {
+            Ok(written) if written > 0 => wire.advance(written),
+            // Full, or failed: the driver carries on (and meets the failure itself).
+            _ => break,
+        }
+    }
+    core.writing = wire.has_remaining();
+    core.spare = wire;
+    shared.space_freed(core);
+}
+
 struct Driver<R: Runtime> {
     shared: Arc<Shared>,
-    stream: Option<Stream<R::Stream>>,
+    stream: Option<Stream<Arc<R::Socket>>>,
+    /// The batch being written, taken from the core in one swap.
     wire: WriteBuffer,
-    buf: Vec<u8>,
+    buf: BytesMut,
+    /// Queues the last read filled, woken once the lock is released.
+    wake: Vec<Arc<MessageQueue>>,
     timer: R::Timer,
     armed: Instant,
+    /// The timer fired since it was last armed.
+    fired: bool,
 }
 
 /// What `handle_events` must do outside the lock.
@@ -47,9 +117,11 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
         shared,
         stream: None,
         wire: WriteBuffer::new(),
-        buf: vec![0; READ_CHUNK],
+        buf: BytesMut::with_capacity(READ_BUFFER),
+        wake: Vec::new(),
         timer: R::timer(armed),
         armed,
+        fired: false,
     };
     loop {
         if driver.handle_events().await {
@@ -57,6 +129,9 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
             return;
         }
         poll_fn(|cx| driver.poll_step(cx)).await;
+        for queue in driver.wake.drain(..) {
+            queue.wake();
+        }
     }
 }
 
@@ -71,10 +146,7 @@ impl<R: Runtime> Driver<R> {
                 let mut core = self.shared.lock();
                 loop {
                     match Shared::next_event(&mut core) {
-                        None => {
-                            core.wake_consumers();
-                            return core.closed.is_some();
-                        }
+                        None => return core.closed.is_some(),
                         Some(CoreEvent::Dial(addr)) => break Action::Dial(addr, core.conn.config().connect_timeout),
                         Some(CoreEvent::StartTls(addr)) => {
                             // The handshake shares the attempt's connect deadline.
@@ -90,6 +162,8 @@ impl<R: Runtime> Driver<R> {
                                 self.stream = None;
                                 core.transport = None;
                                 self.wire.clear();
+                                core.spare.clear();
+                                core.writing = false;
                                 self.shared.space_freed(&mut core);
                             }
                         }
@@ -102,7 +176,6 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
             };
-            self.shared.lock().wake_consumers();
             let (addr, timeout) = match action {
                 Action::Dial(addr, timeout) => (addr, timeout),
                 Action::StartTls(addr, timeout) => {
@@ -111,12 +184,15 @@ impl<R: Runtime> Driver<R> {
                 }
             };
             tracing::debug!(server = %addr, "dialing");
-            let stream = R::connect(addr.host_port(), timeout).await;
+            let socket = R::connect(addr.host_port(), timeout).await;
             let mut core = self.shared.lock();
-            match stream {
-                Ok(stream) if core.closed.is_none() => {
-                    self.stream = Some(Stream::Plain(stream));
-                    core.transport = Some(());
+            match socket {
+                Ok(socket) if core.closed.is_none() => {
+                    let stream = Stream::Plain(socket);
+                    core.transport = Some(Link(stream.direct().map(|s| s as Arc<dyn DirectWrite>)));
+                    self.stream = Some(stream);
+                    // A new stream: nothing of the old one may be decoded with it.
+                    self.buf.clear();
                     core.conn.handle_connected(Instant::now());
                 }
                 Ok(_) => {}
@@ -137,6 +213,8 @@ impl<R: Runtime> Driver<R> {
             Some(Stream::Plain(s)) => Some(s),
             _ => None,
         };
+        // No caller may write to the socket under the session.
+        self.shared.lock().transport = Some(Link(None));
         let result = match (plain, session) {
             (Some(plain), Ok(session)) => {
                 tracing::debug!(server = %addr, "TLS handshake");
@@ -176,6 +254,9 @@ impl<R: Runtime> Driver<R> {
     async fn finish(&mut self) {
         {
             let mut core = self.shared.lock();
+            if !self.wire.has_remaining() {
+                std::mem::swap(&mut self.wire, &mut core.spare);
+            }
             core.conn.poll_transmit(&mut self.wire);
             core.transport = None;
             self.shared.space_freed(&mut core);
@@ -187,24 +268,29 @@ impl<R: Runtime> Driver<R> {
 
     /// One step: write, read, fire the timer. Ready when something happened that may have produced events.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = {
+        {
             let mut core = self.shared.lock();
             // Registered before looking, so a command issued after this point wakes the task.
             core.task_waker = Some(cx.waker().clone());
-            // Take the next batch only when the last one is written: what waits in the core is what
-            // back-pressure counts.
-            if !self.wire.has_remaining() && core.conn.transmit_len() > 0 && self.stream.is_some() {
-                core.conn.poll_transmit(&mut self.wire);
-                self.shared.space_freed(&mut core);
+            if self.stream.is_some() {
+                take_batch(&mut self.wire, &self.shared, &mut core);
             }
-            if !core.deferred.is_empty() || core.closed.is_some() {
+            if core.closed.is_some() || Shared::has_deferred(&core) {
                 return Poll::Ready(());
             }
-            core.conn.poll_timeout()
-        };
+            // The timer only ever moves earlier (or after it fired): a later deadline can wait for an early
+            // firing, so a command that adds one need not wake the task. One that adds an earlier one does.
+            let next = core.conn.poll_timeout().unwrap_or_else(|| Instant::now() + IDLE);
+            if next < self.armed || self.fired {
+                self.timer.reset(next);
+                self.armed = next;
+                self.fired = false;
+            }
+            core.timer_at = Some(self.armed);
+        }
         let mut lost = false;
         let mut tls_error = None;
-        let mut input = None;
+        let mut input = false;
         // A batch finished this step: go round again, the core may hold the next one.
         let mut drained = false;
         if let Some(stream) = self.stream.as_mut() {
@@ -214,29 +300,30 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Err(())) => lost = true,
                 Poll::Pending => {}
             }
-            match stream.poll_read(cx, &mut self.buf) {
+            if self.buf.capacity() - self.buf.len() < MIN_READ {
+                // Reuses the buffer in place once every message cut from it is dropped; else a fresh one.
+                self.buf.reserve(READ_BUFFER);
+            }
+            match stream.poll_read_buf(cx, &mut self.buf) {
                 Poll::Ready(Ok(0)) => lost = true,
                 Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                     tls_error = Some(ConnectionError::Tls(e.to_string()))
                 }
                 Poll::Ready(Err(_)) => lost = true,
-                Poll::Ready(Ok(n)) => input = Some(n),
+                Poll::Ready(Ok(_)) => input = true,
                 Poll::Pending => {}
             }
         }
-        let deadline = deadline.unwrap_or_else(|| Instant::now() + IDLE);
-        if deadline != self.armed {
-            self.timer.reset(deadline);
-            self.armed = deadline;
-        }
         let fired = self.timer.poll_fired(cx).is_ready();
-        if !lost && tls_error.is_none() && input.is_none() && !fired {
+        self.fired |= fired;
+        if !lost && tls_error.is_none() && !input && !fired {
             return if drained { Poll::Ready(()) } else { Poll::Pending };
         }
         let now = Instant::now();
         let mut core = self.shared.lock();
-        if let Some(n) = input {
-            core.conn.handle_input(now, &self.buf[..n]);
+        if input {
+            core.ingest(&self.shared, now, &mut self.buf);
+            std::mem::swap(&mut core.delivered.touched, &mut self.wake);
         }
         if let Some(e) = tls_error {
             core.conn.handle_transport_error(now, e);
@@ -244,12 +331,27 @@ impl<R: Runtime> Driver<R> {
             core.conn.handle_eof(now);
         }
         if fired {
-            // Re-arm on the next step from the core's new deadline.
-            self.armed = now;
+            // Re-armed on the next step from the core's new deadline.
             core.conn.handle_timeout(now);
         }
         Poll::Ready(())
     }
+}
+
+/// Takes the next batch to write into `wire`, if the last one is done: a caller's unfinished direct write
+/// first, then what waits in the core. The driver keeps the write turn while a batch is in hand.
+fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Core<Link>) {
+    if wire.has_remaining() {
+        return;
+    }
+    if core.spare.has_remaining() {
+        std::mem::swap(wire, &mut core.spare);
+    } else if core.conn.transmit_len() > 0 {
+        // What waits in the core is what back-pressure counts: take it only when the last batch is out.
+        core.conn.poll_transmit(wire);
+        shared.space_freed(core);
+    }
+    core.writing = wire.has_remaining();
 }
 
 /// Writes as much of `wire` as the stream takes now. Ready(Ok) when all is written, Ready(Err) when the

@@ -14,7 +14,7 @@
 //! let mut sub = client.subscribe("greet.*").await?;
 //! client.publish("greet.joe", "hello").await?;
 //! let msg = sub.next().await.expect("a message");
-//! assert_eq!(&msg.payload[..], b"hello");
+//! assert_eq!(msg.payload(), b"hello");
 //!
 //! // Request/reply: a responder task.
 //! let mut requests = client.subscribe("time").await?;
@@ -24,7 +24,7 @@
 //!     }
 //! });
 //! let reply = client.request("time", "").await?;
-//! assert_eq!(&reply.payload[..], b"now");
+//! assert_eq!(reply.payload(), b"now");
 //!
 //! // Nobody listening is a typed error, not a timeout.
 //! assert!(matches!(client.request("nobody", "").await, Err(nats_tokio::Error::NoResponders)));
@@ -64,7 +64,8 @@ pub use client::{Client, PendingReply};
 pub use events::Events;
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, Message, PendingLimits};
 pub use nats_proto::{
-    ConnectionError, HeaderBlock, Headers, ReconnectPolicy, ServerInfo, Statistics, StatusCode, Subject,
+    ConnectionError, HeaderBlock, HeaderView, Headers, Msg, ReconnectPolicy, ServerInfo, Statistics, StatusCode,
+    Subject, SubjectRef,
 };
 pub use subscriber::{Responses, Subscriber};
 

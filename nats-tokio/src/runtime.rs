@@ -1,19 +1,48 @@
-//! The few things the driver task needs from an async runtime: dial, read, write, a timer, spawn.
-//! Everything else (the protocol, the client API, the waiting) is runtime-free.
+//! The few things the driver task needs from an async runtime: dial, a socket, a timer, spawn. Everything
+//! else (the protocol, the client API, the waiting) is runtime-free.
+//!
+//! A [`Socket`] works through `&self`, so one socket is shared: the driver task reads and writes it with
+//! wakers, and a caller's task may write a small latency-sensitive batch to it directly (non-blocking,
+//! [`Socket::try_write_vectored`]) instead of waking the driver.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// A connected byte stream.
+use bytes::BytesMut;
+
+/// A connected byte stream that the driver owns (a shared socket, or TLS over one).
 pub(crate) trait Transport: Send + Unpin + 'static {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
     fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>>;
     /// Sends what the stream holds back (TLS ciphertext). Plain sockets hold nothing.
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+/// A runtime's TCP socket, used through shared references.
+pub(crate) trait Socket: Send + Sync + 'static {
+    /// Reads onto the end of `buf` (its spare capacity).
+    fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+    /// Reads into `buf`.
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Writes some of `bufs`, or registers the task for when the socket can take more.
+    fn poll_write_vectored(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>>;
+    /// Writes what the socket takes now, without a waker (`WouldBlock` when it is full).
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+impl<S: Socket> Transport for Arc<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        (**self).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        (**self).poll_write_vectored(cx, bufs)
     }
 }
 
@@ -27,9 +56,9 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// An async runtime.
 pub(crate) trait Runtime: Send + Sync + 'static {
-    type Stream: Transport;
+    type Socket: Socket;
     type Timer: Timer;
-    fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Self::Stream>>;
+    fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Arc<Self::Socket>>>;
     fn timer(deadline: Instant) -> Self::Timer;
     fn boxed_timer(deadline: Instant) -> Box<dyn Timer> {
         Box::new(Self::timer(deadline))
@@ -41,27 +70,63 @@ fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
 }
 
+/// Tries `op` until it does not say `WouldBlock`, waiting for readiness with `ready` in between. Both runtimes
+/// clear a stale readiness when the operation finds nothing to do, so the loop ends.
+#[cfg(any(feature = "tokio", feature = "smol"))]
+fn poll_io<T>(
+    cx: &mut Context<'_>,
+    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> Poll<io::Result<T>> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return Poll::Ready(done),
+        }
+        if let Err(e) = std::task::ready!(ready(cx)) {
+            return Poll::Ready(Err(e));
+        }
+    }
+}
+
+/// Reads into `buf`'s spare capacity through a plain `read`: the space is zeroed first (there is no safe
+/// way to read into uninitialised memory), at most 16 KiB of it, so a read that finds nothing costs little.
+pub(crate) fn read_into_spare(
+    buf: &mut BytesMut,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let start = buf.len();
+    let want = (buf.capacity() - start).clamp(1, 16 * 1024);
+    buf.resize(start + want, 0);
+    let result = read(&mut buf[start..]);
+    buf.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}
+
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_rt {
     use super::*;
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio::net::TcpStream;
 
     /// tokio.
     pub(crate) struct Tokio;
 
-    impl Transport for TcpStream {
-        fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-            let mut buf = ReadBuf::new(buf);
-            match Pin::new(self).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            }
+    impl Socket for TcpStream {
+        fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+            // `try_read_buf` reads into the spare capacity as it is: nothing to clear first.
+            poll_io(cx, |cx| self.poll_read_ready(cx), || self.try_read_buf(buf))
         }
 
-        fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-            Pin::new(self).poll_write_vectored(cx, bufs)
+        fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            poll_io(cx, |cx| self.poll_read_ready(cx), || self.try_read(buf))
+        }
+
+        fn poll_write_vectored(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+            poll_io(cx, |cx| self.poll_write_ready(cx), || self.try_write_vectored(bufs))
+        }
+
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            TcpStream::try_write_vectored(self, bufs)
         }
     }
 
@@ -76,15 +141,15 @@ pub(crate) mod tokio_rt {
     }
 
     impl Runtime for Tokio {
-        type Stream = TcpStream;
+        type Socket = TcpStream;
         type Timer = Pin<Box<tokio::time::Sleep>>;
 
-        fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<TcpStream>> {
+        fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Arc<TcpStream>>> {
             Box::pin(async move {
                 let stream =
                     tokio::time::timeout(timeout, TcpStream::connect(host_port)).await.map_err(|_| timed_out())??;
                 stream.set_nodelay(true)?;
-                Ok(stream)
+                Ok(Arc::new(stream))
             })
         }
 
@@ -100,23 +165,31 @@ pub(crate) mod tokio_rt {
 
 #[cfg(feature = "smol")]
 pub(crate) mod smol_rt {
+    use std::io::{Read, Write};
+
     use super::*;
-    use smol::io::{AsyncRead, AsyncWrite};
-    use smol::net::TcpStream;
+    use smol::Async;
 
     /// smol.
     pub(crate) struct Smol;
 
-    /// smol's stream behind our transport trait.
-    pub(crate) struct SmolStream(TcpStream);
+    type SmolSocket = Async<std::net::TcpStream>;
 
-    impl Transport for SmolStream {
-        fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.0).poll_read(cx, buf)
+    impl Socket for SmolSocket {
+        fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+            poll_io(cx, |cx| self.poll_readable(cx), || read_into_spare(buf, |b| self.get_ref().read(b)))
         }
 
-        fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            poll_io(cx, |cx| self.poll_readable(cx), || self.get_ref().read(buf))
+        }
+
+        fn poll_write_vectored(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+            poll_io(cx, |cx| self.poll_writable(cx), || self.get_ref().write_vectored(bufs))
+        }
+
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.get_ref().write_vectored(bufs)
         }
     }
 
@@ -131,19 +204,19 @@ pub(crate) mod smol_rt {
     }
 
     impl Runtime for Smol {
-        type Stream = SmolStream;
+        type Socket = SmolSocket;
         type Timer = smol::Timer;
 
-        fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<SmolStream>> {
+        fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Arc<SmolSocket>>> {
             Box::pin(async move {
-                let connect = async { TcpStream::connect(host_port).await.map(Some) };
+                let connect = async { smol::net::TcpStream::connect(host_port).await.map(Some) };
                 let deadline = async {
                     smol::Timer::after(timeout).await;
                     Ok(None)
                 };
                 let stream = smol::future::or(connect, deadline).await?.ok_or_else(timed_out)?;
                 stream.set_nodelay(true)?;
-                Ok(SmolStream(stream))
+                Ok(Arc::<SmolSocket>::from(stream))
             })
         }
 

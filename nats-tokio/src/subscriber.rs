@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
-use nats_client::queue::MessageQueue;
+use nats_client::queue::{MessageQueue, Receiver};
 use nats_client::{Message, PendingLimits};
 use nats_proto::{RequestId, SubscriptionEnd};
 
@@ -18,7 +18,7 @@ use crate::Error;
 /// reached, drained, or the client closed). Dropping it unsubscribes.
 pub struct Subscriber {
     sid: u64,
-    queue: Arc<MessageQueue>,
+    rx: Receiver,
     shared: Arc<Shared>,
     ended: Option<SubscriptionEnd>,
 }
@@ -31,7 +31,7 @@ impl std::fmt::Debug for Subscriber {
 
 impl Subscriber {
     pub(crate) fn new(sid: u64, queue: Arc<MessageQueue>, shared: Arc<Shared>) -> Self {
-        Self { sid, queue, shared, ended: None }
+        Self { sid, rx: Receiver::new(queue), shared, ended: None }
     }
 
     /// The subscription id.
@@ -46,7 +46,7 @@ impl Subscriber {
 
     /// The next message if one is waiting.
     pub fn try_next(&mut self) -> Option<Message> {
-        self.queue.pop(Some(Instant::now())).ok()
+        self.rx.try_next().and_then(Result::ok)
     }
 
     /// Why the subscription ended, once it has (`Error::Permission` when the server refused it).
@@ -72,17 +72,17 @@ impl Subscriber {
 
     /// Messages dropped because this subscriber fell behind its pending limits.
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
+        self.rx.dropped()
     }
 
     /// Messages and bytes received but not yet taken.
     pub fn pending(&self) -> (usize, usize) {
-        self.queue.pending()
+        self.rx.pending()
     }
 
     /// Changes this subscription's pending limits.
     pub fn set_pending_limits(&mut self, limits: PendingLimits) {
-        self.queue.set_limits(limits);
+        self.rx.set_limits(limits);
     }
 }
 
@@ -90,7 +90,7 @@ impl Stream for Subscriber {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        match self.queue.poll_pop(cx) {
+        match self.rx.poll_next(cx) {
             Poll::Ready(Ok(msg)) => Poll::Ready(Some(msg)),
             Poll::Ready(Err(why)) => {
                 self.ended = Some(why);
@@ -113,7 +113,7 @@ impl Drop for Subscriber {
 /// Dropping it cancels the request.
 pub struct Responses {
     id: RequestId,
-    queue: Arc<MessageQueue>,
+    rx: Receiver,
     shared: Arc<Shared>,
     stall: Option<Duration>,
     max: Option<usize>,
@@ -134,7 +134,8 @@ impl Responses {
         max: Option<usize>,
         new_timer: fn(Instant) -> Box<dyn crate::runtime::Timer>,
     ) -> Self {
-        Self { id, queue, shared, stall, max, received: 0, stall_at: None, timer: None, new_timer, done: false }
+        let rx = Receiver::new(queue);
+        Self { id, rx, shared, stall, max, received: 0, stall_at: None, timer: None, new_timer, done: false }
     }
 
     /// The next reply; `None` when the request is over.
@@ -158,7 +159,7 @@ impl Stream for Responses {
             self.finish();
             return Poll::Ready(None);
         }
-        match self.queue.poll_pop(cx) {
+        match self.rx.poll_next(cx) {
             Poll::Ready(Ok(msg)) => {
                 self.received += 1;
                 if let Some(at) = self.stall.and_then(|stall| Instant::now().checked_add(stall)) {

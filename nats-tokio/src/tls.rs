@@ -6,12 +6,15 @@ use std::future::poll_fn;
 #[cfg(feature = "tls")]
 use std::io::ErrorKind;
 use std::io::{self, IoSlice};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use bytes::BytesMut;
 
 #[cfg(feature = "tls")]
 use nats_client::tls::TlsSession;
 
-use crate::runtime::Transport;
+use crate::runtime::{Socket, Transport};
 
 /// Ciphertext read per system call.
 #[cfg(feature = "tls")]
@@ -139,6 +142,41 @@ pub(crate) enum Stream<S> {
     Plain(S),
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream<S>>),
+}
+
+impl<S: Socket> Stream<Arc<S>> {
+    /// Reads onto the end of `buf`: straight into its spare capacity on a plain socket, through the session
+    /// with TLS.
+    pub(crate) fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        match self {
+            Stream::Plain(s) => s.poll_read_buf(cx, buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let mut pending = false;
+                let read = crate::runtime::read_into_spare(buf, |b| match s.poll_read(cx, b) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => {
+                        pending = true;
+                        Ok(0)
+                    }
+                });
+                if pending {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(read)
+                }
+            }
+        }
+    }
+
+    /// The socket itself, for a caller's direct write: plain sockets only (a TLS session is the driver's).
+    pub(crate) fn direct(&self) -> Option<Arc<S>> {
+        match self {
+            Stream::Plain(s) => Some(s.clone()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => None,
+        }
+    }
 }
 
 impl<S: Transport> Transport for Stream<S> {

@@ -170,7 +170,7 @@ async fn max_payload_is_enforced_before_sending() {
     // The connection is unharmed, and exactly max_payload is allowed.
     client.publish("mp.x", vec![7u8; 1024]).bounded().await.unwrap();
     client.publish("mp.x", "small").bounded().await.unwrap();
-    assert_eq!(recv(&mut sub, "max-size message").await.payload.len(), 1024);
+    assert_eq!(recv(&mut sub, "max-size message").await.payload().len(), 1024);
     assert_eq!(text(&recv(&mut sub, "small message").await), "small");
     client.flush().bounded().await.unwrap();
     assert!(!client.is_closed());

@@ -81,7 +81,7 @@ fn options(url: &str) -> ConnectOptions {
 /// The payload of the next message within [`STEP`], or a panic saying what came instead.
 async fn next_payload(sub: &mut Subscriber) -> Vec<u8> {
     match next_within(sub, STEP).await {
-        Ok(Some(m)) => m.payload.to_vec(),
+        Ok(Some(m)) => m.payload().to_vec(),
         Ok(None) => panic!("expected a message, the subscription ended ({:?})", sub.end_reason()),
         Err(()) => panic!("expected a message, none came within {STEP:?}"),
     }
@@ -593,13 +593,13 @@ async fn lower_case_ops_tabs_and_bare_lf_are_accepted() {
         let next = |sub: &mut Subscriber| -> Message { sub.try_next().expect("a message") };
         common::wait_until(STEP, "three messages", || sub.pending().0 == 3).await;
         let m = next(&mut sub);
-        assert_eq!((m.subject.as_str(), &m.payload[..], m.reply.is_none()), (Some("a"), &b"hello"[..], true));
+        assert_eq!((m.subject().as_str(), m.payload(), m.reply().is_none()), (Some("a"), &b"hello"[..], true));
         let m = next(&mut sub);
-        assert_eq!(m.reply.as_ref().and_then(|r| r.as_str()), Some("reply.to"));
-        assert_eq!(&m.payload[..], b"bye");
+        assert_eq!(m.reply().and_then(|r| r.as_str()), Some("reply.to"));
+        assert_eq!(m.payload(), b"bye");
         let m = next(&mut sub);
-        assert!(m.headers.is_some());
-        assert_eq!(&m.payload[..], b"hi");
+        assert!(m.headers().is_some());
+        assert_eq!(m.payload(), b"hi");
         client.flush().await.expect("flush");
         let seen = drain_events(&mut events);
         assert!(

@@ -27,13 +27,13 @@ async fn publish_and_receive_in_order() {
         let msg = recv(&mut sub, "basic message").await;
         assert_eq!(subject(&msg), "basic.one");
         assert_eq!(text(&msg), format!("m{i}"));
-        assert!(msg.reply.is_none());
-        assert!(msg.headers.is_none());
-        assert!(msg.status.is_none());
+        assert!(msg.reply().is_none());
+        assert!(msg.headers().is_none());
+        assert!(msg.status().is_none());
     }
     // An empty payload is a message too.
     client.publish("basic.one", "").bounded().await.unwrap();
-    assert!(recv(&mut sub, "empty payload").await.payload.is_empty());
+    assert!(recv(&mut sub, "empty payload").await.payload().is_empty());
     // Nothing else: a different subject does not match.
     client.publish("basic.two", "other").bounded().await.unwrap();
     client.flush().bounded().await.unwrap();
@@ -240,7 +240,7 @@ async fn headers_round_trip_multi_valued_and_case_preserving() {
 
     let msg = recv(&mut sub, "message with headers").await;
     assert_eq!(text(&msg), "body");
-    let got = msg.headers.as_ref().expect("headers arrive");
+    let got = msg.headers().expect("headers arrive");
     assert_eq!(got.get_all("X-Multi").collect::<Vec<_>>(), ["one", "two"]);
     assert_eq!(got.get("X-Multi"), Some("one"));
     assert_eq!(got.get("Mixed-Case-Name"), Some("Value With Spaces"));
@@ -265,7 +265,7 @@ async fn publish_with_reply_and_respond() {
     let mut replies = client.subscribe("rep.answers").bounded().await.unwrap();
     client.publish_with_reply("rep.req", "rep.answers", "question").bounded().await.unwrap();
     let msg = recv(&mut sub, "request").await;
-    assert_eq!(msg.reply.as_ref().and_then(|r| r.as_str()), Some("rep.answers"));
+    assert_eq!(msg.reply().and_then(|r| r.as_str()), Some("rep.answers"));
     // `respond` never waits: no `.await`.
     msg.respond("answer").unwrap();
     let mut h = Headers::new();
@@ -275,7 +275,7 @@ async fn publish_with_reply_and_respond() {
     assert_eq!((subject(&a), text(&a)), ("rep.answers".to_owned(), "answer".to_owned()));
     let b = recv(&mut replies, "reply with headers").await;
     assert_eq!(text(&b), "answer2");
-    assert_eq!(b.headers.as_ref().and_then(|h| h.get("K")), Some("v"));
+    assert_eq!(b.headers().and_then(|h| h.get("K")), Some("v"));
     // No reply subject: respond is a typed error, nothing sent.
     client.publish("rep.req", "no reply").bounded().await.unwrap();
     let plain = recv(&mut sub, "plain").await;
@@ -283,8 +283,8 @@ async fn publish_with_reply_and_respond() {
     client.publish_with_reply_and_headers("rep.req", "rep.answers", &h, "q3").bounded().await.unwrap();
     let q3 = recv(&mut sub, "request with headers").await;
     assert_eq!(text(&q3), "q3");
-    assert_eq!(q3.headers.as_ref().and_then(|h| h.get("K")), Some("v"));
-    assert_eq!(q3.reply.as_ref().and_then(|r| r.as_str()), Some("rep.answers"));
+    assert_eq!(q3.headers().and_then(|h| h.get("K")), Some("v"));
+    assert_eq!(q3.reply().and_then(|r| r.as_str()), Some("rep.answers"));
     client.flush().bounded().await.unwrap();
     assert!(replies.try_next().is_none());
 }
@@ -354,8 +354,8 @@ async fn payload_sizes_around_buffer_boundaries_arrive_intact() {
     }
     for &n in &sizes {
         let msg = recv(&mut sub, "sized message").await;
-        assert_eq!(msg.payload.len(), n);
-        assert!(msg.payload[..] == body(n)[..], "payload of {n} bytes corrupted");
+        assert_eq!(msg.payload().len(), n);
+        assert!(msg.payload()[..] == body(n)[..], "payload of {n} bytes corrupted");
     }
 }
 

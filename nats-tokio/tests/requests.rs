@@ -74,7 +74,7 @@ async fn request_gets_the_reply() {
     let reply = client.request("svc.echo", "hello").bounded().await.unwrap();
     assert_eq!(text(&reply), "re:hello");
     // The reply came to this client's inbox, not to the service subject.
-    let subject = reply.subject.as_str().unwrap().to_owned();
+    let subject = reply.subject().as_str().unwrap().to_owned();
     assert!(subject.starts_with("_INBOX."), "reply subject {subject}");
     // Again, on the same (already set up) inbox subscription.
     assert_eq!(text(&client.request("svc.echo", "again").bounded().await.unwrap()), "re:again");
@@ -96,7 +96,7 @@ async fn request_times_out_when_nobody_answers() {
     assert!(took < timeout + Duration::from_millis(1500), "timed out late: {took:?}");
     // The request did reach the silent subscriber.
     let req = recv(&mut silent, "the request").await;
-    assert!(req.reply.is_some());
+    assert!(req.reply().is_some());
     // A late answer to the abandoned request is dropped, and the client still works.
     req.respond("too late").unwrap();
     let _svc = echo(&client, "svc.live", "").await;
@@ -131,9 +131,9 @@ async fn request_with_headers_both_ways() {
     let mut requests = client.subscribe("svc.hdr").bounded().await.unwrap();
     tokio::spawn(async move {
         while let Some(msg) = requests.next().await {
-            let mut back = msg.headers.as_ref().map(|h| h.to_headers()).unwrap_or_default();
+            let mut back = msg.headers().map(|h| h.to_headers()).unwrap_or_default();
             back.append("Replied-By", "svc").unwrap();
-            let _ = msg.respond_with_headers(Some(&back), msg.payload.clone());
+            let _ = msg.respond_with_headers(Some(&back), msg.payload_bytes());
         }
     });
     let mut headers = Headers::new();
@@ -141,10 +141,10 @@ async fn request_with_headers_both_ways() {
     headers.append("Trace-Id", "def").unwrap();
     let reply = client.request_with_headers("svc.hdr", &headers, "payload").bounded().await.unwrap();
     assert_eq!(text(&reply), "payload");
-    let h = reply.headers.as_ref().expect("reply headers");
+    let h = reply.headers().expect("reply headers");
     assert_eq!(h.get_all("Trace-Id").collect::<Vec<_>>(), ["abc", "def"]);
     assert_eq!(h.get("Replied-By"), Some("svc"));
-    assert!(reply.status.is_none());
+    assert!(reply.status().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,7 +444,7 @@ async fn a_responder_task_can_make_requests_of_its_own() {
     // The outer service asks the inner one before answering, on the same connection.
     tokio::spawn(async move {
         while let Some(msg) = outer.next().await {
-            let inner = c.request_with_timeout("svc.inner", msg.payload.clone(), WAIT).await.map(|m| text(&m));
+            let inner = c.request_with_timeout("svc.inner", msg.payload_bytes(), WAIT).await.map(|m| text(&m));
             let _ = msg.respond(format!("outer:{}", inner.unwrap_or_else(|e| format!("{e:?}"))));
         }
     });

@@ -223,9 +223,9 @@ async fn tls_carries_a_one_mib_payload_and_a_burst_complete_and_in_order() {
         receiver.flush().bounded().await.unwrap();
         let respond = async {
             let req = recv(&mut echo, "the big request").await;
-            assert_eq!(req.payload.len(), big.len(), "{version:?}");
-            assert!(req.payload == big[..], "{version:?}: the 1 MiB request arrived corrupted");
-            let mut reversed = req.payload.to_vec();
+            assert_eq!(req.payload().len(), big.len(), "{version:?}");
+            assert!(req.payload() == &big[..], "{version:?}: the 1 MiB request arrived corrupted");
+            let mut reversed = req.payload().to_vec();
             reversed.reverse();
             req.respond(reversed).unwrap();
         };
@@ -233,8 +233,8 @@ async fn tls_carries_a_one_mib_payload_and_a_burst_complete_and_in_order() {
         let reply = reply.unwrap_or_else(|e| panic!("{version:?}: big request: {e}"));
         let mut expected = big.clone();
         expected.reverse();
-        assert_eq!(reply.payload.len(), expected.len(), "{version:?}");
-        assert!(reply.payload == expected[..], "{version:?}: the 1 MiB reply arrived corrupted");
+        assert_eq!(reply.payload().len(), expected.len(), "{version:?}");
+        assert!(reply.payload() == &expected[..], "{version:?}: the 1 MiB reply arrived corrupted");
 
         // A burst from one connection to the other and back to the sender itself: many messages per TLS
         // record and many records per read on the way in, back-pressure on the way out.
@@ -318,11 +318,11 @@ fn tls_round_trip_on_smol() {
                 let mut svc = client.subscribe("smol.tls.svc").await.unwrap();
                 let responder = smol::spawn(async move {
                     let req = svc.next().await.expect("the request");
-                    req.respond(req.payload.clone()).unwrap();
+                    req.respond(req.payload_bytes()).unwrap();
                 });
                 let big = big_payload();
                 let reply = smol_within(WAIT, &what, client.request("smol.tls.svc", big.clone())).await.unwrap();
-                assert!(reply.payload == big[..], "{what}: the echo differs");
+                assert!(reply.payload() == &big[..], "{what}: the echo differs");
                 smol_within(WAIT, &what, responder).await;
 
                 // A burst, in order.

@@ -20,14 +20,14 @@ fn the_client_runs_under_smol_without_tokio() {
         client.publish_with_headers("smol.hello", &headers, "hi").await.unwrap();
         client.flush().await.unwrap();
         let msg = sub.next().await.expect("a message");
-        assert_eq!((msg.subject.as_str(), &msg.payload[..]), (Some("smol.hello"), &b"hi"[..]));
-        assert_eq!(msg.headers.as_ref().and_then(|h| h.get("X-Runtime")), Some("smol"));
+        assert_eq!((msg.subject().as_str(), msg.payload()), (Some("smol.hello"), &b"hi"[..]));
+        assert_eq!(msg.headers().and_then(|h| h.get("X-Runtime")), Some("smol"));
 
         let mut requests = client.subscribe("smol.echo").await.unwrap();
         let responder = smol::spawn(async move {
             let mut answered = 0;
             while let Some(req) = requests.next().await {
-                req.respond(req.payload.clone()).unwrap();
+                req.respond(req.payload_bytes()).unwrap();
                 answered += 1;
             }
             answered
@@ -35,7 +35,7 @@ fn the_client_runs_under_smol_without_tokio() {
         for i in 0..20 {
             let body = format!("ping {i}");
             let reply = client.request_with_timeout("smol.echo", body.clone(), Duration::from_secs(2)).await.unwrap();
-            assert_eq!(reply.payload, body.as_bytes());
+            assert_eq!(reply.payload(), body.as_bytes());
         }
         assert!(matches!(client.request("nobody.here", "").await, Err(Error::NoResponders)));
 

@@ -218,7 +218,7 @@ impl Bench {
                 let c = nats_blocking::connect(&self.url).unwrap();
                 let _svc = c
                     .subscribe_with("bench.rr", |m| {
-                        let _ = m.respond(m.payload.clone());
+                        let _ = m.respond(m.payload_bytes());
                     })
                     .unwrap();
                 c.flush().unwrap();
@@ -251,7 +251,7 @@ impl Bench {
                 let mut svc = c.subscribe("bench.rr").await.unwrap();
                 tokio::spawn(async move {
                     while let Some(m) = svc.next().await {
-                        let _ = m.respond(m.payload.clone());
+                        let _ = m.respond(m.payload_bytes());
                     }
                 });
                 c.flush().await.unwrap();
@@ -343,7 +343,7 @@ impl Bench {
                 let config = micro::EndpointConfig::new("echo").subject(&subject);
                 service
                     .endpoint(&service.root(), config, |mut req| {
-                        let body = req.payload().clone();
+                        let body = req.payload_bytes();
                         let _ = req.respond(body);
                     })
                     .unwrap();
@@ -359,7 +359,7 @@ impl Bench {
                     let config = micro::EndpointConfig::new("echo").subject(&subject);
                     service
                         .endpoint(&service.root(), config, |mut req| async move {
-                            let body = req.payload().clone();
+                            let body = req.payload_bytes();
                             let _ = req.respond(body);
                         })
                         .await

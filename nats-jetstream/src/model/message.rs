@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use nats_proto::{HeaderBlock, StatusCode};
+use nats_proto::{HeaderBlock, HeaderView, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{base64, is_default, null_default, time};
@@ -174,7 +174,7 @@ impl DirectGetMessage {
     /// `413` too many subjects, `204` end of a batch). Missing or malformed `Nats-*` headers, or no headers at
     /// all, are [`JetStreamError::InvalidReply`]. The timestamp may be RFC 3339 or the Go form of early 2.9
     /// servers.
-    pub fn from_reply(headers: Option<&HeaderBlock>, payload: Bytes) -> Result<Self, JetStreamError> {
+    pub fn from_reply(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<Self, JetStreamError> {
         let invalid = |reason: String| JetStreamError::InvalidReply { reason };
         let headers = headers.ok_or_else(|| invalid("direct get reply without headers".into()))?;
         if let Some(status) = headers.status() {
@@ -196,6 +196,6 @@ impl DirectGetMessage {
         let stamp = required(TIME_STAMP)?;
         let time =
             time::parse(stamp).ok_or_else(|| invalid(format!("direct get reply with {TIME_STAMP} {stamp:?}")))?;
-        Ok(Self { stream, subject, seq, time, headers: headers.clone(), payload })
+        Ok(Self { stream, subject, seq, time, headers: headers.to_block(), payload })
     }
 }

@@ -149,6 +149,31 @@ pub enum Event {
     Closed(CloseReason),
 }
 
+/// Where a connection hands the messages of subscriptions while it decodes (see
+/// [`Connection::handle_read`](super::Connection::handle_read)): the straight path from the read buffer to
+/// a subscriber. The core has already done the bookkeeping (the subscription's count and max); a sink only
+/// routes.
+pub trait Deliver {
+    /// A message for the subscription `msg.sid()`, in the order the server sent them.
+    fn deliver(&mut self, msg: Msg);
+}
+
+/// A vector collects messages in order (for tests and simple drivers).
+impl Deliver for Vec<Msg> {
+    fn deliver(&mut self, msg: Msg) {
+        self.push(msg);
+    }
+}
+
+/// No sink: `handle_input` turns messages into events instead.
+pub(crate) enum NoSink {}
+
+impl Deliver for NoSink {
+    fn deliver(&mut self, _: Msg) {
+        match *self {}
+    }
+}
+
 /// Counters since the connection was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

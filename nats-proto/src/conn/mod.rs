@@ -26,7 +26,8 @@ use crate::parse::ServerDecoder;
 use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
 
 pub use config::{Auth, Config, Credentials, CredentialsCallback};
-pub use event::{CloseReason, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
+pub(crate) use event::NoSink;
+pub use event::{CloseReason, Deliver, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
 pub use sid_map::{IdHasher, IdMap};
@@ -44,14 +45,23 @@ enum PingPurpose {
     DrainSubscription(u64),
 }
 
+/// Bytes a PUB or HPUB of these parts takes on the wire (`hdr_len` given for HPUB).
+fn publish_wire_len(subject: &[u8], reply: Option<&[u8]>, hdr_len: Option<usize>, payload: usize) -> usize {
+    let digits = |n: usize| n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let total = hdr_len.unwrap_or(0) + payload;
+    // "PUB " or "HPUB ", subject, " reply", " ", ["hdr "], "total", CRLF, then the body and CRLF.
+    let line = 4 + subject.len() + reply.map_or(0, |r| r.len() + 1) + 1 + digits(total) + 2;
+    line + hdr_len.map_or(0, |h| 1 + digits(h) + 1) + total + 2
+}
+
 /// A NATS client connection as a sans-IO state machine.
 ///
 /// Methods come in four kinds:
 /// - getters (`&self`): [`state`](Self::state), [`server_info`](Self::server_info),
 ///   [`statistics`](Self::statistics), [`max_payload`](Self::max_payload) ...
 /// - inputs: [`handle_connected`](Self::handle_connected), [`handle_tls_ready`](Self::handle_tls_ready),
-///   [`handle_input`](Self::handle_input) (or [`input_buffer`](Self::input_buffer) then
-///   [`handle_buffered_input`](Self::handle_buffered_input)), [`handle_eof`](Self::handle_eof),
+///   [`handle_input`](Self::handle_input) (or, with no copy and messages straight to a [`Deliver`] sink,
+///   [`handle_read`](Self::handle_read)), [`handle_eof`](Self::handle_eof),
 ///   [`handle_timeout`](Self::handle_timeout);
 /// - commands: [`publish`](Self::publish), [`subscribe`](Self::subscribe),
 ///   [`unsubscribe`](Self::unsubscribe), [`request`](Self::request), [`flush`](Self::flush),
@@ -68,7 +78,7 @@ pub struct Connection {
     pool: ServerPool,
     decoder: ServerDecoder,
     input: BytesMut,
-    /// Length of `input` after the last processing, to count new bytes read in place.
+    /// Length of the input buffer after the last processing, to count the new bytes of the next.
     input_seen: usize,
     out: WriteBuffer,
     /// Publishes (and flush PINGs) made while not connected.
@@ -235,21 +245,6 @@ impl Connection {
         Ok(hdr_len)
     }
 
-    /// The buffer a publish of `needed` bytes goes to: the wire when connected, else the bounded reconnect buffer.
-    fn writable(&mut self, needed: usize) -> Result<&mut WriteBuffer, CommandError> {
-        match self.state {
-            State::Connected | State::Draining => Ok(&mut self.out),
-            State::Closed => Err(CommandError::Closed),
-            _ => {
-                let available = self.config.reconnect_buffer_size.saturating_sub(self.pending.len());
-                if needed > available {
-                    return Err(CommandError::ReconnectBufferFull { needed, available });
-                }
-                Ok(&mut self.pending)
-            }
-        }
-    }
-
     fn push_publish(
         &mut self,
         subject: &[u8],
@@ -258,16 +253,24 @@ impl Connection {
         hdr_len: usize,
         payload: &Bytes,
     ) -> Result<(), CommandError> {
-        let total = hdr_len + payload.len();
-        let digits = |n: usize| n.checked_ilog10().unwrap_or(0) as usize + 1;
-        // "PUB " or "HPUB ", subject, " reply", " ", ["hdr "], "total", CRLF, then the body and CRLF.
-        let line = 4 + subject.len() + reply.map_or(0, |r| r.len() + 1) + 1 + digits(total) + 2;
-        let wire = line + headers.map_or(0, |_| 1 + digits(hdr_len) + 1) + total + 2;
-        let out = self.writable(wire)?;
-        match headers {
+        let out = match self.state {
+            State::Connected | State::Draining => &mut self.out,
+            State::Closed => return Err(CommandError::Closed),
+            _ => {
+                // Only the reconnect buffer is bounded here (a driver bounds the wire buffer by waiting for it
+                // to drain), so only here is the size worked out before encoding.
+                let needed = publish_wire_len(subject, reply, headers.map(|_| hdr_len), payload.len());
+                let available = self.config.reconnect_buffer_size.saturating_sub(self.pending.len());
+                if needed > available {
+                    return Err(CommandError::ReconnectBufferFull { needed, available });
+                }
+                &mut self.pending
+            }
+        };
+        let wire = match headers {
             Some(h) => out.push_hpub(subject, reply, h, payload),
             None => out.push_pub(subject, reply, None, payload),
-        }
+        };
         self.stats.out_msgs += 1;
         self.stats.out_bytes += wire as u64;
         Ok(())

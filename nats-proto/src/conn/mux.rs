@@ -126,7 +126,7 @@ impl Mux {
     /// Routes a message that arrived on the mux subscription.
     pub(crate) fn route(&mut self, msg: Msg) -> Routed {
         let prefix_len = self.sub.as_ref().map_or(0, |(_, p, _)| p.len());
-        let token = msg.subject.as_bytes().get(prefix_len..).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let token = msg.subject().as_bytes().get(prefix_len..).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
         let Some((token, many)) = token.and_then(|t| Some((t, self.pending.get(&t)?.many))) else {
             return Routed::Stale;
         };

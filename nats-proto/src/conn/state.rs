@@ -17,7 +17,9 @@ use super::mux::{RequestError, Routed};
 use super::pool::backoff;
 use super::subs::Delivery;
 use super::timers::{after, Timer};
-use super::{CloseReason, Connection, Event, FlushError, FlushId, PingPurpose, State, SubscriptionEnd};
+use super::{
+    CloseReason, Connection, Deliver, Event, FlushError, FlushId, NoSink, PingPurpose, State, SubscriptionEnd,
+};
 use crate::error::{ConnectionError, PermissionOp, ServerError};
 use crate::info::{ConnectInfo, ServerInfo};
 use crate::op::{Msg, ServerOp};
@@ -30,6 +32,7 @@ impl Connection {
         if self.state != State::Dialing {
             return;
         }
+        self.input_seen = 0;
         if self.config.tls_first {
             self.state = State::AwaitTls;
             if let Some(addr) = self.pool.current().cloned() {
@@ -53,28 +56,46 @@ impl Connection {
         }
     }
 
-    /// Bytes read from the transport.
+    /// Bytes read from the transport (copied in). Messages for subscriptions become [`Event::Message`]s;
+    /// drivers that hand them straight to subscribers use [`handle_read`](Self::handle_read) instead.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        self.input.extend_from_slice(data);
-        self.handle_buffered_input(now);
+        let mut input = std::mem::take(&mut self.input);
+        input.extend_from_slice(data);
+        self.decode(now, &mut input, None::<&mut NoSink>);
+        self.input = input;
     }
 
-    /// The buffer a driver may read into directly (then call
-    /// [`handle_buffered_input`](Self::handle_buffered_input)), saving a copy.
-    pub fn input_buffer(&mut self) -> &mut BytesMut {
-        &mut self.input
+    /// Bytes the driver read into its own `buf`, appended since the last call; what a call leaves in `buf` is
+    /// the start of an op still arriving. Complete ops are cut from the front of `buf` without copying, and
+    /// each message for a subscription goes to `sink` the moment it is decoded: no event, no queue between
+    /// the read buffer and the subscriber. Everything else becomes events as usual.
+    ///
+    /// Clear `buf` whenever a new transport is connected: its bytes belong to one stream.
+    pub fn handle_read<D: Deliver + ?Sized>(&mut self, now: Instant, buf: &mut BytesMut, sink: &mut D) {
+        self.decode(now, buf, Some(sink));
     }
 
-    /// Processes bytes the driver appended to [`input_buffer`](Self::input_buffer).
-    pub fn handle_buffered_input(&mut self, now: Instant) {
-        self.stats.in_bytes += self.input.len().saturating_sub(self.input_seen) as u64;
+    /// The decoding loop behind both inputs: `sink` takes subscription messages, or events do.
+    fn decode<D: Deliver + ?Sized>(&mut self, now: Instant, input: &mut BytesMut, mut sink: Option<&mut D>) {
+        self.stats.in_bytes += input.len().saturating_sub(self.input_seen) as u64;
         loop {
             if matches!(self.state, State::Disconnected | State::Dialing | State::Closed) {
                 // Bytes from a transport we already gave up on.
-                self.input.clear();
+                input.clear();
                 break;
             }
-            match self.decoder.decode(&mut self.input) {
+            match self.decoder.decode(input) {
+                Ok(Some(ServerOp::Msg(m))) if self.is_connected() => {
+                    let Some((msg, last)) = self.accept_msg(m) else { continue };
+                    let sid = msg.sid();
+                    match sink.as_deref_mut() {
+                        Some(sink) => sink.deliver(msg),
+                        None => self.events.push_back(Event::Message(msg)),
+                    }
+                    if last {
+                        self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached });
+                    }
+                }
                 Ok(Some(op)) => self.handle_op(now, op),
                 Ok(None) => break,
                 Err(e) if e.is_frame_local() && self.state != State::AwaitInfo => {
@@ -87,7 +108,7 @@ impl Connection {
                 Err(e) => self.lose(now, ConnectionError::Parse(e)),
             }
         }
-        self.input_seen = self.input.len();
+        self.input_seen = input.len();
     }
 
     /// The transport ended (end of stream, an I/O error, or a failed dial).
@@ -160,8 +181,8 @@ impl Connection {
             (_, ServerOp::Pong) => self.on_pong(),
             (_, ServerOp::Ok) => {}
             (_, ServerOp::Err(e)) => self.on_server_error(now, e),
-            (State::Connected | State::Draining, ServerOp::Msg(m)) => self.on_msg(m),
-            // A message before the handshake finished cannot be for us.
+            // Messages of a ready connection are taken by `decode`; one before the handshake finished cannot
+            // be for us.
             (_, ServerOp::Msg(_)) => {}
         }
     }
@@ -325,25 +346,26 @@ impl Connection {
         }
     }
 
-    fn on_msg(&mut self, msg: Msg) {
+    /// Counts a message and settles where it goes: a reply to its request (as an event), nowhere (its
+    /// subscription ended), or to its subscriber (returned, with whether it was the subscription's last).
+    fn accept_msg(&mut self, msg: Msg) -> Option<(Msg, bool)> {
         self.stats.in_msgs += 1;
-        if Some(msg.sid) == self.mux.sid() {
+        let sid = msg.sid();
+        if Some(sid) == self.mux.sid() {
             if let Routed::Reply { id, result, done } = self.mux.route(msg) {
                 self.events.push_back(Event::Response { id, result, done });
                 self.maybe_finish_drain();
             }
-            return;
+            return None;
         }
-        let sid = msg.sid;
         match self.subs.deliver(sid) {
-            Delivery::Unknown => {}
-            Delivery::Delivered => self.events.push_back(Event::Message(msg)),
+            Delivery::Unknown => None,
+            Delivery::Delivered => Some((msg, false)),
             Delivery::Last => {
                 // The server may still hold the subscription (a max over 9 digits was capped, or its count
                 // restarted on reconnect): our count is the one that decides.
                 self.out.push_unsub(sid, None);
-                self.events.push_back(Event::Message(msg));
-                self.events.push_back(Event::SubscriptionEnded { sid, reason: SubscriptionEnd::MaxReached });
+                Some((msg, true))
             }
         }
     }

@@ -106,13 +106,13 @@ pub(crate) async fn next_within(sub: &mut Subscriber, limit: Duration) -> Result
 /// The payload as UTF-8.
 #[track_caller]
 pub(crate) fn text(msg: &Message) -> String {
-    String::from_utf8(msg.payload.to_vec()).expect("UTF-8 payload")
+    String::from_utf8(msg.payload().to_vec()).expect("UTF-8 payload")
 }
 
 /// The subject as UTF-8.
 #[track_caller]
 pub(crate) fn subject(msg: &Message) -> String {
-    msg.subject.as_str().expect("UTF-8 subject").to_owned()
+    msg.subject().as_str().expect("UTF-8 subject").to_owned()
 }
 
 /// Everything already queued on `sub` (call after a `flush`, which orders it after the messages it covers).

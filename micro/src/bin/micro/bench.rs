@@ -370,7 +370,7 @@ fn receive(
                 end = Instant::now();
                 start.get_or_insert(end);
                 msgs += 1;
-                bytes += msg.payload.len() as u64;
+                bytes += msg.payload().len() as u64;
                 tally.one();
             }
             Err(Error::Timeout) if start.is_none() && first.is_none() => {}
@@ -390,7 +390,7 @@ fn start_replier(cli: &Cli, subject: &str) -> Result<(Client, thread::JoinHandle
         .name("bench-replier".into())
         .spawn(move || {
             for msg in sub {
-                let _ = msg.respond(msg.payload.clone());
+                let _ = msg.respond(msg.payload_bytes());
             }
         })
         .map_err(failed)?;

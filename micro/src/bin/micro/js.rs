@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::{Subcommand, ValueEnum};
-use nats_blocking::{Client, HeaderBlock};
+use nats_blocking::{Client, HeaderBlock, HeaderView};
 use nats_jetstream::blocking::{Context, Store, Watched};
 use nats_jetstream::call::{Call, PublishOptions};
 use nats_jetstream::error::{ErrorCode, JetStreamError};
@@ -353,8 +353,8 @@ impl Js {
         let call = call?;
         let client = self.ctx.client();
         let reply = client.send_request(call.subject(), call.headers(), call.payload().clone(), self.timeout)?;
-        let value = call.decode(reply.headers.as_ref(), reply.payload.clone())?;
-        Ok((value, reply.payload))
+        let value = call.decode(reply.headers(), reply.payload_bytes())?;
+        Ok((value, reply.payload_bytes()))
     }
 
     /// Binds to an existing bucket.
@@ -470,7 +470,7 @@ pub(super) fn stream(cli: &Cli, client: &Client, command: &StreamCommand) -> Res
                 return Ok(());
             }
             say!("[{}] stream {name} seq {}, stored {}", msg.subject, msg.seq, utc(msg.time));
-            print_headers(msg.headers.as_ref());
+            print_headers(msg.headers.as_ref().map(HeaderBlock::view));
             say!("{}", String::from_utf8_lossy(&msg.data));
         }
     }
@@ -690,9 +690,9 @@ fn next(js: &Js, stream: &str, name: &str, count: u64, wait: Duration) -> Result
     for mut msg in messages {
         let meta = msg.metadata().map_err(|e| format!("{about}: {e}"))?;
         if js.json {
-            let h = msg.message.headers.as_ref();
+            let h = msg.message.headers();
             shown.push(json!({
-                "subject": msg.message.subject.to_string(),
+                "subject": msg.message.subject().to_string(),
                 "stream": meta.stream,
                 "consumer": meta.consumer,
                 "stream_seq": meta.stream_sequence,
@@ -706,13 +706,13 @@ fn next(js: &Js, stream: &str, name: &str, count: u64, wait: Duration) -> Result
         } else {
             say!(
                 "[{}] stream seq {}, consumer seq {}, delivered {}x, {} pending",
-                msg.message.subject,
+                msg.message.subject(),
                 meta.stream_sequence,
                 meta.consumer_sequence,
                 meta.delivered,
                 meta.pending
             );
-            print_headers(msg.message.headers.as_ref());
+            print_headers(msg.message.headers());
             say!("{}", String::from_utf8_lossy(msg.payload()));
         }
         if acks {
@@ -940,16 +940,16 @@ fn entry_json(e: &Entry) -> Value {
 
 // ---- formatting ----
 
-fn print_headers(headers: Option<&HeaderBlock>) {
-    for (k, v) in headers.into_iter().flat_map(HeaderBlock::iter) {
+fn print_headers(headers: Option<HeaderView<'_>>) {
+    for (k, v) in headers.into_iter().flat_map(HeaderView::iter) {
         say!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
     }
 }
 
 /// Headers as a JSON object; a repeated header's values joined with ", ".
-fn headers_json(headers: Option<&HeaderBlock>) -> Value {
+fn headers_json(headers: Option<HeaderView<'_>>) -> Value {
     let mut map = Map::new();
-    for (k, v) in headers.into_iter().flat_map(HeaderBlock::iter) {
+    for (k, v) in headers.into_iter().flat_map(HeaderView::iter) {
         let (k, v) = (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned());
         let joined = match map.get(&k).and_then(Value::as_str) {
             Some(before) => format!("{before}, {v}"),

@@ -197,13 +197,13 @@ fn discovery(cli: &Cli, client: &Client) -> Discovery {
 }
 
 fn print_message(msg: &nats_blocking::Message) {
-    say!("[{}]", msg.subject);
-    if let Some(h) = &msg.headers {
+    say!("[{}]", msg.subject());
+    if let Some(h) = &msg.headers() {
         for (k, v) in h.iter() {
             say!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
         }
     }
-    say!("{}", String::from_utf8_lossy(&msg.payload));
+    say!("{}", String::from_utf8_lossy(msg.payload()));
 }
 
 fn failed(e: impl std::fmt::Display) -> String {
@@ -263,7 +263,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             let sub = client.subscribe(subject).map_err(failed)?;
             client.flush().map_err(failed)?;
             for msg in sub.take(count.unwrap_or(usize::MAX)) {
-                let answer = data.clone().map(bytes::Bytes::from).unwrap_or_else(|| msg.payload.clone());
+                let answer = data.clone().map(bytes::Bytes::from).unwrap_or_else(|| msg.payload_bytes());
                 msg.respond(answer).map_err(failed)?;
             }
             client.flush().map_err(failed)?;
@@ -329,7 +329,7 @@ fn run(cli: &Cli) -> Result<(), String> {
                 DiscoveryError::Service(e) => format!("the service answered with an error: {e}"),
                 e => e.to_string(),
             })?;
-            say!("{}", String::from_utf8_lossy(&reply.payload));
+            say!("{}", String::from_utf8_lossy(reply.payload()));
         }
         Command::Demo => demo(client)?,
         Command::Bench(_) => unreachable!("handled above"),
@@ -435,7 +435,7 @@ fn demo(client: Client) -> Result<(), String> {
     let echo = EndpointConfig::new("echo").subject("ECHO").metadata("description", "Echoes the request back");
     service
         .endpoint(&group, echo, |mut req| {
-            let body = req.payload().clone();
+            let body = req.payload_bytes();
             let _ = req.respond(body);
         })
         .map_err(failed)?;

@@ -1,0 +1,109 @@
+//! Routing the core's events (other than subscription messages, which the router delivers as they are
+//! decoded) to whoever waits for them: request slots, flush slots, subscription queues that end, event
+//! receivers.
+
+use std::sync::Arc;
+
+use nats_proto::{CloseReason, Event as CoreEvent, FlushError, Msg, RequestError, RequestId, SubscriptionEnd};
+
+use crate::event::Event;
+use crate::shared::{Core, Shared, Transport, Waiting};
+
+impl<T: Transport> Core<T> {
+    /// Sends `event` to every receiver still alive; a full one loses it rather than stall the connection.
+    pub fn emit(&mut self, event: Event) {
+        self.event_channels.retain(|channel| match channel.upgrade() {
+            Some(channel) => {
+                channel.send(event.clone());
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Routes one event of the core to whoever waits for it. Driver instructions are ignored here.
+    pub fn dispatch(&mut self, shared: &Shared<T>, event: CoreEvent) {
+        match event {
+            // Only `handle_input` makes these; drivers read through `ingest`, which routes messages itself.
+            CoreEvent::Message(msg) => {
+                if let Some(queue) = self.routes.get(&msg.sid()) {
+                    queue.push(shared.message(msg));
+                }
+            }
+            CoreEvent::SubscriptionEnded { sid, reason } => {
+                if let Some(queue) = self.routes.remove(&sid) {
+                    queue.end(reason);
+                }
+            }
+            CoreEvent::Response { id, result, done } => self.respond(shared, id, result, done),
+            CoreEvent::Flushed { id, result } => {
+                if let Some(slot) = self.flushes.remove(&id) {
+                    slot.set(result);
+                }
+            }
+            CoreEvent::Connected(addr) => {
+                shared.first_connect.set(Ok(()));
+                self.emit(Event::Connected(addr.to_string()));
+            }
+            CoreEvent::Reconnected(addr) => self.emit(Event::Reconnected(addr.to_string())),
+            CoreEvent::Disconnected(e) => self.emit(Event::Disconnected(e)),
+            CoreEvent::ConnectFailed { server, error } => {
+                self.emit(Event::ConnectFailed { server: server.to_string(), error })
+            }
+            CoreEvent::LameDuck => self.emit(Event::LameDuck),
+            CoreEvent::DiscoveredServers => self.emit(Event::DiscoveredServers),
+            CoreEvent::ServerError(e) => self.emit(Event::ServerError(e)),
+            CoreEvent::BadMessage(e) => self.emit(Event::BadMessage(e)),
+            CoreEvent::Closed(reason) => self.on_closed(shared, reason),
+            _ => {}
+        }
+    }
+
+    fn respond(&mut self, shared: &Shared<T>, id: RequestId, result: Result<Msg, RequestError>, done: bool) {
+        match self.requests.get(&id) {
+            Some(Waiting::One(slot)) => {
+                slot.set(result);
+                self.requests.remove(&id);
+            }
+            Some(Waiting::Many(queue)) => {
+                let queue: Arc<_> = queue.clone();
+                match result {
+                    Ok(msg) => {
+                        queue.push(shared.message(msg));
+                    }
+                    Err(RequestError::NoResponders) => queue.end(SubscriptionEnd::Unsubscribed),
+                    Err(RequestError::PermissionDenied(e)) => queue.end(SubscriptionEnd::PermissionDenied(e)),
+                    Err(_) => queue.end(SubscriptionEnd::Closed),
+                }
+                if done {
+                    queue.end(SubscriptionEnd::Unsubscribed);
+                    self.requests.remove(&id);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn on_closed(&mut self, shared: &Shared<T>, reason: CloseReason) {
+        for (_, queue) in self.routes.drain() {
+            queue.end(SubscriptionEnd::Closed);
+        }
+        for (_, waiting) in self.requests.drain() {
+            match waiting {
+                Waiting::One(slot) => slot.set(Err(RequestError::Closed)),
+                Waiting::Many(queue) => queue.end(SubscriptionEnd::Closed),
+            }
+        }
+        for (_, slot) in self.flushes.drain() {
+            slot.set(Err(FlushError::Closed));
+        }
+        shared.first_connect.set(Err(reason.clone()));
+        self.closed = Some(reason.clone());
+        self.emit(Event::Closed);
+        // Nothing more will be said: let receivers (and a callback thread) see the end.
+        for channel in self.event_channels.drain(..).filter_map(|c| c.upgrade()) {
+            channel.end();
+        }
+        shared.closed.set(reason);
+    }
+}

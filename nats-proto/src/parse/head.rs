@@ -1,0 +1,443 @@
+//! Control lines: the op name, its arguments, and the sizes that say how long the op is.
+//!
+//! This is the hot loop of every decoder. A control line is searched for its end once (memchr), and its
+//! arguments are found in one pass of eight bytes at a time: each word is turned into a mask of its blanks,
+//! and only the edges between blanks and text are visited. Per argument that is a couple of bit operations,
+//! not a byte loop with a mispredicted branch at every boundary.
+
+use crate::error::{ParseError, ParseErrorKind};
+
+use super::{Limits, Side};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    Info,
+    Connect,
+    Msg,
+    Hmsg,
+    Pub,
+    Hpub,
+    Sub,
+    Unsub,
+    Ping,
+    Pong,
+    Ok,
+    Err,
+}
+
+/// Start and end of an argument, relative to the start of the op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Span {
+    pub(crate) fn of<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.start..self.end]
+    }
+}
+
+/// A parsed control line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub(crate) kind: OpKind,
+    /// Bytes of the control line including its line end.
+    pub(crate) line_len: usize,
+    /// Subject; or the JSON of INFO/CONNECT; or the text of -ERR.
+    pub(crate) text: Span,
+    /// Reply subject (MSG, PUB) or queue group (SUB).
+    pub(crate) extra: Option<Span>,
+    pub(crate) sid: u64,
+    /// Header block size (HMSG, HPUB).
+    pub(crate) hdr: usize,
+    /// Header block plus payload size.
+    pub(crate) total: usize,
+    /// UNSUB max.
+    pub(crate) max: Option<u64>,
+}
+
+impl Head {
+    pub(crate) fn has_payload(&self) -> bool {
+        matches!(self.kind, OpKind::Msg | OpKind::Hmsg | OpKind::Pub | OpKind::Hpub)
+    }
+
+    pub(crate) fn has_headers(&self) -> bool {
+        matches!(self.kind, OpKind::Hmsg | OpKind::Hpub)
+    }
+
+    /// Bytes of the whole op: control line, then payload and its CRLF when it has one.
+    pub(crate) fn frame_len(&self) -> Result<usize, ParseError> {
+        if !self.has_payload() {
+            return Ok(self.line_len);
+        }
+        self.line_len
+            .checked_add(self.total)
+            .and_then(|n| n.checked_add(2))
+            .ok_or(ParseError::new(ParseErrorKind::PayloadTooLarge { size: self.total, limit: usize::MAX }, 0))
+    }
+
+    /// Checks the CRLF after the payload once the whole frame is in `frame`.
+    pub(crate) fn check_crlf(&self, frame: &[u8]) -> Result<(), ParseError> {
+        let end = self.line_len + self.total;
+        if self.has_payload() && frame.get(end..end + 2) != Some(b"\r\n") {
+            return Err(ParseError::new(ParseErrorKind::MissingPayloadCrlf, end));
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of looking for a control line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadStatus {
+    Complete(Head),
+    /// No line end yet; the search may resume at `scanned`.
+    Partial {
+        scanned: usize,
+    },
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn starts_with_ignore_case(line: &[u8], name: &[u8]) -> bool {
+    line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name)
+}
+
+/// 1 to 9 ASCII digits, as nats-server's `parseSize`.
+fn parse_size(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    let mut n = 0;
+    for &d in digits {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n * 10 + usize::from(v);
+    }
+    Some(n)
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(v))?;
+    }
+    Some(n)
+}
+
+const MAX_ARGS: usize = 5;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// 0x80 in every byte of `word` equal to `b`, 0 elsewhere (exact: no borrow from a neighbouring byte).
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(b));
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// 0x80 in every byte of `word` that is a space or a tab.
+fn blanks(word: u64) -> u64 {
+    bytes_equal(word, b' ') | bytes_equal(word, b'\t')
+}
+
+/// Eight bytes of `s` from `at` as a little-endian word; past the end, bytes that are not blank.
+fn word_at(s: &[u8], at: usize) -> u64 {
+    match s.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([b'x'; 8])),
+        None => {
+            let mut w = [b'x'; 8];
+            let rest = &s[at..];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// Splits `line[from..]` at runs of spaces and tabs into at most [`MAX_ARGS`] spans.
+fn split_args(line: &[u8], from: usize, out: &mut [Span; MAX_ARGS]) -> Result<usize, ParseError> {
+    let s = &line[from..];
+    let mut n = 0;
+    let mut start = 0;
+    // The top bit of byte 0's neighbour: the byte before `from` counts as a blank, so text there starts an
+    // argument.
+    let mut before = 0x80u64;
+    let mut at = 0;
+    while at < s.len() {
+        let word = word_at(s, at);
+        let blank = blanks(word);
+        // An edge wherever a byte differs (blank or not) from the byte before it.
+        let mut edges = (blank ^ ((blank << 8) | before)) & 0x8080_8080_8080_8080;
+        if s.len() - at < 8 {
+            edges &= (1u64 << (8 * (s.len() - at))) - 1;
+        }
+        before = blank >> 56;
+        while edges != 0 {
+            let byte = (edges.trailing_zeros() / 8) as usize;
+            edges &= edges - 1;
+            let pos = at + byte;
+            if blank & (0x80 << (8 * byte)) == 0 {
+                if n == MAX_ARGS {
+                    return Err(ParseError::new(ParseErrorKind::WrongArgCount, from + pos));
+                }
+                start = pos;
+            } else {
+                out[n] = Span { start: from + start, end: from + pos };
+                n += 1;
+            }
+        }
+        at += 8;
+    }
+    // An argument that runs to the end of the line.
+    if s.last().is_some_and(|&b| !is_blank(b)) {
+        out[n] = Span { start: from + start, end: line.len() };
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Recognises the op name; returns the kind and where its arguments start.
+fn op_name(line: &[u8], side: Side) -> Result<(OpKind, usize), ParseError> {
+    // The hot path first: servers send upper-case `MSG ` and `HMSG ` far more often than anything else.
+    match (side, line) {
+        (Side::Server, [b'M', b'S', b'G', b' ', ..]) => return Ok((OpKind::Msg, 3)),
+        (Side::Server, [b'H', b'M', b'S', b'G', b' ', ..]) => return Ok((OpKind::Hmsg, 4)),
+        (Side::Client, [b'P', b'U', b'B', b' ', ..]) => return Ok((OpKind::Pub, 3)),
+        _ => {}
+    }
+    let unknown = ParseError::new(ParseErrorKind::UnknownOp, 0);
+    // Ops whose trailing bytes the server ignores, and ops whose text follows with optional blanks.
+    let loose: &[(&[u8], OpKind)] = match side {
+        Side::Server => &[(b"PING", OpKind::Ping), (b"PONG", OpKind::Pong), (b"+OK", OpKind::Ok)],
+        Side::Client => &[(b"PING", OpKind::Ping), (b"PONG", OpKind::Pong)],
+    };
+    for &(name, kind) in loose {
+        if starts_with_ignore_case(line, name) {
+            return Ok((kind, name.len()));
+        }
+    }
+    let texty: &[(&[u8], OpKind)] = match side {
+        Side::Server => &[(b"INFO", OpKind::Info), (b"-ERR", OpKind::Err)],
+        Side::Client => &[(b"CONNECT", OpKind::Connect)],
+    };
+    for &(name, kind) in texty {
+        if starts_with_ignore_case(line, name) {
+            return Ok((kind, name.len()));
+        }
+    }
+    // Ops with arguments: the name must be followed by a blank (or end the line: then the count is wrong).
+    let name_end = memchr::memchr2(b' ', b'\t', line).unwrap_or(line.len());
+    let token = &line[..name_end];
+    let with_args: &[(&[u8], OpKind)] = match side {
+        Side::Server => &[(b"MSG", OpKind::Msg), (b"HMSG", OpKind::Hmsg)],
+        Side::Client => {
+            &[(b"PUB", OpKind::Pub), (b"HPUB", OpKind::Hpub), (b"SUB", OpKind::Sub), (b"UNSUB", OpKind::Unsub)]
+        }
+    };
+    with_args
+        .iter()
+        .find(|(name, _)| token.eq_ignore_ascii_case(name))
+        .map(|&(_, kind)| (kind, name_end))
+        .ok_or(unknown)
+}
+
+/// Trims blanks; removes one pair of surrounding single quotes (for -ERR).
+fn text_span(line: &[u8], from: usize, unquote: bool) -> Span {
+    let mut start = from;
+    let mut end = line.len();
+    while start < end && is_blank(line[start]) {
+        start += 1;
+    }
+    while end > start && is_blank(line[end - 1]) {
+        end -= 1;
+    }
+    if unquote && end - start >= 2 && line[start] == b'\'' && line[end - 1] == b'\'' {
+        start += 1;
+        end -= 1;
+    }
+    Span { start, end }
+}
+
+/// Reads the control line at the start of `buf`, resuming the line-end search at `scan_from`.
+pub(crate) fn parse_head(buf: &[u8], scan_from: usize, side: Side, limits: &Limits) -> Result<HeadStatus, ParseError> {
+    let Some(&first) = buf.first() else {
+        return Ok(HeadStatus::Partial { scanned: 0 });
+    };
+    // INFO and -ERR (server side) or CONNECT (client side) may be long; every other line has the small cap.
+    let long_line = match side {
+        Side::Server => matches!(first.to_ascii_uppercase(), b'I' | b'-'),
+        Side::Client => first.eq_ignore_ascii_case(&b'C'),
+    };
+    let cap = if long_line { limits.max_info_line } else { limits.max_control_line };
+    // The line may be `cap` bytes plus CRLF; look no further than that.
+    let window = buf.len().min(cap.saturating_add(2));
+    let scan_from = scan_from.min(window);
+    let Some(lf) = memchr::memchr(b'\n', &buf[scan_from..window]).map(|i| scan_from + i) else {
+        if buf.len() >= cap.saturating_add(2) {
+            return Err(ParseError::new(ParseErrorKind::ControlLineTooLong { limit: cap }, cap));
+        }
+        return Ok(HeadStatus::Partial { scanned: window });
+    };
+    let line_end = if lf > 0 && buf[lf - 1] == b'\r' { lf - 1 } else { lf };
+    if line_end > cap {
+        return Err(ParseError::new(ParseErrorKind::ControlLineTooLong { limit: cap }, cap));
+    }
+    let line = &buf[..line_end];
+    let (kind, args_from) = op_name(line, side)?;
+    let mut head =
+        Head { kind, line_len: lf + 1, text: Span::default(), extra: None, sid: 0, hdr: 0, total: 0, max: None };
+    match kind {
+        OpKind::Ping | OpKind::Pong | OpKind::Ok => return Ok(HeadStatus::Complete(head)),
+        OpKind::Info | OpKind::Connect | OpKind::Err => {
+            head.text = text_span(line, args_from, kind == OpKind::Err);
+            return Ok(HeadStatus::Complete(head));
+        }
+        _ => {}
+    }
+    let mut args = [Span::default(); MAX_ARGS];
+    let n = split_args(line, args_from, &mut args)?;
+    read_args(&mut head, line, &args[..n], args_from)?;
+    if head.total > limits.max_payload {
+        return Err(ParseError::new(
+            ParseErrorKind::PayloadTooLarge { size: head.total, limit: limits.max_payload },
+            args[n - 1].start,
+        ));
+    }
+    Ok(HeadStatus::Complete(head))
+}
+
+/// Fills `head` from the arguments of a message, SUB or UNSUB op, by their count.
+fn read_args(head: &mut Head, line: &[u8], args: &[Span], args_from: usize) -> Result<(), ParseError> {
+    let n = args.len();
+    let size = |s: Span| parse_size(s.of(line)).ok_or(ParseError::new(ParseErrorKind::InvalidSize, s.start));
+    let sid = |s: Span| parse_u64(s.of(line)).ok_or(ParseError::new(ParseErrorKind::InvalidSid, s.start));
+    // Argument layouts, by count: which index holds the reply/queue, and where the sizes are.
+    match (head.kind, n) {
+        (OpKind::Msg, 3 | 4) => {
+            head.sid = sid(args[1])?;
+            head.extra = (n == 4).then_some(args[2]);
+            head.total = size(args[n - 1])?;
+        }
+        (OpKind::Hmsg, 4 | 5) => {
+            head.sid = sid(args[1])?;
+            head.extra = (n == 5).then_some(args[2]);
+            head.hdr = size(args[n - 2])?;
+            head.total = size(args[n - 1])?;
+        }
+        (OpKind::Pub, 2 | 3) => {
+            head.extra = (n == 3).then_some(args[1]);
+            head.total = size(args[n - 1])?;
+        }
+        (OpKind::Hpub, 3 | 4) => {
+            head.extra = (n == 4).then_some(args[1]);
+            head.hdr = size(args[n - 2])?;
+            head.total = size(args[n - 1])?;
+        }
+        (OpKind::Sub, 2 | 3) => {
+            head.extra = (n == 3).then_some(args[1]);
+            head.sid = sid(args[n - 1])?;
+        }
+        (OpKind::Unsub, 1 | 2) => {
+            head.sid = sid(args[0])?;
+            if n == 2 {
+                head.max = Some(size(args[1])? as u64);
+            }
+            return Ok(());
+        }
+        _ => return Err(ParseError::new(ParseErrorKind::WrongArgCount, args_from)),
+    }
+    head.text = args[0];
+    if head.hdr > head.total {
+        return Err(ParseError::new(ParseErrorKind::HeaderSizeExceedsTotal, args[n - 2].start));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(s: &[u8]) -> Result<Vec<&[u8]>, ParseError> {
+        let mut out = [Span::default(); MAX_ARGS];
+        let n = split_args(s, 0, &mut out)?;
+        Ok(out[..n].iter().map(|a| a.of(s)).collect())
+    }
+
+    /// The obvious byte-at-a-time split, to check the word-at-a-time one against.
+    fn split_slowly(s: &[u8]) -> Option<Vec<&[u8]>> {
+        let args: Vec<&[u8]> = s.split(|&b| is_blank(b)).filter(|a| !a.is_empty()).collect();
+        (args.len() <= MAX_ARGS).then_some(args)
+    }
+
+    #[test]
+    fn blank_masks_are_exact() {
+        for b in 0..=255u8 {
+            let word = u64::from_le_bytes([b, 0, b' ', 1, b'\t', 0x21, b, 0x20]);
+            let mask = blanks(word);
+            for (i, &byte) in word.to_le_bytes().iter().enumerate() {
+                assert_eq!(mask >> (8 * i) & 0xff == 0x80, is_blank(byte), "byte {byte:#x} at {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn splits_like_the_obvious_loop() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"a",
+            b" a",
+            b"a ",
+            b"foo.bar 1 12",
+            b" \t foo.bar\t\t1   _INBOX.abcdefghijklmnop 1234 ",
+            b"subject.foo.bar 1 _INBOX.reply.x 16",
+            b"a b c d e",
+            b"aaaaaaa bbbbbbbb ccccccccc",
+            b"        x",
+            b"12345678 12345678",
+        ];
+        for &c in cases {
+            assert_eq!(split(c).ok(), split_slowly(c), "{:?}", String::from_utf8_lossy(c));
+        }
+        assert_eq!(split(b"a b c d e f").unwrap_err().kind(), ParseErrorKind::WrongArgCount);
+    }
+
+    #[test]
+    fn every_layout_of_blanks_up_to_eleven_bytes() {
+        // Every string of 'x', ' ' and '\t' of length up to 11 (crossing a word boundary).
+        for len in 0..=11u32 {
+            for code in 0..3usize.pow(len) {
+                let mut c = code;
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let b = [b'x', b' ', b'\t'][c % 3];
+                        c /= 3;
+                        b
+                    })
+                    .collect();
+                assert_eq!(split(&s).ok(), split_slowly(&s), "{:?}", String::from_utf8_lossy(&s));
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_and_sids() {
+        assert_eq!(parse_size(b"0"), Some(0));
+        assert_eq!(parse_size(b"999999999"), Some(999_999_999));
+        assert_eq!(parse_size(b"1000000000"), None);
+        assert_eq!(parse_size(b"1a"), None);
+        assert_eq!(parse_size(b""), None);
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"/"), None);
+    }
+}
