@@ -16,9 +16,12 @@ use crate::subject::{Subject, SubjectRef};
 /// buffer, whatever it holds; cloning it, or taking its payload as `Bytes`, costs one more and copies nothing.
 #[derive(Clone)]
 pub struct Msg {
-    /// From the first byte of the subject to the last byte of the payload.
+    /// The whole op as it arrived, through the CRLF after the payload (kept, so that cutting a message from
+    /// the read buffer is one split).
     frame: Bytes,
     sid: u64,
+    /// Where the subject starts in `frame` (after the op name).
+    subject_at: u16,
     subject_len: u32,
     /// Where the reply subject starts in `frame`; `reply_len` 0: there is none.
     reply_at: u32,
@@ -35,6 +38,7 @@ pub struct Msg {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MsgLayout {
     pub(crate) sid: u64,
+    pub(crate) subject_at: u16,
     pub(crate) subject_len: u32,
     pub(crate) reply_at: u32,
     pub(crate) reply_len: u32,
@@ -56,8 +60,8 @@ impl Msg {
         let (subject, payload) = (subject.as_ref(), payload.as_ref());
         let reply = reply.unwrap_or_default();
         let hdr = headers.map_or(&[][..], HeaderBlock::as_bytes);
-        let mut frame = BytesMut::with_capacity(subject.len() + reply.len() + hdr.len() + payload.len());
-        for part in [subject, reply, hdr, payload] {
+        let mut frame = BytesMut::with_capacity(subject.len() + reply.len() + hdr.len() + payload.len() + 2);
+        for part in [subject, reply, hdr, payload, b"\r\n"] {
             frame.put_slice(part);
         }
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -65,6 +69,7 @@ impl Msg {
             frame.freeze(),
             MsgLayout {
                 sid,
+                subject_at: 0,
                 subject_len: len(subject.len()),
                 reply_at: len(subject.len()),
                 reply_len: len(reply.len()),
@@ -77,8 +82,8 @@ impl Msg {
 
     /// Wraps a frame whose parts the decoder located.
     pub(crate) fn from_frame(frame: Bytes, layout: MsgLayout) -> Self {
-        let MsgLayout { sid, subject_len, reply_at, reply_len, body_at, hdr_len, status } = layout;
-        Self { frame, sid, subject_len, reply_at, reply_len, body_at, hdr_len, status }
+        let MsgLayout { sid, subject_at, subject_len, reply_at, reply_len, body_at, hdr_len, status } = layout;
+        Self { frame, sid, subject_at, subject_len, reply_at, reply_len, body_at, hdr_len, status }
     }
 
     /// The subscription it was delivered for.
@@ -88,7 +93,8 @@ impl Msg {
 
     /// The subject it was published to.
     pub fn subject(&self) -> SubjectRef<'_> {
-        SubjectRef::new(&self.frame[..self.subject_len as usize])
+        let at = self.subject_at as usize;
+        SubjectRef::new(&self.frame[at..at + self.subject_len as usize])
     }
 
     /// Where to send a reply, if the publisher asked for one.
@@ -122,19 +128,25 @@ impl Msg {
         (self.hdr_len > 0).then(|| &self.frame[self.header_range()])
     }
 
+    fn payload_range(&self) -> std::ops::Range<usize> {
+        (self.body_at + self.hdr_len) as usize..self.frame.len() - 2
+    }
+
     /// The payload.
     pub fn payload(&self) -> &[u8] {
-        &self.frame[(self.body_at + self.hdr_len) as usize..]
+        &self.frame[self.payload_range()]
     }
 
     /// The payload as `Bytes`: a reference count, no copy.
     pub fn payload_bytes(&self) -> Bytes {
-        self.frame.slice((self.body_at + self.hdr_len) as usize..)
+        self.frame.slice(self.payload_range())
     }
 
     /// The payload as `Bytes`, giving up the rest of the message.
     pub fn into_payload(mut self) -> Bytes {
-        self.frame.split_off((self.body_at + self.hdr_len) as usize)
+        let range = self.payload_range();
+        self.frame.truncate(range.end);
+        self.frame.split_off(range.start)
     }
 
     /// The status code of the header block, if any (503 for no responders).
@@ -144,7 +156,7 @@ impl Msg {
 
     /// Bytes of header block plus payload (the total size on the wire).
     pub fn size(&self) -> usize {
-        self.frame.len() - self.body_at as usize
+        self.frame.len() - 2 - self.body_at as usize
     }
 
     /// Appends this message to `out` as MSG or HMSG (for test servers and round trips).

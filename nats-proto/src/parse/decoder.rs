@@ -98,12 +98,16 @@ impl FrameReader {
     }
 }
 
-/// Cuts a complete message op (`len` bytes at the front of `buf`) as one `Bytes` from its subject to the end
-/// of its payload. The op name and the final CRLF are skipped, not kept.
+/// Cuts a complete message op from the front of `buf` as one `Bytes` (through its final CRLF), and where its
+/// parts are.
 fn cut_msg(buf: &mut BytesMut, head: &Head, status: u16) -> Result<Msg, ParseError> {
-    let at = head.text.start;
-    let end = head.line_len + head.total;
-    // Offsets are kept as u32: a control line and a payload (9 digits at most) always fit.
+    // Offsets are kept small: a control line's (under u16 for the subject's start, which lenient blanks could
+    // push further: then the op name and blanks are dropped first) and a payload's (nine digits at most).
+    let mut at = 0;
+    if head.text.start > usize::from(u16::MAX) {
+        at = head.text.start;
+        buf.advance(at);
+    }
     let rel = |n: usize| u32::try_from(n - at).map_err(|_| ParseError::new(ParseErrorKind::InvalidSize, 0));
     let (reply_at, reply_len) = match head.extra {
         Some(r) => (rel(r.start)?, rel(r.end)? - rel(r.start)?),
@@ -111,17 +115,15 @@ fn cut_msg(buf: &mut BytesMut, head: &Head, status: u16) -> Result<Msg, ParseErr
     };
     let layout = MsgLayout {
         sid: head.sid,
-        subject_len: rel(head.text.end)?,
+        subject_at: (head.text.start - at) as u16,
+        subject_len: rel(head.text.end)? - rel(head.text.start)?,
         reply_at,
         reply_len,
         body_at: rel(head.line_len)?,
-        hdr_len: rel(at + head.hdr)?,
+        hdr_len: u32::try_from(head.hdr).map_err(|_| ParseError::new(ParseErrorKind::InvalidSize, 0))?,
         status,
     };
-    buf.advance(at);
-    let frame = buf.split_to(end - at).freeze();
-    buf.advance(2);
-    Ok(Msg::from_frame(frame, layout))
+    Ok(Msg::from_frame(buf.split_to(head.line_len + head.total + 2 - at).freeze(), layout))
 }
 
 /// Decodes the ops a server sends, from a stream of bytes.
@@ -168,6 +170,13 @@ impl ServerDecoder {
     /// Errors for which [`ParseError::is_frame_local`] is true consumed only the bad op; the next call goes on
     /// with the one after it. Any other error is repeated by every later call.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ServerOp>, ParseError> {
+        // The hot path: a whole, ordinary message at the front. Everything else goes the general way.
+        if self.frames.head.is_none() && self.frames.failed.is_none() {
+            if let Some(msg) = super::fast::cut(buf, &self.frames.limits) {
+                self.frames.scanned = 0;
+                return Ok(Some(ServerOp::Msg(msg)));
+            }
+        }
         let Some((head, len)) = self.frames.next_head(buf)? else {
             return Ok(None);
         };

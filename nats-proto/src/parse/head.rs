@@ -106,7 +106,7 @@ fn starts_with_ignore_case(line: &[u8], name: &[u8]) -> bool {
 }
 
 /// 1 to 9 ASCII digits, as nats-server's `parseSize`.
-fn parse_size(digits: &[u8]) -> Option<usize> {
+pub(crate) fn parse_size(digits: &[u8]) -> Option<usize> {
     if digits.is_empty() || digits.len() > 9 {
         return None;
     }
@@ -121,7 +121,7 @@ fn parse_size(digits: &[u8]) -> Option<usize> {
     Some(n)
 }
 
-fn parse_u64(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }
@@ -151,57 +151,71 @@ fn blanks(word: u64) -> u64 {
     bytes_equal(word, b' ') | bytes_equal(word, b'\t')
 }
 
-/// Eight bytes of `s` from `at` as a little-endian word; past the end, bytes that are not blank.
-fn word_at(s: &[u8], at: usize) -> u64 {
-    match s.get(at..at + 8) {
-        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([b'x'; 8])),
+/// Eight bytes of `buf` from `at` as a little-endian word; past the end of `buf`, blanks.
+fn word_at(buf: &[u8], at: usize) -> u64 {
+    match buf.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([b' '; 8])),
         None => {
-            let mut w = [b'x'; 8];
-            let rest = &s[at..];
+            let mut w = [b' '; 8];
+            let rest = buf.get(at..).unwrap_or_default();
             w[..rest.len()].copy_from_slice(rest);
             u64::from_le_bytes(w)
         }
     }
 }
 
-/// Splits `line[from..]` at runs of spaces and tabs into at most [`MAX_ARGS`] spans.
-fn split_args(line: &[u8], from: usize, out: &mut [Span; MAX_ARGS]) -> Result<usize, ParseError> {
-    let s = &line[from..];
+/// One bit per byte of `buf[at..at + 64]`, set for a space or tab, and for every position from `end` on. Words
+/// are read from `buf` even past `end` (the payload usually follows the line), so a line's last bytes cost no
+/// copy.
+fn blank_bits(buf: &[u8], at: usize, end: usize) -> u64 {
+    let mut bits = 0;
+    for w in 0..8 {
+        let pos = at + 8 * w;
+        if pos >= end {
+            return bits | (!0 << (8 * w));
+        }
+        // 0x80 per blank byte, moved to bit 0 of each byte, then gathered into the low byte by a multiply.
+        let byte_bits = ((blanks(word_at(buf, pos)) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) & 0xff;
+        bits |= byte_bits << (8 * w);
+        if pos + 8 > end {
+            // The line ends inside this word: what follows it counts as blank.
+            return bits | (!0 << (end - at));
+        }
+    }
+    bits
+}
+
+/// Splits `buf[from..end]` (the arguments of a control line) at runs of spaces and tabs into at most
+/// [`MAX_ARGS`] spans.
+///
+/// Sixty-four bytes at a time become a bit mask of blanks; an argument starts where a blank bit is followed by
+/// a clear one and ends at the next set bit, so only the edges are visited.
+fn split_args(buf: &[u8], from: usize, end: usize, out: &mut [Span; MAX_ARGS]) -> Result<usize, ParseError> {
     let mut n = 0;
     let mut start = 0;
-    // The top bit of byte 0's neighbour: the byte before `from` counts as a blank, so text there starts an
-    // argument.
-    let mut before = 0x80u64;
-    let mut at = 0;
-    while at < s.len() {
-        let word = word_at(s, at);
-        let blank = blanks(word);
-        // An edge wherever a byte differs (blank or not) from the byte before it.
-        let mut edges = (blank ^ ((blank << 8) | before)) & 0x8080_8080_8080_8080;
-        if s.len() - at < 8 {
-            edges &= (1u64 << (8 * (s.len() - at))) - 1;
-        }
-        before = blank >> 56;
+    // The position before the first byte counts as blank: text there starts an argument.
+    let mut before = 1u64;
+    let mut at = from;
+    // Up to and including the position just past the end, which is blank and so ends the last argument.
+    while at <= end {
+        let blank = blank_bits(buf, at, end);
+        let mut edges = blank ^ ((blank << 1) | before);
+        before = blank >> 63;
         while edges != 0 {
-            let byte = (edges.trailing_zeros() / 8) as usize;
+            let bit = edges.trailing_zeros();
             edges &= edges - 1;
-            let pos = at + byte;
-            if blank & (0x80 << (8 * byte)) == 0 {
+            let pos = at + bit as usize;
+            if blank >> bit & 1 == 0 {
                 if n == MAX_ARGS {
-                    return Err(ParseError::new(ParseErrorKind::WrongArgCount, from + pos));
+                    return Err(ParseError::new(ParseErrorKind::WrongArgCount, pos));
                 }
                 start = pos;
             } else {
-                out[n] = Span { start: from + start, end: from + pos };
+                out[n] = Span { start, end: pos };
                 n += 1;
             }
         }
-        at += 8;
-    }
-    // An argument that runs to the end of the line.
-    if s.last().is_some_and(|&b| !is_blank(b)) {
-        out[n] = Span { start: from + start, end: line.len() };
-        n += 1;
+        at += 64;
     }
     Ok(n)
 }
@@ -305,7 +319,7 @@ pub(crate) fn parse_head(buf: &[u8], scan_from: usize, side: Side, limits: &Limi
         _ => {}
     }
     let mut args = [Span::default(); MAX_ARGS];
-    let n = split_args(line, args_from, &mut args)?;
+    let n = split_args(buf, args_from, line_end, &mut args)?;
     read_args(&mut head, line, &args[..n], args_from)?;
     if head.total > limits.max_payload {
         return Err(ParseError::new(
@@ -368,9 +382,12 @@ mod tests {
     use super::*;
 
     fn split(s: &[u8]) -> Result<Vec<&[u8]>, ParseError> {
+        // Followed by bytes that are not blank: they must not be taken for part of the line.
+        let buf = [s, b"xx\r\nzzzzzzzzz"].concat();
         let mut out = [Span::default(); MAX_ARGS];
-        let n = split_args(s, 0, &mut out)?;
-        Ok(out[..n].iter().map(|a| a.of(s)).collect())
+        let n = split_args(&buf, 0, s.len(), &mut out)?;
+        let args: Vec<&[u8]> = out[..n].iter().map(|a| a.of(&buf)).collect();
+        Ok(args.into_iter().map(|a| &s[a.as_ptr() as usize - buf.as_ptr() as usize..][..a.len()]).collect())
     }
 
     /// The obvious byte-at-a-time split, to check the word-at-a-time one against.
@@ -409,6 +426,28 @@ mod tests {
             assert_eq!(split(c).ok(), split_slowly(c), "{:?}", String::from_utf8_lossy(c));
         }
         assert_eq!(split(b"a b c d e f").unwrap_err().kind(), ParseErrorKind::WrongArgCount);
+    }
+
+    #[test]
+    fn blank_bits_are_exact() {
+        let s: Vec<u8> = (0..70u8).map(|i| if i % 3 == 0 || i % 7 == 0 { b' ' } else { b'a' + i % 26 }).collect();
+        for (at, end) in [(0, 70), (64, 70), (0, 61), (3, 9)] {
+            let bits = blank_bits(&s, at, end);
+            for i in 0..64 {
+                let want = at + i >= end || is_blank(s[at + i]);
+                assert_eq!(bits >> i & 1 == 1, want, "byte {} (from {at})", at + i);
+            }
+        }
+    }
+
+    #[test]
+    fn long_lines_split_across_blocks() {
+        let sixty_three = "s".repeat(63);
+        let long = format!("{sixty_three} 1 {} 123", "r".repeat(70));
+        let boundary = format!("{} {}", "a".repeat(64), "b".repeat(64));
+        for c in [long.as_bytes(), boundary.as_bytes(), "x".repeat(64).as_bytes(), "x".repeat(128).as_bytes()] {
+            assert_eq!(split(c).ok(), split_slowly(c), "{} bytes", c.len());
+        }
     }
 
     #[test]

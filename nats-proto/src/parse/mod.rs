@@ -14,6 +14,7 @@
 //! subject is present.
 
 mod decoder;
+mod fast;
 mod head;
 
 pub use decoder::{ClientDecoder, ServerDecoder};
