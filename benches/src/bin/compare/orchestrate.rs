@@ -50,8 +50,8 @@ pub(crate) fn run(options: &Options) -> Outcome {
 /// Runs a group round by round, each round every member that still needs a clean run (and async-nats whenever any
 /// other member does, so that there is a baseline run of the same round to pair with).
 fn run_group(server: &NatsServer, group: &Group, options: &Options) -> Vec<Cell> {
-    if group.pinned {
-        pin(server.pid(), "0");
+    if group.pinned && !pin(server.pid(), "0") {
+        eprintln!("could not pin the server to CPU 0: the {} rows are not pinned on its side", group.label());
     }
     let mut cells: Vec<Cell> = group
         .members

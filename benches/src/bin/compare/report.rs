@@ -1,7 +1,7 @@
 //! What the comparison prints and writes: the table, `target/bench/compare.json` and the markdown table.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -44,11 +44,12 @@ fn spread(s: Option<Summary>, fmt: impl Fn(f64) -> String) -> String {
     s.map_or("-".into(), |s| format!("{} ({}–{})", fmt(s.median), fmt(s.min), fmt(s.max)))
 }
 
-/// `median [min–max]` of a ratio, the paired spread when there is one.
-fn ratio_text(r: Option<Ratio>) -> String {
+/// `median [min–max]` of the ratios paired by round, with `open`/`close` around the spread; the ratio of the
+/// medians, marked `unpaired`, when no round had both clean.
+fn ratio_text(r: Option<Ratio>, (open, close): (&str, &str)) -> String {
     match r {
-        Some(Ratio { of_medians, paired: Some(p), .. }) => format!("{of_medians:.2} [{:.2}–{:.2}]", p.min, p.max),
-        Some(Ratio { of_medians, paired: None, .. }) => format!("{of_medians:.2} [unpaired]"),
+        Some(Ratio { paired: Some(p), .. }) => format!("{:.2} {open}{:.2}–{:.2}{close}", p.median, p.min, p.max),
+        Some(Ratio { of_medians, paired: None, .. }) => format!("{of_medians:.2} {open}unpaired{close}"),
         None => "-".into(),
     }
 }
@@ -76,7 +77,7 @@ pub(crate) fn print_table(cells: &[Cell]) {
     );
     for cell in cells {
         let latency = cell.workload.is_latency();
-        let ratio = ratio_text(ratio_of(cells, cell)) + if latency { " ↓" } else { "" };
+        let ratio = ratio_text(ratio_of(cells, cell), ("[", "]")) + if latency { " ↓" } else { "" };
         println!(
             "{:<16} {:>6} {:<14} {:>26} {:>22} {:>8} {:>7} {:>8} {:>20} {:>8} {:>6}",
             label(cell),
@@ -93,7 +94,7 @@ pub(crate) fn print_table(cells: &[Cell]) {
         );
     }
     println!(
-        "\nmedians over clean runs; ratio = median/median of async-nats, [min–max] of ratios paired by round; \
+        "\nmedians over clean runs; ratio to async-nats: median [min–max] of the ratios paired by round; \
          ↓ = p50 ratio (lower is better), else msgs/s (higher is better); RSS and dropped: the largest"
     );
 }
@@ -161,7 +162,9 @@ pub(crate) fn write_json(outcome: &Outcome, options: &Options, command: &str) ->
         },
         "cells": outcome.cells.iter().map(|c| cell_json(&outcome.cells, c)).collect::<Vec<_>>(),
     });
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    // The workspace's target dir, whatever CARGO_TARGET_DIR the binary was built with (as the old tool had it).
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    let dir = workspace.join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("compare.json");
     std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
@@ -201,8 +204,8 @@ pub(crate) fn markdown(cells: &[Cell], command: &str) -> String {
     }
     let _ = write!(
         out,
-        "\n\nRatios to async-nats (median of clean runs; in parentheses the range of ratios paired round by round). \
-         Produced by `{command}`.\n"
+        "\n\nRatios to async-nats, paired round by round over clean runs: median (min–max); the async-nats column \
+         is its median. Produced by `{command}`.\n"
     );
     out
 }
@@ -216,11 +219,7 @@ fn markdown_cell(cells: &[Cell], cell: &Cell) -> String {
             cell.summary(|r| Some(r.msgs_per_s)).map_or("-".into(), |s| format!("{} msgs/s", si(s.median)))
         }
     } else {
-        match ratio_of(cells, cell) {
-            Some(Ratio { of_medians, paired: Some(p), .. }) => format!("{of_medians:.2} ({:.2}–{:.2})", p.min, p.max),
-            Some(r) => format!("{:.2}", r.of_medians),
-            None => "-".into(),
-        }
+        ratio_text(ratio_of(cells, cell), ("(", ")"))
     };
     match (cell.workload.is_rss(), rss_mib(cell)) {
         (true, Some(mib)) => format!("{main}, {mib:.0} MiB"),
@@ -274,8 +273,8 @@ mod tests {
         let r = ratio_of(&cells, &cells[1]).unwrap();
         assert_eq!(r.of_medians, 35.0 / 15.0);
         let md = markdown(&cells, "compare");
-        // One row: raw's ratio and async-nats's figure side by side.
-        assert!(md.contains("| publish 16 B | 2.33 (2.00–3.00) | 15 msgs/s |"), "{md}");
+        // One row: raw's paired ratio and async-nats's figure side by side.
+        assert!(md.contains("| publish 16 B | 2.50 (2.00–3.00) | 15 msgs/s |"), "{md}");
     }
 
     #[test]
