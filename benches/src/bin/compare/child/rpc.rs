@@ -36,49 +36,57 @@ pub(super) fn reqrep(spec: &ChildSpec, client: Client) -> RunResult {
                 c.request(RR_SUBJECT, "ping").expect("request");
             })
         }
-        Client::OursTokio => runtime().block_on(async {
-            let c = nats_tokio::connect(&spec.url).await.expect("connect ours-tokio");
-            let mut svc = c.subscribe(RR_SUBJECT).await.expect("subscribe");
-            let responder = tokio::spawn(async move {
-                while let Some(m) = svc.next().await {
-                    echo(&m);
-                }
-            });
-            c.flush().await.expect("flush");
-            let w = Window::open(spec);
-            let mut samples = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                c.request(RR_SUBJECT, "ping").await.expect("request");
-                samples.push(t.elapsed());
-            }
-            responder.abort();
-            latency_result(w, samples)
-        }),
-        Client::AsyncNats => runtime().block_on(async {
-            let c = async_nats::connect(&spec.url).await.expect("connect async-nats");
-            let mut svc = c.subscribe(RR_SUBJECT).await.expect("subscribe");
-            let publisher = c.clone();
-            let responder = tokio::spawn(async move {
-                while let Some(m) = svc.next().await {
-                    if let Some(reply) = m.reply {
-                        let _ = publisher.publish(reply, m.payload.clone()).await;
-                    }
-                }
-            });
-            c.flush().await.expect("flush");
-            let w = Window::open(spec);
-            let mut samples = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                c.request(RR_SUBJECT, "ping".into()).await.expect("request");
-                samples.push(t.elapsed());
-            }
-            responder.abort();
-            latency_result(w, samples)
-        }),
+        Client::OursTokio => runtime().block_on(reqrep_ours_tokio(spec)),
+        Client::AsyncNats => runtime().block_on(reqrep_async_nats(spec)),
         Client::Raw => unreachable!("no raw reqrep"),
     }
+}
+
+/// [`reqrep`] for ours-tokio: the responder is a task on the same runtime.
+async fn reqrep_ours_tokio(spec: &ChildSpec) -> RunResult {
+    let c = nats_tokio::connect(&spec.url).await.expect("connect ours-tokio");
+    let mut svc = c.subscribe(RR_SUBJECT).await.expect("subscribe");
+    let responder = tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            echo(&m);
+        }
+    });
+    c.flush().await.expect("flush");
+    let w = Window::open(spec);
+    let mut samples = Vec::with_capacity(spec.messages);
+    for _ in 0..spec.messages {
+        let t = Instant::now();
+        c.request(RR_SUBJECT, "ping").await.expect("request");
+        samples.push(t.elapsed());
+    }
+    let result = latency_result(w, samples);
+    responder.abort();
+    result
+}
+
+/// [`reqrep`] for async-nats: the responder is a task on the same runtime, answering with a clone of the client.
+async fn reqrep_async_nats(spec: &ChildSpec) -> RunResult {
+    let c = async_nats::connect(&spec.url).await.expect("connect async-nats");
+    let mut svc = c.subscribe(RR_SUBJECT).await.expect("subscribe");
+    let publisher = c.clone();
+    let responder = tokio::spawn(async move {
+        while let Some(m) = svc.next().await {
+            if let Some(reply) = m.reply {
+                let _ = publisher.publish(reply, m.payload.clone()).await;
+            }
+        }
+    });
+    c.flush().await.expect("flush");
+    let w = Window::open(spec);
+    let mut samples = Vec::with_capacity(spec.messages);
+    for _ in 0..spec.messages {
+        let t = Instant::now();
+        c.request(RR_SUBJECT, "ping".into()).await.expect("request");
+        samples.push(t.elapsed());
+    }
+    let result = latency_result(w, samples);
+    responder.abort();
+    result
 }
 
 /// Times `n` calls of a blocking `request` in a window.
