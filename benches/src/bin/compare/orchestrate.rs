@@ -84,16 +84,32 @@ fn run_group(server: &NatsServer, group: &Group, options: &Options) -> Vec<Cell>
 }
 
 /// Which cells run in the next round, by index.
+///
+/// A cell counts the rounds in which both it and async-nats ran clean (while async-nats can still run): a clean
+/// run whose baseline run was not clean gives no paired ratio, so it is run again. async-nats runs while it, or
+/// any other cell, is short.
 fn due_this_round(cells: &[Cell], options: &Options) -> Vec<usize> {
     let can_try = |c: &Cell| c.runs.len() < options.max_attempts;
-    let needs = |c: &Cell| c.clean_runs() < options.runs && can_try(c);
-    let any_other_needs = |i: usize| cells.iter().enumerate().any(|(j, c)| j != i && needs(c));
+    let baseline = cells.iter().find(|c| c.client == Client::AsyncNats).filter(|b| can_try(b));
+    let have = |c: &Cell| match baseline {
+        Some(b) if c.client != Client::AsyncNats => paired_clean(c, b),
+        _ => c.clean_runs(),
+    };
+    let needs = |c: &Cell| have(c) < options.runs && can_try(c);
+    let any_needs = cells.iter().any(needs);
     (0..cells.len())
         .filter(|&i| {
             let c = &cells[i];
-            needs(c) || (c.client == Client::AsyncNats && can_try(c) && any_other_needs(i))
+            needs(c) || (c.client == Client::AsyncNats && can_try(c) && any_needs)
         })
         .collect()
+}
+
+/// Rounds in which both `cell` and `baseline` ran clean.
+fn paired_clean(cell: &Cell, baseline: &Cell) -> usize {
+    let clean_rounds = |c: &Cell| c.clean_values(|_| Some(0.0)).into_iter().map(|(round, _)| round).collect::<Vec<_>>();
+    let base = clean_rounds(baseline);
+    clean_rounds(cell).iter().filter(|r| base.contains(r)).count()
 }
 
 /// One attempt at a cell: a fake server if it needs one, a quiet machine, then the child.
@@ -257,6 +273,18 @@ mod tests {
         assert_eq!(due_this_round(&cells, &options), vec![0, 1]);
         let done = [cell(Client::AsyncNats, &[true, true]), cell(Client::OursTokio, &[true, true])];
         assert!(due_this_round(&done, &options).is_empty());
+    }
+
+    #[test]
+    fn a_clean_run_without_a_clean_baseline_is_run_again() {
+        let options = Options { runs: 2, max_attempts: 4, ..Options::default() };
+        // Round 1: ours clean, async-nats not; only round 0 pairs.
+        let cells = [cell(Client::AsyncNats, &[true, false]), cell(Client::OursTokio, &[true, true])];
+        assert_eq!(due_this_round(&cells, &options), vec![0, 1]);
+        // Once async-nats can run no more, plain clean runs count.
+        let options = Options { runs: 2, max_attempts: 3, ..Options::default() };
+        let cells = [cell(Client::AsyncNats, &[false, false, false]), cell(Client::OursTokio, &[true, true])];
+        assert!(due_this_round(&cells, &options).is_empty());
     }
 
     #[test]

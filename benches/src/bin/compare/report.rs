@@ -62,7 +62,7 @@ fn rss_mib(cell: &Cell) -> Option<f64> {
 /// Prints the table on stdout.
 pub(crate) fn print_table(cells: &[Cell]) {
     println!(
-        "{:<16} {:>6} {:<14} {:>26} {:>22} {:>8} {:>7} {:>8} {:>20} {:>8} {:>6}",
+        "{:<12} {:>6} {:<14} {:>24} {:>26} {:>8} {:>7} {:>8} {:>20} {:>8} {:>6}",
         "workload",
         "size",
         "client",
@@ -79,7 +79,7 @@ pub(crate) fn print_table(cells: &[Cell]) {
         let latency = cell.workload.is_latency();
         let ratio = ratio_text(ratio_of(cells, cell), ("[", "]")) + if latency { " ↓" } else { "" };
         println!(
-            "{:<16} {:>6} {:<14} {:>26} {:>22} {:>8} {:>7} {:>8} {:>20} {:>8} {:>6}",
+            "{:<12} {:>6} {:<14} {:>24} {:>26} {:>8} {:>7} {:>8} {:>20} {:>8} {:>6}",
             label(cell),
             cell.size,
             cell.client.name(),
