@@ -50,7 +50,11 @@ fn main() -> ExitCode {
 
 /// The orchestrator: runs everything, prints the table (and the markdown), writes the JSON.
 fn compare(options: &args::Options, command: &str) -> ExitCode {
-    let outcome = orchestrate::run(options);
+    let outcome = orchestrate::run(options, |so_far| {
+        if let Err(e) = report::write_json(so_far, options, command) {
+            eprintln!("compare: writing the JSON: {e}");
+        }
+    });
     report::print_table(&outcome.cells);
     match report::write_json(&outcome, options, command) {
         Ok(path) => println!("\nwrote {}", path.display()),

@@ -33,18 +33,20 @@ pub(crate) struct Outcome {
     pub(crate) cells: Vec<Cell>,
 }
 
-/// Runs the comparison `options` ask for.
-pub(crate) fn run(options: &Options) -> Outcome {
+/// Runs the comparison `options` ask for, handing what there is so far to `after_group` after each group (so that
+/// a long run stopped halfway still leaves its figures).
+pub(crate) fn run(options: &Options, mut after_group: impl FnMut(&Outcome)) -> Outcome {
     let server = NatsServer::start();
     let taskset = taskset_works();
     if !taskset {
         eprintln!("taskset is missing or refuses: the pinned reqrep rows are left out");
     }
-    let mut cells = vec![];
+    let mut outcome = Outcome { machine: Machine::read(), server_version: server.version(), taskset, cells: vec![] };
     for group in plan::plan(options, taskset) {
-        cells.extend(run_group(&server, &group, options));
+        outcome.cells.extend(run_group(&server, &group, options));
+        after_group(&outcome);
     }
-    Outcome { machine: Machine::read(), server_version: server.version(), taskset, cells }
+    outcome
 }
 
 /// Runs a group round by round, each round every member that still needs a clean run (and async-nats whenever any
@@ -78,6 +80,7 @@ fn run_group(server: &NatsServer, group: &Group, options: &Options) -> Vec<Cell>
     }
     if group.pinned {
         let all = format!("0-{}", Machine::read().nproc.saturating_sub(1));
+        // Unpinned rows after this one need the server on every CPU again.
         pin(server.pid(), &all);
     }
     cells
