@@ -16,6 +16,8 @@ use bytes::BytesMut;
 
 /// A connected byte stream that the driver owns (a shared socket, or TLS over one).
 pub(crate) trait Transport: Send + Unpin + 'static {
+    // Read through here only by TLS: the driver reads plain sockets with `Socket::poll_read_buf`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
     fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>>;
     /// Sends what the stream holds back (TLS ciphertext). Plain sockets hold nothing.
@@ -29,6 +31,7 @@ pub(crate) trait Socket: Send + Sync + 'static {
     /// Reads onto the end of `buf` (its spare capacity).
     fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
     /// Reads into `buf`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
     /// Writes some of `bufs`, or registers the task for when the socket can take more.
     fn poll_write_vectored(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>>;
@@ -91,6 +94,7 @@ fn poll_io<T>(
 
 /// Reads into `buf`'s spare capacity through a plain `read`: the space is zeroed first (there is no safe
 /// way to read into uninitialised memory), at most 16 KiB of it, so a read that finds nothing costs little.
+#[cfg(any(feature = "smol", feature = "tls"))]
 pub(crate) fn read_into_spare(
     buf: &mut BytesMut,
     read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
