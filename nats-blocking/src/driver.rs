@@ -15,6 +15,7 @@
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::Deref;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,13 @@ type Guard<'a> = MutexGuard<'a, Core<Link>>;
 
 /// A write that makes no progress for this long means the server is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A wake-up this soon after the writer thread's last write means a publisher in full flow (see `write_loop`).
+const RECENT: Duration = Duration::from_micros(50);
+/// The shortest time the writer thread lets a batch gather, and the longest.
+const MIN_HOLD: Duration = Duration::from_micros(50);
+const MAX_HOLD: Duration = Duration::from_millis(1);
+/// Bytes gathering during a hold that show a steady flow.
+const GROW: usize = 2048;
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 /// The read buffer grows by this much when it is nearly full.
@@ -103,6 +111,7 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         link.shutdown();
         wire.clear();
     }
+    shared.writes.fetch_add(1, Ordering::Relaxed);
     let mut core = shared.lock();
     core.writing = false;
     core.spare = wire;
@@ -120,6 +129,7 @@ fn wake_writer(shared: &Shared, core: &mut Core<Link>) {
 }
 
 /// Publishes, then sends or waits as [`Link::send`] decides.
+#[inline]
 pub(crate) fn publish(
     shared: &Shared,
     subject: &[u8],
@@ -327,12 +337,36 @@ fn start_tls<'a>(_shared: &'a Shared, mut core: Guard<'a>, _addr: &ServerAddr) -
 
 /// The writer thread: sends the small batches nobody else sent, TLS records of the session's own, and what
 /// is left at the close.
+///
+/// Woken for the first bytes of a batch, it writes them at once: a lone publish goes out without delay. A
+/// publisher in full flow is another matter: waking this thread for every few messages would cost a context
+/// switch each time (two threads on a busy core take turns, one message at a time) and a fight for the lock.
+/// So when it is woken again right after a write ([`RECENT`]), it lets the batch gather first, without being
+/// woken meanwhile. The gathering time adapts: it doubles (up to [`MAX_HOLD`]) while the flow is steady (a
+/// batch of [`GROW`] bytes or more came, or the publisher wrote one itself, which it does at
+/// [`DIRECT_WRITE`]), and halves to nothing when only a trickle comes. A steady flow then costs this thread
+/// one wake-up per [`MAX_HOLD`], while the publisher writes large batches from its own thread.
 pub(crate) fn write_loop(shared: Arc<Shared>) {
     let mut core = shared.lock();
+    let mut hold = Duration::ZERO;
+    let mut last_write: Option<Instant> = None;
     loop {
         let tls_pending = core.transport.as_ref().is_some_and(|t| t.wants_write());
+        let unwritten = core.conn.transmit_len();
+        if !hold.is_zero() && unwritten < DIRECT_WRITE && !tls_pending && core.closed.is_none() {
+            let writes = shared.writes.load(Ordering::Relaxed);
+            // Not marked idle: publishers do not wake it meanwhile.
+            core = shared.writer_wake.wait_timeout(core, hold).unwrap_or_else(|e| e.into_inner()).0;
+            let grew = core.conn.transmit_len().saturating_sub(unwritten);
+            let steady = grew >= GROW || shared.writes.load(Ordering::Relaxed) != writes;
+            hold = if steady { (hold * 2).min(MAX_HOLD) } else { hold / 2 };
+            if hold < MIN_HOLD {
+                hold = Duration::ZERO;
+            }
+        }
         if !core.writing && core.transport.is_some() && (core.conn.transmit_len() > 0 || tls_pending) {
             core = write_out(&shared, core);
+            last_write = Some(Instant::now());
             continue;
         }
         if core.closed.is_some() && !core.writing {
@@ -345,8 +379,14 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             }
             return;
         }
+        if !hold.is_zero() {
+            continue;
+        }
         core.writer_idle = true;
         core = shared.writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
         core.writer_idle = false;
+        if last_write.is_some_and(|t| t.elapsed() < RECENT) {
+            hold = MIN_HOLD;
+        }
     }
 }

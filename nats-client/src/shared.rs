@@ -8,6 +8,7 @@
 //! subscription's queue.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use crate::Error;
 
 /// Unwritten bytes at which a publishing caller stops batching and writes the batch itself (when nobody else
 /// is writing): one large write from the thread that produced it, no hand-off to another thread.
-pub const DIRECT_WRITE: usize = 64 * 1024;
+pub const DIRECT_WRITE: usize = 16 * 1024;
 
 /// Unwritten bytes past which publishers wait for the write in progress: a small multiple of a socket's send
 /// buffer, so the memory a publisher holds stays flat at any rate.
@@ -131,6 +132,8 @@ pub struct Shared<T> {
     pub first_connect: Slot<Result<(), CloseReason>>,
     /// Set when the connection is closed, with why.
     pub closed: Slot<CloseReason>,
+    /// Writes done so far, readable without the lock: a writer that waits can tell that someone else wrote.
+    pub writes: AtomicU64,
     /// Timeouts and limits.
     pub settings: Settings,
     /// Where received messages with a reply subject answer: this shared state.
@@ -165,6 +168,7 @@ impl<T: Transport> Shared<T> {
             space: Condvar::new(),
             first_connect: Slot::new(),
             closed: Slot::new(),
+            writes: AtomicU64::new(0),
             settings,
             client: me.clone(),
         })
@@ -173,6 +177,15 @@ impl<T: Transport> Shared<T> {
     /// Locks the core. A panic elsewhere while holding the lock leaves plain data behind; it is used as is.
     pub fn lock(&self) -> MutexGuard<'_, Core<T>> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the core if nobody holds it now.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, Core<T>>> {
+        match self.core.try_lock() {
+            Ok(core) => Some(core),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// After a command: route the events it caused at once (a subscription ended, the connection closed)

@@ -42,7 +42,51 @@ impl Hdr<'_> {
     }
 }
 
+/// Bytes of the largest op assembled on the stack.
+const SMALL: usize = 192;
+
+/// A small op assembled on the stack, copied into the buffer in one piece: one copy instead of one per piece,
+/// each with its own capacity check.
+struct Small {
+    bytes: [u8; SMALL],
+    len: usize,
+}
+
+impl Small {
+    fn new() -> Self {
+        Self { bytes: [0; SMALL], len: 0 }
+    }
+
+    /// Appends `s` (the caller checked that it fits).
+    #[inline]
+    fn put(&mut self, s: &[u8]) {
+        self.bytes[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+    }
+
+    /// Appends `n` in decimal.
+    #[inline]
+    fn put_num(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..]);
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Writes `n` in decimal without allocating.
+#[inline]
 fn put_decimal(out: &mut BytesMut, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
@@ -115,6 +159,7 @@ impl WriteBuffer {
     }
 
     /// Appends `PUB`, or `HPUB` when `headers` (a complete encoded block) is given. Returns the bytes added.
+    #[inline]
     pub fn push_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: Option<&[u8]>, payload: &Bytes) -> usize {
         let op = if headers.is_some() { &b"HPUB "[..] } else { b"PUB " };
         self.push_message(op, subject, None, reply, headers.map(Hdr::Block), payload)
@@ -145,9 +190,46 @@ impl WriteBuffer {
         self.push_message(b"HPUB ", subject, None, reply, Some(Hdr::Entries(headers)), payload)
     }
 
-    /// One message op: the control line, header block and a small payload go into the tail under one
-    /// reservation, each piece copied once and the sizes formatted once; a large payload is chained.
+    /// One message op. A small one (the common publish) is assembled on the stack and copied into the tail
+    /// in one piece; a larger one goes into the tail under one reservation, each piece copied once and the
+    /// sizes formatted once; a large payload is chained.
+    #[inline]
     fn push_message(
+        &mut self,
+        op: &[u8],
+        subject: &[u8],
+        sid: Option<u64>,
+        reply: Option<&[u8]>,
+        headers: Option<Hdr<'_>>,
+        payload: &Bytes,
+    ) -> usize {
+        let reply_len = reply.map_or(0, |r| r.len() + 1);
+        // 2 x 21: a space and up to 20 digits for the sid, and for the size; then two CRLFs.
+        if headers.is_none() && op.len() + subject.len() + reply_len + 42 + payload.len() + 4 <= SMALL {
+            let mut op_bytes = Small::new();
+            op_bytes.put(op);
+            op_bytes.put(subject);
+            if let Some(sid) = sid {
+                op_bytes.put(b" ");
+                op_bytes.put_num(sid);
+            }
+            if let Some(reply) = reply {
+                op_bytes.put(b" ");
+                op_bytes.put(reply);
+            }
+            op_bytes.put(b" ");
+            op_bytes.put_num(payload.len() as u64);
+            op_bytes.put(b"\r\n");
+            op_bytes.put(payload);
+            op_bytes.put(b"\r\n");
+            self.put(op_bytes.as_bytes());
+            return op_bytes.len;
+        }
+        self.push_large(op, subject, sid, reply, headers, payload)
+    }
+
+    /// [`push_message`](Self::push_message) for an op with headers or too large for the stack.
+    fn push_large(
         &mut self,
         op: &[u8],
         subject: &[u8],

@@ -230,6 +230,7 @@ impl Connection {
     }
 
     /// Checks a publish and returns the size of its header block.
+    #[inline]
     fn check_publish(&self, subject: &[u8], headers: Option<&Headers>, payload: &Bytes) -> Result<usize, CommandError> {
         self.check_open()?;
         validate_publish_subject(subject)?;
@@ -245,6 +246,7 @@ impl Connection {
         Ok(hdr_len)
     }
 
+    #[inline]
     fn push_publish(
         &mut self,
         subject: &[u8],
@@ -277,6 +279,7 @@ impl Connection {
     }
 
     /// Publishes a message. While disconnected it waits in the reconnect buffer (bounded in bytes).
+    #[inline]
     pub fn publish(
         &mut self,
         subject: impl AsRef<[u8]>,
