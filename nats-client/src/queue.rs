@@ -139,6 +139,11 @@ impl MessageQueue {
         pushed
     }
 
+    /// Holds the queue for a run of messages appended one by one (see [`Run`]); the consumer is not woken.
+    pub fn run(&self) -> Run<'_> {
+        Run { state: lock(&self.state), pushed: Pushed::default() }
+    }
+
     /// Adds one message and wakes the consumer (for replies of `request_many`).
     pub fn push(&self, msg: Message) -> Pushed {
         let mut s = lock(&self.state);
@@ -226,6 +231,27 @@ impl MessageQueue {
     fn queued(&self) -> (usize, usize) {
         let s = lock(&self.state);
         (s.msgs.len(), s.bytes)
+    }
+}
+
+/// A queue held by a driver while it appends a run of messages, each straight from the decoder: no staging,
+/// one lock for the run. See [`MessageQueue::run`].
+pub struct Run<'a> {
+    state: MutexGuard<'a, State>,
+    pushed: Pushed,
+}
+
+impl Run<'_> {
+    /// Appends `msg`, or drops it past the pending limits (or when the queue has ended).
+    pub fn push(&mut self, msg: Message) {
+        if self.state.ended.is_none() {
+            self.state.admit(msg, &mut self.pushed);
+        }
+    }
+
+    /// What the run did so far.
+    pub fn pushed(&self) -> Pushed {
+        self.pushed
     }
 }
 

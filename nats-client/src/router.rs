@@ -1,17 +1,20 @@
 //! The sink both drivers hand to the core while it decodes a read: each message goes straight to its
 //! subscription's queue.
 //!
-//! Messages of one subscription usually come in runs. A run is staged in a reused vector and appended to
-//! its queue under one lock when the run ends (another subscription's message, or the end of the read), and
-//! each queue that received something is woken once, after the read, outside the connection's lock. Per
-//! message that leaves: one `Bytes` of the read buffer, a hash lookup in the core, a push onto a vector.
+//! Messages of one subscription usually come in runs. The router holds the subscription's queue for the run
+//! and appends each message as it is decoded (no staging, no second copy); the queue is let go when the run
+//! ends (another subscription's message, or the end of the read). Each queue that received something is
+//! woken once, after the read, outside the connection's lock. Per message that leaves: one `Bytes` of the
+//! read buffer, a hash lookup in the core, a push onto the queue.
+//!
+//! Lock order: the connection's lock, then a queue's. A consumer takes only its queue's lock.
 
 use std::sync::{Arc, Weak};
 
 use nats_proto::{Deliver, IdMap, Msg};
 
 use crate::message::{Message, Publish};
-use crate::queue::MessageQueue;
+use crate::queue::{MessageQueue, Run};
 
 /// What a read's delivery leaves behind for the driver: queues to wake, subscriptions that began to drop.
 #[derive(Debug, Default)]
@@ -20,8 +23,6 @@ pub struct Delivered {
     pub touched: Vec<Arc<MessageQueue>>,
     /// Subscriptions whose queue started a slow-consumer episode during the read.
     pub slow: Vec<u64>,
-    /// The run being staged (kept for its allocation).
-    run: Vec<Message>,
 }
 
 impl Delivered {
@@ -39,49 +40,49 @@ pub struct Router<'a> {
     /// Where messages with a reply subject answer.
     client: &'a Weak<dyn Publish>,
     out: &'a mut Delivered,
-    run_sid: u64,
+    /// The run in progress: its subscription, its queue (`None`: nobody wants these), held.
+    run: Option<(u64, Option<(&'a Arc<MessageQueue>, Run<'a>)>)>,
 }
 
 impl<'a> Router<'a> {
     /// A router over `routes` (subscription id to queue) that leaves its findings in `out`.
     pub fn new(routes: &'a IdMap<Arc<MessageQueue>>, client: &'a Weak<dyn Publish>, out: &'a mut Delivered) -> Self {
-        Self { routes, client, out, run_sid: 0 }
+        Self { routes, client, out, run: None }
     }
 
-    /// Appends the staged run to its queue.
-    fn flush_run(&mut self) {
-        if self.out.run.is_empty() {
-            return;
-        }
-        let Some(queue) = self.routes.get(&self.run_sid) else {
-            // Unsubscribed by the client while the server still sent: nobody wants these.
-            self.out.run.clear();
-            return;
-        };
-        let pushed = queue.push_run(&mut self.out.run);
+    /// Lets go of the run's queue and notes what it did.
+    fn end_run(&mut self) {
+        let Some((sid, Some((queue, run)))) = self.run.take() else { return };
+        let pushed = run.pushed();
+        drop(run);
         if pushed.queued > 0 && !self.out.touched.iter().any(|q| Arc::ptr_eq(q, queue)) {
             self.out.touched.push(queue.clone());
         }
         if pushed.episode {
-            self.out.slow.push(self.run_sid);
+            self.out.slow.push(sid);
         }
     }
 }
 
-/// The last run is delivered when the router goes, so no message can be left staged.
+/// The last run's queue is let go when the router goes.
 impl Drop for Router<'_> {
     fn drop(&mut self) {
-        self.flush_run();
+        self.end_run();
     }
 }
 
 impl Deliver for Router<'_> {
     fn deliver(&mut self, msg: Msg) {
-        if msg.sid() != self.run_sid {
-            self.flush_run();
-            self.run_sid = msg.sid();
+        let sid = msg.sid();
+        if self.run.as_ref().is_none_or(|(s, _)| *s != sid) {
+            self.end_run();
+            // Unsubscribed by the client while the server still sent: nobody wants these.
+            let queue = self.routes.get(&sid).map(|q| (q, q.run()));
+            self.run = Some((sid, queue));
         }
-        let client = msg.reply().is_some().then(|| self.client.clone());
-        self.out.run.push(Message::new(msg, client));
+        if let Some((_, Some((_, run)))) = self.run.as_mut() {
+            let client = msg.reply().is_some().then(|| self.client.clone());
+            run.push(Message::new(msg, client));
+        }
     }
 }

@@ -60,8 +60,10 @@ impl nats_client::shared::Transport for Link {
                 write_direct(shared, &mut core, &*sock);
             }
         }
-        // The driver has bytes to write, or a deadline earlier than its timer (a request's, a flush's).
-        let earlier = core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
+        // The driver has bytes to write, or a deadline earlier than its timer (a request's, a flush's: only
+        // commands someone waits on set one, so a publish need not look).
+        let earlier = urgency == Urgency::Now
+            && core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
         if core.conn.transmit_len() > 0 || core.writing || core.closed.is_some() || earlier {
             if let Some(waker) = core.task_waker.take() {
                 waker.wake();
