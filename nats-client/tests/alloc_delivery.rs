@@ -1,0 +1,347 @@
+//! The client half of the ingest path allocates nothing per message either: `Connection::handle_read` decodes
+//! the driver's read buffer into the drivers' own sink, `nats_client::router::Router`, which appends each run of
+//! messages to its subscription's `MessageQueue` taking the queue's lock once per run; the subscriber's
+//! `Receiver` takes everything waiting in one swap and hands the messages out. Once the read buffer and the two
+//! `VecDeque`s that the queue and the receiver swap have their capacity, a batch costs the same number of
+//! allocations (none) whether it holds N or 10 N messages.
+//!
+//! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
+//! on other threads of the harness do not disturb a measurement.
+
+// A `#[global_allocator]` needs an `unsafe impl GlobalAlloc`. The impl only counts and then delegates every
+// call, unchanged, to `std::alloc::System`, so the workspace-wide `unsafe_code = "deny"` is lifted for this
+// test file alone.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use nats_client::queue::{MessageQueue, Receiver};
+use nats_client::router::{Delivered, Router};
+use nats_client::{Error, Message, PendingLimits, Publish};
+use nats_proto::{Config, Connection, Event, Headers, IdMap, ServerAddr, WriteBuffer};
+
+struct Counting;
+
+thread_local! {
+    /// Whether allocations on this thread are being counted.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Allocations (and reallocations) counted on this thread.
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    // `try_with`: the allocator may run while the thread's locals are being torn down.
+    if ARMED.try_with(Cell::get).unwrap_or(false) {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns how many allocations it made on this thread.
+fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    (COUNT.with(Cell::get), r)
+}
+
+#[test]
+fn the_counter_counts() {
+    let (n, v) = allocations(|| vec![1u8; 64]);
+    assert_eq!((n, v.len()), (1, 64));
+    let (n, _) = allocations(|| Bytes::copy_from_slice(b"x"));
+    assert_eq!(n, 1);
+}
+
+/// Messages in the smaller batch; the larger one has ten times as many.
+const N: usize = 2_000;
+/// The drivers' read buffer: its initial capacity and what they `reserve` when fewer than [`MIN_READ`] bytes
+/// are free (see `nats-blocking/src/driver.rs`, `nats-tokio/src/driver.rs`).
+const READ_BUFFER: usize = 64 * 1024;
+const MIN_READ: usize = 4 * 1024;
+
+/// `n` frames for `sid`, cycling through: MSG, MSG with a reply, HMSG, HMSG with a reply; 16-byte payloads.
+fn frames(sid: u64, n: usize) -> Bytes {
+    let mut h = Headers::new();
+    h.append("Nats-Msg-Id", "a1b2c3").unwrap();
+    h.append("Trace", "on").unwrap();
+    let h = h.to_block();
+    let payload = Bytes::from_static(b"0123456789abcdef");
+    let mut w = WriteBuffer::new();
+    for i in 0..n {
+        let reply = (i % 2 == 1).then_some(&b"_INBOX.abcdef.1234"[..]);
+        let headers = (i % 4 >= 2).then(|| h.as_bytes());
+        w.push_msg(b"bench.msg", sid, reply, headers, &payload);
+    }
+    w.take_bytes()
+}
+
+/// The client a message with a reply subject answers through: records what it is asked to publish.
+#[derive(Default)]
+struct Replies {
+    count: AtomicUsize,
+    last: Mutex<Option<(Vec<u8>, Bytes)>>,
+}
+
+impl Publish for Replies {
+    fn publish(&self, subject: &[u8], _headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        *self.last.lock().unwrap() = Some((subject.to_vec(), payload));
+        Ok(())
+    }
+}
+
+/// What the subscriber took: messages, payload bytes, with a reply (and a client to answer through), with
+/// headers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Seen {
+    msgs: usize,
+    payload: usize,
+    replies: usize,
+    headers: usize,
+}
+
+impl Seen {
+    /// What `n` frames of [`frames`] deliver.
+    fn expected(n: usize) -> Self {
+        Self { msgs: n, payload: 16 * n, replies: n / 2, headers: n / 2 }
+    }
+}
+
+/// Reads of [`Client::driver_reads`]: how many, and how many filled the buffer and ended inside a frame.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reads {
+    reads: usize,
+    full_and_cut: usize,
+}
+
+/// What a driver holds for the ingest path, and a subscriber's receiver.
+struct Client {
+    conn: Connection,
+    now: Instant,
+    sid: u64,
+    buf: BytesMut,
+    routes: IdMap<Arc<MessageQueue>>,
+    replies: Arc<Replies>,
+    client: Weak<dyn Publish>,
+    delivered: Delivered,
+    rx: Receiver,
+}
+
+impl Client {
+    /// A connection through its handshake (INFO, CONNECT + PING, PONG) with one subscription routed to a queue.
+    fn new() -> Self {
+        let now = Instant::now();
+        let addr = ServerAddr::parse("nats://127.0.0.1:4222").unwrap();
+        let mut config = Config::new(vec![addr.clone()]);
+        config.randomize_servers = false;
+        let mut conn = Connection::new(config, now);
+        assert!(matches!(conn.poll_event(), Some(Event::Dial(a)) if a == addr));
+        conn.handle_connected(now);
+        let info = r#"{"server_id":"S1","server_name":"s1","version":"2.11.0","proto":1,"headers":true,"max_payload":1048576}"#;
+        conn.handle_input(now, format!("INFO {info}\r\n").as_bytes());
+        let sent = transmit(&mut conn);
+        assert!(sent.starts_with("CONNECT {") && sent.ends_with("\r\nPING\r\n"), "{sent:?}");
+        conn.handle_input(now, b"PONG\r\n");
+        let mut connected = false;
+        while let Some(e) = conn.poll_event() {
+            connected |= matches!(e, Event::Connected(a) if a == addr);
+        }
+        assert!(connected && conn.is_connected());
+        let sid = conn.subscribe("bench.>", None).unwrap();
+        assert_eq!(transmit(&mut conn), format!("SUB bench.> {sid}\r\n"));
+
+        let queue = Arc::new(MessageQueue::new(PendingLimits::default()));
+        let mut routes = IdMap::default();
+        routes.insert(sid, queue.clone());
+        let replies = Arc::new(Replies::default());
+        let client: Weak<dyn Publish> = Arc::downgrade(&replies) as Weak<dyn Publish>;
+        let buf = BytesMut::with_capacity(READ_BUFFER);
+        Self { conn, now, sid, buf, routes, replies, client, delivered: Delivered::default(), rx: Receiver::new(queue) }
+    }
+
+    /// Decodes what is in the read buffer into the router, as `Core::ingest` does, then wakes the queue.
+    fn ingest(&mut self) {
+        let Client { conn, now, buf, routes, client, delivered, .. } = self;
+        conn.handle_read(*now, buf, &mut Router::new(routes, client, delivered));
+        assert!(delivered.slow.is_empty(), "a slow consumer: {:?}", delivered.slow);
+        assert!(delivered.touched.len() <= 1);
+        delivered.wake_all();
+    }
+
+    /// The subscriber takes every message waiting and drops it; what it saw goes into `seen`.
+    fn drain(&mut self, seen: &mut Seen) {
+        while let Some(next) = self.rx.try_next() {
+            let m: Message = next.expect("the queue does not end");
+            assert_eq!((m.sid(), m.subject().as_bytes()), (self.sid, &b"bench.msg"[..]));
+            seen.msgs += 1;
+            seen.payload += m.payload().len();
+            seen.replies += usize::from(m.reply().is_some());
+            seen.headers += usize::from(m.headers().is_some_and(|h| h.get("Trace") == Some("on")));
+        }
+    }
+
+    /// Feeds `wire` in one read, then the subscriber takes it all; returns the allocations of the whole round
+    /// (the drops included) and what the subscriber saw.
+    fn one_read(&mut self, wire: &Bytes) -> (usize, Seen) {
+        let in_msgs = self.conn.statistics().in_msgs;
+        let (n, seen) = allocations(|| {
+            self.buf.extend_from_slice(wire);
+            self.ingest();
+            let mut seen = Seen::default();
+            self.drain(&mut seen);
+            seen
+        });
+        self.check(in_msgs, &seen);
+        (n, seen)
+    }
+
+    /// Feeds `wire` the way the drivers read a busy socket: the buffer is topped up with `reserve` when low,
+    /// each read fills all of its free room (so reads end anywhere inside a frame), and the subscriber takes
+    /// what arrived after each read.
+    fn driver_reads(&mut self, wire: &Bytes) -> (usize, Seen, Reads) {
+        let in_msgs = self.conn.statistics().in_msgs;
+        let (n, (seen, reads)) = allocations(|| {
+            let (mut seen, mut reads) = (Seen::default(), Reads::default());
+            let mut at = 0;
+            while at < wire.len() {
+                if self.buf.capacity() - self.buf.len() < MIN_READ {
+                    self.buf.reserve(READ_BUFFER);
+                }
+                let len = (self.buf.capacity() - self.buf.len()).min(wire.len() - at);
+                self.buf.extend_from_slice(&wire[at..at + len]);
+                at += len;
+                let full = self.buf.capacity() == self.buf.len();
+                self.ingest();
+                reads.reads += 1;
+                reads.full_and_cut += usize::from(full && !self.buf.is_empty());
+                self.drain(&mut seen);
+            }
+            (seen, reads)
+        });
+        self.check(in_msgs, &seen);
+        (n, seen, reads)
+    }
+
+    /// The read left nothing behind, raised no event, dropped nothing, and every message decoded was taken.
+    fn check(&mut self, in_msgs_before: u64, seen: &Seen) {
+        assert!(self.buf.is_empty(), "{} bytes of a frame left in the read buffer", self.buf.len());
+        assert!(self.conn.is_connected());
+        let event = self.conn.poll_event();
+        assert!(event.is_none(), "unexpected event: {event:?}");
+        assert_eq!(self.conn.statistics().in_msgs - in_msgs_before, seen.msgs as u64);
+        assert_eq!((self.rx.pending(), self.rx.dropped()), ((0, 0), 0));
+    }
+}
+
+/// Everything the connection wrote since the last call, as text.
+fn transmit(conn: &mut Connection) -> String {
+    let mut w = WriteBuffer::new();
+    conn.poll_transmit(&mut w);
+    String::from_utf8(w.take_bytes().to_vec()).unwrap()
+}
+
+/// The batch sizes measured, after two warm-up rounds of the large one, three times over.
+fn rounds(small: &Bytes, large: &Bytes, mut batch: impl FnMut(&Bytes, usize) -> usize) -> Vec<(usize, usize)> {
+    for _ in 0..2 {
+        batch(large, 10 * N);
+    }
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        for (wire, n) in [(small, N), (large, 10 * N)] {
+            counts.push((n, batch(wire, n)));
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_message_with_a_reply_answers_through_the_client() {
+    let mut c = Client::new();
+    c.buf.extend_from_slice(&frames(c.sid, 2));
+    c.ingest();
+    // The router gives the client only to messages that can be answered.
+    let plain = c.rx.try_next().unwrap().unwrap();
+    assert!(matches!(plain.respond("x"), Err(Error::Command(_))));
+    let request = c.rx.try_next().unwrap().unwrap();
+    request.respond("pong").unwrap();
+    assert_eq!(c.replies.count.load(Ordering::Relaxed), 1);
+    let last = c.replies.last.lock().unwrap().take();
+    assert_eq!(last, Some((b"_INBOX.abcdef.1234".to_vec(), Bytes::from_static(b"pong"))));
+    assert!(c.rx.try_next().is_none());
+}
+
+#[test]
+fn routing_and_receiving_allocate_nothing_per_message() {
+    let (small, large) = (frames(1, N), frames(1, 10 * N));
+    let mut c = Client::new();
+    assert_eq!(c.sid, 1);
+    // Warm-up: the buffer turns shared and grows to hold the large batch; both of the `VecDeque`s that the
+    // queue and the receiver swap grow to hold it too.
+    let counts = rounds(&small, &large, |wire, n| {
+        let (allocs, seen) = c.one_read(wire);
+        assert_eq!(seen, Seen::expected(n));
+        allocs
+    });
+    println!("allocations per batch, one read, router + queue + receiver (messages, allocations): {counts:?}");
+    assert!(counts.iter().all(|&(_, a)| a == counts[0].1), "the count grows with the batch: {counts:?}");
+    assert_eq!(counts[0].1, 0, "allocations while delivering {N} messages: {counts:?}");
+    assert_eq!(c.conn.statistics().in_msgs, (2 * 10 * N + 3 * 11 * N) as u64);
+    assert_eq!(c.replies.count.load(Ordering::Relaxed), 0);
+}
+
+/// The drivers' read loop: the messages of a read are in the queue while that read is decoded, so a read that
+/// fills the buffer and ends inside a frame costs a new buffer (the decoder's `reserve` for the rest of the
+/// frame cannot reclaim a buffer that queued messages still point into; the first message cut from the new one
+/// turns it shared): two allocations per full read (64 KiB), none per message.
+#[test]
+fn driver_reads_allocate_per_buffer_not_per_message() {
+    let (small, large) = (frames(1, N), frames(1, 10 * N));
+    let mut c = Client::new();
+    let mut per_read = Vec::new();
+    let counts = rounds(&small, &large, |wire, n| {
+        let (allocs, seen, reads) = c.driver_reads(wire);
+        assert_eq!(seen, Seen::expected(n));
+        per_read.push((n, wire.len(), reads.reads, reads.full_and_cut, allocs));
+        allocs
+    });
+    println!("(messages, bytes, reads, full reads cut inside a frame, allocations): {per_read:?}");
+    // Past the warm-up (the first two rounds), at most two allocations for each full read that ended inside a
+    // frame.
+    for &(n, _, _, full_and_cut, allocs) in &per_read[2..] {
+        assert!(allocs <= 2 * full_and_cut, "{allocs} allocations for {n} messages: {per_read:?}");
+    }
+    for &(n, allocs) in &counts {
+        // About 900 messages fill 64 KiB: two allocations for them.
+        assert!(allocs * 200 < n, "{allocs} allocations for {n} messages: {counts:?}");
+    }
+}

@@ -1,0 +1,295 @@
+//! The whole ingest path of a connection, `Connection::handle_read` into a `Deliver` sink, allocates nothing per
+//! message once the read buffer and the sink are warm: not only the decoder (see `alloc.rs`) but the state
+//! machine around it (state checks, statistics, the subscription lookup and count) and the hand-off to the sink.
+//!
+//! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
+//! on other threads of the harness do not disturb a measurement.
+
+// A `#[global_allocator]` needs an `unsafe impl GlobalAlloc`. The impl only counts and then delegates every
+// call, unchanged, to `std::alloc::System`, so the workspace-wide `unsafe_code = "deny"` is lifted for this
+// test file alone.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use bytes::{Bytes, BytesMut};
+use common::{config, sub_op, Peer, URL};
+use nats_proto::{Deliver, Headers, Msg, WriteBuffer};
+
+struct Counting;
+
+thread_local! {
+    /// Whether allocations on this thread are being counted.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Allocations (and reallocations) counted on this thread.
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    // `try_with`: the allocator may run while the thread's locals are being torn down.
+    if ARMED.try_with(Cell::get).unwrap_or(false) {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns how many allocations it made on this thread.
+fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    (COUNT.with(Cell::get), r)
+}
+
+#[test]
+fn the_counter_counts() {
+    let (n, v) = allocations(|| vec![1u8; 64]);
+    assert_eq!((n, v.len()), (1, 64));
+    let (n, _) = allocations(|| Bytes::copy_from_slice(b"x"));
+    assert_eq!(n, 1);
+}
+
+/// Messages in the smaller batch; the larger one has ten times as many.
+const N: usize = 2_000;
+/// The drivers' read buffer: its initial capacity and what they `reserve` when fewer than [`MIN_READ`] bytes
+/// are free (see `nats-blocking/src/driver.rs`, `nats-tokio/src/driver.rs`).
+const READ_BUFFER: usize = 64 * 1024;
+const MIN_READ: usize = 4 * 1024;
+
+/// `n` frames for `sid`, cycling through: MSG, MSG with a reply, HMSG, HMSG with a reply; 16-byte payloads.
+fn frames(sid: u64, n: usize) -> Bytes {
+    let mut h = Headers::new();
+    h.append("Nats-Msg-Id", "a1b2c3").unwrap();
+    h.append("Trace", "on").unwrap();
+    let h = h.to_block();
+    let payload = Bytes::from_static(b"0123456789abcdef");
+    let mut w = WriteBuffer::new();
+    for i in 0..n {
+        let reply = (i % 2 == 1).then_some(&b"_INBOX.abcdef.1234"[..]);
+        let headers = (i % 4 >= 2).then(|| h.as_bytes());
+        w.push_msg(b"bench.msg", sid, reply, headers, &payload);
+    }
+    w.take_bytes()
+}
+
+/// What a sink received: messages, payload bytes, with a reply, with headers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Seen {
+    msgs: usize,
+    payload: usize,
+    replies: usize,
+    headers: usize,
+}
+
+impl Seen {
+    /// What `n` frames of [`frames`] deliver.
+    fn expected(n: usize) -> Self {
+        Self { msgs: n, payload: 16 * n, replies: n / 2, headers: n / 2 }
+    }
+}
+
+/// The subscriber's end: checks and tallies each message, and keeps it in a vector with room reserved up front
+/// (as the drivers' router queues them for the subscriber) or drops it at once.
+struct Sink {
+    sid: u64,
+    keep: bool,
+    held: Vec<Msg>,
+    seen: Seen,
+}
+
+impl Deliver for Sink {
+    fn deliver(&mut self, m: Msg) {
+        // Reading a message allocates nothing either (`alloc.rs` covers header blocks).
+        assert_eq!((m.sid(), m.subject().as_bytes()), (self.sid, &b"bench.msg"[..]));
+        self.seen.msgs += 1;
+        self.seen.payload += m.payload().len();
+        self.seen.replies += usize::from(m.reply().is_some());
+        self.seen.headers += usize::from(m.headers().is_some_and(|h| h.get("Trace") == Some("on")));
+        if self.keep {
+            self.held.push(m);
+        }
+    }
+}
+
+/// Reads of [`Ingest::driver_reads`]: how many, and how many filled the buffer and ended inside a frame.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reads {
+    reads: usize,
+    full_and_cut: usize,
+}
+
+/// A connected client with one subscription, the driver's read buffer and a sink.
+struct Ingest {
+    peer: Peer,
+    buf: BytesMut,
+    sink: Sink,
+}
+
+impl Ingest {
+    fn new(keep: bool) -> Self {
+        let mut peer = Peer::connected(config(&[URL]));
+        let sid = peer.conn.subscribe("bench.>", None).unwrap();
+        assert_eq!(peer.sent(), vec![sub_op("bench.>", None, sid)]);
+        let sink = Sink { sid, keep, held: Vec::with_capacity(10 * N), seen: Seen::default() };
+        Self { peer, buf: BytesMut::with_capacity(READ_BUFFER), sink }
+    }
+
+    /// Feeds `wire` in one read; returns the allocations of the read and its decoding, and what arrived. The
+    /// sink holds every message of the batch until the read is done; they are dropped outside the count.
+    fn one_read(&mut self, wire: &Bytes) -> (usize, Seen) {
+        let now = self.peer.now();
+        let in_msgs = self.peer.conn.statistics().in_msgs;
+        let Ingest { peer, buf, sink } = self;
+        let (n, ()) = allocations(|| {
+            buf.extend_from_slice(wire);
+            peer.conn.handle_read(now, buf, sink);
+        });
+        assert_eq!(self.sink.held.len(), if self.sink.keep { self.sink.seen.msgs } else { 0 });
+        self.sink.held.clear();
+        (n, self.finish(in_msgs))
+    }
+
+    /// Feeds `wire` the way the drivers read a busy socket: the buffer is topped up with `reserve` when low,
+    /// and each read fills all of its free room, so reads end anywhere inside a frame. After each read the
+    /// consumer drops what it holds. Everything is counted, the drops too.
+    fn driver_reads(&mut self, wire: &Bytes) -> (usize, Seen, Reads) {
+        let now = self.peer.now();
+        let in_msgs = self.peer.conn.statistics().in_msgs;
+        let Ingest { peer, buf, sink } = self;
+        let (n, reads) = allocations(|| {
+            let mut reads = Reads::default();
+            let mut at = 0;
+            while at < wire.len() {
+                if buf.capacity() - buf.len() < MIN_READ {
+                    buf.reserve(READ_BUFFER);
+                }
+                let len = (buf.capacity() - buf.len()).min(wire.len() - at);
+                buf.extend_from_slice(&wire[at..at + len]);
+                at += len;
+                let full = buf.capacity() == buf.len();
+                peer.conn.handle_read(now, buf, sink);
+                reads.reads += 1;
+                reads.full_and_cut += usize::from(full && !buf.is_empty());
+                sink.held.clear();
+            }
+            reads
+        });
+        (n, self.finish(in_msgs), reads)
+    }
+
+    /// Checks the read left nothing behind, raised no event, and the connection counted what it delivered;
+    /// returns what the sink saw since the last call.
+    fn finish(&mut self, in_msgs_before: u64) -> Seen {
+        assert!(self.buf.is_empty(), "{} bytes of a frame left in the read buffer", self.buf.len());
+        assert!(self.peer.conn.is_connected());
+        let events = self.peer.events();
+        assert!(events.is_empty(), "unexpected events: {events:?}");
+        let seen = std::mem::take(&mut self.sink.seen);
+        assert_eq!(self.peer.conn.statistics().in_msgs - in_msgs_before, seen.msgs as u64);
+        seen
+    }
+}
+
+/// The batch sizes measured, after two warm-up rounds of the large one, three times over.
+fn rounds(small: &Bytes, large: &Bytes, mut batch: impl FnMut(&Bytes, usize) -> usize) -> Vec<(usize, usize)> {
+    for _ in 0..2 {
+        batch(large, 10 * N);
+    }
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        for (wire, n) in [(small, N), (large, 10 * N)] {
+            counts.push((n, batch(wire, n)));
+        }
+    }
+    counts
+}
+
+#[test]
+fn handle_read_into_a_sink_allocates_nothing_per_message() {
+    let (small, large) = (frames(1, N), frames(1, 10 * N));
+    let mut ingest = Ingest::new(true);
+    assert_eq!(ingest.sink.sid, 1);
+    // Warm-up: the buffer turns shared (one allocation, once) and grows to hold the large batch.
+    let counts = rounds(&small, &large, |wire, n| {
+        let (allocs, seen) = ingest.one_read(wire);
+        assert_eq!(seen, Seen::expected(n));
+        allocs
+    });
+    println!("allocations per batch, one read (messages, allocations): {counts:?}");
+    assert!(counts.iter().all(|&(_, a)| a == counts[0].1), "the count grows with the batch: {counts:?}");
+    assert_eq!(counts[0].1, 0, "allocations while delivering {N} messages: {counts:?}");
+    assert_eq!(ingest.peer.conn.statistics().in_msgs, (2 * 10 * N + 3 * 11 * N) as u64);
+}
+
+#[test]
+fn driver_reads_allocate_nothing_when_the_consumer_holds_nothing() {
+    let (small, large) = (frames(1, N), frames(1, 10 * N));
+    let mut ingest = Ingest::new(false);
+    let counts = rounds(&small, &large, |wire, n| {
+        let (allocs, seen, reads) = ingest.driver_reads(wire);
+        assert_eq!(seen, Seen::expected(n));
+        // Reads did end inside frames: the decoder's `reserve` for the rest of a frame ran, and reclaimed the
+        // buffer in place because nothing else still pointed into it.
+        assert!(reads.full_and_cut > 0, "{reads:?}");
+        allocs
+    });
+    println!("allocations per batch, 64 KiB reads, messages dropped at once (messages, allocations): {counts:?}");
+    assert!(counts.iter().all(|&(_, a)| a == 0), "allocations while delivering: {counts:?}");
+    assert!(ingest.buf.capacity() <= 2 * READ_BUFFER, "the read buffer grew to {}", ingest.buf.capacity());
+}
+
+/// When the messages of a read are still held while that read is decoded (the drivers' router queues them for
+/// the subscriber as they are decoded), a read that fills the buffer and ends inside a frame costs a new buffer:
+/// the decoder's `reserve` for the rest of the frame (`FrameReader::next_head`) cannot reclaim a buffer other
+/// handles still point into, so it allocates a fresh one, and the first message cut from that turns it shared
+/// (`BytesMut::split_to` boxes its `Shared`). That is two allocations per full read (64 KiB here), whatever the
+/// number of messages in it: none per message.
+#[test]
+fn driver_reads_allocate_per_buffer_not_per_message_when_the_consumer_holds_the_read() {
+    let (small, large) = (frames(1, N), frames(1, 10 * N));
+    let mut ingest = Ingest::new(true);
+    let mut per_read = Vec::new();
+    let counts = rounds(&small, &large, |wire, n| {
+        let (allocs, seen, reads) = ingest.driver_reads(wire);
+        assert_eq!(seen, Seen::expected(n));
+        per_read.push((n, wire.len(), reads.reads, reads.full_and_cut, allocs));
+        allocs
+    });
+    println!("(messages, bytes, reads, full reads cut inside a frame, allocations): {per_read:?}");
+    // Past the warm-up (the first two rounds), at most two allocations for each full read that ended inside a
+    // frame.
+    for &(n, _, _, full_and_cut, allocs) in &per_read[2..] {
+        assert!(allocs <= 2 * full_and_cut, "{allocs} allocations for {n} messages: {per_read:?}");
+    }
+    for &(n, allocs) in &counts {
+        // About 900 messages fill 64 KiB: two allocations for them.
+        assert!(allocs * 200 < n, "{allocs} allocations for {n} messages: {counts:?}");
+    }
+}
