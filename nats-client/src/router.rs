@@ -40,9 +40,12 @@ pub struct Router<'a> {
     /// Where messages with a reply subject answer.
     client: &'a Weak<dyn Publish>,
     out: &'a mut Delivered,
-    /// The run in progress: its subscription, its queue (`None`: nobody wants these), held.
-    run: Option<(u64, Option<(&'a Arc<MessageQueue>, Run<'a>)>)>,
+    /// The run in progress: its subscription, and its queue held (`None`: nobody wants these).
+    run: Option<(u64, Option<HeldQueue<'a>>)>,
 }
+
+/// A subscription's queue, and the run it holds.
+type HeldQueue<'a> = (&'a Arc<MessageQueue>, Run<'a>);
 
 impl<'a> Router<'a> {
     /// A router over `routes` (subscription id to queue) that leaves its findings in `out`.

@@ -95,6 +95,8 @@ pub struct Core<T> {
     pub spare: WriteBuffer,
     /// The blocking writer sleeps on `Shared::writer_wake`.
     pub writer_idle: bool,
+    /// The async driver lets a small batch gather: a publish need not wake it.
+    pub holding: bool,
     /// The blocking reader sleeps on `Shared::reader_wake`.
     pub reader_idle: bool,
     /// The async driver task, while it waits.
@@ -151,6 +153,7 @@ impl<T: Transport> Shared<T> {
                 writing: false,
                 spare: WriteBuffer::new(),
                 writer_idle: false,
+                holding: false,
                 reader_idle: false,
                 task_waker: None,
                 timer_at: None,

@@ -50,6 +50,11 @@ const READ_BUFFER: usize = 64 * 1024;
 const MIN_READ: usize = 4 * 1024;
 /// Deadline for the timer while the core has none.
 const IDLE: Duration = Duration::from_secs(3600);
+/// Woken for bytes this soon after its last write, the driver is racing a publisher in full flow (a wake-up
+/// through the runtime takes tens of microseconds).
+const RECENT: Duration = Duration::from_micros(200);
+/// How long it then lets a small batch gather (about one tick of a runtime's timer).
+const HOLD: Duration = Duration::from_millis(1);
 
 impl nats_client::shared::Transport for Link {
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
@@ -60,11 +65,13 @@ impl nats_client::shared::Transport for Link {
                 write_direct(shared, &mut core, &*sock);
             }
         }
-        // The driver has bytes to write, or a deadline earlier than its timer (a request's, a flush's: only
-        // commands someone waits on set one, so a publish need not look).
-        let earlier = urgency == Urgency::Now
-            && core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
-        if core.conn.transmit_len() > 0 || core.writing || core.closed.is_some() || earlier {
+        // The driver has bytes to write (unless it lets a small batch gather, see `poll_step`), or a deadline
+        // earlier than its timer (a request's, a flush's: only commands someone waits on set one, so a publish
+        // need not look).
+        let earlier =
+            urgency == Urgency::Now && core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
+        let to_write = (core.conn.transmit_len() > 0 && (!core.holding || urgency == Urgency::Now)) || core.writing;
+        if to_write || core.closed.is_some() || earlier {
             if let Some(waker) = core.task_waker.take() {
                 waker.wake();
             }
@@ -104,6 +111,16 @@ struct Driver<R: Runtime> {
     armed: Instant,
     /// The timer fired since it was last armed.
     fired: bool,
+    hold: Hold,
+}
+
+/// The driver's gathering of small batches (see [`Hold::gather`]).
+#[derive(Default)]
+struct Hold {
+    /// When the last batch was written out.
+    last_write: Option<Instant>,
+    /// Until when a small batch gathers.
+    until: Option<Instant>,
 }
 
 /// What `handle_events` must do outside the lock.
@@ -124,6 +141,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
         timer: R::timer(armed),
         armed,
         fired: false,
+        hold: Hold::default(),
     };
     loop {
         if driver.handle_events().await {
@@ -274,7 +292,8 @@ impl<R: Runtime> Driver<R> {
             let mut core = self.shared.lock();
             // Registered before looking, so a command issued after this point wakes the task.
             core.task_waker = Some(cx.waker().clone());
-            if self.stream.is_some() {
+            let now = Instant::now();
+            if self.stream.is_some() && !self.hold.gather(&self.wire, &mut core, now) {
                 take_batch(&mut self.wire, &self.shared, &mut core);
             }
             if core.closed.is_some() || Shared::has_deferred(&core) {
@@ -282,7 +301,7 @@ impl<R: Runtime> Driver<R> {
             }
             // The timer only ever moves earlier (or after it fired): a later deadline can wait for an early
             // firing, so a command that adds one need not wake the task. One that adds an earlier one does.
-            let next = core.conn.poll_timeout().unwrap_or_else(|| Instant::now() + IDLE);
+            let next = core.conn.poll_timeout().unwrap_or(now + IDLE).min(self.hold.until.unwrap_or(now + IDLE));
             if next < self.armed || self.fired {
                 self.timer.reset(next);
                 self.armed = next;
@@ -298,7 +317,12 @@ impl<R: Runtime> Driver<R> {
         if let Some(stream) = self.stream.as_mut() {
             let had_bytes = self.wire.has_remaining();
             match write_some(stream, &mut self.wire, cx) {
-                Poll::Ready(Ok(())) => drained = had_bytes,
+                Poll::Ready(Ok(())) => {
+                    drained = had_bytes;
+                    if had_bytes {
+                        self.hold.last_write = Some(Instant::now());
+                    }
+                }
                 Poll::Ready(Err(())) => lost = true,
                 Poll::Pending => {}
             }
@@ -337,6 +361,28 @@ impl<R: Runtime> Driver<R> {
             core.conn.handle_timeout(now);
         }
         Poll::Ready(())
+    }
+}
+
+impl Hold {
+    /// Whether to let the small batch waiting in the core gather instead of writing it now.
+    ///
+    /// Woken for the first bytes of a batch, the driver writes them at once: a lone publish goes out without
+    /// delay. But woken again right after its last write ([`RECENT`]), it is racing a publisher in full
+    /// flow, one small batch at a time, for the lock and the CPU. Then it lets the batch gather for
+    /// [`HOLD`], unwoken by publishes (`Core::holding`), while the publisher writes its own large batches
+    /// (at [`DIRECT_WRITE`]). A command someone waits on still wakes it at once.
+    fn gather(&mut self, wire: &WriteBuffer, core: &mut Core<Link>, now: Instant) -> bool {
+        let small = core.conn.transmit_len() < DIRECT_WRITE && !core.spare.has_remaining();
+        if wire.has_remaining() || !small || core.closed.is_some() {
+            self.until = None;
+        } else if self.until.is_none() && self.last_write.is_some_and(|t| now - t < RECENT) {
+            self.until = Some(now + HOLD);
+        } else if self.until.is_some_and(|t| now >= t) {
+            self.until = None;
+        }
+        core.holding = self.until.is_some();
+        core.holding
     }
 }
 
