@@ -1,5 +1,10 @@
 //! A service on an async client, on any runtime: [`AsyncService::run`] is one future that answers the
 //! discovery verbs and drives every handler; spawn it wherever you like (tokio, smol, ...).
+//!
+//! Each subscription and each handler future is polled with a waker of its own (see `wake`), so a wake-up of
+//! `run` polls what was woken: the subscription a message arrived on and the handlers whose futures can go on,
+//! not the 9 discovery subscriptions and every handler in flight. Handlers are called and polled without the
+//! runner's lock, as a handler may call the service.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,11 +16,12 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
-use crate::core::{new_id, ServiceCore, Subscription as Needed, SystemClock, Target};
+use crate::core::{new_id, EndpointId, ServiceCore, Subscription as Needed, SystemClock, Target, Verb};
 use crate::request::{
-    typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, DROPPED_BY_PANIC,
+    typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving, DROPPED_BY_PANIC,
 };
 use crate::transport::{AsyncSubscription, AsyncTransport};
+use crate::wake::{split, Slots, Wakeups, HANDLER, SUB};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
 
@@ -32,17 +38,71 @@ fn register(wakers: &mut Vec<Waker>, waker: &Waker) {
 }
 type AsyncHandler = Arc<dyn Fn(Request) -> HandlerFuture + Send + Sync>;
 
+enum Role {
+    Verb(Verb),
+    Endpoint { id: EndpointId, handler: AsyncHandler, serving: Serving },
+}
+
 struct Sub<S> {
-    target: Target,
+    role: Role,
     sub: S,
-    handler: Option<AsyncHandler>,
-    dropped: u64,
+}
+
+impl<S> Sub<S> {
+    fn serves(&self, endpoint: EndpointId) -> bool {
+        matches!(self.role, Role::Endpoint { id, .. } if id == endpoint)
+    }
+}
+
+/// A handler's work taken out by `poll_run` to be done without the runner's lock, in the handler's slot.
+struct Polling {
+    slot: usize,
+    work: Work,
+    waker: Waker,
+}
+
+enum Work {
+    /// A request for the handler: calling the handler makes the future (and, for a typed endpoint, answers).
+    Start(AsyncHandler, Request),
+    Poll(HandlerFuture),
+    Done,
+}
+
+impl Work {
+    /// Starts or polls; panics are caught (the request is answered with a 500 and counted).
+    fn advance(&mut self, cx: &mut Context<'_>) {
+        let mut fut = match std::mem::replace(self, Work::Done) {
+            Work::Start(handler, req) => match catch_unwind(AssertUnwindSafe(|| handler(req))) {
+                Ok(fut) => fut,
+                // The request was dropped while unwinding, which answered it.
+                Err(_) => return,
+            },
+            Work::Poll(fut) => fut,
+            Work::Done => return,
+        };
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => *self = Work::Poll(fut),
+            Ok(Poll::Ready(())) => {}
+            Err(_) => {
+                // The future holds its Request: dropping it now answers the panic with a 500.
+                DROPPED_BY_PANIC.with(|flag| flag.set(true));
+                drop(fut);
+                DROPPED_BY_PANIC.with(|flag| flag.set(false));
+            }
+        }
+    }
 }
 
 struct Runner<S> {
-    subs: Vec<Sub<S>>,
-    handlers: Vec<HandlerFuture>,
-    waker: Option<Waker>,
+    /// Polled under the runner's lock, only when woken (or new).
+    subs: Slots<Sub<S>>,
+    /// Polled without the runner's lock (a handler may call the service), only when woken (or new).
+    handlers: Slots<HandlerFuture>,
+    /// Keys a poll did not get to (its message budget ran out): the next poll takes them first.
+    again: Vec<usize>,
+    /// Buffers reused from poll to poll.
+    keys: Vec<usize>,
+    batch: Vec<Polling>,
     stopping: bool,
     stopped: Option<StopReason>,
     stop_wakers: Vec<Waker>,
@@ -51,6 +111,7 @@ struct Runner<S> {
 struct Inner<T: AsyncTransport> {
     transport: T,
     state: Arc<ServiceState>,
+    wakeups: Arc<Wakeups>,
     runner: Mutex<Runner<T::Subscription>>,
 }
 
@@ -87,12 +148,22 @@ impl<T: AsyncTransport> AsyncService<T> {
     /// Starts a service around a core built by the caller (an injected clock or id).
     pub async fn with_core(transport: T, core: ServiceCore) -> Result<Self, ServiceFailure> {
         let verbs = core.verb_subscriptions();
-        let runner =
-            Runner { subs: vec![], handlers: vec![], waker: None, stopping: false, stopped: None, stop_wakers: vec![] };
-        let service =
-            Self { inner: Arc::new(Inner { transport, state: ServiceState::new(core), runner: Mutex::new(runner) }) };
+        let wakeups = Arc::new(Wakeups::default());
+        let runner = Runner {
+            subs: Slots::new(SUB, wakeups.clone()),
+            handlers: Slots::new(HANDLER, wakeups.clone()),
+            again: vec![],
+            keys: vec![],
+            batch: vec![],
+            stopping: false,
+            stopped: None,
+            stop_wakers: vec![],
+        };
+        let state = ServiceState::new(core);
+        let service = Self { inner: Arc::new(Inner { transport, state, wakeups, runner: Mutex::new(runner) }) };
         for needed in verbs {
-            service.add(needed, None).await?;
+            let Target::Verb(verb) = needed.target else { unreachable!("verb_subscriptions returns verbs") };
+            service.add(&needed, Role::Verb(verb)).await?;
         }
         // Discoverable once this returns: the server has the subscriptions.
         service.inner.transport.flush().await?;
@@ -114,13 +185,12 @@ impl<T: AsyncTransport> AsyncService<T> {
         self.inner.state.core().root()
     }
 
-    async fn add(&self, needed: Needed, handler: Option<AsyncHandler>) -> Result<(), ServiceFailure> {
+    async fn add(&self, needed: &Needed, role: Role) -> Result<(), ServiceFailure> {
         let sub = self.inner.transport.subscribe(&needed.subject, needed.queue.as_deref()).await?;
         let mut runner = self.inner.runner();
-        runner.subs.push(Sub { target: needed.target, sub, handler, dropped: 0 });
-        if let Some(w) = runner.waker.take() {
-            w.wake();
-        }
+        let slot = runner.subs.insert(Sub { role, sub });
+        // Polled once by `run`, which registers the subscription's waker with it.
+        self.inner.wakeups.wake(runner.subs.key(slot));
         Ok(())
     }
 
@@ -139,10 +209,9 @@ impl<T: AsyncTransport> AsyncService<T> {
         if self.inner.runner().stopping {
             return Err(ServiceFailure::Stopped);
         }
-        let needed = self.inner.state.core().add_endpoint(group, config)?;
-        let Target::Endpoint(id) = needed.target else { unreachable!("add_endpoint returns an endpoint") };
+        let (needed, id, meter) = self.inner.state.core().add_metered_endpoint(group, config)?;
         let handler: AsyncHandler = Arc::new(move |req| Box::pin(handler(req)));
-        if let Err(e) = self.add(needed, Some(handler)).await {
+        if let Err(e) = self.add(&needed, Role::Endpoint { id, handler, serving: Serving::new(meter) }).await {
             self.inner.state.core().remove_endpoint(id);
             return Err(e);
         }
@@ -194,7 +263,7 @@ impl<T: AsyncTransport> AsyncService<T> {
     /// drops the endpoint from INFO and STATS.
     pub fn remove_endpoint(&self, endpoint: EndpointHandle) -> Result<(), ServiceFailure> {
         let runner = self.inner.runner();
-        let sid = runner.subs.iter().find(|s| s.target == Target::Endpoint(endpoint.id())).map(|s| s.sub.sid());
+        let sid = runner.subs.iter().find(|s| s.serves(endpoint.id())).map(|s| s.sub.sid());
         drop(runner);
         if let Some(sid) = sid {
             self.inner.transport.drain_subscription(sid)?;
@@ -262,15 +331,17 @@ impl<T: AsyncTransport> AsyncService<T> {
             if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
                 let reason = if drained { StopReason::Timeout } else { StopReason::ConnectionClosed };
                 runner.stopped = Some(reason.clone());
-                runner.handlers.clear();
-                finish_stop(&mut runner);
+                // Handlers out being polled are dropped by that poll, when it sees the stop.
+                let abandoned = runner.handlers.drain();
+                finish_stop(&mut runner, &inner.wakeups);
+                drop(runner);
+                // Dropped unanswered: each request counts as "no response".
+                drop(abandoned);
                 return Poll::Ready(reason);
             }
             register(&mut runner.stop_wakers, cx.waker());
             *waker_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-            if let Some(w) = runner.waker.take() {
-                w.wake();
-            }
+            inner.wakeups.wake_task();
             Poll::Pending
         })
         .await
@@ -293,87 +364,116 @@ impl<T: AsyncTransport> AsyncService<T> {
     }
 }
 
-fn finish_stop<S>(runner: &mut Runner<S>) {
+fn finish_stop<S>(runner: &mut Runner<S>, wakeups: &Wakeups) {
     for w in runner.stop_wakers.drain(..) {
         w.wake();
     }
     // `run` too: it must see the stop and resolve, even with no message or handler left to wake it.
-    if let Some(w) = runner.waker.take() {
-        w.wake();
-    }
+    wakeups.wake_task();
 }
 
-/// One poll of the service: take every waiting message, start handlers, drive them.
+/// One poll of the service: take the messages waiting on the subscriptions that were woken, start their
+/// handlers, drive the handlers that were woken (or are new). Nothing else is looked at.
 fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> Poll<StopReason> {
-    let mut runner = inner.runner();
+    let mut guard = inner.runner();
+    let runner = &mut *guard;
     if let Some(reason) = runner.stopped.clone() {
         return Poll::Ready(reason);
     }
-    runner.waker = Some(cx.waker().clone());
-    let mut i = 0;
-    // Take a bounded number of messages per poll, so handlers run and other tasks get the thread.
+    let mut keys = std::mem::take(&mut runner.keys);
+    keys.append(&mut runner.again);
+    inner.wakeups.take(cx.waker(), &mut keys);
+    let mut batch = std::mem::take(&mut runner.batch);
+    // A bounded number of messages per poll, so that handlers run and other tasks get the thread.
     let mut budget = MESSAGES_PER_POLL;
-    while i < runner.subs.len() {
-        if budget == 0 {
-            cx.waker().wake_by_ref();
-            break;
+    for &key in &keys {
+        let (kind, slot) = split(key);
+        if kind == HANDLER {
+            if let Some(fut) = runner.handlers.take_out(slot) {
+                batch.push(Polling { slot, work: Work::Poll(fut), waker: runner.handlers.waker(slot).clone() });
+            }
+            continue;
         }
-        budget -= 1;
-        let poll = runner.subs[i].sub.poll_message(cx);
-        match poll {
-            Poll::Ready(Some(msg)) => {
-                let sub = &mut runner.subs[i];
-                let target = sub.target;
-                let now_dropped = sub.sub.dropped();
-                let lost = now_dropped - sub.dropped;
-                sub.dropped = now_dropped;
-                let handler = sub.handler.clone();
-                match (target, handler) {
-                    (Target::Verb(verb), _) => inner.state.answer_verb(verb, &msg),
-                    (Target::Endpoint(id), Some(handler)) => {
-                        inner.state.note_dropped(id, lost);
-                        if let Some(req) = inner.state.begin(id, msg) {
-                            runner.handlers.push(handler(req));
+        loop {
+            if budget == 0 {
+                runner.again.push(key);
+                break;
+            }
+            let Some((sub, waker)) = runner.subs.get_mut(slot) else { break };
+            let msg = match sub.sub.poll_message(&mut Context::from_waker(waker)) {
+                Poll::Ready(Some(msg)) => msg,
+                Poll::Ready(None) => {
+                    if let Some(Sub { role: Role::Endpoint { id, .. }, .. }) = runner.subs.remove(slot) {
+                        // Drained (removed or stopping) or ended with the connection: it leaves INFO and STATS.
+                        if !runner.stopping {
+                            inner.state.core().remove_endpoint(id);
                         }
                     }
-                    (Target::Endpoint(_), None) => {}
+                    break;
                 }
-                // Look at the same subscription again: it may hold more.
-            }
-            Poll::Ready(None) => {
-                let ended = runner.subs.remove(i);
-                if let Target::Endpoint(id) = ended.target {
-                    // Drained (removed or stopping) or ended with the connection: it leaves INFO and STATS.
-                    if !runner.stopping {
-                        inner.state.core().remove_endpoint(id);
+                Poll::Pending => break,
+            };
+            budget -= 1;
+            match &mut sub.role {
+                Role::Verb(verb) => inner.state.answer_verb(*verb, &msg),
+                Role::Endpoint { handler, serving, .. } => {
+                    let sub = &sub.sub;
+                    if let Some(req) = serving.receive(msg, || sub.dropped()) {
+                        let (slot, work) = (runner.handlers.reserve(), Work::Start(handler.clone(), req));
+                        batch.push(Polling { slot, work, waker: runner.handlers.waker(slot).clone() });
                     }
                 }
             }
-            Poll::Pending => i += 1,
+            // Look at the same subscription again: it may hold more.
         }
     }
-    let mut handlers = std::mem::take(&mut runner.handlers);
-    drop(runner);
-    handlers.retain_mut(|fut| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(Poll::Pending) => true,
-        Ok(Poll::Ready(())) => false,
-        Err(_) => {
-            // The future holds its Request: dropping it now answers the panic with a 500.
-            DROPPED_BY_PANIC.with(|flag| flag.set(true));
-            drop(std::mem::replace(fut, Box::pin(std::future::ready(()))));
-            DROPPED_BY_PANIC.with(|flag| flag.set(false));
-            false
+    if !runner.again.is_empty() {
+        cx.waker().wake_by_ref();
+    }
+    keys.clear();
+    runner.keys = keys;
+    drop(guard);
+
+    // Without the lock: a handler may call the service (add or remove an endpoint, stop).
+    for polling in &mut batch {
+        polling.work.advance(&mut Context::from_waker(&polling.waker));
+    }
+
+    let mut guard = inner.runner();
+    let runner = &mut *guard;
+    let mut abandoned = vec![];
+    for Polling { slot, work, .. } in batch.drain(..) {
+        match work {
+            Work::Poll(fut) if runner.stopped.is_none() => {
+                if runner.handlers.put_back(slot, fut) {
+                    // Woken while out here: poll it again.
+                    runner.again.push(runner.handlers.key(slot));
+                    cx.waker().wake_by_ref();
+                }
+            }
+            Work::Poll(fut) => {
+                // `stop` timed out meanwhile and dropped the others.
+                runner.handlers.remove(slot);
+                abandoned.push(fut);
+            }
+            Work::Start(..) | Work::Done => {
+                runner.handlers.remove(slot);
+            }
         }
-    });
-    let mut runner = inner.runner();
-    handlers.append(&mut runner.handlers);
-    runner.handlers = handlers;
-    if runner.subs.is_empty() && runner.handlers.is_empty() {
+    }
+    runner.batch = batch;
+    let result = if let Some(reason) = runner.stopped.clone() {
+        Poll::Ready(reason)
+    } else if runner.subs.live() == 0 && runner.handlers.live() == 0 {
         // Every subscription ended: drained by `stop`, or with the connection.
         let reason = if runner.stopping { StopReason::Stopped } else { StopReason::ConnectionClosed };
         runner.stopped = Some(reason.clone());
-        finish_stop(&mut runner);
-        return Poll::Ready(reason);
-    }
-    Poll::Pending
+        finish_stop(runner, &inner.wakeups);
+        Poll::Ready(reason)
+    } else {
+        Poll::Pending
+    };
+    drop(guard);
+    drop(abandoned);
+    result
 }

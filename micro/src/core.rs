@@ -5,6 +5,10 @@
 //! clock and the instance id are given to it, so everything here is tested without a server. A runtime (the
 //! blocking or async service) subscribes as told, answers verbs with [`ServiceCore::verb_reply`], and brackets
 //! each endpoint request with [`ServiceCore::begin`] and [`ServiceCore::finish`].
+//!
+//! An endpoint's statistics live in a [`Meter`] of its own, outside the core: a running service holds the meter
+//! and counts each request on it without taking the lock around the whole core, which only INFO, STATS and
+//! configuration changes take.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -12,6 +16,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::config::{EndpointConfig, Group, Metadata, ServiceConfig, DEFAULT_QUEUE_GROUP};
+use crate::meter::{InFlight, Meter};
 use crate::validate::{check_endpoint_subject, check_metadata, is_valid_name, join_subject, ConfigError};
 use crate::wire::{
     rfc3339, EndpointInfo, EndpointStats, InfoResponse, PingResponse, StatsResponse, INFO_TYPE, PING_TYPE, STATS_TYPE,
@@ -109,8 +114,8 @@ pub enum Outcome {
 #[derive(Debug)]
 #[must_use = "finish the ticket, or the request is never timed"]
 pub struct Ticket {
-    endpoint: EndpointId,
-    received: Instant,
+    pub(crate) endpoint: EndpointId,
+    pub(crate) received: Instant,
 }
 
 impl Ticket {
@@ -124,24 +129,13 @@ impl Ticket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
-#[derive(Debug, Default, Clone)]
-struct Stats {
-    num_requests: u64,
-    num_errors: u64,
-    last_error: String,
-    processing_ns: u64,
-}
-
-#[derive(Debug, Clone)]
 struct Endpoint {
     id: EndpointId,
     name: String,
     subject: String,
     queue: Option<String>,
     metadata: Metadata,
-    max_in_flight: Option<usize>,
-    in_flight: usize,
-    stats: Stats,
+    meter: Arc<Meter>,
 }
 
 impl Endpoint {
@@ -168,6 +162,7 @@ pub struct ServiceCore {
     last_endpoint: u64,
     ping: Bytes,
     stats_handler: Option<StatsHandler>,
+    in_flight: Arc<InFlight>,
 }
 
 impl std::fmt::Debug for ServiceCore {
@@ -194,7 +189,18 @@ impl ServiceCore {
         // A struct of strings serializes.
         let ping = Bytes::from(serde_json::to_vec(&ping).unwrap_or_default());
         let started = clock.wall();
-        Ok(Self { config, id, clock, started, endpoints: vec![], last_endpoint: 0, ping, stats_handler: None })
+        let in_flight = Arc::new(InFlight::default());
+        Ok(Self {
+            config,
+            id,
+            clock,
+            started,
+            endpoints: vec![],
+            last_endpoint: 0,
+            ping,
+            stats_handler: None,
+            in_flight,
+        })
     }
 
     /// The service's name.
@@ -243,6 +249,16 @@ impl ServiceCore {
 
     /// Adds an endpoint under `group`; returns the subscription it needs.
     pub fn add_endpoint(&mut self, group: &Group, config: EndpointConfig) -> Result<Subscription, ConfigError> {
+        self.add_metered_endpoint(group, config).map(|(needed, ..)| needed)
+    }
+
+    /// [`add_endpoint`](Self::add_endpoint), for a runtime: also the endpoint's id and its meter, on which the
+    /// runtime counts the endpoint's requests.
+    pub(crate) fn add_metered_endpoint(
+        &mut self,
+        group: &Group,
+        config: EndpointConfig,
+    ) -> Result<(Subscription, EndpointId, Arc<Meter>), ConfigError> {
         if !is_valid_name(&config.name) {
             return Err(ConfigError::InvalidName(config.name));
         }
@@ -254,24 +270,32 @@ impl ServiceCore {
         let queue = config.queue_group.resolve(group.queue.as_deref());
         self.last_endpoint += 1;
         let id = EndpointId(self.last_endpoint);
+        let meter = Arc::new(Meter::new(id, self.clock.clone(), self.in_flight.clone(), config.max_in_flight));
         self.endpoints.push(Endpoint {
             id,
             name: config.name,
             subject: subject.clone(),
             queue: queue.clone(),
             metadata: config.metadata,
-            max_in_flight: config.max_in_flight,
-            in_flight: 0,
-            stats: Stats::default(),
+            meter: meter.clone(),
         });
-        Ok(Subscription { subject, queue, target: Target::Endpoint(id) })
+        Ok((Subscription { subject, queue, target: Target::Endpoint(id) }, id, meter))
     }
 
     /// Forgets an endpoint (after its subscription was drained): it leaves INFO and STATS.
     pub fn remove_endpoint(&mut self, id: EndpointId) -> bool {
-        let before = self.endpoints.len();
-        self.endpoints.retain(|e| e.id != id);
-        before != self.endpoints.len()
+        let Some(at) = self.endpoints.iter().position(|e| e.id == id) else { return false };
+        self.endpoints.remove(at).meter.mark_removed();
+        true
+    }
+
+    fn meter_ref(&self, id: EndpointId) -> Option<&Arc<Meter>> {
+        self.endpoints.iter().find(|e| e.id == id).map(|e| &e.meter)
+    }
+
+    /// Requests in flight on the whole service, counted by every endpoint's meter.
+    pub(crate) fn service_in_flight(&self) -> Arc<InFlight> {
+        self.in_flight.clone()
     }
 
     /// The endpoint's name and subject, if it exists.
@@ -281,7 +305,7 @@ impl ServiceCore {
 
     /// Requests in flight on an endpoint.
     pub fn in_flight(&self, id: EndpointId) -> usize {
-        self.endpoints.iter().find(|e| e.id == id).map_or(0, |e| e.in_flight)
+        self.meter_ref(id).map_or(0, |m| m.in_flight())
     }
 
     /// The reply to a verb, rendered now (INFO and STATS reflect endpoints added since the start).
@@ -313,7 +337,7 @@ impl ServiceCore {
     pub fn stats(&mut self) -> StatsResponse {
         let mut endpoints = Vec::with_capacity(self.endpoints.len());
         for e in &self.endpoints {
-            let s = &e.stats;
+            let s = &e.meter.stats();
             let data = self.stats_handler.as_mut().map(|h| h(&e.info()));
             endpoints.push(EndpointStats {
                 name: e.name.clone(),
@@ -342,50 +366,27 @@ impl ServiceCore {
     /// already has its maximum in flight (counted as an error; the runtime answers 503).
     pub fn begin(&mut self, endpoint: EndpointId) -> Result<Ticket, Busy> {
         let received = self.clock.now();
-        let Some(e) = self.endpoints.iter_mut().find(|e| e.id == endpoint) else {
-            return Err(Busy);
-        };
-        e.stats.num_requests += 1;
-        if e.max_in_flight.is_some_and(|max| e.in_flight >= max) {
-            e.stats.num_errors += 1;
-            e.stats.last_error = format!("{BUSY_CODE}:{BUSY_DESCRIPTION}");
-            return Err(Busy);
-        }
-        e.in_flight += 1;
-        Ok(Ticket { endpoint, received })
+        self.meter_ref(endpoint).ok_or(Busy)?.begin(received)
     }
 
     /// A request ended: its time (receipt to reply) and outcome go into the statistics.
     pub fn finish(&mut self, ticket: Ticket, outcome: Outcome) {
-        let elapsed = self.clock.now().saturating_duration_since(ticket.received);
-        let Some(e) = self.endpoints.iter_mut().find(|e| e.id == ticket.endpoint) else {
-            return;
-        };
-        e.in_flight = e.in_flight.saturating_sub(1);
-        e.stats.processing_ns =
-            e.stats.processing_ns.saturating_add(elapsed.as_nanos().min(u128::from(u64::MAX)) as u64);
-        let error = match outcome {
-            Outcome::Replied => return,
-            Outcome::Error { code, description } => format!("{code}:{description}"),
-            Outcome::NoResponse => "500:no response".to_owned(),
-            Outcome::PublishFailed(why) => format!("500:reply not sent: {why}"),
-        };
-        e.stats.num_errors += 1;
-        e.stats.last_error = error;
+        if let Some(meter) = self.meter_ref(ticket.endpoint) {
+            meter.finish(ticket, outcome);
+        }
     }
 
     /// Counts an error that is not tied to one request (a slow consumer on the endpoint's subscription).
     pub fn record_error(&mut self, endpoint: EndpointId, code: u16, description: &str) {
-        if let Some(e) = self.endpoints.iter_mut().find(|e| e.id == endpoint) {
-            e.stats.num_errors += 1;
-            e.stats.last_error = format!("{code}:{description}");
+        if let Some(meter) = self.meter_ref(endpoint) {
+            meter.record_error(code, description);
         }
     }
 
     /// Clears every statistic, `last_error` included, and restarts the clock of `started`.
     pub fn reset(&mut self) {
-        for e in &mut self.endpoints {
-            e.stats = Stats::default();
+        for e in &self.endpoints {
+            e.meter.reset();
         }
         self.started = self.clock.wall();
     }

@@ -35,11 +35,14 @@ pub mod compat;
 mod config;
 mod core;
 pub mod discovery;
+mod meter;
 mod request;
 #[cfg(feature = "blocking")]
 mod service;
 mod transport;
 mod validate;
+#[cfg(feature = "async")]
+mod wake;
 pub mod wire;
 
 #[cfg(feature = "async")]

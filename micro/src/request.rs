@@ -1,15 +1,16 @@
 //! A request to an endpoint, shared by the blocking and async services: answer it once (or more), and its
 //! statistics follow.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::Waker;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nats_client::{Error, Message};
 use nats_proto::{HeaderView, Headers, SubjectRef};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::core::{EndpointId, Outcome, ServiceCore, Ticket};
+use crate::core::{Outcome, ServiceCore, Ticket, Verb};
+use crate::meter::{InFlight, Meter};
 
 /// Header naming a service error's description.
 pub const ERROR_HEADER: &str = "Nats-Service-Error";
@@ -53,71 +54,87 @@ thread_local! {
     pub(crate) static DROPPED_BY_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// What the service's parts share: the core, and a signal when requests in flight go to zero.
+/// What the service's parts share: the core (configuration, INFO, STATS), and the requests in flight.
+///
+/// The per-request path takes none of its locks: an endpoint's requests are counted on the endpoint's
+/// [`Meter`], held by its [`Serving`], and PING is answered from a copy of its fixed reply.
 pub(crate) struct ServiceState {
     core: Mutex<ServiceCore>,
-    pub(crate) idle: Condvar,
-    pub(crate) idle_wakers: Mutex<Vec<Waker>>,
-    in_flight: Mutex<usize>,
+    ping: Bytes,
+    in_flight: Arc<InFlight>,
 }
 
 impl ServiceState {
-    pub(crate) fn new(core: ServiceCore) -> Arc<Self> {
-        Arc::new(Self {
-            core: Mutex::new(core),
-            idle: Condvar::new(),
-            idle_wakers: Mutex::new(vec![]),
-            in_flight: Mutex::new(0),
-        })
+    pub(crate) fn new(mut core: ServiceCore) -> Arc<Self> {
+        let ping = core.verb_reply(Verb::Ping);
+        let in_flight = core.service_in_flight();
+        Arc::new(Self { core: Mutex::new(core), ping, in_flight })
     }
 
     pub(crate) fn core(&self) -> MutexGuard<'_, ServiceCore> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn in_flight(&self) -> MutexGuard<'_, usize> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Answers a discovery verb; one without a reply subject is ignored (payload and headers never matter).
-    pub(crate) fn answer_verb(&self, verb: crate::Verb, msg: &Message) {
+    pub(crate) fn answer_verb(&self, verb: Verb, msg: &Message) {
         if msg.reply().is_some() {
-            let body = self.core().verb_reply(verb);
+            let body = match verb {
+                Verb::Ping => self.ping.clone(),
+                _ => self.core().verb_reply(verb),
+            };
             let _ = msg.respond(body);
         }
     }
 
-    /// Counts requests the endpoint's subscription dropped because the service fell behind.
-    pub(crate) fn note_dropped(&self, endpoint: EndpointId, lost: u64) {
-        if lost > 0 {
-            self.core().record_error(endpoint, 503, &format!("slow consumer: {lost} requests dropped"));
-        }
+    /// Waits until no request is in flight (`deadline` `None`: for ever); true if none is.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    pub(crate) fn wait_idle(&self, deadline: Option<Instant>) -> bool {
+        self.in_flight.wait_idle(deadline)
+    }
+}
+
+/// The subscription's drop count is read (a lock on its queue) on a message at least this long after the last
+/// reading, or after [`DROP_CHECK_MESSAGES`] messages, rather than on every message.
+const DROP_CHECK_INTERVAL: Duration = Duration::from_millis(1);
+/// See [`DROP_CHECK_INTERVAL`]; also bounds the delay when the clock is frozen (an injected one).
+const DROP_CHECK_MESSAGES: u32 = 64;
+
+/// An endpoint as the runtime serving it holds it: its meter, and what it has seen of its subscription's drops.
+pub(crate) struct Serving {
+    meter: Arc<Meter>,
+    dropped: u64,
+    checked: Option<Instant>,
+    unchecked: u32,
+}
+
+impl Serving {
+    /// Serving the endpoint that `meter` counts.
+    pub(crate) fn new(meter: Arc<Meter>) -> Self {
+        Self { meter, dropped: 0, checked: None, unchecked: 0 }
     }
 
-    /// Starts a request: `None` when the endpoint is at its in-flight limit (it was answered with a 503).
-    pub(crate) fn begin(self: &Arc<Self>, endpoint: EndpointId, msg: Message) -> Option<Request> {
-        // The core's lock is released before anything is published.
-        let begun = self.core().begin(endpoint);
-        match begun {
-            Ok(ticket) => {
-                *self.in_flight() += 1;
-                Some(Request { msg, ticket: Some(ticket), state: self.clone() })
+    /// A message arrived on the endpoint's subscription: counts it and starts the request, or answers it with a
+    /// 503 at the in-flight limit (`None`). `dropped` reads the subscription's drop count; drops are counted
+    /// as an error at the next reading, a message more than a moment after the last one. A drop seen late
+    /// changes nothing but when it shows in STATS; a drop with no message after it never did show.
+    pub(crate) fn receive(&mut self, msg: Message, dropped: impl FnOnce() -> u64) -> Option<Request> {
+        let now = self.meter.now();
+        self.unchecked += 1;
+        let due = self.unchecked >= DROP_CHECK_MESSAGES
+            || self.checked.is_none_or(|t| now.saturating_duration_since(t) >= DROP_CHECK_INTERVAL);
+        if due {
+            let total = dropped();
+            let lost = total.saturating_sub(self.dropped);
+            (self.dropped, self.checked, self.unchecked) = (total, Some(now), 0);
+            if lost > 0 {
+                self.meter.record_error(503, &format!("slow consumer: {lost} requests dropped"));
             }
+        }
+        match self.meter.begin(now) {
+            Ok(ticket) => Some(Request { msg, ticket: Some(ticket), meter: self.meter.clone() }),
             Err(_) => {
                 let _ = respond_error(&msg, crate::BUSY_CODE, crate::BUSY_DESCRIPTION, None);
                 None
-            }
-        }
-    }
-
-    fn finish(&self, ticket: Ticket, outcome: Outcome) {
-        self.core().finish(ticket, outcome);
-        let mut n = self.in_flight();
-        *n -= 1;
-        if *n == 0 {
-            self.idle.notify_all();
-            for w in self.idle_wakers.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-                w.wake();
             }
         }
     }
@@ -137,7 +154,8 @@ fn respond_error(msg: &Message, code: u16, description: &str, headers: Option<&H
 pub struct Request {
     msg: Message,
     ticket: Option<Ticket>,
-    state: Arc<ServiceState>,
+    /// The endpoint's statistics, counted here without the core's lock.
+    meter: Arc<Meter>,
 }
 
 impl std::fmt::Debug for Request {
@@ -179,19 +197,19 @@ impl Request {
 
     fn finish(&mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
-            self.state.finish(ticket, outcome);
+            self.meter.finish(ticket, outcome);
         }
     }
 
     /// Records `outcome`, then publishes: the statistics must already say so when the requester, having its
     /// reply, asks for STATS. A failed publish is counted afterwards.
     fn answer(&mut self, outcome: Outcome, publish: impl FnOnce(&Message) -> Result<(), Error>) -> Result<(), Error> {
-        let endpoint = self.ticket.as_ref().map(Ticket::endpoint);
+        let first = self.ticket.is_some();
         let replied = outcome == Outcome::Replied;
         self.finish(outcome);
         let result = publish(&self.msg);
-        if let (Err(e), Some(endpoint), true) = (&result, endpoint, replied) {
-            self.state.core().record_error(endpoint, 500, &format!("reply not sent: {e}"));
+        if let (Err(e), true, true) = (&result, first, replied) {
+            self.meter.record_error(500, &format!("reply not sent: {e}"));
         }
         result
     }

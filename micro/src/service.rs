@@ -1,4 +1,9 @@
 //! A service on a blocking client: one thread per subscription (handlers run on their endpoint's thread).
+//!
+//! The 9 discovery subscriptions take 9 threads, asleep until a verb arrives: the blocking client waits on one
+//! subscription per thread and has no way to wait on several at once (see `Subscriber` in nats-blocking), and
+//! taking turns with timeouts would add latency and wake-ups. An endpoint's request goes from the client's
+//! reader to the endpoint's thread, which answers it without taking a lock of this crate (see `Serving`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -8,15 +13,21 @@ use std::time::{Duration, Instant};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
-use crate::core::{new_id, EndpointId, ServiceCore, Subscription as Needed, SystemClock, Target};
-use crate::request::{typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState};
+use crate::core::{new_id, ServiceCore, Subscription as Needed, SystemClock, Target, Verb};
+use crate::request::{typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving};
 use crate::transport::{Subscription, Transport};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
 
-/// Threads answering requests wait this long for a message before looking at the stop flag; also the step of
-/// the waits in `stop`.
+/// The step of the waits for worker threads to end (in `stop`, `remove_endpoint` and `done`); the threads
+/// answering requests block on their subscription and never wait on this.
 const POLL: Duration = Duration::from_millis(10);
+
+/// What a worker thread does with its subscription's messages.
+enum Job {
+    Verb(Verb),
+    Endpoint(Serving, Handler),
+}
 
 struct Worker {
     target: Target,
@@ -68,7 +79,8 @@ impl<T: Transport> Service<T> {
             }),
         };
         for needed in verbs {
-            service.spawn(needed, None)?;
+            let Target::Verb(verb) = needed.target else { unreachable!("verb_subscriptions returns verbs") };
+            service.spawn(needed, Job::Verb(verb))?;
         }
         // Discoverable once this returns: the server has the subscriptions.
         service.inner.transport.flush()?;
@@ -101,9 +113,8 @@ impl<T: Transport> Service<T> {
         if self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
             return Err(ServiceFailure::Stopped);
         }
-        let needed = self.inner.state.core().add_endpoint(group, config)?;
-        let Target::Endpoint(id) = needed.target else { unreachable!("add_endpoint returns an endpoint") };
-        if let Err(e) = self.spawn(needed, Some(Box::new(handler))) {
+        let (needed, id, meter) = self.inner.state.core().add_metered_endpoint(group, config)?;
+        if let Err(e) = self.spawn(needed, Job::Endpoint(Serving::new(meter), Box::new(handler))) {
             self.inner.state.core().remove_endpoint(id);
             return Err(e);
         }
@@ -141,21 +152,20 @@ impl<T: Transport> Service<T> {
         self.endpoint(group, config, move |mut req| typed_answer_with_headers(&mut req, &f))
     }
 
-    fn spawn(&self, needed: Needed, handler: Option<Handler>) -> Result<(), ServiceFailure> {
+    fn spawn(&self, needed: Needed, job: Job) -> Result<(), ServiceFailure> {
         let mut sub = self.inner.transport.subscribe(&needed.subject, needed.queue.as_deref())?;
         let sid = sub.sid();
         let state = self.inner.state.clone();
         let target = needed.target;
         let thread = std::thread::Builder::new()
             .name(format!("micro-{}", needed.subject))
-            .spawn(move || match (target, handler) {
-                (Target::Verb(verb), _) => {
+            .spawn(move || match job {
+                Job::Verb(verb) => {
                     while let Some(msg) = sub.next_message() {
                         state.answer_verb(verb, &msg);
                     }
                 }
-                (Target::Endpoint(id), Some(handler)) => serve(id, &mut sub, &state, &*handler),
-                (Target::Endpoint(_), None) => {}
+                Job::Endpoint(serving, handler) => serve(serving, &mut sub, &*handler),
             })
             .map_err(nats_client::Error::Io)?;
         self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(Worker { target, sid, thread: Some(thread) });
@@ -220,12 +230,8 @@ impl<T: Transport> Service<T> {
             // Every worker gets its chance to finish, even after one timed out.
             finished &= join_by(w, deadline);
         }
-        let mut in_flight = self.inner.state.in_flight();
-        while *in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) {
-            in_flight = self.inner.state.idle.wait_timeout(in_flight, POLL).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        finished &= *in_flight == 0;
-        drop(in_flight);
+        // Requests a handler handed on to another thread: the last one to finish wakes this wait.
+        finished &= self.inner.state.wait_idle(deadline);
         let reason = match (drained, finished) {
             (true, true) => StopReason::Stopped,
             (false, _) => StopReason::ConnectionClosed,
@@ -260,18 +266,9 @@ impl<T: Transport> Service<T> {
 type Handler = Box<dyn Fn(Request) + Send + Sync>;
 
 /// An endpoint's loop: count, guard, call the handler, survive its panics, report slow consumers.
-fn serve(
-    id: EndpointId,
-    sub: &mut impl Subscription,
-    state: &Arc<ServiceState>,
-    handler: &(dyn Fn(Request) + Send + Sync),
-) {
-    let mut dropped = 0;
+fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Request) + Send + Sync)) {
     while let Some(msg) = sub.next_message() {
-        let now_dropped = sub.dropped();
-        state.note_dropped(id, now_dropped - dropped);
-        dropped = now_dropped;
-        if let Some(req) = state.begin(id, msg) {
+        if let Some(req) = serving.receive(msg, || sub.dropped()) {
             // The request's Drop answers a panic with a 500 while unwinding; the endpoint carries on.
             let _ = catch_unwind(AssertUnwindSafe(|| handler(req)));
         }
