@@ -74,6 +74,11 @@ impl nats_client::shared::Transport for Link {
             if core.writing {
                 // The write in progress takes these next; wait only when too much is piling up behind it.
                 if unwritten <= MAX_UNWRITTEN {
+                    if urgency == Urgency::Now {
+                        // Someone waits for these: the writer thread must not let them gather.
+                        core.urgent = true;
+                        shared.writer_wake.notify_one();
+                    }
                     return core;
                 }
                 core.space_waiters += 1;
@@ -101,6 +106,7 @@ impl nats_client::shared::Transport for Link {
 fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
     let Some(link) = core.transport.clone() else { return core };
     core.writing = true;
+    core.urgent = false;
     let mut wire = std::mem::take(&mut core.spare);
     core.conn.poll_transmit(&mut wire);
     // The core's buffer is empty again: publishers waiting for room may go on.
@@ -353,7 +359,7 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
     loop {
         let tls_pending = core.transport.as_ref().is_some_and(|t| t.wants_write());
         let unwritten = core.conn.transmit_len();
-        if !hold.is_zero() && unwritten < DIRECT_WRITE && !tls_pending && core.closed.is_none() {
+        if !hold.is_zero() && unwritten < DIRECT_WRITE && !core.urgent && !tls_pending && core.closed.is_none() {
             let writes = shared.writes.load(Ordering::Relaxed);
             // Not marked idle: publishers do not wake it meanwhile.
             core = shared.writer_wake.wait_timeout(core, hold).unwrap_or_else(|e| e.into_inner()).0;

@@ -97,6 +97,8 @@ pub struct Core<T> {
     pub writer_idle: bool,
     /// The async driver lets a small batch gather: a publish need not wake it.
     pub holding: bool,
+    /// Bytes someone waits on (a request, a reply) are waiting for a driver's writer: it must not hold them.
+    pub urgent: bool,
     /// The blocking reader sleeps on `Shared::reader_wake`.
     pub reader_idle: bool,
     /// The async driver task, while it waits.
@@ -154,6 +156,7 @@ impl<T: Transport> Shared<T> {
                 spare: WriteBuffer::new(),
                 writer_idle: false,
                 holding: false,
+                urgent: false,
                 reader_idle: false,
                 task_waker: None,
                 timer_at: None,

@@ -70,6 +70,9 @@ impl nats_client::shared::Transport for Link {
         // need not look).
         let earlier =
             urgency == Urgency::Now && core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
+        if urgency == Urgency::Now && core.conn.transmit_len() > 0 {
+            core.urgent = true;
+        }
         let to_write = (core.conn.transmit_len() > 0 && (!core.holding || urgency == Urgency::Now)) || core.writing;
         if to_write || core.closed.is_some() || earlier {
             if let Some(waker) = core.task_waker.take() {
@@ -374,7 +377,7 @@ impl Hold {
     /// (at [`DIRECT_WRITE`]). A command someone waits on still wakes it at once.
     fn gather(&mut self, wire: &WriteBuffer, core: &mut Core<Link>, now: Instant) -> bool {
         let small = core.conn.transmit_len() < DIRECT_WRITE && !core.spare.has_remaining();
-        if wire.has_remaining() || !small || core.closed.is_some() {
+        if wire.has_remaining() || !small || core.urgent || core.closed.is_some() {
             self.until = None;
         } else if self.until.is_none() && self.last_write.is_some_and(|t| now - t < RECENT) {
             self.until = Some(now + HOLD);
@@ -397,6 +400,7 @@ fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Core<Link>) {
     } else if core.conn.transmit_len() > 0 {
         // What waits in the core is what back-pressure counts: take it only when the last batch is out.
         core.conn.poll_transmit(wire);
+        core.urgent = false;
         shared.space_freed(core);
     }
     core.writing = wire.has_remaining();
