@@ -59,9 +59,9 @@ const HOLD: Duration = Duration::from_millis(1);
 impl nats_client::shared::Transport for Link {
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
         let unwritten = core.conn.transmit_len();
-        let direct = core.transport.as_ref().and_then(|l| l.0.clone());
-        if let Some(sock) = direct.filter(|_| unwritten > 0 && !core.writing && core.closed.is_none()) {
-            if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
+        let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
+        if direct_now && unwritten > 0 && !core.writing && core.closed.is_none() {
+            if let Some(sock) = core.transport.as_ref().and_then(|l| l.0.clone()) {
                 write_direct(shared, &mut core, &*sock);
             }
         }
@@ -73,7 +73,9 @@ impl nats_client::shared::Transport for Link {
         if urgency == Urgency::Now && core.conn.transmit_len() > 0 {
             core.urgent = true;
         }
-        let to_write = (core.conn.transmit_len() > 0 && (!core.holding || urgency == Urgency::Now)) || core.writing;
+        // While the driver has a batch in hand it waits for the socket, not for publishes: it takes what
+        // waits here as soon as that batch is out.
+        let to_write = core.conn.transmit_len() > 0 && !core.writing && (!core.holding || urgency == Urgency::Now);
         if to_write || core.closed.is_some() || earlier {
             if let Some(waker) = core.task_waker.take() {
                 waker.wake();
@@ -100,6 +102,12 @@ fn write_direct(shared: &Shared, core: &mut Core<Link>, sock: &dyn DirectWrite) 
     core.writing = wire.has_remaining();
     core.spare = wire;
     shared.space_freed(core);
+    if core.writing {
+        // The socket is full: the driver carries on with what it did not take.
+        if let Some(waker) = core.task_waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 struct Driver<R: Runtime> {
