@@ -359,7 +359,11 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
     loop {
         let tls_pending = core.transport.as_ref().is_some_and(|t| t.wants_write());
         let unwritten = core.conn.transmit_len();
+        // Every turn of this loop waits (for a hold, or idle) or writes: it never spins holding the lock, which
+        // would keep another thread's write from ever finishing.
+        let mut held = false;
         if !hold.is_zero() && unwritten < DIRECT_WRITE && !core.urgent && !tls_pending && core.closed.is_none() {
+            held = true;
             let writes = shared.writes.load(Ordering::Relaxed);
             // Not marked idle: publishers do not wake it meanwhile.
             core = shared.writer_wake.wait_timeout(core, hold).unwrap_or_else(|e| e.into_inner()).0;
@@ -385,9 +389,12 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             }
             return;
         }
-        if !hold.is_zero() {
+        if held {
+            // Still gathering: look again after the next hold.
             continue;
         }
+        // Nothing to write, or another thread holds the write turn (it wakes this one when it is done and bytes
+        // remain), or someone waits for bytes the turn's holder will send.
         core.writer_idle = true;
         core = shared.writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
         core.writer_idle = false;

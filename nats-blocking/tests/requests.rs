@@ -209,6 +209,64 @@ fn concurrent_requests_from_many_threads_match_their_replies() {
     assert_eq!(stats.in_msgs, (THREADS * EACH) as u64);
 }
 
+/// Requests from several threads while another thread publishes in bursts: the writer thread gathers the
+/// publishes while requests must go out at once, and other threads hold the write turn meanwhile. A writer that
+/// spins instead of waiting for the turn holds the connection's lock for ever; here that fails the test (the
+/// deadline) instead of hanging it.
+#[test]
+fn requests_beside_a_bursting_publisher_never_stall_the_writer() {
+    const THREADS: usize = 4;
+    const EACH: usize = 2_000;
+    let server = NatsServer::start();
+    let service = connect(&server);
+    let _svc = service
+        .queue_subscribe_with("svc.mixed", "q", |msg| {
+            let _ = msg.respond(msg.payload_bytes());
+        })
+        .unwrap();
+    service.flush().unwrap();
+    let client = connect(&server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let (client, stop) = (client.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..64 {
+                    client.publish("mixed.noise", "x").unwrap();
+                }
+                sent += 64;
+                std::thread::sleep(Duration::from_micros(20));
+            }
+            sent
+        })
+    };
+    let (done, finished) = std::sync::mpsc::channel();
+    for t in 0..THREADS {
+        let (client, done) = (client.clone(), done.clone());
+        std::thread::spawn(move || {
+            let outcome = (0..EACH).try_for_each(|i| {
+                let payload = format!("{t}-{i}");
+                let reply = client.request_with_timeout("svc.mixed", payload.clone(), WAIT)?;
+                assert_eq!(text(&reply), payload);
+                Ok::<_, Error>(())
+            });
+            let _ = done.send(outcome);
+        });
+    }
+    drop(done);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for _ in 0..THREADS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = finished.recv_timeout(left).expect("request threads stalled: the writer never sent");
+        outcome.expect("a request failed");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let published = publisher.join().expect("publisher failed");
+    client.flush().unwrap();
+    assert_eq!(client.statistics().out_msgs, published + (THREADS * EACH) as u64);
+}
+
 #[test]
 fn a_handler_can_make_requests_of_its_own() {
     let server = NatsServer::start();

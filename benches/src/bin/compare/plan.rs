@@ -8,7 +8,9 @@ const CLIENTS: [Client; 4] = [Client::OursBlocking, Client::OursTokio, Client::A
 /// The clients of the ingest row (nats-sync has no pending limit to give it the same workload).
 const INGEST_CLIENTS: [Client; 4] = [Client::OursBlocking, Client::OursTokio, Client::AsyncNats, Client::Raw];
 /// The clients with a service API.
-const MICRO_CLIENTS: [Client; 3] = [Client::OursBlocking, Client::OursTokio, Client::AsyncNats];
+/// `raw` is the fastest service there can be (a socket echoing each request's payload), with the same
+/// requesters: the ceiling the requesters and the server allow.
+const MICRO_CLIENTS: [Client; 4] = [Client::OursBlocking, Client::OursTokio, Client::AsyncNats, Client::Raw];
 /// Publish payload sizes.
 const PUBLISH_SIZES: [usize; 4] = [16, 128, 1024, 16 * 1024];
 /// Ingest payload sizes.

@@ -47,9 +47,7 @@ fn dispatch(spec: &ChildSpec) -> Result<RunResult, String> {
         (Pubsub, client) if client != Client::Raw => Ok(publish::pubsub(spec, client, Some(spec.messages))),
         (PubsubRss, client) if client != Client::Raw => Ok(publish::pubsub(spec, client, None)),
         (Reqrep, client) if client != Client::Raw => Ok(rpc::reqrep(spec, client)),
-        (Micro, client @ (Client::OursBlocking | Client::OursTokio | Client::AsyncNats)) => {
-            Ok(rpc::micro(spec, client))
-        }
+        (Micro, client) if client != Client::NatsSync => Ok(rpc::micro(spec, client)),
         (Ingest, Client::Raw) => Ok(raw::ingest(spec)),
         (Ingest, client @ (Client::OursBlocking | Client::OursTokio | Client::AsyncNats)) => {
             Ok(ingest::ingest(spec, client))

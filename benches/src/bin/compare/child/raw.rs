@@ -1,5 +1,6 @@
 //! No client at all: pre-encoded PUB frames written in large batches (the publishing ceiling), a plain memchr
-//! framing loop over the fake server's stream (the ingest ceiling), and the fake server itself.
+//! framing loop over the fake server's stream (the ingest ceiling), a socket echoing requests (the service
+//! ceiling), and the fake server itself.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -164,6 +165,64 @@ fn await_sub(sock: &mut TcpStream) -> Option<u64> {
             return sid;
         }
     }
+}
+
+/// A service with no client library: a socket in a queue group that answers each request with its payload,
+/// all replies of one read in one write. Stops when dropped.
+pub(super) struct Echo(TcpStream);
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Starts the echo on `subject`; it is subscribed (the server has the SUB) when this returns.
+pub(super) fn echo(url: &str, subject: &str) -> Echo {
+    let mut sock = TcpStream::connect(url.trim_start_matches("nats://")).expect("connect raw echo");
+    let _ = sock.set_nodelay(true);
+    let hello = format!("CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB {subject} q 1\r\nPING\r\n");
+    sock.write_all(hello.as_bytes()).expect("subscribe raw echo");
+    let mut reader = sock.try_clone().expect("clone raw echo socket");
+    let mut input = bytes::BytesMut::with_capacity(BATCH_BYTES);
+    let mut decoder = nats_proto::ServerDecoder::default();
+    let mut buf = vec![0u8; BATCH_BYTES];
+    // Wait for the PONG: the subscription is in place.
+    'subscribed: loop {
+        let n = reader.read(&mut buf).expect("read raw echo");
+        assert!(n > 0, "server closed");
+        input.extend_from_slice(&buf[..n]);
+        while let Ok(Some(op)) = decoder.decode(&mut input) {
+            if op == nats_proto::ServerOp::Pong {
+                break 'subscribed;
+            }
+        }
+    }
+    std::thread::spawn(move || {
+        let mut out = nats_proto::WriteBuffer::new();
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            input.extend_from_slice(&buf[..n]);
+            while let Ok(Some(op)) = decoder.decode(&mut input) {
+                match op {
+                    nats_proto::ServerOp::Msg(m) => {
+                        if let Some(reply) = m.reply() {
+                            out.push_pub(reply.as_bytes(), None, None, &m.payload_bytes());
+                        }
+                    }
+                    nats_proto::ServerOp::Ping => out.push_pong(),
+                    _ => {}
+                }
+            }
+            if !out.is_empty() && reader.write_all(&out.take_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    Echo(sock)
 }
 
 #[cfg(test)]

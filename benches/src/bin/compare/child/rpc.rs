@@ -119,6 +119,7 @@ pub(super) fn micro(spec: &ChildSpec, client: Client) -> RunResult {
         (Client::OursBlocking, _) => Box::new(micro_ours_blocking(&spec.url, &subject)),
         (Client::OursTokio, Some(rt)) => Box::new(micro_ours_tokio(rt, &spec.url, &subject)),
         (Client::AsyncNats, Some(rt)) => Box::new(micro_async_nats(rt, &spec.url, &subject)),
+        (Client::Raw, _) => Box::new(super::raw::echo(&spec.url, &subject)),
         _ => unreachable!("no micro service for {}", client.name()),
     };
     let requester = nats_blocking::connect(&spec.url).expect("connect requester");
