@@ -304,6 +304,11 @@ impl<R: Runtime> Driver<R> {
             // Registered before looking, so a command issued after this point wakes the task.
             core.task_waker = Some(cx.waker().clone());
             let now = Instant::now();
+            if !self.wire.has_remaining() && !core.spare.has_remaining() {
+                // The last batch is out: the write turn is free, so a command someone waits on goes out from
+                // its caller even while the driver lets publishes gather.
+                core.writing = false;
+            }
             if self.stream.is_some() && !self.hold.gather(&self.wire, &mut core, now) {
                 take_batch(&mut self.wire, &self.shared, &mut core);
             }
