@@ -5,25 +5,32 @@
 //! ack); listings print their items, `consumer next` the messages and `kv get`, `history` and `watch` the entries,
 //! as JSON built here.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Subcommand, ValueEnum};
-use nats_blocking::{Client, HeaderBlock, HeaderView};
-use nats_jetstream::blocking::{Context, Store, Watched};
+use nats_blocking::{Client, HeaderBlock};
+use nats_jetstream::blocking::{Context, Store};
 use nats_jetstream::call::{Call, PublishOptions};
 use nats_jetstream::error::{ErrorCode, JetStreamError};
-use nats_jetstream::kv::{self, Entry, Operation};
 use nats_jetstream::model::{
-    AckPolicy, ConsumerConfig, ConsumerInfo, CreateAction, DeliverPolicy, KvConfig, KvStatus, MsgGetRequest, Pager,
-    PurgeRequest, RetentionPolicy, StorageType, StreamConfig, StreamInfo,
+    AckPolicy, ConsumerConfig, ConsumerInfo, CreateAction, DeliverPolicy, MsgGetRequest, Pager, PurgeRequest,
+    RetentionPolicy, StorageType, StreamConfig,
 };
 use nats_jetstream::pull::FetchConfig;
 use nats_jetstream::transport::Error;
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
+use self::show::{
+    ago, filter_of, headers_json, is_system_stream, print_consumer, print_headers, print_json, print_raw, print_stream,
+    size, subjects_of, utc,
+};
 use super::{headers, parse_duration, print_table, Cli};
+
+mod kv;
+mod show;
+
+pub(super) use self::kv::{kv, KvCommand};
 
 #[derive(Subcommand)]
 pub(super) enum StreamCommand {
@@ -158,85 +165,6 @@ pub(super) enum ConsumerCommand {
     },
 }
 
-#[derive(Subcommand)]
-pub(super) enum KvCommand {
-    /// Create a Key/Value bucket.
-    #[command(visible_alias = "create")]
-    Add {
-        /// The bucket's name.
-        bucket: String,
-        /// Values kept per key, 1 to 64.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=64))]
-        history: i64,
-        /// How long a value lives: 30s, 1h, 7d (default: forever).
-        #[arg(long, value_parser = duration)]
-        ttl: Option<Duration>,
-        /// Where values are kept.
-        #[arg(long, value_enum)]
-        storage: Option<Storage>,
-    },
-    /// Set KEY to VALUE.
-    Put {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-        /// The value.
-        value: String,
-    },
-    /// Print KEY's value (fails when the key has none).
-    Get {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-        /// Print the value only.
-        #[arg(long)]
-        raw: bool,
-    },
-    /// Delete KEY (its history is kept).
-    #[command(visible_alias = "rm-key")]
-    Del {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-    },
-    /// Show every revision of KEY still stored, deletes included.
-    History {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-    },
-    /// Print the latest entry of every key (or of KEY), then every change as it happens.
-    Watch {
-        /// The bucket.
-        bucket: String,
-        /// A key, or a filter with `*` and `>` (default: every key).
-        key: Option<String>,
-        /// Exit after COUNT entries.
-        #[arg(long)]
-        count: Option<usize>,
-    },
-    /// List buckets, or the keys of BUCKET.
-    #[command(visible_alias = "list")]
-    Ls {
-        /// List this bucket's keys instead.
-        bucket: Option<String>,
-    },
-    /// Show a bucket's settings and size.
-    Info {
-        /// The bucket.
-        bucket: String,
-    },
-    /// Delete a bucket and everything in it.
-    Rm {
-        /// The bucket.
-        bucket: String,
-    },
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 pub(super) enum Storage {
     File,
@@ -363,18 +291,6 @@ impl Js {
     }
 }
 
-fn print_json(value: &impl Serialize) {
-    say!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
-}
-
-/// A server reply, pretty-printed when it is JSON.
-fn print_raw(raw: &[u8]) {
-    match serde_json::from_slice::<Value>(raw) {
-        Ok(value) => print_json(&value),
-        Err(_) => say!("{}", String::from_utf8_lossy(raw)),
-    }
-}
-
 // ---- streams ----
 
 pub(super) fn stream(cli: &Cli, client: &Client, command: &StreamCommand) -> Result<(), String> {
@@ -475,54 +391,6 @@ pub(super) fn stream(cli: &Cli, client: &Client, command: &StreamCommand) -> Res
         }
     }
     Ok(())
-}
-
-/// Streams of Key/Value buckets, object stores and MQTT, which `stream ls` leaves out without --all.
-fn is_system_stream(name: &str) -> bool {
-    ["KV_", "OBJ_", "$MQTT_"].iter().any(|p| name.starts_with(p))
-}
-
-fn subjects_of(config: &StreamConfig) -> String {
-    if config.subjects.is_empty() {
-        return "(none)".into();
-    }
-    config.subjects.join(", ")
-}
-
-fn limit(n: i64) -> String {
-    if n < 0 {
-        "unlimited".into()
-    } else {
-        n.to_string()
-    }
-}
-
-fn print_stream(info: &StreamInfo) {
-    let (c, s) = (&info.config, &info.state);
-    let created = info.created.map(|t| format!(", created {}", utc(t))).unwrap_or_default();
-    say!("Stream {}{created}", c.name);
-    if !c.description.is_empty() {
-        say!("  Description: {}", c.description);
-    }
-    say!("     Subjects: {}", subjects_of(c));
-    say!("      Storage: {}, {} replica(s)", c.storage, c.num_replicas.max(1));
-    say!("    Retention: {}, discard {}", c.retention, c.discard);
-    say!("     Max Msgs: {}", limit(c.max_msgs));
-    say!("    Max Bytes: {}", if c.max_bytes < 0 { "unlimited".into() } else { size(c.max_bytes as u64) });
-    if c.max_msgs_per_subject > 0 {
-        say!("  Per Subject: {}", c.max_msgs_per_subject);
-    }
-    say!("      Max Age: {}", if c.max_age.is_zero() { "unlimited".into() } else { span(c.max_age) });
-    say!("  Dupe Window: {}", span(c.duplicate_window));
-    say!("     Messages: {} ({})", s.messages, size(s.bytes));
-    if s.last_seq > 0 {
-        let last = s.last_time.map(|t| format!(", last {}", ago(t))).unwrap_or_default();
-        say!("    Sequences: {} to {}{last}", s.first_seq, s.last_seq);
-    }
-    if s.num_deleted > 0 {
-        say!("      Deleted: {}", s.num_deleted);
-    }
-    say!("    Consumers: {}", s.consumer_count);
 }
 
 // ---- publish ----
@@ -640,40 +508,6 @@ pub(super) fn consumer(cli: &Cli, client: &Client, command: &ConsumerCommand) ->
     Ok(())
 }
 
-fn filter_of(config: &ConsumerConfig) -> String {
-    if !config.filter_subjects.is_empty() {
-        return config.filter_subjects.join(", ");
-    }
-    if config.filter_subject.is_empty() {
-        return "(all)".into();
-    }
-    config.filter_subject.clone()
-}
-
-fn print_consumer(info: &ConsumerInfo) {
-    let c = &info.config;
-    let created = info.created.map(|t| format!(", created {}", utc(t))).unwrap_or_default();
-    say!("Consumer {} on stream {}{created}", info.name, info.stream_name);
-    if !c.description.is_empty() {
-        say!("  Description: {}", c.description);
-    }
-    let kind = if c.deliver_subject.is_empty() { "pull" } else { "push" };
-    say!("         Kind: {kind}{}", if c.durable_name.is_empty() { "" } else { ", durable" });
-    say!("       Filter: {}", filter_of(c));
-    say!("      Deliver: {}", c.deliver_policy);
-    let wait = if c.ack_wait.is_zero() { String::new() } else { format!(", wait {}", span(c.ack_wait)) };
-    let max = if c.max_ack_pending > 0 { format!(", max pending {}", c.max_ack_pending) } else { String::new() };
-    say!("          Ack: {}{wait}{max}", c.ack_policy);
-    say!("    Delivered: stream seq {}, consumer seq {}", info.delivered.stream_seq, info.delivered.consumer_seq);
-    say!("    Ack Floor: stream seq {}, consumer seq {}", info.ack_floor.stream_seq, info.ack_floor.consumer_seq);
-    say!("  Ack Pending: {}", info.num_ack_pending);
-    say!("  Redelivered: {}", info.num_redelivered);
-    say!("      Pending: {}", info.num_pending);
-    if kind == "pull" {
-        say!("      Waiting: {}", info.num_waiting);
-    }
-}
-
 /// `consumer next`: one pull of up to `count` messages; each is printed, then acknowledged (and the ack
 /// confirmed by the server) unless the consumer takes no acks.
 fn next(js: &Js, stream: &str, name: &str, count: u64, wait: Duration) -> Result<(), String> {
@@ -731,293 +565,9 @@ fn next(js: &Js, stream: &str, name: &str, count: u64, wait: Duration) -> Result
     Ok(())
 }
 
-// ---- Key/Value ----
-
-pub(super) fn kv(cli: &Cli, client: &Client, command: &KvCommand) -> Result<(), String> {
-    let js = Js::new(cli, client);
-    let api = js.ctx.api();
-    match command {
-        KvCommand::Add { bucket, history, ttl, storage } => {
-            let config = KvConfig {
-                history: *history,
-                ttl: ttl.unwrap_or_default(),
-                storage: storage.map(StorageType::from).unwrap_or_default(),
-                ..KvConfig::new(bucket)
-            };
-            let stream = config.to_stream_config().map_err(|e| format!("bucket {bucket}: {e}"))?;
-            let (info, raw) = js.raw(api.create_stream(&stream)).map_err(explain(About::Bucket(bucket)))?;
-            if js.json {
-                print_raw(&raw);
-                return Ok(());
-            }
-            let status = KvStatus::from_stream_info(info).map_err(|e| format!("bucket {bucket}: {e}"))?;
-            say!("Bucket {bucket} created\n");
-            print_bucket(&status);
-        }
-        KvCommand::Put { bucket, key, value } => {
-            js.bucket(bucket)?;
-            kv::validate_put_key(key).map_err(|e| format!("bucket {bucket}: {e}"))?;
-            let call = api.kv_write(bucket, key, None, value.clone());
-            let (ack, raw) = js.raw(call).map_err(explain(About::Bucket(bucket)))?;
-            if js.json {
-                print_raw(&raw);
-                return Ok(());
-            }
-            say!("{bucket} > {key} = {value} (revision {})", ack.seq);
-        }
-        KvCommand::Get { bucket, key, raw } => {
-            let store = js.bucket(bucket)?;
-            let entry = store.entry(key).map_err(explain(About::Bucket(bucket)))?;
-            let entry = match entry {
-                None => return Err(format!("key {key} not found in bucket {bucket}")),
-                Some(e) if e.operation.is_marker() => {
-                    let what = if e.operation == Operation::Purge { "purged" } else { "deleted" };
-                    return Err(format!("key {key} not found in bucket {bucket} ({what} at revision {})", e.revision));
-                }
-                Some(e) => e,
-            };
-            if js.json {
-                print_json(&entry_json(&entry));
-            } else if *raw {
-                say!("{}", String::from_utf8_lossy(&entry.value));
-            } else {
-                say!("{bucket} > {key} revision {} created {}\n", entry.revision, utc(entry.created));
-                say!("{}", String::from_utf8_lossy(&entry.value));
-            }
-        }
-        KvCommand::Del { bucket, key } => {
-            js.bucket(bucket)?;
-            kv::validate_key(key).map_err(|e| format!("bucket {bucket}: {e}"))?;
-            let call = api.kv_write(bucket, key, Some(kv::delete_headers(None)), Bytes::new());
-            let (ack, raw) = js.raw(call).map_err(explain(About::Bucket(bucket)))?;
-            if js.json {
-                print_raw(&raw);
-                return Ok(());
-            }
-            say!("Deleted {bucket} > {key} (revision {})", ack.seq);
-        }
-        KvCommand::History { bucket, key } => {
-            let store = js.bucket(bucket)?;
-            let history = store.history(key).map_err(explain(About::Bucket(bucket)))?;
-            if history.is_empty() {
-                return Err(format!("key {key} not found in bucket {bucket}: no history"));
-            }
-            if js.json {
-                print_json(&history.iter().map(entry_json).collect::<Vec<_>>());
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = history
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.revision.to_string(),
-                        e.operation.as_str().into(),
-                        utc(e.created),
-                        e.value.len().to_string(),
-                        String::from_utf8_lossy(&e.value).into_owned(),
-                    ]
-                })
-                .collect();
-            say!("History of {bucket} > {key}\n");
-            print_table(&["Revision", "Op", "Created", "Length", "Value"], &rows);
-        }
-        KvCommand::Watch { bucket, key, count } => {
-            let store = js.bucket(bucket)?;
-            let filter = key.as_deref().unwrap_or(">");
-            kv::validate_filter(filter).map_err(|e| format!("bucket {bucket}: {e}"))?;
-            let watch = store.watch(filter).map_err(explain(About::Bucket(bucket)))?;
-            let entries = watch.filter_map(|w| match w {
-                Ok(Watched::Entry(entry)) => Some(Ok(entry)),
-                Ok(Watched::InitialDone) => None,
-                Err(e) => Some(Err(e)),
-            });
-            for entry in entries.take(count.unwrap_or(usize::MAX)) {
-                let e = entry.map_err(explain(About::Bucket(bucket)))?;
-                if js.json {
-                    say!("{}", entry_json(&e));
-                    continue;
-                }
-                let what = format!(
-                    "[{}] {} {bucket} > {} (revision {})",
-                    utc(e.created),
-                    e.operation.as_str(),
-                    e.key,
-                    e.revision
-                );
-                if e.operation.is_marker() {
-                    say!("{what}");
-                } else {
-                    say!("{what}: {}", String::from_utf8_lossy(&e.value));
-                }
-            }
-        }
-        KvCommand::Ls { bucket: None } => {
-            let mut names = js.ctx.key_value_names().map_err(explain(About::JetStream))?;
-            names.sort();
-            if js.json {
-                print_json(&names);
-                return Ok(());
-            }
-            if names.is_empty() {
-                say!("No Key/Value buckets");
-                return Ok(());
-            }
-            let mut rows = Vec::new();
-            for name in &names {
-                let status = js.bucket(name)?.status().map_err(explain(About::Bucket(name)))?;
-                let ttl = if status.ttl.is_zero() { "forever".into() } else { span(status.ttl) };
-                rows.push(vec![
-                    name.clone(),
-                    status.values.to_string(),
-                    status.history.to_string(),
-                    ttl,
-                    size(status.bytes),
-                ]);
-            }
-            print_table(&["Bucket", "Values", "History", "TTL", "Size"], &rows);
-        }
-        KvCommand::Ls { bucket: Some(bucket) } => {
-            let keys = js.bucket(bucket)?.keys().map_err(explain(About::Bucket(bucket)))?;
-            if js.json {
-                print_json(&keys);
-            } else if keys.is_empty() {
-                say!("No keys in bucket {bucket}");
-            } else {
-                for key in keys {
-                    say!("{key}");
-                }
-            }
-        }
-        KvCommand::Info { bucket } => {
-            kv::validate_bucket(bucket).map_err(|e| e.to_string())?;
-            let (info, raw) =
-                js.raw(api.stream_info(&kv::stream_name(bucket))).map_err(explain(About::Bucket(bucket)))?;
-            let status = KvStatus::from_stream_info(info).map_err(|e| format!("bucket {bucket}: {e}"))?;
-            if js.json {
-                print_raw(&raw);
-                return Ok(());
-            }
-            print_bucket(&status);
-        }
-        KvCommand::Rm { bucket } => {
-            kv::validate_bucket(bucket).map_err(|e| e.to_string())?;
-            // Bound first: `kv rm` deletes buckets, never a stream that merely has a KV_ name.
-            js.bucket(bucket)?;
-            let call = api.delete_stream(&kv::stream_name(bucket));
-            let (deleted, raw) = js.raw(call).map_err(explain(About::Bucket(bucket)))?;
-            if js.json {
-                print_raw(&raw);
-            } else if deleted {
-                say!("Deleted bucket {bucket}");
-            }
-            if !deleted {
-                return Err(format!("bucket {bucket}: the server did not delete it"));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn print_bucket(status: &KvStatus) {
-    let created = status.info.created.map(|t| format!(", created {}", utc(t))).unwrap_or_default();
-    say!("Bucket {}{created}", status.bucket);
-    say!("   History: {}", status.history);
-    say!("       TTL: {}", if status.ttl.is_zero() { "forever".into() } else { span(status.ttl) });
-    say!("   Storage: {}", status.info.config.storage);
-    say!("    Values: {} ({})", status.values, size(status.bytes));
-}
-
-fn entry_json(e: &Entry) -> Value {
-    json!({
-        "bucket": e.bucket,
-        "key": e.key,
-        "revision": e.revision,
-        "operation": e.operation.as_str(),
-        "created": utc(e.created),
-        "value": String::from_utf8_lossy(&e.value),
-    })
-}
-
-// ---- formatting ----
-
-fn print_headers(headers: Option<HeaderView<'_>>) {
-    for (k, v) in headers.into_iter().flat_map(HeaderView::iter) {
-        say!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
-    }
-}
-
-/// Headers as a JSON object; a repeated header's values joined with ", ".
-fn headers_json(headers: Option<HeaderView<'_>>) -> Value {
-    let mut map = Map::new();
-    for (k, v) in headers.into_iter().flat_map(HeaderView::iter) {
-        let (k, v) = (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned());
-        let joined = match map.get(&k).and_then(Value::as_str) {
-            Some(before) => format!("{before}, {v}"),
-            None => v,
-        };
-        map.insert(k, Value::String(joined));
-    }
-    Value::Object(map)
-}
-
-/// A time as RFC 3339 in UTC, to the second.
-fn utc(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86400, secs % 86400);
-    // Days since 1970-01-01 to a civil date, in 400-year eras of 146097 days starting on a 1 March.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-/// How long ago `t` was.
-fn ago(t: SystemTime) -> String {
-    match SystemTime::now().duration_since(t) {
-        Ok(d) => format!("{} ago", span(d)),
-        Err(_) => "just now".into(),
-    }
-}
-
-/// A duration the way flags take it: `500ms`, `2m`, `1h30m`, `7d`.
-fn span(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        return format!("{}ms", d.as_millis());
-    }
-    let mut secs = d.as_secs();
-    let mut out = String::new();
-    for (unit, name) in [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")] {
-        if secs >= unit {
-            out.push_str(&format!("{}{name}", secs / unit));
-            secs %= unit;
-        }
-    }
-    out
-}
-
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::show::span;
     use super::*;
 
     #[test]
@@ -1031,14 +581,5 @@ mod tests {
         assert_eq!(span(Duration::from_secs(5400)), "1h30m");
         assert_eq!(span(Duration::from_millis(500)), "500ms");
         assert_eq!(span(Duration::from_secs(86400 * 7)), "7d");
-    }
-
-    #[test]
-    fn civil_dates_and_sizes() {
-        assert_eq!(utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(utc(UNIX_EPOCH + Duration::from_secs(1_735_689_599)), "2024-12-31T23:59:59Z");
-        assert_eq!(size(512), "512 B");
-        assert_eq!(size(1536), "1.5 KiB");
     }
 }

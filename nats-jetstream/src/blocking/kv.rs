@@ -1,0 +1,161 @@
+//! Key/Value on the blocking client: a bucket ([`Store`]) and a watch of it ([`Watch`]), made of Key/Value
+//! writes, direct gets and an ordered consumer.
+
+use bytes::Bytes;
+
+use super::{Context, Ordered};
+use crate::call::Call;
+use crate::common::{direct_entry, keys_request, next_history_seq, stored_keys, watch_config, WatchState, Watched};
+use crate::kv::{self, CreateRetry, Entry};
+use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest};
+use crate::transport::{Error, Transport};
+
+/// A Key/Value watch: see [`Store::watch`].
+#[derive(Debug)]
+pub struct Watch<T: Transport> {
+    ordered: Ordered<T>,
+    state: WatchState,
+}
+
+impl<T: Transport> Iterator for Watch<T> {
+    type Item = Result<Watched, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(queued) = self.state.take_queued() {
+            return Some(Ok(queued));
+        }
+        loop {
+            let step = self.ordered.step().map(|m| m.map(|m| m.message));
+            if let Some(out) = self.state.on_step(self.ordered.initial_pending(), step) {
+                return Some(out);
+            }
+        }
+    }
+}
+
+/// A Key/Value bucket.
+#[derive(Debug, Clone)]
+pub struct Store<T> {
+    pub(super) js: Context<T>,
+    pub(super) bucket: String,
+    pub(super) stream: String,
+}
+
+impl<T: Transport> Store<T> {
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn write(&self, key: &str, headers: Option<nats_proto::Headers>, value: Bytes) -> Result<u64, Error> {
+        let call = self.js.api.kv_write(&self.bucket, key, headers, value)?;
+        Ok(self.js.call(&call)?.seq)
+    }
+
+    /// Sets `key` to `value`; returns the new revision.
+    pub fn put(&self, key: &str, value: impl Into<Bytes>) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        self.write(key, None, value.into())
+    }
+
+    /// The latest entry of `key`; `None` when it never had a value or was deleted or purged.
+    pub fn get(&self, key: &str) -> Result<Option<Entry>, Error> {
+        Ok(self.entry(key)?.filter(|e| !e.operation.is_marker()))
+    }
+
+    /// The latest entry of `key`, delete and purge markers included.
+    pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
+        kv::validate_key(key)?;
+        let call = self.js.api.direct_get_last(&self.stream, &crate::api::kv_subject(&self.bucket, key))?;
+        self.direct(call)
+    }
+
+    /// The entry at `revision` if it belongs to `key`.
+    pub fn entry_at(&self, key: &str, revision: u64) -> Result<Option<Entry>, Error> {
+        kv::validate_key(key)?;
+        let entry = self.direct(self.js.api.direct_get(&self.stream, &MsgGetRequest::seq(revision))?)?;
+        Ok(entry.filter(|e| e.key == key))
+    }
+
+    fn direct(&self, call: Call<DirectGetMessage>) -> Result<Option<Entry>, Error> {
+        direct_entry(&self.bucket, self.js.call(&call))
+    }
+
+    /// Sets `key` only if its latest revision is `revision`; a mismatch is the API error 10071 (or 10164).
+    pub fn update(&self, key: &str, value: impl Into<Bytes>, revision: u64) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        self.write(key, Some(kv::update_headers(revision)), value.into())
+    }
+
+    /// Sets `key` only if it has no value (never set, deleted or purged); else the API error 10071.
+    pub fn create(&self, key: &str, value: impl Into<Bytes>) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        let value = value.into();
+        let error = match self.write(key, Some(kv::create_headers(None)), value.clone()) {
+            Err(Error::JetStream(e)) => e,
+            other => return other,
+        };
+        let latest = self.entry(key)?.map(|e| (e.operation, e.revision));
+        match kv::after_create_failed(&error, latest) {
+            CreateRetry::Update { revision } => self.update(key, value, revision),
+            CreateRetry::KeyExists | CreateRetry::Fail => Err(error.into()),
+        }
+    }
+
+    /// Marks `key` deleted (its history is kept).
+    pub fn delete(&self, key: &str) -> Result<u64, Error> {
+        kv::validate_key(key)?;
+        self.write(key, Some(kv::delete_headers(None)), Bytes::new())
+    }
+
+    /// Marks `key` purged and drops its history.
+    pub fn purge(&self, key: &str) -> Result<u64, Error> {
+        kv::validate_key(key)?;
+        self.write(key, Some(kv::purge_headers(None, None)), Bytes::new())
+    }
+
+    /// The bucket's status: values, history, TTL, bytes.
+    pub fn status(&self) -> Result<KvStatus, Error> {
+        Ok(KvStatus::from_stream_info(self.js.stream_info(&self.stream)?)?)
+    }
+
+    /// Every revision of `key` still stored, oldest first, markers included; empty when none.
+    pub fn history(&self, key: &str) -> Result<Vec<Entry>, Error> {
+        kv::validate_key(key)?;
+        let subject = crate::api::kv_subject(&self.bucket, key);
+        let mut out = Vec::new();
+        let mut seq = 1;
+        loop {
+            let call = self.js.api.direct_get(&self.stream, &MsgGetRequest::next_by_subject(seq, &subject))?;
+            match self.direct(call)? {
+                Some(entry) => {
+                    seq = next_history_seq(seq, &entry)?;
+                    out.push(entry);
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Watches `filter` (a key, or `*` / `>` patterns; `>` for the whole bucket): first the latest entry of
+    /// every matching key, then [`Watched::InitialDone`], then every change as it happens, across server
+    /// restarts. Delete and purge markers are entries too (see [`Entry::operation`]).
+    pub fn watch(&self, filter: &str) -> Result<Watch<T>, Error> {
+        let config = watch_config(&self.bucket, filter)?;
+        let ordered = self.js.ordered(&self.stream, config)?;
+        Ok(Watch { ordered, state: WatchState::new(self.bucket.clone()) })
+    }
+
+    /// Every key with a value (deleted and purged keys left out).
+    pub fn keys(&self) -> Result<Vec<String>, Error> {
+        let info = self.js.call(&self.js.api.stream_info_with(&self.stream, &keys_request(&self.bucket))?)?;
+        let mut keys = Vec::new();
+        for key in stored_keys(&self.bucket, &info) {
+            if self.get(key)?.is_some() {
+                keys.push(key.to_owned());
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
