@@ -4,65 +4,12 @@
 //! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
 //! on other threads of the harness do not disturb a measurement.
 
-// A `#[global_allocator]` needs an `unsafe impl GlobalAlloc`. The impl only counts and then delegates every
-// call, unchanged, to `std::alloc::System`, so the workspace-wide `unsafe_code = "deny"` is lifted for this
-// test file alone.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use bytes::{Bytes, BytesMut};
 use nats_proto::{ClientDecoder, ClientOp, Headers, ServerDecoder, ServerOp, StatusCode, WriteBuffer};
-
-struct Counting;
-
-thread_local! {
-    /// Whether allocations on this thread are being counted.
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Allocations (and reallocations) counted on this thread.
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the allocator may run while the thread's locals are being torn down.
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use nats_server_harness::alloc::{allocations, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns how many allocations it made on this thread.
-fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    COUNT.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    let r = f();
-    ARMED.with(|a| a.set(false));
-    (COUNT.with(Cell::get), r)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn the_counter_counts() {

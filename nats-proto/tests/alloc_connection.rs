@@ -5,68 +5,15 @@
 //! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
 //! on other threads of the harness do not disturb a measurement.
 
-// A `#[global_allocator]` needs an `unsafe impl GlobalAlloc`. The impl only counts and then delegates every
-// call, unchanged, to `std::alloc::System`, so the workspace-wide `unsafe_code = "deny"` is lifted for this
-// test file alone.
-#![allow(unsafe_code)]
-
 mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use bytes::{Bytes, BytesMut};
 use common::{config, sub_op, Peer, URL};
-use nats_proto::{Deliver, Headers, Msg, WriteBuffer};
-
-struct Counting;
-
-thread_local! {
-    /// Whether allocations on this thread are being counted.
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Allocations (and reallocations) counted on this thread.
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the allocator may run while the thread's locals are being torn down.
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use nats_proto::{Deliver, Msg};
+use nats_server_harness::alloc::{allocations, message_frames as frames, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns how many allocations it made on this thread.
-fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    COUNT.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    let r = f();
-    ARMED.with(|a| a.set(false));
-    (COUNT.with(Cell::get), r)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn the_counter_counts() {
@@ -82,22 +29,6 @@ const N: usize = 2_000;
 /// are free (see `nats-blocking/src/driver.rs`, `nats-tokio/src/driver.rs`).
 const READ_BUFFER: usize = 64 * 1024;
 const MIN_READ: usize = 4 * 1024;
-
-/// `n` frames for `sid`, cycling through: MSG, MSG with a reply, HMSG, HMSG with a reply; 16-byte payloads.
-fn frames(sid: u64, n: usize) -> Bytes {
-    let mut h = Headers::new();
-    h.append("Nats-Msg-Id", "a1b2c3").unwrap();
-    h.append("Trace", "on").unwrap();
-    let h = h.to_block();
-    let payload = Bytes::from_static(b"0123456789abcdef");
-    let mut w = WriteBuffer::new();
-    for i in 0..n {
-        let reply = (i % 2 == 1).then_some(&b"_INBOX.abcdef.1234"[..]);
-        let headers = (i % 4 >= 2).then(|| h.as_bytes());
-        w.push_msg(b"bench.msg", sid, reply, headers, &payload);
-    }
-    w.take_bytes()
-}
 
 /// What a sink received: messages, payload bytes, with a reply, with headers.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -53,6 +53,7 @@
 //! [`ServerTls`]) and [`auth`] ([`NkeyUser`], [`AuthUser`], [`Permissions`],
 //! [`OperatorFixture`], [`UserCreds`]).
 
+pub mod alloc;
 pub mod auth;
 mod binary;
 mod cluster;
