@@ -66,18 +66,9 @@ impl Small {
 
     /// Appends `n` in decimal.
     #[inline]
-    fn put_num(&mut self, mut n: u64) {
+    fn put_num(&mut self, n: u64) {
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.put(&digits[i..]);
+        self.put(decimal(n, &mut digits));
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -85,10 +76,9 @@ impl Small {
     }
 }
 
-/// Writes `n` in decimal without allocating.
+/// `n` in decimal, written at the end of `digits` (20 digits hold any `u64`).
 #[inline]
-fn put_decimal(out: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -98,7 +88,14 @@ fn put_decimal(out: &mut BytesMut, mut n: u64) {
             break;
         }
     }
-    out.put_slice(&digits[i..]);
+    &digits[i..]
+}
+
+/// Writes `n` in decimal without allocating.
+#[inline]
+fn put_decimal(out: &mut BytesMut, n: u64) {
+    let mut digits = [0u8; 20];
+    out.put_slice(decimal(n, &mut digits));
 }
 
 impl WriteBuffer {
@@ -405,6 +402,17 @@ impl Buf for WriteBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_match_display() {
+        for n in [0, 1, 9, 10, 99, 100, 4096, 1 << 40, u64::MAX - 1, u64::MAX] {
+            let mut digits = [0u8; 20];
+            assert_eq!(decimal(n, &mut digits), n.to_string().as_bytes());
+            let mut small = Small::new();
+            small.put_num(n);
+            assert_eq!(small.as_bytes(), n.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn small_ops_are_copied_large_payloads_chained() {
