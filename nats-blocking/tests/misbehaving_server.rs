@@ -186,6 +186,45 @@ fn garbage_after_handshake_is_a_parse_error_then_reconnect() {
     });
 }
 
+/// Messages that came in the same read as the error that ends the connection are handed to a subscriber already
+/// waiting for them at once, not after a reconnect (here none ever succeeds: the server is gone).
+#[test]
+fn messages_read_with_a_fatal_error_wake_their_waiting_subscriber() {
+    within(TEST_LIMIT, || {
+        let server = FakeServer::start(|s| {
+            let mut c = s.accept();
+            c.greet(&server_info(MAX_PAYLOAD));
+            let sid = c.expect_sub("a");
+            // Sent once the subscriber is waiting, and every reconnect is refused.
+            s.wait_signal();
+            s.stop_listening();
+            let mut both = msg("a", sid, b"before").to_vec();
+            both.extend_from_slice(format!("MSG a {sid} notasize\r\n").as_bytes());
+            c.send(both);
+            c.until_eof(STEP);
+        });
+        // Reconnects wait long enough that the message must come while there is no connection.
+        let slow_reconnect = ReconnectPolicy {
+            max_attempts_per_server: None,
+            base_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(60),
+            jitter: Duration::ZERO,
+        };
+        let client = options(server.url()).reconnect_policy(slow_reconnect).connect().expect("connect");
+        let mut sub = client.subscribe("a").expect("subscribe");
+        // No timeout of its own (a deadline would find the queued message anyway): only a wake-up ends it, and
+        // `within` fails the test if none comes.
+        let waiting = std::thread::spawn(move || sub.next().map(|m| m.payload().to_vec()));
+        // Give the subscriber time to block in `next_timeout` (if it has not yet, the test is only weaker).
+        std::thread::sleep(Duration::from_millis(100));
+        server.signal();
+        assert_eq!(waiting.join().expect("the subscriber thread").as_deref(), Some(&b"before"[..]));
+        assert_eq!(client.statistics().reconnects, 0);
+        drop(client);
+        server.finish();
+    });
+}
+
 // ---- 3. a stall during the handshake ----
 
 #[test]

@@ -61,7 +61,8 @@ pub struct FakeServer {
 
 /// What a script works with.
 pub struct Script {
-    listener: TcpListener,
+    /// `None` once the script stopped listening.
+    listener: Option<TcpListener>,
     signals: Receiver<()>,
 }
 
@@ -72,7 +73,7 @@ impl FakeServer {
         listener.set_nonblocking(true).expect("non-blocking listener");
         let url = format!("nats://{}", listener.local_addr().expect("local address"));
         let (tx, rx) = mpsc::channel();
-        let mut s = Script { listener, signals: rx };
+        let mut s = Script { listener: Some(listener), signals: rx };
         let thread = std::thread::Builder::new()
             .name("fake-nats".into())
             .spawn(move || script(&mut s))
@@ -121,11 +122,17 @@ impl Script {
         self.accept_within(STEP).expect("the client did not connect to the fake server in time")
     }
 
-    /// The next client connection, or `None` after `limit`.
+    /// Closes the listener: from now on the client's connection attempts are refused.
+    pub fn stop_listening(&mut self) {
+        self.listener = None;
+    }
+
+    /// The next client connection, or `None` after `limit` (at once after [`stop_listening`](Self::stop_listening)).
     pub fn accept_within(&mut self, limit: Duration) -> Option<Conn> {
         let deadline = Instant::now() + limit;
+        let listener = self.listener.as_ref()?;
         loop {
-            match self.listener.accept() {
+            match listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).expect("blocking stream");
                     let _ = stream.set_nodelay(true);
