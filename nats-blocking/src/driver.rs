@@ -200,7 +200,7 @@ impl Reader {
                     let timeout = core.conn.config().connect_timeout;
                     drop(core);
                     // Messages of the read that lost the connection do not wait for the next one.
-                    self.wake_queues();
+                    nats_client::router::wake_all(&mut self.wake);
                     let sock = dial(&addr, timeout);
                     core = shared.lock();
                     match sock {
@@ -237,20 +237,13 @@ impl Reader {
         core
     }
 
-    /// Wakes the consumers of the queues the last read filled.
-    fn wake_queues(&mut self) {
-        for queue in self.wake.drain(..) {
-            queue.wake();
-        }
-    }
-
     /// Sleeps in a read (or, without a transport, until woken) and feeds the core what came.
     fn step<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         let now = Instant::now();
         let sleep = core.conn.poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
         let Some(sock) = core.transport.clone() else {
             // Messages of the read that lost the connection do not wait for a reconnect.
-            self.wake_queues();
+            nats_client::router::wake_all(&mut self.wake);
             core.reader_idle = true;
             core = shared.reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
             core.reader_idle = false;
@@ -258,7 +251,7 @@ impl Reader {
             return core;
         };
         drop(core);
-        self.wake_queues();
+        nats_client::router::wake_all(&mut self.wake);
         let timeout = sleep.max(Duration::from_millis(1));
         if !self.timeout_set.as_ref().is_some_and(|(s, t)| s.same(&sock) && *t == timeout) {
             sock.set_read_timeout(timeout);

@@ -23,7 +23,11 @@
 //!
 //! // A driver appends a run of messages under one lock; past the limits they are dropped and counted.
 //! let msg = |p: &str| Message::new(nats_proto::Msg::new("s", 1, None, None, p), None);
-//! let pushed = queue.push_run(&mut vec![msg("a"), msg("b"), msg("c")]);
+//! let mut run = queue.run();
+//! ["a", "b", "c"].into_iter().for_each(|p| run.push(msg(p)));
+//! let pushed = run.pushed();
+//! drop(run);
+//! queue.wake();
 //! assert_eq!((pushed.queued, pushed.dropped, pushed.episode), (2, 1, true));
 //! queue.end(nats_proto::SubscriptionEnd::Unsubscribed);
 //! assert_eq!(rx.next(None).unwrap().payload(), b"a");

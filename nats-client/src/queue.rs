@@ -21,7 +21,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What [`MessageQueue::push_run`] did with a run of messages.
+/// What a [`Run`] (or [`MessageQueue::push`]) did with the messages it was given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pushed {
     /// Messages queued.
@@ -121,22 +121,6 @@ impl MessageQueue {
         if let Some(w) = s.waker.take() {
             w.wake();
         }
-    }
-
-    /// Appends a run of messages (draining `run`) under one lock, dropping those past the pending limits,
-    /// without waking the consumer: a driver wakes each queue it filled once, after the whole read, with
-    /// [`wake`](Self::wake).
-    pub fn push_run(&self, run: &mut Vec<Message>) -> Pushed {
-        let mut s = lock(&self.state);
-        let mut pushed = Pushed::default();
-        if s.ended.is_some() {
-            run.clear();
-            return pushed;
-        }
-        for msg in run.drain(..) {
-            s.admit(msg, &mut pushed);
-        }
-        pushed
     }
 
     /// Holds the queue for a run of messages appended one by one (see [`Run`]); the consumer is not woken.

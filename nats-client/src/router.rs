@@ -25,12 +25,10 @@ pub struct Delivered {
     pub slow: Vec<u64>,
 }
 
-impl Delivered {
-    /// Wakes the consumers of every queue that received messages, and forgets them.
-    pub fn wake_all(&mut self) {
-        for queue in self.touched.drain(..) {
-            queue.wake();
-        }
+/// Wakes the consumers of `queues` (a read's [`Delivered::touched`], taken out of the lock) and forgets them.
+pub fn wake_all(queues: &mut Vec<Arc<MessageQueue>>) {
+    for queue in queues.drain(..) {
+        queue.wake();
     }
 }
 

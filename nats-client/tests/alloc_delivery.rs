@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use nats_client::queue::{MessageQueue, Receiver};
-use nats_client::router::{Delivered, Router};
+use nats_client::router::{wake_all, Delivered, Router};
 use nats_client::{Error, Message, PendingLimits, Publish};
 use nats_proto::{Config, Connection, Event, Headers, IdMap, ServerAddr, WriteBuffer};
 
@@ -127,7 +127,7 @@ impl Client {
         conn.handle_read(*now, buf, &mut Router::new(routes, client, delivered));
         assert!(delivered.slow.is_empty(), "a slow consumer: {:?}", delivered.slow);
         assert!(delivered.touched.len() <= 1);
-        delivered.wake_all();
+        wake_all(&mut delivered.touched);
     }
 
     /// The subscriber takes every message waiting and drops it; what it saw goes into `seen`.

@@ -160,9 +160,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
             return;
         }
         poll_fn(|cx| driver.poll_step(cx)).await;
-        for queue in driver.wake.drain(..) {
-            queue.wake();
-        }
+        nats_client::router::wake_all(&mut driver.wake);
     }
 }
 
