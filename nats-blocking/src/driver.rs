@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
+use nats_proto::conn::read_buffer::{make_room, read_buffer};
 use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State};
 
 use crate::transport::{ReadSize, Transport};
@@ -60,8 +61,6 @@ const MAX_HOLD: Duration = Duration::from_millis(1);
 const GROW: usize = 2048;
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
-/// The read buffer grows by this much when it is nearly full.
-const READ_BUFFER: usize = 64 * 1024;
 
 impl nats_client::shared::Transport for Link {
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
@@ -175,12 +174,7 @@ struct Reader {
 
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
-    let mut reader = Reader {
-        buf: BytesMut::with_capacity(READ_BUFFER),
-        size: ReadSize::new(),
-        wake: Vec::new(),
-        timeout_set: None,
-    };
+    let mut reader = Reader { buf: read_buffer(), size: ReadSize::new(), wake: Vec::new(), timeout_set: None };
     let mut core = shared.lock();
     loop {
         core = reader.handle_events(&shared, core);
@@ -257,10 +251,7 @@ impl Reader {
             sock.set_read_timeout(timeout);
             self.timeout_set = Some((sock.clone(), timeout));
         }
-        if self.buf.capacity() - self.buf.len() < ReadSize::MIN {
-            // Reuses the buffer in place once every message cut from it is dropped; else a fresh one.
-            self.buf.reserve(READ_BUFFER);
-        }
+        make_room(&mut self.buf);
         let read = sock.read_into(&mut self.buf, &mut self.size);
         let mut core = shared.lock();
         let now = Instant::now();

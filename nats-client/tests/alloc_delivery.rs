@@ -8,7 +8,8 @@
 //! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
 //! on other threads of the harness do not disturb a measurement.
 
-use nats_server_harness::alloc::{allocations, message_frames as frames, CountingAllocator};
+use nats_proto::conn::read_buffer::{make_room, read_buffer};
+use nats_server_harness::alloc::{allocations, assert_counting, message_frames as frames, CountingAllocator};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -24,18 +25,11 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn the_counter_counts() {
-    let (n, v) = allocations(|| vec![1u8; 64]);
-    assert_eq!((n, v.len()), (1, 64));
-    let (n, _) = allocations(|| Bytes::copy_from_slice(b"x"));
-    assert_eq!(n, 1);
+    assert_counting();
 }
 
 /// Messages in the smaller batch; the larger one has ten times as many.
 const N: usize = 2_000;
-/// The drivers' read buffer: its initial capacity and what they `reserve` when fewer than [`MIN_READ`] bytes
-/// are free (see `nats-blocking/src/driver.rs`, `nats-tokio/src/driver.rs`).
-const READ_BUFFER: usize = 64 * 1024;
-const MIN_READ: usize = 4 * 1024;
 
 /// The client a message with a reply subject answers through: records what it is asked to publish.
 #[derive(Default)]
@@ -117,7 +111,7 @@ impl Client {
         routes.insert(sid, queue.clone());
         let replies = Arc::new(Replies::default());
         let client: Weak<dyn Publish> = Arc::downgrade(&replies) as Weak<dyn Publish>;
-        let buf = BytesMut::with_capacity(READ_BUFFER);
+        let buf = read_buffer();
         Self { conn, now, sid, buf, routes, replies, client, delivered: Delivered::default(), rx: Receiver::new(queue) }
     }
 
@@ -166,9 +160,7 @@ impl Client {
             let (mut seen, mut reads) = (Seen::default(), Reads::default());
             let mut at = 0;
             while at < wire.len() {
-                if self.buf.capacity() - self.buf.len() < MIN_READ {
-                    self.buf.reserve(READ_BUFFER);
-                }
+                make_room(&mut self.buf);
                 let len = (self.buf.capacity() - self.buf.len()).min(wire.len() - at);
                 self.buf.extend_from_slice(&wire[at..at + len]);
                 at += len;

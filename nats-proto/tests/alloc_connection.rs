@@ -9,26 +9,20 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{config, sub_op, Peer, URL};
+use nats_proto::conn::read_buffer::{make_room, read_buffer, READ_BUFFER};
 use nats_proto::{Deliver, Msg};
-use nats_server_harness::alloc::{allocations, message_frames as frames, CountingAllocator};
+use nats_server_harness::alloc::{allocations, assert_counting, message_frames as frames, CountingAllocator};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn the_counter_counts() {
-    let (n, v) = allocations(|| vec![1u8; 64]);
-    assert_eq!((n, v.len()), (1, 64));
-    let (n, _) = allocations(|| Bytes::copy_from_slice(b"x"));
-    assert_eq!(n, 1);
+    assert_counting();
 }
 
 /// Messages in the smaller batch; the larger one has ten times as many.
 const N: usize = 2_000;
-/// The drivers' read buffer: its initial capacity and what they `reserve` when fewer than [`MIN_READ`] bytes
-/// are free (see `nats-blocking/src/driver.rs`, `nats-tokio/src/driver.rs`).
-const READ_BUFFER: usize = 64 * 1024;
-const MIN_READ: usize = 4 * 1024;
 
 /// What a sink received: messages, payload bytes, with a reply, with headers.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -89,7 +83,7 @@ impl Ingest {
         let sid = peer.conn.subscribe("bench.>", None).unwrap();
         assert_eq!(peer.sent(), vec![sub_op("bench.>", None, sid)]);
         let sink = Sink { sid, keep, held: Vec::with_capacity(10 * N), seen: Seen::default() };
-        Self { peer, buf: BytesMut::with_capacity(READ_BUFFER), sink }
+        Self { peer, buf: read_buffer(), sink }
     }
 
     /// Feeds `wire` in one read; returns the allocations of the read and its decoding, and what arrived. The
@@ -118,9 +112,7 @@ impl Ingest {
             let mut reads = Reads::default();
             let mut at = 0;
             while at < wire.len() {
-                if buf.capacity() - buf.len() < MIN_READ {
-                    buf.reserve(READ_BUFFER);
-                }
+                make_room(buf);
                 let len = (buf.capacity() - buf.len()).min(wire.len() - at);
                 buf.extend_from_slice(&wire[at..at + len]);
                 at += len;

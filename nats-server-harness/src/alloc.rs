@@ -79,6 +79,15 @@ pub fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (COUNT.with(Cell::get), r)
 }
 
+/// Panics unless the test binary counts allocations: its first test, so that a binary that forgot to install
+/// [`CountingAllocator`] cannot pass by counting nothing.
+pub fn assert_counting() {
+    let (n, v) = allocations(|| vec![1u8; 64]);
+    assert_eq!((n, v.len()), (1, 64), "install CountingAllocator as the #[global_allocator]");
+    let (n, _) = allocations(|| Bytes::copy_from_slice(b"x"));
+    assert_eq!(n, 1);
+}
+
 /// `n` frames for `sid`, cycling through: MSG, MSG with a reply, HMSG, HMSG with a reply; 16-byte payloads.
 pub fn message_frames(sid: u64, n: usize) -> Bytes {
     let mut h = Headers::new();

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE};
+use nats_proto::conn::read_buffer::{make_room, read_buffer};
 use nats_proto::{ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
 use crate::runtime::{Runtime, Socket, Timer, Transport};
@@ -44,10 +45,6 @@ impl<S: Socket> DirectWrite for S {
 pub(crate) type Shared = SharedState<Link>;
 type Guard<'a> = MutexGuard<'a, Core<Link>>;
 
-/// The read buffer grows by this much when it is nearly full.
-const READ_BUFFER: usize = 64 * 1024;
-/// Free space below which the read buffer is grown (or reclaimed) before a read.
-const MIN_READ: usize = 4 * 1024;
 /// Deadline for the timer while the core has none.
 const IDLE: Duration = Duration::from_secs(3600);
 /// Woken for bytes this soon after its last write, the driver is racing a publisher in full flow (a wake-up
@@ -147,7 +144,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
         shared,
         stream: None,
         wire: WriteBuffer::new(),
-        buf: BytesMut::with_capacity(READ_BUFFER),
+        buf: read_buffer(),
         wake: Vec::new(),
         timer: R::timer(armed),
         armed,
@@ -340,10 +337,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Err(())) => lost = true,
                 Poll::Pending => {}
             }
-            if self.buf.capacity() - self.buf.len() < MIN_READ {
-                // Reuses the buffer in place once every message cut from it is dropped; else a fresh one.
-                self.buf.reserve(READ_BUFFER);
-            }
+            make_room(&mut self.buf);
             match stream.poll_read_buf(cx, &mut self.buf) {
                 Poll::Ready(Ok(0)) => lost = true,
                 Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {

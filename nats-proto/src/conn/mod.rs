@@ -8,6 +8,7 @@ mod config;
 mod event;
 mod mux;
 mod pool;
+pub mod read_buffer;
 mod sid_map;
 mod state;
 mod subs;
