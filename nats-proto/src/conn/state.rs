@@ -80,8 +80,9 @@ impl Connection {
         self.stats.in_bytes += input.len().saturating_sub(self.input_seen) as u64;
         loop {
             if matches!(self.state, State::Disconnected | State::Dialing | State::Closed) {
-                // Bytes from a transport we already gave up on.
+                // Bytes from a transport we already gave up on (and messages cut from them ahead).
                 input.clear();
+                self.decoder.reset();
                 break;
             }
             match self.decoder.decode(input) {

@@ -130,6 +130,8 @@ fn cut_msg(buf: &mut BytesMut, head: &Head, status: u16) -> Result<Msg, ParseErr
 #[derive(Debug, Clone)]
 pub struct ServerDecoder {
     frames: FrameReader,
+    /// Messages already cut from the buffer, handed out by the next calls.
+    ahead: super::fast::Ahead,
 }
 
 impl Default for ServerDecoder {
@@ -141,7 +143,7 @@ impl Default for ServerDecoder {
 impl ServerDecoder {
     /// A decoder with the given limits.
     pub fn new(limits: Limits) -> Self {
-        Self { frames: FrameReader::new(Side::Server, limits) }
+        Self { frames: FrameReader::new(Side::Server, limits), ahead: Default::default() }
     }
 
     /// The limits in force.
@@ -157,6 +159,13 @@ impl ServerDecoder {
     /// Forgets partial input and a past framing error, for a new connection.
     pub fn reset(&mut self) {
         self.frames.reset();
+        self.ahead.clear();
+    }
+
+    /// Bytes of whole messages already cut from the buffer that the next calls hand out (see
+    /// [`decode`](Self::decode)).
+    pub fn held(&self) -> usize {
+        self.ahead.held()
     }
 
     /// The subscription id of the message skipped by the last frame-local error, if it was a message: the
@@ -167,12 +176,26 @@ impl ServerDecoder {
 
     /// Cuts the next op from the front of `buf`. `Ok(None)`: more bytes are needed.
     ///
+    /// A run of whole messages at the front may be cut from `buf` in one piece and handed out by this call
+    /// and the next ones ([`held`](Self::held) says how many bytes wait that way); `Ok(None)` comes only once
+    /// none is left, so a caller that decodes until then sees every op in order, as if cut one by one.
+    ///
     /// Errors for which [`ParseError::is_frame_local`] is true consumed only the bad op; the next call goes on
     /// with the one after it. Any other error is repeated by every later call.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ServerOp>, ParseError> {
-        // The hot path: a whole, ordinary message at the front. Everything else goes the general way.
+        // Most calls hand out a message cut ahead: that path stays small, and the rest is out of line.
+        match self.ahead.pop() {
+            Some(msg) => Ok(Some(ServerOp::Msg(msg))),
+            None => self.decode_front(buf),
+        }
+    }
+
+    /// [`decode`](Self::decode) with nothing cut ahead.
+    #[inline(never)]
+    fn decode_front(&mut self, buf: &mut BytesMut) -> Result<Option<ServerOp>, ParseError> {
+        // The hot path: whole, ordinary messages at the front. Everything else goes the general way.
         if self.frames.head.is_none() && self.frames.failed.is_none() {
-            if let Some(msg) = super::fast::cut(buf, &self.frames.limits) {
+            if let Some(msg) = self.ahead.fill(buf, &self.frames.limits) {
                 self.frames.scanned = 0;
                 return Ok(Some(ServerOp::Msg(msg)));
             }

@@ -1,21 +1,89 @@
-//! The decoder's hot path: a whole, well-formed `MSG` or `HMSG` at the front of the buffer, cut in one pass.
+//! The decoder's hot path: whole, well-formed `MSG` and `HMSG` frames at the front of the buffer, cut ahead in
+//! one piece.
 //!
 //! This is what a subscriber's connection spends its time on, so it is written for that case alone: the op
 //! name in upper case (what nats-server sends), the arguments in under 64 bytes, the whole frame already
 //! read, nothing wrong. One pass over the line, eight bytes at a time, finds its end and marks its blanks
-//! (no separate line-end search); the arguments are read off the blank mask; the op is cut as one `Bytes`.
+//! (no separate line-end search); the arguments are read off the blank mask.
+//!
+//! The frames found that way one after another (up to [`AHEAD`]) are split from the read buffer as one
+//! `Bytes` and handed out one by one: splitting a `Bytes` costs a third of splitting and freezing a `BytesMut`,
+//! and every message still costs exactly one reference count.
 //!
 //! Any other case, including every malformed one, is declined and left to the general path
 //! (`head::parse_head` and the resumable framing), the one place that words errors and keeps partial state.
 //! Declining costs one more look at the line, which happens at most once per read (the frame cut by the end
 //! of the read) or on bad input.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-use super::head::{parse_size, parse_u64};
+use super::head::parse_size;
 use super::Limits;
 use crate::headers::{validate_block, StatusCode};
 use crate::op::{Msg, MsgLayout};
+
+/// How many messages are cut ahead at most: enough to spread the cost of one `BytesMut` split, few enough
+/// that the decoder stays small.
+pub(crate) const AHEAD: usize = 16;
+
+/// Messages cut from the buffer ahead of the caller: one `Bytes` of whole frames, and where each one is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ahead {
+    /// The frames not handed out yet, back to back.
+    chunk: Bytes,
+    /// Each frame's layout and length.
+    cuts: [(MsgLayout, usize); AHEAD],
+    next: usize,
+    len: usize,
+}
+
+impl Ahead {
+    /// The next message cut ahead, if one is left.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<Msg> {
+        if self.next == self.len {
+            return None;
+        }
+        let (layout, len) = self.cuts[self.next];
+        self.next += 1;
+        // The last one takes the rest of the chunk: its reference needs no new count.
+        let frame = if self.next == self.len { std::mem::take(&mut self.chunk) } else { self.chunk.split_to(len) };
+        Some(Msg::from_frame(frame, layout))
+    }
+
+    /// Cuts every whole, ordinary message at the front of `buf` (up to [`AHEAD`]) and returns the first;
+    /// `None` (and `buf` untouched) when the front is not one. Call only when [`pop`](Self::pop) has none.
+    pub(crate) fn fill(&mut self, buf: &mut BytesMut, limits: &Limits) -> Option<Msg> {
+        let mut at = 0;
+        let mut n = 0;
+        while n < AHEAD {
+            let Some(cut) = scan(&buf[at..], limits) else { break };
+            at += cut.1;
+            self.cuts[n] = cut;
+            n += 1;
+        }
+        match n {
+            0 => None,
+            1 => Some(Msg::from_frame(buf.split_to(at).freeze(), self.cuts[0].0)),
+            _ => {
+                self.chunk = buf.split_to(at).freeze();
+                (self.next, self.len) = (0, n);
+                self.pop()
+            }
+        }
+    }
+
+    /// Bytes cut from the buffer and not handed out yet.
+    pub(crate) fn held(&self) -> usize {
+        self.chunk.len()
+    }
+
+    /// Forgets what was cut ahead.
+    pub(crate) fn clear(&mut self) {
+        self.chunk = Bytes::new();
+        (self.next, self.len) = (0, 0);
+    }
+}
 
 /// 0x80 in every byte of `word` below 0x21: space, tab, CR, LF and the other control bytes.
 fn controls(word: u64) -> u64 {
@@ -25,9 +93,11 @@ fn controls(word: u64) -> u64 {
 /// Reads the line from `from`: where its line feed is, and one bit per byte from `from` set for a space (and
 /// for every position from the line's end, CR included, on).
 ///
-/// Per word, one test finds every byte below 0x21; those are looked at one by one, and there are only a few:
-/// the spaces between arguments, then the CR LF. `None` for a tab or another control byte in the line (the
-/// general path takes those), past 64 bytes of arguments, or when the buffer ends first.
+/// Per word, one test finds every byte below 0x21; those are looked at one by one (read from the word, not
+/// the buffer), and there are only a few: the spaces between arguments, then the CR LF. `None` for a tab or
+/// another control byte in the line (the general path takes those), past 64 bytes of arguments, or when the
+/// buffer ends first.
+#[inline]
 fn scan_line(buf: &[u8], from: usize) -> Option<(usize, u64)> {
     let mut bits = 0u64;
     for w in 0..8 {
@@ -35,14 +105,17 @@ fn scan_line(buf: &[u8], from: usize) -> Option<(usize, u64)> {
         let word = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
         let mut low = controls(word);
         while low != 0 {
-            let byte = (low.trailing_zeros() / 8) as usize;
+            // The marker is a byte's top bit: the byte starts seven bits below it.
+            let shift = low.trailing_zeros() - 7;
             low &= low - 1;
-            let pos = at + byte;
-            match buf[pos] {
-                b' ' => bits |= 1 << (8 * w + byte),
+            let in_line = 8 * w + shift as usize / 8;
+            match (word >> shift) as u8 {
+                b' ' => bits |= 1 << in_line,
                 // The line ends at CR LF (or at a bare LF, which nats-server also takes).
-                b'\r' if buf.get(pos + 1) == Some(&b'\n') => return Some((pos + 1, bits | (!0u64 << (pos - from)))),
-                b'\n' => return Some((pos, bits | (!0u64 << (pos - from)))),
+                b'\r' if buf.get(from + in_line + 1) == Some(&b'\n') => {
+                    return Some((from + in_line + 1, bits | (!0u64 << in_line)))
+                }
+                b'\n' => return Some((from + in_line, bits | (!0u64 << in_line))),
                 _ => return None,
             }
         }
@@ -50,12 +123,33 @@ fn scan_line(buf: &[u8], from: usize) -> Option<(usize, u64)> {
     None
 }
 
-/// Cuts the message at the front of `buf` if it is whole and ordinary; `None` leaves `buf` untouched.
-pub(crate) fn cut(buf: &mut BytesMut, limits: &Limits) -> Option<Msg> {
-    let (headers, from) = match &buf[..] {
-        [b'M', b'S', b'G', b' ', ..] => (false, 4),
-        [b'H', b'M', b'S', b'G', b' ', ..] => (true, 5),
-        _ => return None,
+/// A subscription id of at most 19 digits (so that it cannot overflow); longer ones go the general way.
+#[inline]
+fn parse_sid(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &d in digits {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(v);
+    }
+    Some(n)
+}
+
+/// The message at the front of `buf` if it is whole and ordinary: its layout, and the length of its frame.
+#[inline]
+fn scan(buf: &[u8], limits: &Limits) -> Option<(MsgLayout, usize)> {
+    let name = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?);
+    let (headers, from) = if name == u32::from_le_bytes(*b"MSG ") {
+        (false, 4)
+    } else if name == u32::from_le_bytes(*b"HMSG") && buf.get(4) == Some(&b' ') {
+        (true, 5)
+    } else {
+        return None;
     };
     let (lf, blank) = scan_line(buf, from)?;
     if lf > limits.max_control_line {
@@ -76,10 +170,10 @@ pub(crate) fn cut(buf: &mut BytesMut, limits: &Limits) -> Option<Msg> {
         starts &= starts - 1;
         ends &= ends - 1;
     }
-    let arg = |i: usize| &buf[spans[i].0..spans[i].1];
-    let sid = parse_u64(arg(1))?;
-    let total = parse_size(arg(n - 1))?;
-    let hdr = if headers { parse_size(arg(n - 2))? } else { 0 };
+    let arg = |i: usize| buf.get(spans[i].0..spans[i].1);
+    let sid = parse_sid(arg(1)?)?;
+    let total = parse_size(arg(n - 1)?)?;
+    let hdr = if headers { parse_size(arg(n - 2)?)? } else { 0 };
     if hdr > total || total > limits.max_payload {
         return None;
     }
@@ -104,7 +198,7 @@ pub(crate) fn cut(buf: &mut BytesMut, limits: &Limits) -> Option<Msg> {
         hdr_len: hdr as u32,
         status,
     };
-    Some(Msg::from_frame(buf.split_to(end + 2).freeze(), layout))
+    Some((layout, end + 2))
 }
 
 #[cfg(test)]
@@ -135,16 +229,51 @@ mod tests {
             b"HMSG a 1 9 2\r\nhi\r\n",    // header size over the total
         ] {
             let mut buf = BytesMut::from(frame);
-            assert!(cut(&mut buf, &limits).is_none(), "{:?}", String::from_utf8_lossy(frame));
+            assert!(Ahead::default().fill(&mut buf, &limits).is_none(), "{:?}", String::from_utf8_lossy(frame));
             assert_eq!(&buf[..], frame, "a declined frame is left as it was");
         }
         let mut buf = BytesMut::from(&b"MSG a.b  7 r.x 2\nhi\r\nMSG"[..]);
-        let m = cut(&mut buf, &limits).expect("runs of spaces and a bare LF are ordinary");
+        let m = Ahead::default().fill(&mut buf, &limits).expect("runs of spaces and a bare LF are ordinary");
         assert_eq!(
             (m.subject().as_bytes(), m.sid(), m.reply().map(|r| r.as_bytes())),
             (&b"a.b"[..], 7, Some(&b"r.x"[..]))
         );
         assert_eq!(m.payload(), b"hi");
         assert_eq!(&buf[..], b"MSG");
+    }
+
+    #[test]
+    fn cuts_a_run_of_frames_ahead_and_stops_at_anything_else() {
+        let limits = Limits::default();
+        let mut wire = Vec::new();
+        for i in 0..AHEAD + 3 {
+            wire.extend_from_slice(format!("MSG s.{i} {i} {}\r\n{}\r\n", i % 7, "x".repeat(i % 7)).as_bytes());
+        }
+        wire.extend_from_slice(b"PING\r\nMSG a 1 2\r\nhi\r\n");
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut ahead = Ahead::default();
+        let mut got = Vec::new();
+        loop {
+            let m = match ahead.pop() {
+                Some(m) => m,
+                None => match ahead.fill(&mut buf, &limits) {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            got.push((m.subject().as_bytes().to_vec(), m.sid(), m.payload().to_vec()));
+            if got.len() == 1 {
+                assert!(buf.starts_with(format!("MSG s.{AHEAD} ").as_bytes()), "a whole run is cut at once");
+                assert_eq!(ahead.held() + buf.len() + b"MSG s.0 0 0\r\n\r\n".len(), wire.len());
+            }
+        }
+        assert_eq!(got.len(), AHEAD + 3, "stops at the PING");
+        for (i, (subject, sid, payload)) in got.iter().enumerate() {
+            assert_eq!((subject.as_slice(), *sid), (format!("s.{i}").as_bytes(), i as u64));
+            assert_eq!(payload, &"x".repeat(i % 7).into_bytes());
+        }
+        assert_eq!((ahead.held(), &buf[..]), (0, &b"PING\r\nMSG a 1 2\r\nhi\r\n"[..]));
+        ahead.clear();
+        assert!(ahead.pop().is_none());
     }
 }
