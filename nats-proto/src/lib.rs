@@ -89,6 +89,7 @@ pub mod info;
 pub mod op;
 pub mod parse;
 pub mod subject;
+mod swar;
 
 pub use conn::{
     backoff, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event, FlushError,

@@ -21,6 +21,7 @@ use super::head::parse_size;
 use super::Limits;
 use crate::headers::{validate_block, StatusCode};
 use crate::op::{Msg, MsgLayout};
+use crate::swar::controls;
 
 /// How many messages are cut ahead at most: enough to spread the cost of one `BytesMut` split, few enough
 /// that the decoder stays small.
@@ -83,11 +84,6 @@ impl Ahead {
         self.chunk = Bytes::new();
         (self.next, self.len) = (0, 0);
     }
-}
-
-/// 0x80 in every byte of `word` below 0x21: space, tab, CR, LF and the other control bytes.
-fn controls(word: u64) -> u64 {
-    !(((word & 0x7f7f_7f7f_7f7f_7f7f) + 0x5f5f_5f5f_5f5f_5f5f) | word) & 0x8080_8080_8080_8080
 }
 
 /// Reads the line from `from`: where its line feed is, and one bit per byte from `from` set for a space (and
@@ -204,17 +200,6 @@ fn scan(buf: &[u8], limits: &Limits) -> Option<(MsgLayout, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn controls_are_exact() {
-        for b in 0..=255u8 {
-            let word = u64::from_le_bytes([b'a', b, 0xff, b, 0x21, b, 0x80, b]);
-            let mask = controls(word);
-            for (i, &byte) in word.to_le_bytes().iter().enumerate() {
-                assert_eq!(mask >> (8 * i) & 0xff == 0x80, byte < 0x21, "byte {byte:#x} at {i}");
-            }
-        }
-    }
 
     #[test]
     fn declines_what_the_general_path_must_see() {

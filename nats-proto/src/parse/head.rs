@@ -6,6 +6,7 @@
 //! not a byte loop with a mispredicted branch at every boundary.
 
 use crate::error::{ParseError, ParseErrorKind};
+use crate::swar::{bytes_equal, gather};
 
 use super::{Limits, Side};
 
@@ -137,15 +138,6 @@ pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
 }
 
 const MAX_ARGS: usize = 5;
-const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-
-/// 0x80 in every byte of `word` equal to `b`, 0 elsewhere (exact: no borrow from a neighbouring byte).
-fn bytes_equal(word: u64, b: u8) -> u64 {
-    let x = word ^ (ONES * u64::from(b));
-    !(((x & LOW7) + LOW7) | x | LOW7)
-}
-
 /// 0x80 in every byte of `word` that is a space or a tab.
 fn blanks(word: u64) -> u64 {
     bytes_equal(word, b' ') | bytes_equal(word, b'\t')
@@ -175,7 +167,7 @@ fn blank_bits(buf: &[u8], at: usize, end: usize) -> u64 {
             return bits | (!0 << (8 * w));
         }
         // 0x80 per blank byte, moved to bit 0 of each byte, then gathered into the low byte by a multiply.
-        let byte_bits = ((blanks(word_at(buf, pos)) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) & 0xff;
+        let byte_bits = gather(blanks(word_at(buf, pos)));
         bits |= byte_bits << (8 * w);
         if pos + 8 > end {
             // The line ends inside this word: what follows it counts as blank.
