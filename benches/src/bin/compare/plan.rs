@@ -85,7 +85,10 @@ pub(crate) fn plan(options: &Options, taskset: bool) -> Vec<Group> {
         members.push((Workload::RawPublish, Client::Raw));
         add(size, false, if size >= 16 * 1024 { n.publish / 10 } else { n.publish }, members);
     }
-    add(16, false, n.pubsub, each(Workload::Pubsub, &CLIENTS));
+    // The raw pair (a publishing socket, a subscribed one) is the ceiling the server allows this row.
+    let mut members = each(Workload::Pubsub, &CLIENTS);
+    members.push((Workload::Pubsub, Client::Raw));
+    add(16, false, n.pubsub, members);
     add(16, false, n.reqrep, each(Workload::Reqrep, &CLIENTS));
     // A round trip between two CPUs is dominated by waking the other one; on one CPU it is the clients' cost.
     if taskset {

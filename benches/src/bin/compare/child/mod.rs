@@ -22,6 +22,8 @@ pub(crate) use raw::serve_fake_ingest;
 /// How long a receiver waits for the next message before it takes the rest as lost. It is taken off the measured
 /// time when it expires, so a run with drops is not charged for the wait.
 const SILENCE: Duration = Duration::from_secs(5);
+/// The subject of the pubsub rows.
+const PUBSUB_SUBJECT: &str = "bench.ps";
 
 /// Runs the spec and prints its result as one line of JSON on stdout (nothing else goes to stdout).
 pub(crate) fn main(spec: &str) -> Result<(), String> {
@@ -44,7 +46,8 @@ fn dispatch(spec: &ChildSpec) -> Result<RunResult, String> {
         (Publish | PublishRss, client) => Ok(publish::publish(spec, client)),
         // The throughput row holds every message (no drops while the reader catches up); the memory row keeps
         // each client's defaults, because what they do with a fast publisher is the point.
-        (Pubsub, client) if client != Client::Raw => Ok(publish::pubsub(spec, client, Some(spec.messages))),
+        (Pubsub, Client::Raw) => Ok(raw::pubsub(spec)),
+        (Pubsub, client) => Ok(publish::pubsub(spec, client, Some(spec.messages))),
         (PubsubRss, client) if client != Client::Raw => Ok(publish::pubsub(spec, client, None)),
         (Reqrep, client) if client != Client::Raw => Ok(rpc::reqrep(spec, client)),
         (Micro, client) if client != Client::NatsSync => Ok(rpc::micro(spec, client)),

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{async_nats_client, nats_sync, ours_blocking, ours_tokio, receive, received, runtime, Window, SILENCE};
+use super::{
+    async_nats_client, nats_sync, ours_blocking, ours_tokio, receive, received, runtime, Window, PUBSUB_SUBJECT,
+    SILENCE,
+};
 use crate::spec::{ChildSpec, Client, RunResult};
 
 /// The subject of the publish rows (nobody subscribes).
 const PUB_SUBJECT: &str = "bench.pub";
-/// The subject of the pubsub rows.
-const PUBSUB_SUBJECT: &str = "bench.ps";
 
 /// `spec.messages` publishes of `spec.size` bytes then a flush, with the client's default options.
 pub(super) fn publish(spec: &ChildSpec, client: Client) -> RunResult {

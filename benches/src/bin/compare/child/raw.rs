@@ -1,12 +1,13 @@
-//! No client at all: pre-encoded PUB frames written in large batches (the publishing ceiling), a plain memchr
-//! framing loop over the fake server's stream (the ingest ceiling), a socket echoing requests (the service
-//! ceiling), and the fake server itself.
+//! No client at all: pre-encoded PUB frames written in large batches (the publishing ceiling), the same with a
+//! second socket subscribed and counting them (the pub → sub ceiling), a plain memchr framing loop over the fake
+//! server's stream (the ingest ceiling), a socket echoing requests (the service ceiling), and the fake server
+//! itself.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use super::{received, Window, SILENCE};
+use super::{received, Window, PUBSUB_SUBJECT, SILENCE};
 use crate::spec::{ChildSpec, RunResult};
 
 /// Bytes per write of the raw publisher and of the fake server.
@@ -45,6 +46,33 @@ pub(super) fn publish(spec: &ChildSpec) -> RunResult {
     sock.write_all(b"PING\r\n").expect("write PING");
     wait_for_pong(&mut sock);
     w.close(spec.messages, Duration::ZERO).result(0)
+}
+
+/// `spec.messages` pre-encoded PUB frames of `spec.size` bytes to [`PUBSUB_SUBJECT`], written by this thread
+/// while a second socket, subscribed before the window opens, counts the MSG frames on a thread of its own.
+pub(super) fn pubsub(spec: &ChildSpec) -> RunResult {
+    let n = spec.messages;
+    let addr = spec.url.trim_start_matches("nats://");
+    let mut sub = TcpStream::connect(addr).expect("connect raw subscriber");
+    sub.set_read_timeout(Some(SILENCE)).expect("read timeout");
+    let hello = format!("CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB {PUBSUB_SUBJECT} 1\r\nPING\r\n");
+    sub.write_all(hello.as_bytes()).expect("write SUB");
+    // Once the PONG is read the server has the SUB, and nothing else was sent yet.
+    wait_for_pong(&mut sub);
+    let mut publisher = TcpStream::connect(addr).expect("connect raw publisher");
+    publisher.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n").expect("write CONNECT");
+    let mut frame = format!("PUB {PUBSUB_SUBJECT} {}\r\n", spec.size).into_bytes();
+    frame.extend(std::iter::repeat_n(b'x', spec.size));
+    frame.extend_from_slice(b"\r\n");
+    let (batch, per_batch) = batch_of(&frame);
+    let mut w = Window::open(spec);
+    let reader = w.spawn(move || {
+        let got = count_frames(&mut sub, n);
+        (got, got < n)
+    });
+    assert!(write_frames(&mut publisher, &batch, per_batch, frame.len(), n), "server closed");
+    let counted = reader.wait();
+    received(w, n, counted)
 }
 
 /// Reads until a PONG.
