@@ -261,9 +261,9 @@ fn plainly_valid(s: &[u8]) -> bool {
 
 /// Checks a subject to publish to, or a reply subject: non-empty tokens, no whitespace, no wildcards.
 ///
-/// This runs on every publish: the usual subject is cleared eight bytes at a time, and anything the fast check
-/// cannot clear gets one exact pass, in which a byte that would break the control line wins over a bad token,
-/// wherever each is.
+/// This runs on every publish: the usual subject is cleared by one pass without a branch per byte, and anything
+/// that pass cannot clear gets one exact pass, in which a byte that would break the control line wins over a bad
+/// token, wherever each is.
 #[inline]
 pub fn validate_publish_subject(s: &[u8]) -> Result<(), SubjectError> {
     if s.len() <= MAX_SUBJECT_LEN && plainly_valid(s) {

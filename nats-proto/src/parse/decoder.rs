@@ -151,12 +151,14 @@ impl ServerDecoder {
         &self.frames.limits
     }
 
-    /// Changes the payload limit (from a new INFO).
+    /// Changes the payload limit (from a new INFO) for the control lines read from now on. Messages already cut
+    /// ahead (see [`held`](Self::held)) had theirs read, and checked, under the limit in force then.
     pub fn set_max_payload(&mut self, max_payload: usize) {
         self.frames.limits.max_payload = max_payload;
     }
 
-    /// Forgets partial input and a past framing error, for a new connection.
+    /// Forgets partial input, messages cut ahead and a past framing error, for a new connection. Call it
+    /// whenever the bytes given to [`decode`](Self::decode) start a new stream.
     pub fn reset(&mut self) {
         self.frames.reset();
         self.ahead.clear();
