@@ -25,11 +25,11 @@ pub enum State {
     Connected,
     /// Unsubscribed everything; delivering what is in flight, then closing.
     Draining,
-    /// Done; every command fails with [`CommandError::Closed`].
+    /// Done; every command fails with [`CommandError::Closed`](crate::error::CommandError::Closed).
     Closed,
 }
 
-/// Identifies a flush made with [`Connection::flush`].
+/// Identifies a flush made with [`Connection::flush`](super::Connection::flush).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlushId(pub(crate) u64);
 
@@ -77,7 +77,7 @@ pub enum SubscriptionEnd {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
-    /// [`Connection::close`] was called.
+    /// [`Connection::close`](super::Connection::close) was called.
     Requested,
     /// A drain finished.
     Drained,
