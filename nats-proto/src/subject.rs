@@ -202,10 +202,12 @@ fn check_chars(s: &[u8]) -> Result<(), SubjectError> {
 
 const ORDINARY: u8 = 0;
 const BREAKS_LINE: u8 = 1;
-const DOT: u8 = 2;
+const WILD: u8 = 2;
+const DOT: u8 = 4;
 
-/// The class of each byte in a subject: a dot, a byte that would break the control line (a space, a control
-/// byte, DEL), or an ordinary one.
+/// The class of each byte in a subject: breaking the control line (a space, a control byte, DEL), a wildcard
+/// character (`*`, `>`: wrong only as a whole token), a dot, or an ordinary one. One bit each, so that a pass
+/// can gather them.
 const CLASS: [u8; 256] = {
     let mut table = [ORDINARY; 256];
     let mut b = 0;
@@ -215,28 +217,9 @@ const CLASS: [u8; 256] = {
         }
         b += 1;
     }
+    table[b'*' as usize] = WILD;
+    table[b'>' as usize] = WILD;
     table[b'.' as usize] = DOT;
-    table
-};
-
-const PLAIN_BREAKS: u8 = 1;
-const PLAIN_WILD: u8 = 2;
-const PLAIN_DOT: u8 = 4;
-
-/// What each byte can take from a subject: breaking the line (space, control bytes, DEL), a wildcard character
-/// (`*`, `>`: wrong only as a whole token), a dot. Ordinary bytes take nothing.
-const PLAIN: [u8; 256] = {
-    let mut table = [0; 256];
-    let mut b = 0;
-    while b < 256 {
-        if b <= 0x20 || b == 0x7f {
-            table[b] = PLAIN_BREAKS;
-        }
-        b += 1;
-    }
-    table[b'*' as usize] = PLAIN_WILD;
-    table[b'>' as usize] = PLAIN_WILD;
-    table[b'.' as usize] = PLAIN_DOT;
     table
 };
 
@@ -251,12 +234,12 @@ fn plainly_valid(s: &[u8]) -> bool {
     }
     let (mut seen, mut prev) = (0, 0);
     for &b in s {
-        let class = PLAIN[usize::from(b)];
+        let class = CLASS[usize::from(b)];
         // A dot beside a dot shows as a wildcard character would: either way, look closer.
         seen |= class | (prev & class) >> 1;
         prev = class;
     }
-    seen & (PLAIN_BREAKS | PLAIN_WILD) == 0
+    seen & (BREAKS_LINE | WILD) == 0
 }
 
 /// Checks a subject to publish to, or a reply subject: non-empty tokens, no whitespace, no wildcards.
@@ -290,7 +273,8 @@ fn validate_exactly(s: &[u8]) -> Result<(), SubjectError> {
     for (i, &b) in s.iter().enumerate() {
         // One table lookup per byte; the common byte takes one predictable branch.
         match CLASS[usize::from(b)] {
-            ORDINARY => {}
+            // A wildcard character is wrong only as a whole token, which the token check sees.
+            ORDINARY | WILD => {}
             BREAKS_LINE => return Err(SubjectError::Whitespace),
             _ => {
                 bad_token = bad_token.or_else(|| token(&s[start..i]));
