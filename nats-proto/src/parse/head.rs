@@ -108,16 +108,23 @@ fn starts_with_ignore_case(line: &[u8], name: &[u8]) -> bool {
 
 /// 1 to 9 ASCII digits, as nats-server's `parseSize`.
 pub(crate) fn parse_size(digits: &[u8]) -> Option<usize> {
-    if digits.is_empty() || digits.len() > 9 {
+    parse_digits(digits, 9).and_then(|n| usize::try_from(n).ok())
+}
+
+/// 1 to `max` decimal digits; `max` is at most 19, so that the value cannot overflow.
+#[inline]
+pub(crate) fn parse_digits(digits: &[u8], max: usize) -> Option<u64> {
+    debug_assert!(max <= 19);
+    if digits.is_empty() || digits.len() > max {
         return None;
     }
-    let mut n = 0;
+    let mut n = 0u64;
     for &d in digits {
         let v = d.wrapping_sub(b'0');
         if v > 9 {
             return None;
         }
-        n = n * 10 + usize::from(v);
+        n = n * 10 + u64::from(v);
     }
     Some(n)
 }
