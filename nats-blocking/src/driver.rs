@@ -19,10 +19,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
-use nats_proto::conn::read_buffer::{make_room, read_buffer};
+use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State};
 
 use crate::transport::{ReadSize, Transport};
@@ -164,7 +164,7 @@ fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
 
 /// What the reader thread keeps between reads.
 struct Reader {
-    buf: BytesMut,
+    buf: ReadBuffer,
     size: ReadSize,
     /// Queues the last read filled, woken once the lock is released.
     wake: Vec<Arc<MessageQueue>>,
@@ -174,7 +174,7 @@ struct Reader {
 
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
-    let mut reader = Reader { buf: read_buffer(), size: ReadSize::new(), wake: Vec::new(), timeout_set: None };
+    let mut reader = Reader { buf: ReadBuffer::new(), size: ReadSize::new(), wake: Vec::new(), timeout_set: None };
     let mut core = shared.lock();
     loop {
         core = reader.handle_events(&shared, core);
@@ -251,7 +251,7 @@ impl Reader {
             sock.set_read_timeout(timeout);
             self.timeout_set = Some((sock.clone(), timeout));
         }
-        make_room(&mut self.buf);
+        self.buf.make_room();
         let read = sock.read_into(&mut self.buf, &mut self.size);
         let mut core = shared.lock();
         let now = Instant::now();

@@ -14,19 +14,20 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use std::sync::Arc;
-//! use nats_client::queue::{Empty, MessageQueue, Receiver};
+//! use nats_client::queue::{Batch, Empty, MessageQueue, Receiver};
 //! use nats_client::{Message, PendingLimits};
 //!
 //! let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 2, bytes: 1 << 20 }));
 //! let mut rx = Receiver::new(queue.clone());
 //! assert_eq!(rx.next(Some(Instant::now() + Duration::from_millis(5))).unwrap_err(), Empty::TimedOut);
 //!
-//! // A driver appends a run of messages under one lock; past the limits they are dropped and counted.
+//! // A driver gathers a run of messages and appends it in one step; past the limits they are dropped and
+//! // counted.
 //! let msg = |p: &str| Message::new(nats_proto::Msg::new("s", 1, None, None, p), None);
-//! let mut run = queue.run();
-//! ["a", "b", "c"].into_iter().for_each(|p| run.push(msg(p)));
-//! let pushed = run.pushed();
-//! drop(run);
+//! let mut batch = Batch::default();
+//! ["a", "b", "c"].into_iter().for_each(|p| batch.push(msg(p)));
+//! let pushed = queue.append(&mut batch);
+//! assert!(batch.is_empty());
 //! queue.wake();
 //! assert_eq!((pushed.queued, pushed.dropped, pushed.episode), (2, 1, true));
 //! queue.end(nats_proto::SubscriptionEnd::Unsubscribed);

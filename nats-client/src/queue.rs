@@ -2,9 +2,11 @@
 //! accounting, the [`Receiver`] that takes from it, and a one-shot slot. Each can be waited on by a thread
 //! (blocking, with a deadline) or polled by a task (with a waker).
 //!
-//! Both ends work in batches. The driver appends a run of messages under one lock and wakes the consumer
-//! once per read; the consumer takes everything waiting in one swap and then reads its own copy without
-//! locking. Per message, neither side touches the lock.
+//! Both ends work in batches. The driver gathers a run of messages outside the queue's lock (a [`Batch`]),
+//! appends it in one step (a swap when the queue is empty, as it is when the consumer keeps up) and wakes the
+//! consumer once per read; the consumer takes everything waiting in one swap and then reads its own copy
+//! without locking. Per message, neither side touches the lock, and neither holds it for longer than a swap
+//! (or a copy of the run), so a consumer coming back for more never waits behind the decoding of a read.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -21,7 +23,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What a [`Run`] (or [`MessageQueue::push`]) did with the messages it was given.
+/// What [`MessageQueue::append`] (or [`MessageQueue::push`]) did with the messages it was given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pushed {
     /// Messages queued.
@@ -72,11 +74,15 @@ impl State {
         self.ended.clone().map(Err)
     }
 
+    /// True when `n` more messages of `bytes` in all stay within the pending limits.
+    fn fits(&self, n: usize, bytes: usize) -> bool {
+        let (held, held_bytes) = (self.msgs.len() + self.in_hand.0, self.bytes + self.in_hand.1);
+        held + n <= self.limits.messages && held_bytes + bytes <= self.limits.bytes
+    }
+
     /// Queues `msg`, or drops it past the pending limits.
     fn admit(&mut self, msg: Message, pushed: &mut Pushed) {
-        let size = msg.size();
-        let (held, held_bytes) = (self.msgs.len() + self.in_hand.0, self.bytes + self.in_hand.1);
-        if held >= self.limits.messages || held_bytes + size > self.limits.bytes {
+        if !self.fits(1, msg.size()) {
             self.dropped += 1;
             pushed.dropped += 1;
             pushed.episode |= !self.slow;
@@ -84,9 +90,37 @@ impl State {
             return;
         }
         self.slow = false;
-        self.bytes += size;
+        self.bytes += msg.size();
         self.msgs.push_back(msg);
         pushed.queued += 1;
+    }
+}
+
+/// Messages gathered for one queue without its lock, to be appended in one step by [`MessageQueue::append`].
+/// Its memory is kept and passed around (an append into an empty queue swaps the two), so a driver that
+/// reuses one batch allocates nothing per message once the queues have grown to their usual runs.
+#[derive(Debug, Default)]
+pub struct Batch {
+    msgs: VecDeque<Message>,
+    /// Bytes (headers plus payload) of `msgs`.
+    bytes: usize,
+}
+
+impl Batch {
+    /// Adds `msg` at the end.
+    pub fn push(&mut self, msg: Message) {
+        self.bytes += msg.size();
+        self.msgs.push_back(msg);
+    }
+
+    /// Messages gathered.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// True when nothing is gathered.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
     }
 }
 
@@ -123,9 +157,32 @@ impl MessageQueue {
         }
     }
 
-    /// Holds the queue for a run of messages appended one by one (see [`Run`]); the consumer is not woken.
-    pub fn run(&self) -> Run<'_> {
-        Run { state: lock(&self.state), pushed: Pushed::default() }
+    /// Appends every message of `batch` in order, leaving it empty; those past the pending limits are dropped
+    /// and counted, and after the end every one is discarded. The consumer is not woken (see
+    /// [`wake`](Self::wake)).
+    pub fn append(&self, batch: &mut Batch) -> Pushed {
+        let mut pushed = Pushed::default();
+        let mut s = lock(&self.state);
+        if s.ended.is_some() {
+            drop(s);
+            batch.msgs.clear();
+        } else if !batch.is_empty() && s.fits(batch.len(), batch.bytes) {
+            // The usual case: all of it, in one step.
+            pushed.queued = batch.len();
+            s.slow = false;
+            s.bytes += batch.bytes;
+            if s.msgs.is_empty() {
+                std::mem::swap(&mut s.msgs, &mut batch.msgs);
+            } else {
+                s.msgs.append(&mut batch.msgs);
+            }
+        } else {
+            for msg in batch.msgs.drain(..) {
+                s.admit(msg, &mut pushed);
+            }
+        }
+        batch.bytes = 0;
+        pushed
     }
 
     /// Adds one message and wakes the consumer (for replies of `request_many`).
@@ -215,27 +272,6 @@ impl MessageQueue {
     fn queued(&self) -> (usize, usize) {
         let s = lock(&self.state);
         (s.msgs.len(), s.bytes)
-    }
-}
-
-/// A queue held by a driver while it appends a run of messages, each straight from the decoder: no staging,
-/// one lock for the run. See [`MessageQueue::run`].
-pub struct Run<'a> {
-    state: MutexGuard<'a, State>,
-    pushed: Pushed,
-}
-
-impl Run<'_> {
-    /// Appends `msg`, or drops it past the pending limits (or when the queue has ended).
-    pub fn push(&mut self, msg: Message) {
-        if self.state.ended.is_none() {
-            self.state.admit(msg, &mut self.pushed);
-        }
-    }
-
-    /// What the run did so far.
-    pub fn pushed(&self) -> Pushed {
-        self.pushed
     }
 }
 
@@ -424,5 +460,62 @@ impl<T: Clone> Slot<T> {
     /// Like [`poll_take`](Self::poll_take) but leaves the value for other waiters.
     pub fn poll_cloned(&self, cx: &mut Context<'_>) -> Poll<T> {
         self.poll_with(cx, |v| v.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(payload: &str) -> Message {
+        Message::new(nats_proto::Msg::new("s", 1, None, None, payload), None)
+    }
+
+    fn batch(payloads: &[&str]) -> Batch {
+        let mut b = Batch::default();
+        payloads.iter().for_each(|p| b.push(msg(p)));
+        b
+    }
+
+    fn drain(rx: &mut Receiver) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_next()?.ok()).map(|m| String::from_utf8_lossy(m.payload()).into()).collect()
+    }
+
+    #[test]
+    fn appends_keep_order_and_limits_and_count_one_episode() {
+        let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 4, bytes: 1 << 20 }));
+        let mut rx = Receiver::new(queue.clone());
+        // Into an empty queue (swapped in), then onto a non-empty one (appended).
+        let mut b = batch(&["a", "b"]);
+        assert_eq!(queue.append(&mut b), Pushed { queued: 2, dropped: 0, episode: false });
+        assert!(b.is_empty() && b.bytes == 0);
+        let mut b = batch(&["c"]);
+        assert_eq!(queue.append(&mut b).queued, 1);
+        assert_eq!(rx.pending(), (3, 3));
+        // Past the limit: the front of the run goes in, the rest is dropped, one episode.
+        let mut b = batch(&["d", "e", "f"]);
+        assert_eq!(queue.append(&mut b), Pushed { queued: 1, dropped: 2, episode: true });
+        let mut b = batch(&["g"]);
+        assert_eq!(queue.append(&mut b), Pushed { queued: 0, dropped: 1, episode: false }, "the same episode");
+        assert_eq!(drain(&mut rx), ["a", "b", "c", "d"]);
+        assert_eq!(queue.dropped(), 3);
+        // Taken: room again, and a new drop would be a new episode.
+        let mut b = batch(&["h"]);
+        assert_eq!(queue.append(&mut b).queued, 1);
+        queue.end(SubscriptionEnd::Unsubscribed);
+        let mut b = batch(&["i"]);
+        assert_eq!(queue.append(&mut b), Pushed::default(), "after the end, nothing is queued");
+        assert!(b.is_empty());
+        assert_eq!(drain(&mut rx), ["h"]);
+        assert!(matches!(rx.try_next(), Some(Err(Empty::Ended(_)))));
+    }
+
+    #[test]
+    fn byte_limits_apply_to_a_whole_run() {
+        let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 100, bytes: 5 }));
+        let mut rx = Receiver::new(queue.clone());
+        let mut b = batch(&["ab", "cd", "ef"]);
+        assert_eq!(queue.append(&mut b), Pushed { queued: 2, dropped: 1, episode: true });
+        assert_eq!(drain(&mut rx), ["ab", "cd"]);
     }
 }

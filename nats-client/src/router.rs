@@ -1,11 +1,12 @@
 //! The sink both drivers hand to the core while it decodes a read: each message goes straight to its
 //! subscription's queue.
 //!
-//! Messages of one subscription usually come in runs. The router holds the subscription's queue for the run
-//! and appends each message as it is decoded (no staging, no second copy); the queue is let go when the run
-//! ends (another subscription's message, or the end of the read). Each queue that received something is
-//! woken once, after the read, outside the connection's lock. Per message that leaves: one `Bytes` of the
-//! read buffer, a hash lookup in the core, a push onto the queue.
+//! Messages of one subscription usually come in runs. The router gathers a run in a [`Batch`] as it is
+//! decoded, without the queue's lock, and appends it to the subscription's queue in one step when the run ends
+//! (another subscription's message, or the end of the read): the consumer is never kept waiting for the lock
+//! while a read is decoded. Each queue that received something is woken once, after the read, outside the
+//! connection's lock. Per message that leaves: one `Bytes` of the read buffer, a hash lookup in the core when
+//! a run starts, a push onto the batch.
 //!
 //! Lock order: the connection's lock, then a queue's. A consumer takes only its queue's lock.
 
@@ -14,7 +15,7 @@ use std::sync::{Arc, Weak};
 use nats_proto::{Deliver, IdMap, Msg};
 
 use crate::message::{Message, Publish};
-use crate::queue::{MessageQueue, Run};
+use crate::queue::{Batch, MessageQueue};
 
 /// What a read's delivery leaves behind for the driver: queues to wake, subscriptions that began to drop.
 #[derive(Debug, Default)]
@@ -23,6 +24,8 @@ pub struct Delivered {
     pub touched: Vec<Arc<MessageQueue>>,
     /// Subscriptions whose queue started a slow-consumer episode during the read.
     pub slow: Vec<u64>,
+    /// The run being gathered (empty between runs); kept, with its memory, from one read to the next.
+    batch: Batch,
 }
 
 /// Wakes the consumers of `queues` (a read's [`Delivered::touched`], taken out of the lock) and forgets them.
@@ -38,12 +41,9 @@ pub struct Router<'a> {
     /// Where messages with a reply subject answer.
     client: &'a Weak<dyn Publish>,
     out: &'a mut Delivered,
-    /// The run in progress: its subscription, and its queue held (`None`: nobody wants these).
-    run: Option<(u64, Option<HeldQueue<'a>>)>,
+    /// The run in progress: its subscription, and its queue (`None`: nobody wants these).
+    run: Option<(u64, Option<&'a Arc<MessageQueue>>)>,
 }
-
-/// A subscription's queue, and the run it holds.
-type HeldQueue<'a> = (&'a Arc<MessageQueue>, Run<'a>);
 
 impl<'a> Router<'a> {
     /// A router over `routes` (subscription id to queue) that leaves its findings in `out`.
@@ -51,11 +51,10 @@ impl<'a> Router<'a> {
         Self { routes, client, out, run: None }
     }
 
-    /// Lets go of the run's queue and notes what it did.
+    /// Appends the run to its queue and notes what that did.
     fn end_run(&mut self) {
-        let Some((sid, Some((queue, run)))) = self.run.take() else { return };
-        let pushed = run.pushed();
-        drop(run);
+        let Some((sid, Some(queue))) = self.run.take() else { return };
+        let pushed = queue.append(&mut self.out.batch);
         if pushed.queued > 0 && !self.out.touched.iter().any(|q| Arc::ptr_eq(q, queue)) {
             self.out.touched.push(queue.clone());
         }
@@ -65,7 +64,7 @@ impl<'a> Router<'a> {
     }
 }
 
-/// The last run's queue is let go when the router goes.
+/// The last run is appended when the router goes.
 impl Drop for Router<'_> {
     fn drop(&mut self) {
         self.end_run();
@@ -78,12 +77,11 @@ impl Deliver for Router<'_> {
         if self.run.as_ref().is_none_or(|(s, _)| *s != sid) {
             self.end_run();
             // Unsubscribed by the client while the server still sent: nobody wants these.
-            let queue = self.routes.get(&sid).map(|q| (q, q.run()));
-            self.run = Some((sid, queue));
+            self.run = Some((sid, self.routes.get(&sid)));
         }
-        if let Some((_, Some((_, run)))) = self.run.as_mut() {
+        if let Some((_, Some(_))) = self.run {
             let client = msg.reply().is_some().then(|| self.client.clone());
-            run.push(Message::new(msg, client));
+            self.out.batch.push(Message::new(msg, client));
         }
     }
 }

@@ -17,10 +17,10 @@ use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::Buf;
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE};
-use nats_proto::conn::read_buffer::{make_room, read_buffer};
+use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
 use crate::runtime::{Runtime, Socket, Timer, Transport};
@@ -112,7 +112,7 @@ struct Driver<R: Runtime> {
     stream: Option<Stream<Arc<R::Socket>>>,
     /// The batch being written, taken from the core in one swap.
     wire: WriteBuffer,
-    buf: BytesMut,
+    buf: ReadBuffer,
     /// Queues the last read filled, woken once the lock is released.
     wake: Vec<Arc<MessageQueue>>,
     timer: R::Timer,
@@ -144,7 +144,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
         shared,
         stream: None,
         wire: WriteBuffer::new(),
-        buf: read_buffer(),
+        buf: ReadBuffer::new(),
         wake: Vec::new(),
         timer: R::timer(armed),
         armed,
@@ -337,7 +337,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Err(())) => lost = true,
                 Poll::Pending => {}
             }
-            make_room(&mut self.buf);
+            self.buf.make_room();
             match stream.poll_read_buf(cx, &mut self.buf) {
                 Poll::Ready(Ok(0)) => lost = true,
                 Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {

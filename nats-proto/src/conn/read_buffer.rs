@@ -1,24 +1,79 @@
 //! The buffer a driver reads into and hands to [`Connection::handle_read`](super::Connection::handle_read): one
 //! policy for every driver, so that what the allocation tests count is what the clients do.
 
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+
 use bytes::BytesMut;
 
 /// A read buffer's initial capacity, and what it grows by when nearly full.
 pub const READ_BUFFER: usize = 64 * 1024;
 /// Room below which a read buffer grows before the next read.
 pub const MIN_READ: usize = 4 * 1024;
+/// Earlier buffers kept for reuse.
+const SPARES: usize = 4;
 
-/// A fresh read buffer of [`READ_BUFFER`] bytes.
-pub fn read_buffer() -> BytesMut {
-    BytesMut::with_capacity(READ_BUFFER)
+/// A driver's read buffer (a `BytesMut`, through `Deref`), and a few earlier ones kept for reuse.
+///
+/// Messages cut from the buffer share its memory, so a buffer whose messages still live cannot be reused; the
+/// next read goes into another one. Letting the old one go would free it once its last message is dropped,
+/// and the allocator hands memory freed that way back to the system: every new buffer would then be fresh
+/// pages, faulted in and zeroed by the kernel, and the consumer's frees would cost cross-CPU TLB flushes. So
+/// up to [`SPARES`] earlier buffers are kept, and the first of them whose messages are all gone is taken
+/// instead of a new one: a steady stream reads into the same few buffers for ever.
+#[derive(Debug)]
+pub struct ReadBuffer {
+    buf: BytesMut,
+    /// Earlier buffers, empty, the oldest first; each reusable once every message cut from it is dropped.
+    spares: VecDeque<BytesMut>,
 }
 
-/// Makes room for the next read when fewer than [`MIN_READ`] bytes are free. Once every message cut from the
-/// buffer is dropped, its allocation is reused in place (no allocation); else a fresh one is taken and the
-/// messages still held keep the old one alive.
-pub fn make_room(buf: &mut BytesMut) {
-    if buf.capacity() - buf.len() < MIN_READ {
-        buf.reserve(READ_BUFFER);
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReadBuffer {
+    /// A fresh read buffer of [`READ_BUFFER`] bytes.
+    pub fn new() -> Self {
+        Self { buf: BytesMut::with_capacity(READ_BUFFER), spares: VecDeque::with_capacity(SPARES) }
+    }
+
+    /// Makes room for the next read when fewer than [`MIN_READ`] bytes are free: [`READ_BUFFER`] bytes more,
+    /// with what is left of a frame moved to the front. The memory is, by preference, this buffer's own (every
+    /// message cut from it dropped), then an earlier one's (likewise), and only then new.
+    pub fn make_room(&mut self) {
+        if self.buf.capacity() - self.buf.len() >= MIN_READ || self.buf.try_reclaim(READ_BUFFER) {
+            return;
+        }
+        let want = self.buf.len() + READ_BUFFER;
+        let mut next = match self.spares.iter_mut().position(|s| s.try_reclaim(want)) {
+            Some(i) => self.spares.remove(i).unwrap_or_default(),
+            None => BytesMut::with_capacity(want),
+        };
+        next.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, next);
+        old.clear();
+        if self.spares.len() == SPARES {
+            // The oldest goes: its messages keep it alive as long as they need it.
+            self.spares.pop_front();
+        }
+        self.spares.push_back(old);
+    }
+}
+
+impl Deref for ReadBuffer {
+    type Target = BytesMut;
+
+    fn deref(&self) -> &BytesMut {
+        &self.buf
+    }
+}
+
+impl DerefMut for ReadBuffer {
+    fn deref_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
     }
 }
 
@@ -28,24 +83,53 @@ mod tests {
 
     #[test]
     fn grows_only_when_nearly_full_and_reuses_a_released_buffer() {
-        let mut buf = read_buffer();
+        let mut buf = ReadBuffer::new();
         let base = buf.as_ptr();
         buf.extend_from_slice(&[b'x'; READ_BUFFER - MIN_READ]);
-        make_room(&mut buf);
+        buf.make_room();
         assert_eq!((buf.as_ptr(), buf.capacity()), (base, READ_BUFFER), "room enough: no change");
         buf.extend_from_slice(b"x");
-        // Everything read was cut off the front; while a cut message lives, room means a new allocation.
+        // Everything read was cut off the front; while a cut message lives, room means another buffer.
         let held = buf.split().freeze();
-        make_room(&mut buf);
+        buf.make_room();
         assert_ne!(buf.as_ptr(), base);
         assert!(buf.capacity() >= READ_BUFFER);
         drop(held);
-        // Once it is dropped, the next buffer taken that way is reused in place.
-        let mut buf = read_buffer();
+        // Once it is dropped, the same buffer is reused in place.
+        let mut buf = ReadBuffer::new();
         let base = buf.as_ptr();
         buf.extend_from_slice(&[b'x'; READ_BUFFER - 1]);
         drop(buf.split().freeze());
-        make_room(&mut buf);
+        buf.make_room();
         assert_eq!((buf.as_ptr(), buf.capacity()), (base, READ_BUFFER));
+    }
+
+    #[test]
+    fn an_earlier_buffer_is_reused_once_its_messages_are_gone_and_a_partial_frame_moves_along() {
+        let mut buf = ReadBuffer::new();
+        let first = buf.as_ptr();
+        buf.extend_from_slice(&[b'a'; READ_BUFFER - 2]);
+        buf.extend_from_slice(b"pa");
+        let held = buf.split_to(READ_BUFFER - 2).freeze();
+        buf.make_room();
+        let second = buf.as_ptr();
+        assert_ne!(second, first);
+        assert_eq!(&buf[..], b"pa", "the partial frame moves to the new buffer");
+        // The first buffer's message is gone: the next buffer is the first one again.
+        drop(held);
+        buf.extend_from_slice(&[b'b'; READ_BUFFER - 2]);
+        let held = buf.split_to(READ_BUFFER).freeze();
+        buf.make_room();
+        assert_eq!(buf.as_ptr(), first);
+        // Held messages pin their buffers; past the spares, new ones are taken and the oldest are let go.
+        let mut pinned = vec![held];
+        for _ in 0..SPARES + 2 {
+            let room = buf.capacity() - buf.len();
+            buf.extend_from_slice(&vec![b'c'; room]);
+            pinned.push(buf.split().freeze());
+            buf.make_room();
+            assert!(pinned.iter().all(|p| p.as_ptr() != buf.as_ptr()));
+        }
+        assert_eq!(buf.spares.len(), SPARES);
     }
 }

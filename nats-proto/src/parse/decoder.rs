@@ -6,6 +6,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::conn::read_buffer::READ_BUFFER;
 use crate::error::{ParseError, ParseErrorKind, ServerError};
 use crate::headers::{validate_block, HeaderBlock, StatusCode};
 use crate::info::{ConnectInfo, ServerInfo};
@@ -60,8 +61,12 @@ impl FrameReader {
         self.scanned = 0;
         let len = head.frame_len().map_err(|e| self.fail(e))?;
         if buf.len() < len {
-            // Room for the rest of the frame, so it arrives in one piece of memory.
-            buf.reserve(len - buf.len());
+            // Room for the rest of a large frame, so it arrives in one piece of memory. A smaller one fits in the
+            // room a driver's `ReadBuffer` makes before its next read, from memory it reuses: reserving here
+            // would take new memory whenever a read filled the buffer while its messages still live.
+            if len > READ_BUFFER {
+                buf.reserve(len - buf.len());
+            }
             self.head = Some(head);
             return Ok(None);
         }
