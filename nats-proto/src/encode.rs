@@ -42,37 +42,21 @@ impl Hdr<'_> {
     }
 }
 
-/// Bytes of the largest op assembled on the stack.
+/// Bytes of the largest op written in place in one piece.
 const SMALL: usize = 192;
 
-/// A small op assembled on the stack, copied into the buffer in one piece: one copy instead of one per piece,
-/// each with its own capacity check.
-struct Small {
-    bytes: [u8; SMALL],
-    len: usize,
+/// Where the pieces of a small op are copied, one after another, into room already made for all of them: one
+/// capacity check for the op instead of one per piece.
+struct Out<'a> {
+    buf: &'a mut [u8],
+    at: usize,
 }
 
-impl Small {
-    fn new() -> Self {
-        Self { bytes: [0; SMALL], len: 0 }
-    }
-
-    /// Appends `s` (the caller checked that it fits).
+impl Out<'_> {
     #[inline]
     fn put(&mut self, s: &[u8]) {
-        self.bytes[self.len..self.len + s.len()].copy_from_slice(s);
-        self.len += s.len();
-    }
-
-    /// Appends `n` in decimal.
-    #[inline]
-    fn put_num(&mut self, n: u64) {
-        let mut digits = [0u8; 20];
-        self.put(decimal(n, &mut digits));
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        self.buf[self.at..self.at + s.len()].copy_from_slice(s);
+        self.at += s.len();
     }
 }
 
@@ -187,9 +171,9 @@ impl WriteBuffer {
         self.push_message(b"HPUB ", subject, None, reply, Some(Hdr::Entries(headers)), payload)
     }
 
-    /// One message op. A small one (the common publish) is assembled on the stack and copied into the tail
-    /// in one piece; a larger one goes into the tail under one reservation, each piece copied once and the
-    /// sizes formatted once; a large payload is chained.
+    /// One message op. A small one (the common publish) is written in place: its length computed first, room
+    /// made for all of it at once, each piece copied once; a larger one goes into the tail under one
+    /// reservation likewise, with the sizes formatted once; a large payload is chained.
     #[inline]
     fn push_message(
         &mut self,
@@ -201,31 +185,45 @@ impl WriteBuffer {
         payload: &Bytes,
     ) -> usize {
         let reply_len = reply.map_or(0, |r| r.len() + 1);
-        // 2 x 21: a space and up to 20 digits for the sid, and for the size; then two CRLFs.
         if headers.is_none() && op.len() + subject.len() + reply_len + 42 + payload.len() + 4 <= SMALL {
-            let mut op_bytes = Small::new();
-            op_bytes.put(op);
-            op_bytes.put(subject);
+            // Sizes formatted first, so the op's length is known: one reservation, the pieces copied in place.
+            let (mut sid_digits, mut size_digits) = ([0u8; 20], [0u8; 20]);
+            let sid = sid.map(|n| decimal(n, &mut sid_digits));
+            let size = decimal(payload.len() as u64, &mut size_digits);
+            let n = op.len()
+                + subject.len()
+                + sid.map_or(0, |s| s.len() + 1)
+                + reply_len
+                + 1
+                + size.len()
+                + 2
+                + payload.len()
+                + 2;
+            let at = self.tail.len();
+            self.tail.resize(at + n, 0);
+            let mut out = Out { buf: &mut self.tail[at..], at: 0 };
+            out.put(op);
+            out.put(subject);
             if let Some(sid) = sid {
-                op_bytes.put(b" ");
-                op_bytes.put_num(sid);
+                out.put(b" ");
+                out.put(sid);
             }
             if let Some(reply) = reply {
-                op_bytes.put(b" ");
-                op_bytes.put(reply);
+                out.put(b" ");
+                out.put(reply);
             }
-            op_bytes.put(b" ");
-            op_bytes.put_num(payload.len() as u64);
-            op_bytes.put(b"\r\n");
-            op_bytes.put(payload);
-            op_bytes.put(b"\r\n");
-            self.put(op_bytes.as_bytes());
-            return op_bytes.len;
+            out.put(b" ");
+            out.put(size);
+            out.put(b"\r\n");
+            out.put(payload);
+            out.put(b"\r\n");
+            self.len += n;
+            return n;
         }
         self.push_large(op, subject, sid, reply, headers, payload)
     }
 
-    /// [`push_message`](Self::push_message) for an op with headers or too large for the stack.
+    /// [`push_message`](Self::push_message) for an op with headers or too large to be written as a small one.
     fn push_large(
         &mut self,
         op: &[u8],
@@ -408,9 +406,9 @@ mod tests {
         for n in [0, 1, 9, 10, 99, 100, 4096, 1 << 40, u64::MAX - 1, u64::MAX] {
             let mut digits = [0u8; 20];
             assert_eq!(decimal(n, &mut digits), n.to_string().as_bytes());
-            let mut small = Small::new();
-            small.put_num(n);
-            assert_eq!(small.as_bytes(), n.to_string().as_bytes());
+            let mut w = WriteBuffer::new();
+            w.put_num(n);
+            assert_eq!(w.take_bytes(), n.to_string().as_bytes());
         }
     }
 
