@@ -21,9 +21,16 @@ const SPARES: usize = 4;
 /// pages, faulted in and zeroed by the kernel, and the consumer's frees would cost cross-CPU TLB flushes. So
 /// up to [`SPARES`] earlier buffers are kept, and the first of them whose messages are all gone is taken
 /// instead of a new one: a steady stream reads into the same few buffers for ever.
+///
+/// Only buffers of the usual size are kept: one that grew for a frame larger than [`READ_BUFFER`] (the decoder
+/// makes room for such a frame itself) goes once its messages do, so a burst of large messages leaves no large
+/// buffers behind.
 #[derive(Debug)]
 pub struct ReadBuffer {
     buf: BytesMut,
+    /// Where the memory `make_room` gave `buf` starts and ends: `buf` still points into it unless the decoder
+    /// moved it to a larger allocation.
+    given: (usize, usize),
     /// Earlier buffers, empty, the oldest first; each reusable once every message cut from it is dropped.
     spares: VecDeque<BytesMut>,
 }
@@ -37,7 +44,8 @@ impl Default for ReadBuffer {
 impl ReadBuffer {
     /// A fresh read buffer of [`READ_BUFFER`] bytes.
     pub fn new() -> Self {
-        Self { buf: BytesMut::with_capacity(READ_BUFFER), spares: VecDeque::with_capacity(SPARES) }
+        let buf = BytesMut::with_capacity(READ_BUFFER);
+        Self { given: span(&buf), buf, spares: VecDeque::with_capacity(SPARES) }
     }
 
     /// Makes room for the next read when fewer than [`MIN_READ`] bytes are free: [`READ_BUFFER`] bytes more,
@@ -53,7 +61,13 @@ impl ReadBuffer {
             None => BytesMut::with_capacity(want),
         };
         next.extend_from_slice(&self.buf);
+        let given = std::mem::replace(&mut self.given, span(&next));
         let mut old = std::mem::replace(&mut self.buf, next);
+        let at = old.as_ptr() as usize;
+        if at < given.0 || at > given.1 {
+            // Grown for a large frame: not kept.
+            return;
+        }
         old.clear();
         if self.spares.len() == SPARES {
             // The oldest goes: its messages keep it alive as long as they need it.
@@ -61,6 +75,12 @@ impl ReadBuffer {
         }
         self.spares.push_back(old);
     }
+}
+
+/// The addresses `buf`'s memory spans, from its start to the end of its capacity.
+fn span(buf: &BytesMut) -> (usize, usize) {
+    let at = buf.as_ptr() as usize;
+    (at, at + buf.capacity())
 }
 
 impl Deref for ReadBuffer {
@@ -131,5 +151,27 @@ mod tests {
             assert!(pinned.iter().all(|p| p.as_ptr() != buf.as_ptr()));
         }
         assert_eq!(buf.spares.len(), SPARES);
+    }
+
+    #[test]
+    fn a_buffer_grown_for_a_large_frame_is_not_kept() {
+        let mut buf = ReadBuffer::new();
+        buf.extend_from_slice(&[b'a'; 100]);
+        // As the decoder does for a frame over READ_BUFFER whose start is held by nobody else.
+        buf.reserve(4 * READ_BUFFER);
+        let large = buf.as_ptr();
+        let room = buf.capacity() - buf.len();
+        buf.extend_from_slice(&vec![b'b'; room]);
+        let held = buf.split().freeze();
+        buf.make_room();
+        assert!(buf.spares.is_empty(), "the large buffer went");
+        assert_ne!(buf.as_ptr(), large);
+        drop(held);
+        // The usual one that replaced it is kept and reused like any other.
+        buf.extend_from_slice(&[b'c'; READ_BUFFER]);
+        let held = buf.split().freeze();
+        buf.make_room();
+        assert_eq!(buf.spares.len(), 1);
+        drop(held);
     }
 }
