@@ -5,7 +5,7 @@
 //! - [`ConnectOptions`], [`Error`], [`Event`], [`Message`], [`PendingLimits`];
 //! - [`shared::Shared`]: the `nats_proto::Connection` behind one lock, the commands, and the write policy a
 //!   driver plugs in ([`shared::Transport`]);
-//! - [`router`]: the sink that hands each decoded message straight to its subscription's queue;
+//! - [`router`]: the sink that hands each run of decoded messages to its subscription's queue in one step;
 //! - [`queue`]: a bounded message queue with its [`queue::Receiver`], and a one-shot slot, each of which a
 //!   thread can block on and a task can poll.
 //!

@@ -1,5 +1,5 @@
-//! The sink both drivers hand to the core while it decodes a read: each message goes straight to its
-//! subscription's queue.
+//! The sink both drivers hand to the core while it decodes a read: each message goes to its subscription's
+//! queue, with no event queue in between.
 //!
 //! Messages of one subscription usually come in runs. The router gathers a run in a [`Batch`] as it is
 //! decoded, without the queue's lock, and appends it to the subscription's queue in one step when the run ends

@@ -4,8 +4,8 @@
 //! once, and then let the driver's [`Transport::send`] decide how the bytes leave: a small latency-sensitive
 //! write (a request, a reply, a flush) goes out from the calling thread or task when nobody else is writing;
 //! a publish is batched, and written by the caller itself once a batch is large. The driver does the rest of
-//! the I/O and feeds reads in through [`Core::ingest`], which hands each message straight to its
-//! subscription's queue.
+//! the I/O and feeds reads in through [`Core::ingest`], which hands each message to its subscription's queue
+//! (a run of them in one step).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
@@ -400,8 +400,8 @@ impl<T: Transport> Publish for Shared<T> {
 }
 
 impl<T: Transport> Core<T> {
-    /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes straight to
-    /// its subscription's queue; queues to wake are left in [`delivered`](Self::delivered). Events are left for
+    /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes to its
+    /// subscription's queue (a run of them in one step); queues to wake are left in [`delivered`](Self::delivered). Events are left for
     /// the driver to route.
     pub fn ingest(&mut self, shared: &Shared<T>, now: Instant, buf: &mut BytesMut) {
         let Core { conn, routes, delivered, .. } = self;

@@ -151,7 +151,7 @@ impl Client {
         (n, seen)
     }
 
-    /// Feeds `wire` the way the drivers read a busy socket: the buffer is topped up with `reserve` when low,
+    /// Feeds `wire` the way the drivers read a busy socket: the buffer is topped up by `ReadBuffer::make_room` when low,
     /// each read fills all of its free room (so reads end anywhere inside a frame), and the subscriber takes
     /// what arrived after each read.
     fn driver_reads(&mut self, wire: &Bytes) -> (usize, Seen, Reads) {

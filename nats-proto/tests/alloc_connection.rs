@@ -101,7 +101,7 @@ impl Ingest {
         (n, self.finish(in_msgs))
     }
 
-    /// Feeds `wire` the way the drivers read a busy socket: the buffer is topped up with `reserve` when low,
+    /// Feeds `wire` the way the drivers read a busy socket: the buffer is topped up by `ReadBuffer::make_room` when low,
     /// and each read fills all of its free room, so reads end anywhere inside a frame. After each read the
     /// consumer drops what it holds. Everything is counted, the drops too.
     fn driver_reads(&mut self, wire: &Bytes) -> (usize, Seen, Reads) {
@@ -178,8 +178,8 @@ fn driver_reads_allocate_nothing_when_the_consumer_holds_nothing() {
     let counts = rounds(&small, &large, |wire, n| {
         let (allocs, seen, reads) = ingest.driver_reads(wire);
         assert_eq!(seen, Seen::expected(n));
-        // Reads did end inside frames: the decoder's `reserve` for the rest of a frame ran, and reclaimed the
-        // buffer in place because nothing else still pointed into it.
+        // Reads did end inside frames: `ReadBuffer::make_room` moved the rest of each frame to the front of the
+        // same buffer, reclaimed in place because nothing else still pointed into it.
         assert!(reads.full_and_cut > 0, "{reads:?}");
         allocs
     });
@@ -191,7 +191,7 @@ fn driver_reads_allocate_nothing_when_the_consumer_holds_nothing() {
 /// When the messages of a read are still held while that read is decoded (the drivers' router queues them for
 /// the subscriber), a read that fills the buffer and ends inside a frame needs the next read to go into another
 /// buffer: the `ReadBuffer` takes one of its earlier ones whose messages are gone (the decoder leaves a frame
-/// of under 64 KiB to it rather than `reserve` itself). After the warm-up (the first two rounds, which take the
+/// of at most 64 KiB to it rather than `reserve` itself). After the warm-up (the first two rounds, which take the
 /// spares), full reads cost no allocation at all, whatever the number of messages in them.
 #[test]
 fn driver_reads_allocate_nothing_once_warm_when_the_consumer_holds_the_read() {

@@ -2,8 +2,8 @@
 //! core; callers' tasks write their own small latency-sensitive batches when the socket is free.
 //!
 //! Each step the task reads what arrived into a buffer of its own and feeds it to the core under one lock:
-//! each message goes straight to its subscription's queue, and each queue's consumer is woken once per read,
-//! after the lock is released. It takes what the core has to send in one swap and writes it with vectored
+//! each run of messages for one subscription is gathered as it is decoded and appended to its queue in one
+//! step, and each queue's consumer is woken once per read, after the lock is released. It takes what the core has to send in one swap and writes it with vectored
 //! writes, and keeps one timer, moved only when the core's next deadline changes.
 //!
 //! A command that someone waits on (a request, a reply, a flush) and a publish batch that reached

@@ -19,7 +19,7 @@ const SPARES: usize = 4;
 /// next read goes into another one. Letting the old one go would free it once its last message is dropped,
 /// and the allocator hands memory freed that way back to the system: every new buffer would then be fresh
 /// pages, faulted in and zeroed by the kernel, and the consumer's frees would cost cross-CPU TLB flushes. So
-/// up to [`SPARES`] earlier buffers are kept, and the first of them whose messages are all gone is taken
+/// up to four earlier buffers are kept, and the first of them whose messages are all gone is taken
 /// instead of a new one: a steady stream reads into the same few buffers for ever.
 ///
 /// Only buffers of the usual size are kept: one that grew for a frame larger than [`READ_BUFFER`] (the decoder
@@ -48,24 +48,30 @@ impl ReadBuffer {
         Self { given: span(&buf), buf, spares: VecDeque::with_capacity(SPARES) }
     }
 
-    /// Makes room for the next read when fewer than [`MIN_READ`] bytes are free: [`READ_BUFFER`] bytes more,
-    /// with what is left of a frame moved to the front. The memory is, by preference, this buffer's own (every
-    /// message cut from it dropped), then an earlier one's (likewise), and only then new.
+    /// Makes room for the next read when fewer than [`MIN_READ`] bytes are free: room for at least
+    /// [`MIN_READ`] bytes and for the rest of any frame of up to [`READ_BUFFER`] bytes (the decoder makes room
+    /// for a larger one itself), with what is left of a frame moved to the front. The memory is, by preference,
+    /// this buffer's own (every message cut from it dropped), then an earlier one's (likewise), and only then
+    /// new.
     pub fn make_room(&mut self) {
-        if self.buf.capacity() - self.buf.len() >= MIN_READ || self.buf.try_reclaim(READ_BUFFER) {
+        let len = self.buf.len();
+        if self.buf.capacity() - len >= MIN_READ {
             return;
         }
-        let want = self.buf.len() + READ_BUFFER;
+        let want = READ_BUFFER.max(len + MIN_READ);
+        let ours = self.is_given();
+        if ours && self.buf.try_reclaim(want - len) {
+            return;
+        }
         let mut next = match self.spares.iter_mut().position(|s| s.try_reclaim(want)) {
             Some(i) => self.spares.remove(i).unwrap_or_default(),
             None => BytesMut::with_capacity(want),
         };
         next.extend_from_slice(&self.buf);
-        let given = std::mem::replace(&mut self.given, span(&next));
+        self.given = span(&next);
         let mut old = std::mem::replace(&mut self.buf, next);
-        let at = old.as_ptr() as usize;
-        if at < given.0 || at > given.1 {
-            // Grown for a large frame: not kept.
+        if !ours {
+            // Grown for a large frame: not kept, nor reused in place.
             return;
         }
         old.clear();
@@ -74,6 +80,13 @@ impl ReadBuffer {
             self.spares.pop_front();
         }
         self.spares.push_back(old);
+    }
+
+    /// True while the buffer is still in the memory `make_room` gave it (the decoder did not move it to a larger
+    /// allocation for a large frame).
+    fn is_given(&self) -> bool {
+        let at = self.buf.as_ptr() as usize;
+        (self.given.0..=self.given.1).contains(&at)
     }
 }
 
@@ -154,6 +167,28 @@ mod tests {
     }
 
     #[test]
+    fn spares_are_reused_whatever_is_left_of_a_frame() {
+        let mut buf = ReadBuffer::new();
+        let mut seen = std::collections::HashSet::new();
+        // Full reads, each ending inside a frame of a different length; each read's messages dropped after
+        // the next read (as a consumer a read behind does).
+        let mut held = None;
+        for left in (1..200).map(|i| (i * 7919) % 3000 + 1) {
+            let room = buf.capacity() - buf.len();
+            buf.extend_from_slice(&vec![b'e'; room]);
+            let whole = buf.len() - left;
+            let read = buf.split_to(whole).freeze();
+            buf.make_room();
+            assert!(buf.capacity() - buf.len() >= MIN_READ && buf.capacity() >= READ_BUFFER);
+            assert_eq!(buf.len(), left, "what is left of the frame moved along");
+            seen.insert(buf.as_ptr() as usize);
+            held = Some(read);
+        }
+        drop(held);
+        assert!(seen.len() <= SPARES + 1, "{} buffers for 200 reads", seen.len());
+    }
+
+    #[test]
     fn a_buffer_grown_for_a_large_frame_is_not_kept() {
         let mut buf = ReadBuffer::new();
         buf.extend_from_slice(&[b'a'; 100]);
@@ -168,10 +203,22 @@ mod tests {
         assert_ne!(buf.as_ptr(), large);
         drop(held);
         // The usual one that replaced it is kept and reused like any other.
-        buf.extend_from_slice(&[b'c'; READ_BUFFER]);
+        let room = buf.capacity() - buf.len();
+        buf.extend_from_slice(&vec![b'c'; room]);
         let held = buf.split().freeze();
         buf.make_room();
         assert_eq!(buf.spares.len(), 1);
         drop(held);
+        // Nor is a large buffer reused in place once its messages are gone.
+        let mut buf = ReadBuffer::new();
+        buf.reserve(4 * READ_BUFFER);
+        let large = buf.as_ptr();
+        let room = buf.capacity() - 10;
+        buf.extend_from_slice(&vec![b'd'; room]);
+        drop(buf.split_to(room - 10).freeze());
+        buf.make_room();
+        assert_ne!(buf.as_ptr(), large);
+        assert_eq!((&buf[..], buf.capacity() < 2 * READ_BUFFER), (&b"dddddddddd"[..], true));
+        assert!(buf.spares.is_empty());
     }
 }

@@ -70,7 +70,10 @@ impl Connection {
     /// each message for a subscription goes to `sink` the moment it is decoded: no event, no queue between
     /// the read buffer and the subscriber. Everything else becomes events as usual.
     ///
-    /// Clear `buf` whenever a new transport is connected: its bytes belong to one stream.
+    /// Before each read, make room in `buf` for at least the rest of a frame of up to 64 KiB
+    /// ([`ReadBuffer::make_room`](crate::conn::read_buffer::ReadBuffer::make_room) does, reusing memory): the
+    /// decoder reserves room itself only for larger frames. Clear `buf` whenever a new transport is connected:
+    /// its bytes belong to one stream.
     pub fn handle_read<D: Deliver + ?Sized>(&mut self, now: Instant, buf: &mut BytesMut, sink: &mut D) {
         self.decode(now, buf, Some(sink));
     }
