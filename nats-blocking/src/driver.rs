@@ -3,7 +3,8 @@
 //! - The reader thread dials when the core asks, reads into a buffer of its own with a timeout taken from
 //!   `poll_timeout`, and feeds the read to the core under one lock: each run of messages for one subscription
 //!   is gathered as it is decoded and appended to its queue in one step, and each queue's consumer is woken
-//!   once per read, after the lock is released. The reader never writes to the socket (a blocked write must never stop the reading).
+//!   once per read, after the lock is released. The reader never writes to the socket (a blocked write must
+//!   never stop the reading).
 //! - Writes go out from whichever thread holds the connection's write turn (`Core::writing`). A caller that
 //!   needs an answer (a request, a reply, a flush, a subscription) writes its bytes itself when nobody is
 //!   writing; so does a publisher whose batch reached [`DIRECT_WRITE`]. Smaller publishes are left for the

@@ -17,6 +17,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
+use nats_proto::conn::read_buffer::MIN_READ;
 use nats_proto::WriteBuffer;
 
 #[cfg(feature = "tls")]
@@ -43,10 +44,8 @@ pub(crate) enum Transport {
 pub(crate) struct ReadSize(usize);
 
 impl ReadSize {
-    pub(crate) const MIN: usize = 4 * 1024;
-
     pub(crate) fn new() -> Self {
-        Self(Self::MIN)
+        Self(MIN_READ)
     }
 
     /// Learns from a read of `n` bytes into `offered`: a full read asks for more next time, a small one for less.
@@ -54,7 +53,7 @@ impl ReadSize {
         if n == offered {
             self.0 = (self.0 * 2).min(1 << 20);
         } else if n < self.0 / 4 {
-            self.0 = (self.0 / 2).max(Self::MIN);
+            self.0 = (self.0 / 2).max(MIN_READ);
         }
     }
 }

@@ -401,8 +401,8 @@ impl<T: Transport> Publish for Shared<T> {
 
 impl<T: Transport> Core<T> {
     /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes to its
-    /// subscription's queue (a run of them in one step); queues to wake are left in [`delivered`](Self::delivered). Events are left for
-    /// the driver to route.
+    /// subscription's queue (a run of them in one step); queues to wake are left in
+    /// [`delivered`](Self::delivered). Events are left for the driver to route.
     pub fn ingest(&mut self, shared: &Shared<T>, now: Instant, buf: &mut BytesMut) {
         let Core { conn, routes, delivered, .. } = self;
         conn.handle_read(now, buf, &mut Router::new(routes, &shared.client, delivered));

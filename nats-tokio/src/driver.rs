@@ -3,8 +3,9 @@
 //!
 //! Each step the task reads what arrived into a buffer of its own and feeds it to the core under one lock:
 //! each run of messages for one subscription is gathered as it is decoded and appended to its queue in one
-//! step, and each queue's consumer is woken once per read, after the lock is released. It takes what the core has to send in one swap and writes it with vectored
-//! writes, and keeps one timer, moved only when the core's next deadline changes.
+//! step, and each queue's consumer is woken once per read, after the lock is released. It takes what the core
+//! has to send in one swap and writes it with vectored writes, and keeps one timer, moved only when the core's
+//! next deadline changes.
 //!
 //! A command that someone waits on (a request, a reply, a flush) and a publish batch that reached
 //! [`DIRECT_WRITE`] are written by the calling task itself, non-blocking, when no batch of the driver's is

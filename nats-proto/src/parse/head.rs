@@ -129,19 +129,19 @@ pub(crate) fn parse_digits(digits: &[u8], max: usize) -> Option<u64> {
     Some(n)
 }
 
+/// 1 to 20 decimal digits that fit a `u64`.
 pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &d in digits {
-        let v = d.wrapping_sub(b'0');
-        if v > 9 {
-            return None;
+    match digits {
+        // Twenty digits: the first nineteen cannot overflow, the last one may.
+        [head @ .., last] if digits.len() == 20 => {
+            let v = last.wrapping_sub(b'0');
+            if v > 9 {
+                return None;
+            }
+            parse_digits(head, 19)?.checked_mul(10)?.checked_add(u64::from(v))
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(v))?;
+        _ => parse_digits(digits, 19),
     }
-    Some(n)
 }
 
 const MAX_ARGS: usize = 5;
@@ -477,5 +477,10 @@ mod tests {
         assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_u64(b"18446744073709551616"), None);
         assert_eq!(parse_u64(b"/"), None);
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_u64(b"1844674407370955161x"), None);
+        assert_eq!(parse_u64(b"000000000000000000001"), None, "21 digits");
+        assert_eq!(parse_u64(b""), None);
     }
 }
