@@ -81,28 +81,33 @@ impl Msg {
     }
 
     /// Wraps a frame whose parts the decoder located.
+    #[inline]
     pub(crate) fn from_frame(frame: Bytes, layout: MsgLayout) -> Self {
         let MsgLayout { sid, subject_at, subject_len, reply_at, reply_len, body_at, hdr_len, status } = layout;
         Self { frame, sid, subject_at, subject_len, reply_at, reply_len, body_at, hdr_len, status }
     }
 
     /// The subscription it was delivered for.
+    #[inline]
     pub fn sid(&self) -> u64 {
         self.sid
     }
 
     /// The subject it was published to.
+    #[inline]
     pub fn subject(&self) -> SubjectRef<'_> {
         let at = self.subject_at as usize;
         SubjectRef::new(&self.frame[at..at + self.subject_len as usize])
     }
 
     /// Where to send a reply, if the publisher asked for one.
+    #[inline]
     pub fn reply(&self) -> Option<SubjectRef<'_>> {
         let at = self.reply_at as usize;
         (self.reply_len > 0).then(|| SubjectRef::new(&self.frame[at..at + self.reply_len as usize]))
     }
 
+    #[inline]
     fn header_range(&self) -> std::ops::Range<usize> {
         self.body_at as usize..(self.body_at + self.hdr_len) as usize
     }
@@ -124,15 +129,18 @@ impl Msg {
     }
 
     /// The header block's wire bytes (HMSG only).
+    #[inline]
     pub fn header_bytes(&self) -> Option<&[u8]> {
         (self.hdr_len > 0).then(|| &self.frame[self.header_range()])
     }
 
+    #[inline]
     fn payload_range(&self) -> std::ops::Range<usize> {
         (self.body_at + self.hdr_len) as usize..self.frame.len() - 2
     }
 
     /// The payload.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.frame[self.payload_range()]
     }
@@ -150,11 +158,13 @@ impl Msg {
     }
 
     /// The status code of the header block, if any (503 for no responders).
+    #[inline]
     pub fn status(&self) -> Option<StatusCode> {
         StatusCode::new(self.status)
     }
 
     /// Bytes of header block plus payload (the total size on the wire).
+    #[inline]
     pub fn size(&self) -> usize {
         self.frame.len() - 2 - self.body_at as usize
     }

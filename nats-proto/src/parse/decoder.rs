@@ -189,6 +189,7 @@ impl ServerDecoder {
     ///
     /// Errors for which [`ParseError::is_frame_local`] is true consumed only the bad op; the next call goes on
     /// with the one after it. Any other error is repeated by every later call.
+    #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ServerOp>, ParseError> {
         // Most calls hand out a message cut ahead: that path stays small, and the rest is out of line.
         match self.ahead.pop() {

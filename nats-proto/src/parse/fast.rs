@@ -7,8 +7,10 @@
 //! (no separate line-end search); the arguments are read off the blank mask.
 //!
 //! The frames found that way one after another (up to [`AHEAD`]) are split from the read buffer as one
-//! `Bytes` and handed out one by one: splitting a `Bytes` costs less than half of splitting and freezing a `BytesMut`,
-//! and every message still costs exactly one reference count.
+//! `Bytes` (splitting a `Bytes` costs less than half of splitting and freezing a `BytesMut`), that one is split
+//! into the messages' frames at once, and they are handed out one by one: every message costs exactly one
+//! reference count, and a frame is read back long after the split that wrote it (a `Bytes` returned by a call
+//! and copied at once stalls the copy until the call's stores land).
 //!
 //! Any other case, including every malformed one, is declined and left to the general path
 //! (`head::parse_head` and the resumable framing), the one place that words errors and keeps partial state.
@@ -21,19 +23,21 @@ use super::head::{parse_digits, parse_size};
 use super::Limits;
 use crate::headers::{validate_block, StatusCode};
 use crate::op::{Msg, MsgLayout};
-use crate::swar::controls;
+use crate::swar::{bytes_equal, controls, gather};
 
 /// How many messages are cut ahead at most: enough to spread the cost of one `BytesMut` split, few enough
 /// that the decoder stays small.
 pub(crate) const AHEAD: usize = 16;
 
-/// Messages cut from the buffer ahead of the caller: one `Bytes` of whole frames, and where each one is.
+/// Messages cut from the buffer ahead of the caller: each one's frame, already split, and where its parts are.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ahead {
-    /// The frames not handed out yet, back to back.
-    chunk: Bytes,
-    /// Each frame's layout and length.
-    cuts: [(MsgLayout, usize); AHEAD],
+    /// The frames not handed out yet, from `next` to `len`.
+    frames: [Option<Bytes>; AHEAD],
+    /// Each frame's layout.
+    layouts: [MsgLayout; AHEAD],
+    /// Bytes of the frames not handed out yet.
+    held: usize,
     next: usize,
     len: usize,
 }
@@ -45,10 +49,12 @@ impl Ahead {
         if self.next == self.len {
             return None;
         }
-        let (layout, len) = self.cuts[self.next];
+        // Split when the run was cut, not here: the frame is read back long after it was written, which keeps
+        // the copy out of the store-to-load forwarding stall of a `Bytes` returned by a call just before.
+        let frame = self.frames[self.next].take()?;
+        let layout = self.layouts[self.next];
         self.next += 1;
-        // The last one takes the rest of the chunk: its reference needs no new count.
-        let frame = if self.next == self.len { std::mem::take(&mut self.chunk) } else { self.chunk.split_to(len) };
+        self.held -= frame.len();
         Some(Msg::from_frame(frame, layout))
     }
 
@@ -57,18 +63,25 @@ impl Ahead {
     pub(crate) fn fill(&mut self, buf: &mut BytesMut, limits: &Limits) -> Option<Msg> {
         let mut at = 0;
         let mut n = 0;
+        let mut lens = [0usize; AHEAD];
         while n < AHEAD {
-            let Some(cut) = scan(&buf[at..], limits) else { break };
-            at += cut.1;
-            self.cuts[n] = cut;
+            let Some((layout, len)) = scan(&buf[at..], limits) else { break };
+            at += len;
+            self.layouts[n] = layout;
+            lens[n] = len;
             n += 1;
         }
         match n {
             0 => None,
-            1 => Some(Msg::from_frame(buf.split_to(at).freeze(), self.cuts[0].0)),
+            1 => Some(Msg::from_frame(buf.split_to(at).freeze(), self.layouts[0])),
             _ => {
-                self.chunk = buf.split_to(at).freeze();
-                (self.next, self.len) = (0, n);
+                // One reference count per message, as if cut one by one; the last one takes the rest.
+                let mut chunk = buf.split_to(at).freeze();
+                for (frame, &len) in self.frames.iter_mut().zip(&lens[..n - 1]) {
+                    *frame = Some(chunk.split_to(len));
+                }
+                self.frames[n - 1] = Some(chunk);
+                (self.next, self.len, self.held) = (0, n, at);
                 self.pop()
             }
         }
@@ -76,45 +89,48 @@ impl Ahead {
 
     /// Bytes cut from the buffer and not handed out yet.
     pub(crate) fn held(&self) -> usize {
-        self.chunk.len()
+        self.held
     }
 
     /// Forgets what was cut ahead.
     pub(crate) fn clear(&mut self) {
-        self.chunk = Bytes::new();
-        (self.next, self.len) = (0, 0);
+        for frame in &mut self.frames[self.next..self.len] {
+            *frame = None;
+        }
+        (self.next, self.len, self.held) = (0, 0, 0);
     }
 }
 
 /// Reads the line from `from`: where its line feed is, and one bit per byte from `from` set for a space (and
 /// for every position from the line's end, CR included, on).
 ///
-/// Per word, one test finds every byte below 0x21; those are looked at one by one (read from the word, not
-/// the buffer), and there are only a few: the spaces between arguments, then the CR LF. `None` for a tab or
-/// another control byte in the line (the general path takes those), past 64 bytes of arguments, or when the
-/// buffer ends first.
+/// Per word, two tests mark the bytes below 0x21 and the spaces; a word of text and spaces (most of them) is
+/// added to the mask as it is, and only the first other control byte is looked at: the CR LF that ends the
+/// line. `None` for a tab or another control byte in the line (the general path takes those), past 64 bytes of
+/// arguments, or when the buffer ends first.
 #[inline]
 fn scan_line(buf: &[u8], from: usize) -> Option<(usize, u64)> {
     let mut bits = 0u64;
     for w in 0..8 {
         let at = from + 8 * w;
         let word = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
-        let mut low = controls(word);
-        while low != 0 {
-            // The marker is a byte's top bit: the byte starts seven bits below it.
-            let shift = low.trailing_zeros() - 7;
-            low &= low - 1;
-            let in_line = 8 * w + shift as usize / 8;
-            match (word >> shift) as u8 {
-                b' ' => bits |= 1 << in_line,
-                // The line ends at CR LF (or at a bare LF, which nats-server also takes).
-                b'\r' if buf.get(from + in_line + 1) == Some(&b'\n') => {
-                    return Some((from + in_line + 1, bits | (!0u64 << in_line)))
-                }
-                b'\n' => return Some((from + in_line, bits | (!0u64 << in_line))),
-                _ => return None,
-            }
+        let spaces = bytes_equal(word, b' ');
+        let other = controls(word) ^ spaces;
+        if other == 0 {
+            bits |= gather(spaces) << (8 * w);
+            continue;
         }
+        // The marker is a byte's top bit: the byte starts seven bits below it.
+        let shift = other.trailing_zeros() - 7;
+        bits |= gather(spaces & ((1 << shift) - 1)) << (8 * w);
+        let in_line = 8 * w + shift as usize / 8;
+        // The line ends at CR LF (or at a bare LF, which nats-server also takes).
+        let lf = match (word >> shift) as u8 {
+            b'\r' if buf.get(from + in_line + 1) == Some(&b'\n') => from + in_line + 1,
+            b'\n' => from + in_line,
+            _ => return None,
+        };
+        return Some((lf, bits | (!0u64 << in_line)));
     }
     None
 }
@@ -138,16 +154,17 @@ fn scan(buf: &[u8], limits: &Limits) -> Option<(MsgLayout, usize)> {
     let text = !blank;
     let mut starts = text & ((blank << 1) | 1);
     let mut ends = blank & (text << 1);
-    let n = starts.count_ones() as usize;
+    let mut spans = [(0usize, 0usize); 5];
+    let mut n = 0;
+    while starts != 0 {
+        *spans.get_mut(n)? = (from + starts.trailing_zeros() as usize, from + ends.trailing_zeros() as usize);
+        starts &= starts - 1;
+        ends &= ends - 1;
+        n += 1;
+    }
     let (lo, hi) = if headers { (4, 5) } else { (3, 4) };
     if n < lo || n > hi {
         return None;
-    }
-    let mut spans = [(0usize, 0usize); 5];
-    for span in spans.iter_mut().take(n) {
-        *span = (from + starts.trailing_zeros() as usize, from + ends.trailing_zeros() as usize);
-        starts &= starts - 1;
-        ends &= ends - 1;
     }
     let arg = |i: usize| buf.get(spans[i].0..spans[i].1);
     // Up to 19 digits here (no overflow check); a 20-digit sid goes the general way.
