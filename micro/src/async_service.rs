@@ -434,9 +434,17 @@ fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> P
     runner.keys = keys;
     drop(guard);
 
-    // Without the lock: a handler may call the service (add or remove an endpoint, stop).
-    for polling in &mut batch {
-        polling.work.advance(&mut Context::from_waker(&polling.waker));
+    // Without the lock: a handler may call the service (add or remove an endpoint, stop). The replies made
+    // while a run of them is polled leave together, in one write, when the run is done.
+    let advance = |batch: &mut Vec<Polling>| {
+        for polling in batch {
+            polling.work.advance(&mut Context::from_waker(&polling.waker));
+        }
+    };
+    if batch.len() > 1 {
+        nats_client::batch_replies(|| advance(&mut batch));
+    } else {
+        advance(&mut batch);
     }
 
     let mut guard = inner.runner();

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use nats_client::Message;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
@@ -22,6 +23,8 @@ use crate::{EndpointHandle, ServiceFailure, StopReason};
 /// The step of the waits for worker threads to end (in `stop`, `remove_endpoint` and `done`); the threads
 /// answering requests block on their subscription and never wait on this.
 const POLL: Duration = Duration::from_millis(10);
+/// How long an endpoint keeps a batch of replies open while requests keep waiting (see `serve`).
+const REPLY_BATCH: Duration = Duration::from_micros(100);
 
 /// What a worker thread does with its subscription's messages.
 enum Job {
@@ -266,12 +269,39 @@ impl<T: Transport> Service<T> {
 type Handler = Box<dyn Fn(Request) + Send + Sync>;
 
 /// An endpoint's loop: count, guard, call the handler, survive its panics, report slow consumers.
+///
+/// Requests already waiting behind one are handled in the same batch of replies
+/// ([`nats_client::batch_replies`]) while the handlers are quick: their replies leave in one write. A batch
+/// ends when no request waits, or once it has lasted [`REPLY_BATCH`]; so a reply waits at most that long plus
+/// the one handler that overran it.
 fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Request) + Send + Sync)) {
-    while let Some(msg) = sub.next_message() {
-        if let Some(req) = serving.receive(msg, || sub.dropped()) {
-            // The request's Drop answers a panic with a 500 while unwinding; the endpoint carries on.
-            let _ = catch_unwind(AssertUnwindSafe(|| handler(req)));
+    while let Some(first) = sub.next_message() {
+        if !sub.has_pending() {
+            handle(&mut serving, sub, handler, first);
+            continue;
         }
+        nats_client::batch_replies(|| {
+            let opened = serving.now();
+            let mut msg = first;
+            loop {
+                handle(&mut serving, sub, handler, msg);
+                if !sub.has_pending() || serving.now().saturating_duration_since(opened) >= REPLY_BATCH {
+                    break;
+                }
+                match sub.next_message() {
+                    Some(next) => msg = next,
+                    None => break,
+                }
+            }
+        });
+    }
+}
+
+/// One request: counted, guarded, handed to the handler.
+fn handle(serving: &mut Serving, sub: &impl Subscription, handler: &(dyn Fn(Request) + Send + Sync), msg: Message) {
+    if let Some(req) = serving.receive(msg, || sub.dropped()) {
+        // The request's Drop answers a panic with a 500 while unwinding; the endpoint carries on.
+        let _ = catch_unwind(AssertUnwindSafe(|| handler(req)));
     }
 }
 

@@ -26,6 +26,8 @@ pub trait Subscription: Send + 'static {
     fn next_message(&mut self) -> Option<Message>;
     /// Messages dropped because the service fell behind.
     fn dropped(&self) -> u64;
+    /// Whether messages already received wait to be taken (the next `next_message` returns at once).
+    fn has_pending(&self) -> bool;
 }
 
 /// An async client, as a service uses it.
@@ -88,6 +90,10 @@ mod blocking_impl {
 
         fn dropped(&self) -> u64 {
             nats_blocking::Subscriber::dropped(self)
+        }
+
+        fn has_pending(&self) -> bool {
+            self.pending().0 > 0
         }
     }
 }

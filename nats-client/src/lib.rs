@@ -51,7 +51,7 @@ pub mod tls;
 
 pub use error::Error;
 pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
-pub use message::{Message, Publish};
+pub use message::{batch_replies, Message, Publish};
 pub use nats_proto::Credentials;
 pub use options::{ConnectOptions, EventCallback, PendingLimits};
 #[cfg(feature = "tls")]

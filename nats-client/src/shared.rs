@@ -392,10 +392,30 @@ impl<T: Transport> Shared<T> {
     }
 }
 
-/// A reply never waits for a batch: someone is waiting for it.
+/// Bytes of replies held for a batch ([`batch_replies`](crate::batch_replies)) past which they are
+/// written without waiting for the batch to end.
+const DEFERRED_AT_MOST: usize = 64 * 1024;
+
+/// A reply never waits for a batch of publishes: someone is waiting for it. Only a batch of replies holds it.
 impl<T: Transport> Publish for Shared<T> {
     fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
         Shared::publish(self, subject, None, headers, payload, Urgency::Now).map(drop)
+    }
+
+    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+        let mut core = self.lock();
+        core.conn.publish(subject, None, headers, payload)?;
+        if core.conn.transmit_len() >= DEFERRED_AT_MOST {
+            drop(T::send(self, core, Urgency::Now));
+        }
+        Ok(())
+    }
+
+    fn send_deferred(&self) {
+        let core = self.lock();
+        if core.conn.transmit_len() > 0 {
+            drop(T::send(self, core, Urgency::Now));
+        }
     }
 }
 

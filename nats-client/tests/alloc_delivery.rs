@@ -44,6 +44,12 @@ impl Publish for Replies {
         *self.last.lock().unwrap() = Some((subject.to_vec(), payload));
         Ok(())
     }
+
+    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+        self.publish(subject, headers, payload)
+    }
+
+    fn send_deferred(&self) {}
 }
 
 /// What the subscriber took: messages, payload bytes, with a reply (and a client to answer through), with

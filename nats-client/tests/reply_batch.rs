@@ -1,0 +1,107 @@
+//! `batch_replies`: which replies it holds, and that every held reply is written when the batch ends, however
+//! it ends.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use nats_client::{batch_replies, Error, Message, Publish};
+use nats_proto::{Headers, Msg};
+
+/// A client that records what it is asked to do, in order.
+#[derive(Default)]
+struct Recorder {
+    log: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+
+    fn note(&self, what: String) {
+        self.log.lock().unwrap().push(what);
+    }
+}
+
+impl Publish for Recorder {
+    fn publish(&self, subject: &[u8], _: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+        self.note(format!("now {} {}", String::from_utf8_lossy(subject), String::from_utf8_lossy(&payload)));
+        Ok(())
+    }
+
+    fn publish_deferred(&self, subject: &[u8], _: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+        self.note(format!("held {} {}", String::from_utf8_lossy(subject), String::from_utf8_lossy(&payload)));
+        Ok(())
+    }
+
+    fn send_deferred(&self) {
+        self.note("send".to_owned());
+    }
+}
+
+/// A request to `reply` whose answers go to `client`.
+fn request(client: &Arc<Recorder>, reply: &str) -> Message {
+    let weak: Weak<dyn Publish> = Arc::downgrade(&(client.clone() as Arc<dyn Publish>));
+    Message::new(Msg::new("svc", 1, Some(reply.as_bytes()), None, "q"), Some(weak))
+}
+
+#[test]
+fn replies_in_a_batch_are_held_and_sent_once_per_client_when_it_ends() {
+    let (a, b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let out = batch_replies(|| {
+        request(&a, "r.1").respond("1").unwrap();
+        request(&b, "r.2").respond("2").unwrap();
+        request(&a, "r.3").respond("3").unwrap();
+        // Nothing was written yet.
+        assert_eq!(a.take(), ["held r.1 1", "held r.3 3"]);
+        assert_eq!(b.take(), ["held r.2 2"]);
+        // An inner batch joins this one: its end writes nothing.
+        batch_replies(|| request(&a, "r.4").respond("4").unwrap());
+        assert_eq!(a.take(), ["held r.4 4"]);
+        7
+    });
+    assert_eq!(out, 7);
+    assert_eq!(a.take(), ["send"], "one write for all of a client's replies");
+    assert_eq!(b.take(), ["send"]);
+
+    // Outside a batch a reply leaves at once, and the next batch starts empty.
+    request(&a, "r.5").respond("5").unwrap();
+    batch_replies(|| {});
+    assert_eq!(a.take(), ["now r.5 5"]);
+}
+
+#[test]
+fn replies_from_other_threads_are_not_held() {
+    let a = Arc::new(Recorder::default());
+    batch_replies(|| {
+        let msg = request(&a, "r.t");
+        std::thread::spawn(move || msg.respond("t").unwrap()).join().unwrap();
+        assert_eq!(a.take(), ["now r.t t"]);
+    });
+    assert!(a.take().is_empty(), "nothing was held, so nothing is sent");
+}
+
+#[test]
+fn a_batch_that_unwinds_still_sends_what_it_held() {
+    let a = Arc::new(Recorder::default());
+    let unwound = std::panic::catch_unwind(|| {
+        batch_replies(|| {
+            request(&a, "r.p").respond("p").unwrap();
+            panic!("handler failed");
+        })
+    });
+    assert!(unwound.is_err());
+    assert_eq!(a.take(), ["held r.p p", "send"]);
+    // The thread's batch is closed again.
+    request(&a, "r.q").respond("q").unwrap();
+    assert_eq!(a.take(), ["now r.q q"]);
+}
+
+#[test]
+fn a_reply_to_a_closed_client_fails_inside_a_batch_too() {
+    let a = Arc::new(Recorder::default());
+    let msg = request(&a, "r.c");
+    drop(a);
+    let result = batch_replies(|| msg.respond("c"));
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+}
