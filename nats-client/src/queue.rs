@@ -148,11 +148,15 @@ impl MessageQueue {
         Self { state: Mutex::new(state), ready: Condvar::new() }
     }
 
-    fn notify(&self, s: &mut State) {
-        if s.waiters > 0 {
+    /// Wakes the consumer, once the lock is released: a thread woken while it is still held would at once
+    /// block on it again (one more sleep and wake-up per delivery).
+    fn notify(&self, mut s: MutexGuard<'_, State>) {
+        let (waiters, waker) = (s.waiters > 0, s.waker.take());
+        drop(s);
+        if waiters {
             self.ready.notify_all();
         }
-        if let Some(w) = s.waker.take() {
+        if let Some(w) = waker {
             w.wake();
         }
     }
@@ -192,7 +196,7 @@ impl MessageQueue {
         if s.ended.is_none() {
             s.admit(msg, &mut pushed);
             if pushed.queued > 0 {
-                self.notify(&mut s);
+                self.notify(s);
             }
         }
         pushed
@@ -200,8 +204,7 @@ impl MessageQueue {
 
     /// Wakes a waiting consumer.
     pub fn wake(&self) {
-        let mut s = lock(&self.state);
-        self.notify(&mut s);
+        self.notify(lock(&self.state));
     }
 
     /// No more messages will come; those queued can still be taken.
@@ -210,7 +213,7 @@ impl MessageQueue {
         if s.ended.is_none() {
             s.ended = Some(why);
         }
-        self.notify(&mut s);
+        self.notify(s);
     }
 
     /// Messages dropped for the pending limits so far.
@@ -397,12 +400,16 @@ impl<T> Slot<T> {
     /// Sets the value unless one is set already.
     pub fn set(&self, value: T) {
         let mut s = lock(&self.state);
-        if s.value.is_none() {
-            s.value = Some(value);
-            self.ready.notify_all();
-            for w in s.wakers.drain(..) {
-                w.wake();
-            }
+        if s.value.is_some() {
+            return;
+        }
+        s.value = Some(value);
+        let wakers = std::mem::take(&mut s.wakers);
+        // Woken once the lock is free, so that a waiter does not wake only to wait for it.
+        drop(s);
+        self.ready.notify_all();
+        for w in wakers {
+            w.wake();
         }
     }
 
