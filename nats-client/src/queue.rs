@@ -278,6 +278,9 @@ impl MessageQueue {
     }
 }
 
+/// Entries a drained [`Receiver`] batch keeps: a full read of the smallest messages fits.
+const KEEP: usize = 4096;
+
 /// The consuming end of a [`MessageQueue`]: takes everything waiting in one swap, then hands the messages out
 /// one by one without locking. Both clients' subscriptions (and `request_many` replies) read through one.
 #[derive(Debug)]
@@ -300,7 +303,14 @@ impl Receiver {
     }
 
     fn next_in_batch(&mut self) -> Option<Message> {
-        let msg = self.batch.pop_front()?;
+        let Some(msg) = self.batch.pop_front() else {
+            // Drained: what goes back to the queue in the next swap is a deque of a read's size, not of the
+            // largest backlog ever seen (which every deque passed around would otherwise keep for good).
+            if self.batch.capacity() > KEEP {
+                self.batch.shrink_to(KEEP);
+            }
+            return None;
+        };
         self.batch_bytes -= msg.size();
         Some(msg)
     }
@@ -486,6 +496,22 @@ mod tests {
 
     fn drain(rx: &mut Receiver) -> Vec<String> {
         std::iter::from_fn(|| rx.try_next()?.ok()).map(|m| String::from_utf8_lossy(m.payload()).into()).collect()
+    }
+
+    #[test]
+    fn a_burst_leaves_no_large_deque_behind() {
+        let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 1 << 20, bytes: 1 << 30 }));
+        let mut rx = Receiver::new(queue.clone());
+        let burst = 20 * KEEP;
+        let mut b = Batch::default();
+        (0..burst).for_each(|_| b.push(msg("x")));
+        queue.append(&mut b);
+        assert_eq!(drain(&mut rx).len(), burst);
+        assert!(rx.batch.capacity() <= KEEP, "the drained batch keeps {} entries", rx.batch.capacity());
+        // The next swap hands the queue that small deque; messages still flow.
+        queue.append(&mut batch(&["a", "b"]));
+        assert_eq!(drain(&mut rx), ["a", "b"]);
+        assert!(lock(&queue.state).msgs.capacity() <= KEEP);
     }
 
     #[test]
