@@ -278,8 +278,8 @@ impl MessageQueue {
     }
 }
 
-/// Entries a drained [`Receiver`] batch keeps: a full read of the smallest messages fits.
-const KEEP: usize = 4096;
+/// Entries a drained [`Receiver`] batch keeps: more than a full 64 KiB read of the smallest messages.
+const KEEP: usize = 8192;
 
 /// The consuming end of a [`MessageQueue`]: takes everything waiting in one swap, then hands the messages out
 /// one by one without locking. Both clients' subscriptions (and `request_many` replies) read through one.
@@ -502,7 +502,7 @@ mod tests {
     fn a_burst_leaves_no_large_deque_behind() {
         let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 1 << 20, bytes: 1 << 30 }));
         let mut rx = Receiver::new(queue.clone());
-        let burst = 20 * KEEP;
+        let burst = 4 * KEEP;
         let mut b = Batch::default();
         (0..burst).for_each(|_| b.push(msg("x")));
         queue.append(&mut b);

@@ -2,8 +2,10 @@
 //! the driver's read buffer into the drivers' own sink, `nats_client::router::Router`, which appends each run of
 //! messages to its subscription's `MessageQueue` in one step; the subscriber's
 //! `Receiver` takes everything waiting in one swap and hands the messages out. Once the read buffers and the
-//! three `VecDeque`s that the router, the queue and the receiver swap have their capacity, a batch costs the
-//! same number of allocations (none) whether it holds N or 10 N messages.
+//! three `VecDeque`s that the router, the queue and the receiver swap have their capacity, a batch of N
+//! messages costs no allocation. A batch of 10 N, past the 8192 entries a drained receiver keeps, costs the
+//! same few whatever its size: the deque it grew is shrunk back once drained and grown again by the next such
+//! burst (so that no subscription keeps its largest backlog's memory for good); none per message.
 //!
 //! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
 //! on other threads of the harness do not disturb a measurement.
@@ -236,15 +238,20 @@ fn routing_and_receiving_allocate_nothing_per_message() {
     let mut c = Client::new();
     assert_eq!(c.sid, 1);
     // Warm-up: the buffer turns shared and grows to hold the large batch; the three `VecDeque`s that the
-    // router's batch, the queue and the receiver swap round grow to hold it too (one each round).
+    // router's batch, the queue and the receiver swap round grow to hold the small one.
     let counts = rounds(&small, &large, |wire, n| {
         let (allocs, seen) = c.one_read(wire);
         assert_eq!(seen, Seen::expected(n));
         allocs
     });
     println!("allocations per batch, one read, router + queue + receiver (messages, allocations): {counts:?}");
-    assert!(counts.iter().all(|&(_, a)| a == counts[0].1), "the count grows with the batch: {counts:?}");
-    assert_eq!(counts[0].1, 0, "allocations while delivering {N} messages: {counts:?}");
+    for &(n, allocs) in &counts {
+        match n {
+            N => assert_eq!(allocs, 0, "allocations while delivering {N} messages: {counts:?}"),
+            // A burst's deque shrunk back and grown again: a few, and the same every time.
+            _ => assert!(allocs <= 8 && allocs == counts[1].1, "allocations for a burst of {n}: {counts:?}"),
+        }
+    }
     assert_eq!(c.conn.statistics().in_msgs, (3 * 10 * N + 3 * 11 * N) as u64);
     assert_eq!(c.replies.count.load(Ordering::Relaxed), 0);
 }
