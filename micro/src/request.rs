@@ -113,11 +113,6 @@ impl Serving {
         Self { meter, dropped: 0, checked: None, unchecked: 0 }
     }
 
-    /// Now, on the endpoint's clock.
-    pub(crate) fn now(&self) -> Instant {
-        self.meter.now()
-    }
-
     /// A message arrived on the endpoint's subscription: counts it and starts the request, or answers it with a
     /// 503 at the in-flight limit (`None`). `dropped` reads the subscription's drop count; drops are counted
     /// as an error at the next reading, a message more than a moment after the last one. A drop seen late
@@ -219,7 +214,8 @@ impl Request {
         result
     }
 
-    /// Answers with `payload`.
+    /// Answers with `payload`. From a handler running in a run of waiting requests, the answer leaves with
+    /// the run's other answers (see `Service::endpoint`).
     pub fn respond(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
         self.answer(Outcome::Replied, |msg| msg.respond(payload))

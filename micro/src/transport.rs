@@ -26,8 +26,11 @@ pub trait Subscription: Send + 'static {
     fn next_message(&mut self) -> Option<Message>;
     /// Messages dropped because the service fell behind.
     fn dropped(&self) -> u64;
-    /// Whether messages already received wait to be taken (the next `next_message` returns at once).
-    fn has_pending(&self) -> bool;
+    /// Whether messages already received wait to be taken (the next `next_message` returns at once). By
+    /// default `false`: the service then answers each request in a write of its own.
+    fn has_pending(&self) -> bool {
+        false
+    }
 }
 
 /// An async client, as a service uses it.

@@ -1,5 +1,6 @@
 //! A burst of requests to a quick endpoint, against a real `nats-server`: every request gets its own reply, and
-//! the replies leave in batches, in far fewer writes than there are requests (blocking and async services).
+//! the replies leave in batches, in far fewer writes than there are requests (blocking and async services);
+//! a handler that answers and then waits on its client does not wait on its own held answer.
 //!
 //! Writes are counted from the process's write system calls (`/proc/self/io`), so these tests have a binary
 //! of their own and run one after the other: nothing else in the process writes meanwhile.
@@ -138,4 +139,51 @@ fn a_burst_to_a_quick_async_endpoint_is_answered_in_batches() {
     assert_eq!(service.stats().endpoints[0].num_errors, 0);
     assert_eq!(smol::block_on(service.stop(WAIT)), micro::StopReason::Stopped);
     assert_eq!(runner.join().unwrap(), micro::StopReason::Stopped);
+}
+
+#[test]
+fn a_handler_that_answers_then_waits_on_its_client_does_not_wait_on_its_own_answer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = NatsServer::start();
+    let (service_client, requester) = (connect(&server.url()), connect(&server.url()));
+    const K: usize = 20;
+    // Each handler answers, then waits for the requester's word that the answer arrived: held until the
+    // handler returned, the answer would never arrive in time.
+    let go = Arc::new(Mutex::new(service_client.subscribe("burst.go").unwrap()));
+    let late = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = Arc::new(Gate::default());
+    let service = Service::start(service_client.clone(), ServiceConfig::new("burst", "1.0.0")).unwrap();
+    let first = Arc::new(std::sync::Once::new());
+    let (g, f, go2, late2) = (gate.clone(), first.clone(), go.clone(), late.clone());
+    service
+        .endpoint(&service.root(), EndpointConfig::new("echo").subject("burst.echo"), move |mut req| {
+            f.call_once(|| g.wait());
+            let body = req.payload_bytes();
+            req.respond(body.clone()).unwrap();
+            match go2.lock().unwrap().next_timeout(Duration::from_secs(2)) {
+                Ok(word) if word.payload() == &body[..] => {}
+                _ => {
+                    late2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+        .unwrap();
+    service_client.flush().unwrap();
+    let mut replies = requester.subscribe("burst.replies.*").unwrap();
+    for i in 0..K {
+        requester.publish_with_reply("burst.echo", &format!("burst.replies.{i}"), i.to_string()).unwrap();
+    }
+    requester.flush().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while service_client.statistics().in_msgs < K as u64 {
+        assert!(Instant::now() < deadline, "the service's client receives the burst");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gate.open();
+    for _ in 0..K {
+        let reply = replies.next_timeout(WAIT).expect("every request is answered");
+        requester.publish("burst.go", reply.payload_bytes()).unwrap();
+        requester.flush().unwrap();
+    }
+    assert_eq!(late.load(std::sync::atomic::Ordering::Relaxed), 0, "a handler waited on its own answer");
 }

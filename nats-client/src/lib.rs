@@ -51,7 +51,7 @@ pub mod tls;
 
 pub use error::Error;
 pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
-pub use message::{batch_replies, Message, Publish};
+pub use message::{batch_replies, send_held_replies, Message, Publish};
 pub use nats_proto::Credentials;
 pub use options::{ConnectOptions, EventCallback, PendingLimits};
 #[cfg(feature = "tls")]

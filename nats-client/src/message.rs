@@ -14,17 +14,21 @@ pub trait Publish: Send + Sync {
     /// Publishes `payload` (with `headers`) to `subject`.
     fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error>;
 
-    /// As [`publish`](Self::publish), but the bytes wait for a later write (the next one anybody makes, or
-    /// [`send_deferred`](Self::send_deferred)), unless enough wait to make a write worth it on their own.
-    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error>;
+    /// As [`publish`](Self::publish), but the bytes may wait for a later write (the next one anybody makes on
+    /// this client, or [`send_deferred`](Self::send_deferred)), unless enough wait to make a write worth it on
+    /// their own. By default, the same as `publish`.
+    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+        self.publish(subject, headers, payload)
+    }
 
     /// Writes whatever waits to be written, now: from the calling thread or task when nobody else is writing.
-    fn send_deferred(&self);
+    /// By default, nothing (nothing waits).
+    fn send_deferred(&self) {}
 }
 
 thread_local! {
-    /// The clients holding replies for the batch open on this thread ([`batch_replies`]), `None` outside one.
-    /// The list is kept from batch to batch, so that a batch allocates nothing once the thread is warm.
+    /// The batch of replies on this thread ([`batch_replies`]): whether one is open, and the clients holding
+    /// replies for it. The list is kept from batch to batch, so that a batch allocates nothing once warm.
     static BATCH: RefCell<(bool, Vec<Arc<dyn Publish>>)> = const { RefCell::new((false, Vec::new())) };
 }
 
@@ -33,10 +37,13 @@ thread_local! {
 /// write instead of one each. Replies made meanwhile by other threads, and every other publish, are not held;
 /// a call inside another joins the outer one.
 ///
-/// A reply waits for everything `f` does after it: hold a batch open only around work that takes microseconds
-/// (a service's quick handlers, while more requests are already waiting).
+/// Held replies also leave when this thread is about to block on a client (waiting for a reply, a message or
+/// a flush: [`send_held_replies`]), or with any write the client makes meanwhile. A reply still waits for
+/// whatever else `f` does after it (computing, sleeping, waiting on something that is not a client): hold a
+/// batch open only around work that takes microseconds (a service's quick handlers, while more requests are
+/// already waiting).
 pub fn batch_replies<R>(f: impl FnOnce() -> R) -> R {
-    let opened = BATCH.with(|b| !std::mem::replace(&mut b.borrow_mut().0, true));
+    let opened = BATCH.try_with(|b| !std::mem::replace(&mut b.borrow_mut().0, true)).unwrap_or(false);
     if !opened {
         return f();
     }
@@ -44,27 +51,69 @@ pub fn batch_replies<R>(f: impl FnOnce() -> R) -> R {
     struct Close;
     impl Drop for Close {
         fn drop(&mut self) {
-            let mut held = BATCH.with(|b| std::mem::take(&mut b.borrow_mut().1));
-            for client in held.drain(..) {
-                client.send_deferred();
+            // Closed before anything is sent: a reply made meanwhile (by a `send_deferred`) goes out at once,
+            // and a panicking `send_deferred` leaves no batch open behind it.
+            let held = BATCH.try_with(|b| {
+                let (open, held) = &mut *b.borrow_mut();
+                *open = false;
+                std::mem::take(held)
+            });
+            if let Ok(held) = held {
+                send_all(held);
             }
-            BATCH.with(|b| *b.borrow_mut() = (false, held));
         }
     }
     let _close = Close;
     f()
 }
 
+/// Writes the replies held by the batch open on this thread, if any, now; the batch stays open. Called by the
+/// clients before a thread blocks on them, so that a handler that answers and then waits (for a reply, a
+/// message, a flush) does not wait on its own held answer.
+pub fn send_held_replies() {
+    let held = BATCH.try_with(|b| {
+        let (open, held) = &mut *b.borrow_mut();
+        if *open && !held.is_empty() {
+            Some(std::mem::take(held))
+        } else {
+            None
+        }
+    });
+    if let Ok(Some(held)) = held {
+        send_all(held);
+    }
+}
+
+/// Whether replies are held on this thread now.
+pub(crate) fn holds_replies() -> bool {
+    BATCH.try_with(|b| !b.borrow().1.is_empty()).unwrap_or(false)
+}
+
+/// Sends what each client holds, then gives the list's memory back to the thread's batch if it has none.
+fn send_all(mut held: Vec<Arc<dyn Publish>>) {
+    for client in held.drain(..) {
+        client.send_deferred();
+    }
+    let _ = BATCH.try_with(|b| {
+        let list = &mut b.borrow_mut().1;
+        if list.is_empty() {
+            *list = held;
+        }
+    });
+}
+
 /// Whether a reply to `client` is to be held for the batch open on this thread (registering the client with
 /// it the first time).
 fn held_for_batch(client: &Arc<dyn Publish>) -> bool {
-    BATCH.with(|b| {
-        let (open, held) = &mut *b.borrow_mut();
-        if *open && !held.iter().any(|c| std::ptr::addr_eq(Arc::as_ptr(c), Arc::as_ptr(client))) {
-            held.push(client.clone());
-        }
-        *open
-    })
+    BATCH
+        .try_with(|b| {
+            let (open, held) = &mut *b.borrow_mut();
+            if *open && !held.iter().any(|c| std::ptr::addr_eq(Arc::as_ptr(c), Arc::as_ptr(client))) {
+                held.push(client.clone());
+            }
+            *open
+        })
+        .unwrap_or(false)
 }
 
 /// A message received on a subscription or as a reply: the core's [`Msg`] (one `Bytes` of the read buffer and

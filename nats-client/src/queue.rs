@@ -321,6 +321,14 @@ impl Receiver {
         if let Some(msg) = self.next_in_batch() {
             return Ok(msg);
         }
+        if crate::message::holds_replies() {
+            // About to wait with replies held on this thread (`batch_replies`): unless a message is here
+            // already, they leave first; never under the queue's lock (the router takes it under the client's).
+            if let Some(taken) = self.try_next() {
+                return taken;
+            }
+            crate::message::send_held_replies();
+        }
         self.batch_bytes = self.queue.take_all(&mut self.batch, deadline)?;
         self.next_in_batch().ok_or(Empty::TimedOut)
     }
@@ -429,6 +437,9 @@ impl<T> Slot<T> {
     }
 
     fn wait_with(&self, deadline: Option<Instant>, get: impl Fn(&mut Option<T>) -> Option<T>) -> Option<T> {
+        // Replies held on this thread (`batch_replies`) leave before it waits, and not under this lock (it is
+        // set under the client's).
+        crate::message::send_held_replies();
         let mut s = lock(&self.state);
         loop {
             if let Some(value) = get(&mut s.value) {

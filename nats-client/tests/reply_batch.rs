@@ -1,10 +1,12 @@
-//! `batch_replies`: which replies it holds, and that every held reply is written when the batch ends, however
-//! it ends.
+//! `batch_replies`: which replies it holds, that every held reply is written when the batch ends, however it
+//! ends, and that held replies leave before the thread waits on a client.
 
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::{batch_replies, Error, Message, Publish};
+use nats_client::queue::{MessageQueue, Receiver};
+use nats_client::{batch_replies, send_held_replies, Error, Message, PendingLimits, Publish};
 use nats_proto::{Headers, Msg};
 
 /// A client that records what it is asked to do, in order.
@@ -104,4 +106,57 @@ fn a_reply_to_a_closed_client_fails_inside_a_batch_too() {
     drop(a);
     let result = batch_replies(|| msg.respond("c"));
     assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+}
+
+/// A client whose `send_deferred` panics.
+struct Failing;
+
+impl Publish for Failing {
+    fn publish(&self, _: &[u8], _: Option<&Headers>, _: Bytes) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn publish_deferred(&self, _: &[u8], _: Option<&Headers>, _: Bytes) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn send_deferred(&self) {
+        panic!("the write failed");
+    }
+}
+
+#[test]
+fn a_failing_send_leaves_no_batch_open() {
+    let failing: Arc<dyn Publish> = Arc::new(Failing);
+    let weak = Arc::downgrade(&failing);
+    let msg = Message::new(Msg::new("svc", 1, Some(b"r.f"), None, "q"), Some(weak));
+    let respond = std::panic::AssertUnwindSafe(|| batch_replies(|| msg.respond("f").unwrap()));
+    let unwound = std::panic::catch_unwind(respond);
+    assert!(unwound.is_err());
+    // Replies on this thread are no longer held.
+    let a = Arc::new(Recorder::default());
+    request(&a, "r.g").respond("g").unwrap();
+    assert_eq!(a.take(), ["now r.g g"]);
+}
+
+#[test]
+fn held_replies_leave_before_the_thread_waits_on_a_client() {
+    let a = Arc::new(Recorder::default());
+    batch_replies(|| {
+        request(&a, "r.1").respond("1").unwrap();
+        // Waiting for a reply (a slot) that does not come.
+        let slot = nats_client::queue::Slot::<()>::new();
+        assert!(slot.wait(Some(Instant::now() + Duration::from_millis(5))).is_none());
+        assert_eq!(a.take(), ["held r.1 1", "send"]);
+        // The batch is still open: the next reply is held again, and leaves when waiting for a message.
+        request(&a, "r.2").respond("2").unwrap();
+        let queue = Arc::new(MessageQueue::new(PendingLimits { messages: 8, bytes: 1 << 10 }));
+        let mut rx = Receiver::new(queue);
+        assert!(rx.next(Some(Instant::now() + Duration::from_millis(5))).is_err());
+        assert_eq!(a.take(), ["held r.2 2", "send"]);
+        // Nothing held, nothing sent.
+        send_held_replies();
+        assert!(a.take().is_empty());
+    });
+    assert!(a.take().is_empty(), "nothing was left for the end of the batch");
 }

@@ -51,7 +51,9 @@ impl Ahead {
         }
         // Split when the run was cut, not here: the frame is read back long after it was written, which keeps
         // the copy out of the store-to-load forwarding stall of a `Bytes` returned by a call just before.
-        let frame = self.frames[self.next].take()?;
+        let frame = self.frames[self.next].take();
+        debug_assert!(frame.is_some(), "every frame from `next` to `len` is cut");
+        let frame = frame?;
         let layout = self.layouts[self.next];
         self.next += 1;
         self.held -= frame.len();
