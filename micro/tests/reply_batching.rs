@@ -5,12 +5,12 @@
 //! Writes are counted from the process's write system calls (`/proc/self/io`), so these tests have a binary
 //! of their own and run one after the other: nothing else in the process writes meanwhile.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use micro::{AsyncService, EndpointConfig, Service, ServiceConfig};
 use nats_blocking::{Client, ConnectOptions};
-use nats_server_harness::NatsServer;
+use nats_server_harness::{Gate, NatsServer};
 
 /// Requests in the burst.
 const N: usize = 400;
@@ -29,26 +29,6 @@ fn write_calls() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io is readable");
     let line = io.lines().find_map(|l| l.strip_prefix("syscw:")).expect("a syscw line");
     line.trim().parse().expect("a count")
-}
-
-/// A gate the endpoint's first request waits at, so that the whole burst queues up behind it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let open = self.open.lock().unwrap();
-        let (open, timeout) = self.opened.wait_timeout_while(open, WAIT, |open| !*open).unwrap();
-        assert!(*open && !timeout.timed_out(), "the gate opens");
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
 }
 
 /// Sends the burst while the service holds its first request at `gate`, waits until the service's client has
@@ -88,7 +68,7 @@ fn a_burst_to_a_quick_blocking_endpoint_is_answered_in_batches() {
     let (g, f) = (gate.clone(), first.clone());
     service
         .endpoint(&service.root(), EndpointConfig::new("echo").subject("burst.echo"), move |mut req| {
-            f.call_once(|| g.wait());
+            f.call_once(|| assert!(g.wait_for(WAIT), "the gate opens"));
             let body = req.payload_bytes();
             req.respond(body).unwrap();
         })
@@ -127,7 +107,7 @@ fn a_burst_to_a_quick_async_endpoint_is_answered_in_batches() {
     let runner = std::thread::spawn({
         let gate = gate.clone();
         move || {
-            gate.wait();
+            assert!(gate.wait_for(WAIT), "the gate opens");
             rt.block_on(run)
         }
     });
@@ -157,7 +137,7 @@ fn a_handler_that_answers_then_waits_on_its_client_does_not_wait_on_its_own_answ
     let (g, f, go2, late2) = (gate.clone(), first.clone(), go.clone(), late.clone());
     service
         .endpoint(&service.root(), EndpointConfig::new("echo").subject("burst.echo"), move |mut req| {
-            f.call_once(|| g.wait());
+            f.call_once(|| assert!(g.wait_for(WAIT), "the gate opens"));
             let body = req.payload_bytes();
             req.respond(body.clone()).unwrap();
             match go2.lock().unwrap().next_timeout(Duration::from_secs(2)) {

@@ -59,6 +59,7 @@ mod binary;
 mod cluster;
 mod error;
 pub mod fake;
+mod gate;
 mod server;
 pub mod tls;
 mod util;
@@ -69,5 +70,6 @@ pub use binary::{
 };
 pub use cluster::{Cluster, ClusterBuilder, MESH_TIMEOUT};
 pub use error::HarnessError;
+pub use gate::Gate;
 pub use server::{NatsServer, ServerBuilder};
 pub use tls::{ServerTls, TlsFixture};

@@ -9,9 +9,11 @@ mod raw;
 mod rpc;
 
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use nats_server_harness::Gate;
 
 use crate::proc;
 use crate::quiet::{self, CpuMeter, Snapshot};
@@ -255,31 +257,6 @@ impl<T> Worker<T> {
     /// Waits for the thread's result (the thread itself lingers until the window closes).
     pub(crate) fn wait(self) -> T {
         self.0.recv().expect("a worker thread failed")
-    }
-}
-
-/// A latch that worker threads wait on once their work is done.
-#[derive(Default)]
-struct Gate {
-    /// Whether the window is closed.
-    open: Mutex<bool>,
-    /// Wakes the waiting threads.
-    opened: Condvar,
-}
-
-impl Gate {
-    /// Blocks until [`Gate::open`].
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        while !*open {
-            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// Lets every waiting thread go.
-    fn open(&self) {
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.opened.notify_all();
     }
 }
 
