@@ -161,7 +161,7 @@ impl Message {
     }
 
     /// Publishes `payload` with `headers` to this message's reply subject. Inside [`batch_replies`] on this
-    /// thread, the reply leaves when the batch ends.
+    /// thread, the reply leaves when the batch ends (or sooner: see there).
     pub fn respond_with_headers(&self, headers: Option<&Headers>, payload: impl Into<Bytes>) -> Result<(), Error> {
         let no_reply = || Error::Command(CommandError::InvalidSubject(SubjectError::Empty));
         let reply = self.msg.reply().ok_or_else(no_reply)?;
