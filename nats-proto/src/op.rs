@@ -19,31 +19,27 @@ pub struct Msg {
     /// The whole op as it arrived, through the CRLF after the payload (kept, so that cutting a message from
     /// the read buffer is one split).
     frame: Bytes,
-    sid: u64,
-    /// Where the subject starts in `frame` (after the op name).
-    subject_at: u16,
-    subject_len: u32,
-    /// Where the reply subject starts in `frame`; `reply_len` 0: there is none.
-    reply_at: u32,
-    reply_len: u32,
-    /// Where the header block (or, without one, the payload) starts.
-    body_at: u32,
-    /// Bytes of the header block; 0: there is none (a valid block is never empty).
-    hdr_len: u32,
-    /// The header block's status code; 0: none.
-    status: u16,
+    /// Where its parts are: kept whole as the decoder found it, so that a message is moved as two 32-byte
+    /// blocks (built field by field, its copies stalled on store-to-load forwarding in the ingest loop).
+    layout: MsgLayout,
 }
 
 /// Where the parts of a message are in its frame (the decoder's findings).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MsgLayout {
+    /// The subscription it was delivered for.
     pub(crate) sid: u64,
+    /// Where the subject starts in the frame (after the op name).
     pub(crate) subject_at: u16,
     pub(crate) subject_len: u32,
+    /// Where the reply subject starts; `reply_len` 0: there is none.
     pub(crate) reply_at: u32,
     pub(crate) reply_len: u32,
+    /// Where the header block (or, without one, the payload) starts.
     pub(crate) body_at: u32,
+    /// Bytes of the header block; 0: there is none (a valid block is never empty).
     pub(crate) hdr_len: u32,
+    /// The header block's status code; 0: none.
     pub(crate) status: u16,
 }
 
@@ -83,39 +79,38 @@ impl Msg {
     /// Wraps a frame whose parts the decoder located.
     #[inline]
     pub(crate) fn from_frame(frame: Bytes, layout: MsgLayout) -> Self {
-        let MsgLayout { sid, subject_at, subject_len, reply_at, reply_len, body_at, hdr_len, status } = layout;
-        Self { frame, sid, subject_at, subject_len, reply_at, reply_len, body_at, hdr_len, status }
+        Self { frame, layout }
     }
 
     /// The subscription it was delivered for.
     #[inline]
     pub fn sid(&self) -> u64 {
-        self.sid
+        self.layout.sid
     }
 
     /// The subject it was published to.
     #[inline]
     pub fn subject(&self) -> SubjectRef<'_> {
-        let at = self.subject_at as usize;
-        SubjectRef::new(&self.frame[at..at + self.subject_len as usize])
+        let at = self.layout.subject_at as usize;
+        SubjectRef::new(&self.frame[at..at + self.layout.subject_len as usize])
     }
 
     /// Where to send a reply, if the publisher asked for one.
     #[inline]
     pub fn reply(&self) -> Option<SubjectRef<'_>> {
-        let at = self.reply_at as usize;
-        (self.reply_len > 0).then(|| SubjectRef::new(&self.frame[at..at + self.reply_len as usize]))
+        let at = self.layout.reply_at as usize;
+        (self.layout.reply_len > 0).then(|| SubjectRef::new(&self.frame[at..at + self.layout.reply_len as usize]))
     }
 
     #[inline]
     fn header_range(&self) -> std::ops::Range<usize> {
-        self.body_at as usize..(self.body_at + self.hdr_len) as usize
+        self.layout.body_at as usize..(self.layout.body_at + self.layout.hdr_len) as usize
     }
 
     /// The reply subject as `Bytes`: a reference count, no copy.
     pub fn reply_bytes(&self) -> Option<Bytes> {
-        let at = self.reply_at as usize;
-        (self.reply_len > 0).then(|| self.frame.slice(at..at + self.reply_len as usize))
+        let at = self.layout.reply_at as usize;
+        (self.layout.reply_len > 0).then(|| self.frame.slice(at..at + self.layout.reply_len as usize))
     }
 
     /// The header block (HMSG only), read in place.
@@ -125,18 +120,18 @@ impl Msg {
 
     /// The header block (HMSG only) as an owned block: a reference count, no copy.
     pub fn header_block(&self) -> Option<HeaderBlock> {
-        (self.hdr_len > 0).then(|| HeaderBlock::from_validated(self.frame.slice(self.header_range())))
+        (self.layout.hdr_len > 0).then(|| HeaderBlock::from_validated(self.frame.slice(self.header_range())))
     }
 
     /// The header block's wire bytes (HMSG only).
     #[inline]
     pub fn header_bytes(&self) -> Option<&[u8]> {
-        (self.hdr_len > 0).then(|| &self.frame[self.header_range()])
+        (self.layout.hdr_len > 0).then(|| &self.frame[self.header_range()])
     }
 
     #[inline]
     fn payload_range(&self) -> std::ops::Range<usize> {
-        (self.body_at + self.hdr_len) as usize..self.frame.len() - 2
+        (self.layout.body_at + self.layout.hdr_len) as usize..self.frame.len() - 2
     }
 
     /// The payload.
@@ -160,20 +155,20 @@ impl Msg {
     /// The status code of the header block, if any (503 for no responders).
     #[inline]
     pub fn status(&self) -> Option<StatusCode> {
-        StatusCode::new(self.status)
+        StatusCode::new(self.layout.status)
     }
 
     /// Bytes of header block plus payload (the total size on the wire).
     #[inline]
     pub fn size(&self) -> usize {
-        self.frame.len() - 2 - self.body_at as usize
+        self.frame.len() - 2 - self.layout.body_at as usize
     }
 
     /// Appends this message to `out` as MSG or HMSG (for test servers and round trips).
     pub fn encode(&self, out: &mut WriteBuffer) {
         out.push_msg(
             self.subject().as_bytes(),
-            self.sid,
+            self.layout.sid,
             self.reply().map(SubjectRef::as_bytes),
             self.header_bytes(),
             &self.payload_bytes(),
@@ -184,7 +179,7 @@ impl Msg {
 /// Two messages are equal when their parts are, however their frames were laid out.
 impl PartialEq for Msg {
     fn eq(&self, other: &Self) -> bool {
-        self.sid == other.sid
+        self.layout.sid == other.layout.sid
             && self.subject() == other.subject()
             && self.reply() == other.reply()
             && self.header_bytes() == other.header_bytes()
@@ -198,7 +193,7 @@ impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Msg")
             .field("subject", &self.subject())
-            .field("sid", &self.sid)
+            .field("sid", &self.layout.sid)
             .field("reply", &self.reply())
             .field("headers", &self.headers())
             .field("payload", &self.payload_bytes())
