@@ -36,8 +36,6 @@ pub(crate) struct Ahead {
     frames: [Option<Bytes>; AHEAD],
     /// Each frame's layout.
     layouts: [MsgLayout; AHEAD],
-    /// Bytes of the frames not handed out yet.
-    held: usize,
     next: usize,
     len: usize,
 }
@@ -56,7 +54,6 @@ impl Ahead {
         let frame = frame?;
         let layout = self.layouts[self.next];
         self.next += 1;
-        self.held -= frame.len();
         Some(Msg::from_frame(frame, layout))
     }
 
@@ -83,7 +80,7 @@ impl Ahead {
                     *frame = Some(chunk.split_to(len));
                 }
                 self.frames[n - 1] = Some(chunk);
-                (self.next, self.len, self.held) = (0, n, at);
+                (self.next, self.len) = (0, n);
                 self.pop()
             }
         }
@@ -91,7 +88,7 @@ impl Ahead {
 
     /// Bytes cut from the buffer and not handed out yet.
     pub(crate) fn held(&self) -> usize {
-        self.held
+        self.frames[self.next..self.len].iter().flatten().map(Bytes::len).sum()
     }
 
     /// Forgets what was cut ahead.
@@ -99,7 +96,7 @@ impl Ahead {
         for frame in &mut self.frames[self.next..self.len] {
             *frame = None;
         }
-        (self.next, self.len, self.held) = (0, 0, 0);
+        (self.next, self.len) = (0, 0);
     }
 }
 
