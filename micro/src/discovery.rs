@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nats_proto::Payload;
 use serde::de::DeserializeOwned;
 
 use crate::config::DEFAULT_API_PREFIX;
@@ -154,11 +155,11 @@ impl Discovery {
 
     /// Sends a request to the endpoint named `endpoint` of service `name`, resolving its subject through INFO.
     /// A reply carrying a service error is `Err(DiscoveryError::Service)`.
-    pub fn request(
+    pub fn request<'p>(
         &self,
         name: &str,
         endpoint: &str,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<nats_client::Message, DiscoveryError> {
         let collect = Collect { max: Some(1), ..self.collect };
         let infos = self.clone().collect(collect).info(Some(name), None)?;
@@ -255,11 +256,11 @@ impl AsyncDiscovery {
     }
 
     /// Sends a request to the endpoint named `endpoint` of service `name` (see [`Discovery::request`]).
-    pub async fn request(
+    pub async fn request<'p>(
         &self,
         name: &str,
         endpoint: &str,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<nats_client::Message, DiscoveryError> {
         let collect = Collect { max: Some(1), ..self.collect };
         let infos = self.clone().collect(collect).info(Some(name), None).await?;

@@ -4,10 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nats_client::shared::{deadline_in, flush_outcome, InFlight};
 use nats_client::{ConnectOptions, EventReceiver, Message};
-use nats_proto::{Connection, Headers, ServerInfo, Statistics};
+use nats_proto::{Connection, Headers, Payload, ServerInfo, Statistics};
 
 use crate::driver::{publish, read_loop, write_loop, Shared};
 use crate::subscriber::{CallbackSubscription, Responses, Subscriber};
@@ -81,32 +80,37 @@ impl Client {
     }
 
     /// Publishes `payload` to `subject`.
-    pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn publish<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<(), Error> {
         publish(self.shared(), subject.as_bytes(), None, None, payload.into())
     }
 
     /// Publishes with headers.
-    pub fn publish_with_headers(
+    pub fn publish_with_headers<'p>(
         &self,
         subject: &str,
         headers: &Headers,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<(), Error> {
         publish(self.shared(), subject.as_bytes(), None, Some(headers), payload.into())
     }
 
     /// Publishes with a reply subject.
-    pub fn publish_with_reply(&self, subject: &str, reply: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn publish_with_reply<'p>(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Payload<'p>>,
+    ) -> Result<(), Error> {
         publish(self.shared(), subject.as_bytes(), Some(reply.as_bytes()), None, payload.into())
     }
 
     /// Publishes with a reply subject and headers.
-    pub fn publish_with_reply_and_headers(
+    pub fn publish_with_reply_and_headers<'p>(
         &self,
         subject: &str,
         reply: &str,
         headers: &Headers,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<(), Error> {
         publish(self.shared(), subject.as_bytes(), Some(reply.as_bytes()), Some(headers), payload.into())
     }
@@ -152,36 +156,36 @@ impl Client {
     }
 
     /// Sends a request and waits for the reply (default request timeout).
-    pub fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
+    pub fn request<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<Message, Error> {
         self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout)
     }
 
     /// Sends a request with headers and waits for the reply.
-    pub fn request_with_headers(
+    pub fn request_with_headers<'p>(
         &self,
         subject: &str,
         headers: &Headers,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<Message, Error> {
         self.request_inner(subject, Some(headers), payload.into(), self.shared().settings.request_timeout)
     }
 
     /// Sends a request and waits at most `timeout` for the reply.
-    pub fn request_with_timeout(
+    pub fn request_with_timeout<'p>(
         &self,
         subject: &str,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
     ) -> Result<Message, Error> {
         self.request_inner(subject, None, payload.into(), timeout)
     }
 
     /// Sends a request with optional headers and waits at most `timeout` for the reply.
-    pub fn send_request(
+    pub fn send_request<'p>(
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
     ) -> Result<Message, Error> {
         self.request_inner(subject, headers, payload.into(), timeout)
@@ -189,11 +193,11 @@ impl Client {
 
     /// Sends a request now and returns at once; [`PendingReply::wait`] takes the reply later. Many requests can
     /// be in flight this way from one thread (JetStream's asynchronous publish uses it).
-    pub fn send_request_later(
+    pub fn send_request_later<'p>(
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
     ) -> Result<PendingReply, Error> {
         let deadline = deadline_in(timeout);
@@ -204,7 +208,7 @@ impl Client {
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<Message, Error> {
         let deadline = deadline_in(timeout);
@@ -213,10 +217,10 @@ impl Client {
 
     /// Sends a request and returns every reply until `timeout`, a `stall` interval after the last reply, or
     /// `max` replies, whichever comes first (this is what service discovery needs).
-    pub fn request_many(
+    pub fn request_many<'p>(
         &self,
         subject: &str,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
         stall: Option<Duration>,
         max: Option<usize>,

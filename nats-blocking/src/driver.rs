@@ -20,11 +20,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
 use nats_proto::conn::read_buffer::ReadBuffer;
-use nats_proto::{ConnectionError, Event as CoreEvent, Headers, ServerAddr, State};
+use nats_proto::{ConnectionError, Event as CoreEvent, Headers, Payload, ServerAddr, State};
 
 use crate::transport::{ReadSize, Transport};
 use crate::Error;
@@ -141,7 +140,7 @@ pub(crate) fn publish(
     subject: &[u8],
     reply: Option<&[u8]>,
     headers: Option<&Headers>,
-    payload: Bytes,
+    payload: Payload<'_>,
 ) -> Result<(), Error> {
     shared.publish(subject, reply, headers, payload, Urgency::Batch).map(drop)
 }
@@ -344,8 +343,9 @@ fn start_tls<'a>(_shared: &'a Shared, mut core: Guard<'a>, _addr: &ServerAddr) -
 /// So when it is woken again right after a write ([`RECENT`]), it lets the batch gather first, without being
 /// woken meanwhile. The gathering time adapts: it doubles (up to [`MAX_HOLD`]) while the flow is steady (a
 /// batch of [`GROW`] bytes or more came, or the publisher wrote one itself, which it does at
-/// [`DIRECT_WRITE`]), and halves to nothing when only a trickle comes. A steady flow then costs this thread
-/// one wake-up per [`MAX_HOLD`], while the publisher writes large batches from its own thread.
+/// [`DIRECT_WRITE`]), and halves to nothing when only a trickle comes. While the publisher writes its own
+/// batches, this thread leaves them to it and only looks again after the next hold. A steady flow then costs
+/// this thread one wake-up per [`MAX_HOLD`], while the publisher writes large batches from its own thread.
 pub(crate) fn write_loop(shared: Arc<Shared>) {
     let mut core = shared.lock();
     let mut hold = Duration::ZERO;
@@ -362,10 +362,16 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             // Not marked idle: publishers do not wake it meanwhile.
             core = shared.writer_wake.wait_timeout(core, hold).unwrap_or_else(|e| e.into_inner()).0;
             let grew = core.conn.transmit_len().saturating_sub(unwritten);
-            let steady = grew >= GROW || shared.writes.load(Ordering::Relaxed) != writes;
+            let others_wrote = shared.writes.load(Ordering::Relaxed) != writes;
+            let steady = grew >= GROW || others_wrote;
             hold = if steady { (hold * 2).min(MAX_HOLD) } else { hold / 2 };
             if hold < MIN_HOLD {
                 hold = Duration::ZERO;
+            }
+            if others_wrote && !hold.is_zero() && !core.urgent && core.conn.transmit_len() < DIRECT_WRITE {
+                // The flow writes for itself: taking its batch would only fight it for the lock and cut its
+                // writes short. Look again after the next hold.
+                continue;
             }
         }
         if !core.writing && core.transport.is_some() && (core.conn.transmit_len() > 0 || tls_pending) {
@@ -390,9 +396,11 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
         // Nothing to write, or another thread holds the write turn (it wakes this one when it is done and bytes
         // remain), or someone waits for bytes the turn's holder will send.
         core.writer_idle = true;
+        let writes = shared.writes.load(Ordering::Relaxed);
         core = shared.writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
         core.writer_idle = false;
-        if last_write.is_some_and(|t| t.elapsed() < RECENT) {
+        // Woken right after a write of its own, or after others wrote meanwhile: a flow, not a lone publish.
+        if last_write.is_some_and(|t| t.elapsed() < RECENT) || shared.writes.load(Ordering::Relaxed) != writes {
             hold = MIN_HOLD;
         }
     }

@@ -47,8 +47,8 @@ mod transport;
 pub use client::{Client, PendingReply};
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, EventReceiver, Message, PendingLimits};
 pub use nats_proto::{
-    ConnectionError, HeaderBlock, HeaderView, Headers, Msg, ReconnectPolicy, ServerInfo, Statistics, StatusCode,
-    Subject, SubjectRef,
+    ConnectionError, HeaderBlock, HeaderView, Headers, Msg, Payload, ReconnectPolicy, ServerInfo, Statistics,
+    StatusCode, Subject, SubjectRef,
 };
 pub use subscriber::{CallbackSubscription, Responses, Subscriber};
 

@@ -4,20 +4,19 @@ use std::cell::RefCell;
 use std::ops::Deref;
 use std::sync::{Arc, Weak};
 
-use bytes::Bytes;
-use nats_proto::{CommandError, Headers, Msg, SubjectError};
+use nats_proto::{CommandError, Headers, Msg, Payload, SubjectError};
 
 use crate::Error;
 
 /// What a message needs of its client to answer: a publish that never blocks.
 pub trait Publish: Send + Sync {
     /// Publishes `payload` (with `headers`) to `subject`.
-    fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error>;
+    fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error>;
 
     /// As [`publish`](Self::publish), but the bytes may wait for a later write (the next one anybody makes on
     /// this client, or [`send_deferred`](Self::send_deferred)), unless enough wait to make a write worth it on
     /// their own. By default, the same as `publish`.
-    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
         self.publish(subject, headers, payload)
     }
 
@@ -156,13 +155,17 @@ impl Message {
 
     /// Publishes `payload` to this message's reply subject. It never waits: in an async program it needs no
     /// `.await`.
-    pub fn respond(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn respond<'p>(&self, payload: impl Into<Payload<'p>>) -> Result<(), Error> {
         self.respond_with_headers(None, payload)
     }
 
     /// Publishes `payload` with `headers` to this message's reply subject. Inside [`batch_replies`] on this
     /// thread, the reply leaves when the batch ends (or sooner: see there).
-    pub fn respond_with_headers(&self, headers: Option<&Headers>, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn respond_with_headers<'p>(
+        &self,
+        headers: Option<&Headers>,
+        payload: impl Into<Payload<'p>>,
+    ) -> Result<(), Error> {
         let no_reply = || Error::Command(CommandError::InvalidSubject(SubjectError::Empty));
         let reply = self.msg.reply().ok_or_else(no_reply)?;
         let client = self.client.as_ref().and_then(Weak::upgrade).ok_or(Error::Closed)?;

@@ -13,10 +13,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use nats_proto::{
-    CloseReason, CommandError, Connection, Event as CoreEvent, FlushError, FlushId, Headers, Msg, RequestError,
-    RequestId, SubscriptionEnd, WriteBuffer,
+    CloseReason, CommandError, Connection, Event as CoreEvent, FlushError, FlushId, Headers, Msg, Payload,
+    RequestError, RequestId, SubscriptionEnd, WriteBuffer,
 };
 
 use crate::event::{Event, EventChannel, EventReceiver};
@@ -262,7 +262,7 @@ impl<T: Transport> Shared<T> {
         subject: &[u8],
         reply: Option<&[u8]>,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         urgency: Urgency,
     ) -> Result<MutexGuard<'_, Core<T>>, Error> {
         let mut core = self.lock();
@@ -320,7 +320,7 @@ impl<T: Transport> Shared<T> {
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<(RequestId, ReplySlot), Error> {
         let slot = Arc::new(Slot::new());
@@ -336,7 +336,7 @@ impl<T: Transport> Shared<T> {
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<(RequestId, Arc<MessageQueue>), Error> {
         let queue = Arc::new(MessageQueue::new(self.settings.pending));
@@ -398,11 +398,11 @@ const DEFERRED_AT_MOST: usize = 64 * 1024;
 
 /// A reply never waits for a batch of publishes: someone is waiting for it. Only a batch of replies holds it.
 impl<T: Transport> Publish for Shared<T> {
-    fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+    fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
         Shared::publish(self, subject, None, headers, payload, Urgency::Now).map(drop)
     }
 
-    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
         let mut core = self.lock();
         core.conn.publish(subject, None, headers, payload)?;
         if core.conn.transmit_len() >= DEFERRED_AT_MOST {
@@ -459,7 +459,7 @@ impl<T: Transport> InFlight<T> {
         shared: &Arc<Shared<T>>,
         subject: &str,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<Self, Error> {
         let (id, slot) = shared.request(subject, headers, payload, timeout)?;

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use nats_client::queue::{MessageQueue, Receiver};
 use nats_client::router::{wake_all, Delivered, Router};
 use nats_client::{Error, Message, PendingLimits, Publish};
-use nats_proto::{Config, Connection, Event, Headers, IdMap, ServerAddr, WriteBuffer};
+use nats_proto::{Config, Connection, Event, Headers, IdMap, Payload, ServerAddr, WriteBuffer};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -41,13 +41,13 @@ struct Replies {
 }
 
 impl Publish for Replies {
-    fn publish(&self, subject: &[u8], _headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+    fn publish(&self, subject: &[u8], _headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
         self.count.fetch_add(1, Ordering::Relaxed);
-        *self.last.lock().unwrap() = Some((subject.to_vec(), payload));
+        *self.last.lock().unwrap() = Some((subject.to_vec(), payload.into_bytes()));
         Ok(())
     }
 
-    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
+    fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
         self.publish(subject, headers, payload)
     }
 

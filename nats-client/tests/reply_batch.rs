@@ -4,10 +4,9 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nats_client::queue::{MessageQueue, Receiver};
 use nats_client::{batch_replies, send_held_replies, Error, Message, PendingLimits, Publish};
-use nats_proto::{Headers, Msg};
+use nats_proto::{Headers, Msg, Payload};
 
 /// A client that records what it is asked to do, in order.
 #[derive(Default)]
@@ -26,13 +25,13 @@ impl Recorder {
 }
 
 impl Publish for Recorder {
-    fn publish(&self, subject: &[u8], _: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
-        self.note(format!("now {} {}", String::from_utf8_lossy(subject), String::from_utf8_lossy(&payload)));
+    fn publish(&self, subject: &[u8], _: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
+        self.note(format!("now {} {}", String::from_utf8_lossy(subject), String::from_utf8_lossy(payload.as_slice())));
         Ok(())
     }
 
-    fn publish_deferred(&self, subject: &[u8], _: Option<&Headers>, payload: Bytes) -> Result<(), Error> {
-        self.note(format!("held {} {}", String::from_utf8_lossy(subject), String::from_utf8_lossy(&payload)));
+    fn publish_deferred(&self, subject: &[u8], _: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
+        self.note(format!("held {} {}", String::from_utf8_lossy(subject), String::from_utf8_lossy(payload.as_slice())));
         Ok(())
     }
 
@@ -112,11 +111,11 @@ fn a_reply_to_a_closed_client_fails_inside_a_batch_too() {
 struct Failing;
 
 impl Publish for Failing {
-    fn publish(&self, _: &[u8], _: Option<&Headers>, _: Bytes) -> Result<(), Error> {
+    fn publish(&self, _: &[u8], _: Option<&Headers>, _: Payload<'_>) -> Result<(), Error> {
         Ok(())
     }
 
-    fn publish_deferred(&self, _: &[u8], _: Option<&Headers>, _: Bytes) -> Result<(), Error> {
+    fn publish_deferred(&self, _: &[u8], _: Option<&Headers>, _: Payload<'_>) -> Result<(), Error> {
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Encoding ops into a caller-owned [`WriteBuffer`].
 //!
-//! Control lines and small payloads are copied into one growing `BytesMut`; payloads of at least
-//! [`CHAIN_THRESHOLD`] bytes are chained as the caller's `Bytes` (a reference count, no copy). The buffer is a
+//! Control lines and small payloads are copied into one growing `BytesMut`; a payload of at least
+//! [`CHAIN_THRESHOLD`] bytes given as a `Bytes` is chained (a reference count, no copy), a borrowed one copied. The buffer is a
 //! [`bytes::Buf`], so a driver can hand its chunks to `write_vectored` and `advance` by what was written.
 
 use std::collections::VecDeque;
@@ -10,6 +10,7 @@ use std::io::IoSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::info::{ConnectInfo, ServerInfo};
+use crate::payload::Payload;
 
 /// Payloads this large or larger are chained rather than copied. Below it, a copy is cheaper than the extra
 /// iovec and reference count.
@@ -45,19 +46,36 @@ impl Hdr<'_> {
 /// Bytes of the largest op written in place in one piece.
 const SMALL: usize = 192;
 
-/// Where the pieces of a small op are copied, one after another, into room already made for all of them: one
-/// capacity check for the op instead of one per piece.
-struct Out<'a> {
-    buf: &'a mut [u8],
-    at: usize,
+/// The decimal digits of `n` (below 100,000,000) packed in a word, first digit lowest, and how many there are.
+#[inline]
+fn digits_word(mut n: u64) -> (u64, usize) {
+    debug_assert!(n < 100_000_000);
+    let (mut digits, mut len) = (0u64, 0);
+    loop {
+        digits = digits << 8 | (u64::from(b'0') + n % 10);
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            return (digits, len);
+        }
+    }
 }
 
-impl Out<'_> {
-    #[inline]
-    fn put(&mut self, s: &[u8]) {
-        self.buf[self.at..self.at + s.len()].copy_from_slice(s);
-        self.at += s.len();
-    }
+/// `" <n>\r\n"` packed in a word, first byte lowest, and its length in bytes; `n` below 100,000.
+#[inline]
+fn size_field(n: u64) -> (u64, usize) {
+    debug_assert!(n < 100_000);
+    let (digits, len) = digits_word(n);
+    let crlf = u64::from(u16::from_le_bytes(*b"\r\n"));
+    (u64::from(b' ') | digits << 8 | crlf << (8 * (len + 1)), len + 3)
+}
+
+/// Appends the first `len` bytes of `word` (lowest first): stored whole, a fixed-size store rather than a
+/// call, and cut back.
+#[inline]
+fn put_word(out: &mut BytesMut, word: u64, len: usize) {
+    out.extend_from_slice(&word.to_le_bytes());
+    out.truncate(out.len() - (8 - len));
 }
 
 /// `n` in decimal, written at the end of `digits` (20 digits hold any `u64`).
@@ -78,8 +96,13 @@ fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
 /// Writes `n` in decimal without allocating.
 #[inline]
 fn put_decimal(out: &mut BytesMut, n: u64) {
-    let mut digits = [0u8; 20];
-    out.put_slice(decimal(n, &mut digits));
+    if n < 100_000_000 {
+        let (word, len) = digits_word(n);
+        put_word(out, word, len);
+    } else {
+        let mut digits = [0u8; 20];
+        out.put_slice(decimal(n, &mut digits));
+    }
 }
 
 impl WriteBuffer {
@@ -102,7 +125,15 @@ impl WriteBuffer {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.tail.clear();
+        self.reclaim();
         self.len = 0;
+    }
+
+    /// Takes back the room of bytes written out, so the next bytes go at the start of the allocation (an empty
+    /// tail would otherwise go on filling after them, and grow once it reached the end). Never allocates.
+    fn reclaim(&mut self) {
+        // More than the room left after the written bytes: only a reclaim can make it.
+        let _ = self.tail.try_reclaim(self.tail.capacity() + 1);
     }
 
     /// Moves everything from `other` to the end of `self`.
@@ -141,39 +172,45 @@ impl WriteBuffer {
 
     /// Appends `PUB`, or `HPUB` when `headers` (a complete encoded block) is given. Returns the bytes added.
     #[inline]
-    pub fn push_pub(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: Option<&[u8]>, payload: &Bytes) -> usize {
+    pub fn push_pub<'p>(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: impl Into<Payload<'p>>,
+    ) -> usize {
         let op = if headers.is_some() { &b"HPUB "[..] } else { b"PUB " };
-        self.push_message(op, subject, None, reply, headers.map(Hdr::Block), payload)
+        self.push_message(op, subject, None, reply, headers.map(Hdr::Block), payload.into())
     }
 
     /// Appends `MSG`, or `HMSG` when `headers` is given (server side; for test servers).
-    pub fn push_msg(
+    pub fn push_msg<'p>(
         &mut self,
         subject: &[u8],
         sid: u64,
         reply: Option<&[u8]>,
         headers: Option<&[u8]>,
-        payload: &Bytes,
+        payload: impl Into<Payload<'p>>,
     ) -> usize {
         let op = if headers.is_some() { &b"HMSG "[..] } else { b"MSG " };
-        self.push_message(op, subject, Some(sid), reply, headers.map(Hdr::Block), payload)
+        self.push_message(op, subject, Some(sid), reply, headers.map(Hdr::Block), payload.into())
     }
 
     /// Appends `HPUB` with headers written straight from `headers` (no intermediate block). Returns the bytes
     /// added.
-    pub fn push_hpub(
+    pub fn push_hpub<'p>(
         &mut self,
         subject: &[u8],
         reply: Option<&[u8]>,
         headers: &crate::Headers,
-        payload: &Bytes,
+        payload: impl Into<Payload<'p>>,
     ) -> usize {
-        self.push_message(b"HPUB ", subject, None, reply, Some(Hdr::Entries(headers)), payload)
+        self.push_message(b"HPUB ", subject, None, reply, Some(Hdr::Entries(headers)), payload.into())
     }
 
     /// One message op. A small one (the common publish) is written in place: its length computed first, room
     /// made for all of it at once, each piece copied once; a larger one goes into the tail under one
-    /// reservation likewise, with the sizes formatted once; a large payload is chained.
+    /// reservation likewise, with the sizes formatted once; a large shared payload is chained.
     #[inline]
     fn push_message(
         &mut self,
@@ -182,41 +219,32 @@ impl WriteBuffer {
         sid: Option<u64>,
         reply: Option<&[u8]>,
         headers: Option<Hdr<'_>>,
-        payload: &Bytes,
+        payload: Payload<'_>,
     ) -> usize {
+        let body = payload.as_slice();
         let reply_len = reply.map_or(0, |r| r.len() + 1);
-        if headers.is_none() && op.len() + subject.len() + reply_len + 42 + payload.len() + 4 <= SMALL {
-            // Sizes formatted first, so the op's length is known: one reservation, the pieces copied in place.
-            let (mut sid_digits, mut size_digits) = ([0u8; 20], [0u8; 20]);
-            let sid = sid.map(|n| decimal(n, &mut sid_digits));
-            let size = decimal(payload.len() as u64, &mut size_digits);
-            let n = op.len()
-                + subject.len()
-                + sid.map_or(0, |s| s.len() + 1)
-                + reply_len
-                + 1
-                + size.len()
-                + 2
-                + payload.len()
-                + 2;
-            let at = self.tail.len();
-            self.tail.resize(at + n, 0);
-            let mut out = Out { buf: &mut self.tail[at..], at: 0 };
-            out.put(op);
-            out.put(subject);
+        if headers.is_none() && op.len() + subject.len() + reply_len + 42 + body.len() + 4 <= SMALL {
+            // One reservation, then each piece copied straight into the buffer from where it lies. Nothing is
+            // assembled on the stack first: a copy that reads bytes just written piecemeal stalls until they
+            // land (store-to-load forwarding fails), which cost more than the copies it saved.
+            let (before, t) = (self.tail.len(), &mut self.tail);
+            t.reserve(SMALL);
+            t.extend_from_slice(op);
+            t.extend_from_slice(subject);
             if let Some(sid) = sid {
-                out.put(b" ");
-                out.put(sid);
+                t.extend_from_slice(b" ");
+                put_decimal(t, sid);
             }
             if let Some(reply) = reply {
-                out.put(b" ");
-                out.put(reply);
+                t.extend_from_slice(b" ");
+                t.extend_from_slice(reply);
             }
-            out.put(b" ");
-            out.put(size);
-            out.put(b"\r\n");
-            out.put(payload);
-            out.put(b"\r\n");
+            // " <size>\r\n" as one word: the size of a small op has at most 3 digits.
+            let (word, len) = size_field(body.len() as u64);
+            put_word(t, word, len);
+            t.extend_from_slice(body);
+            t.extend_from_slice(b"\r\n");
+            let n = t.len() - before;
             self.len += n;
             return n;
         }
@@ -231,12 +259,14 @@ impl WriteBuffer {
         sid: Option<u64>,
         reply: Option<&[u8]>,
         headers: Option<Hdr<'_>>,
-        payload: &Bytes,
+        payload: Payload<'_>,
     ) -> usize {
         let start_len = self.len;
         let hdr_len = headers.map_or(0, Hdr::len);
-        let chained = payload.len() >= CHAIN_THRESHOLD;
-        let inline = if chained { 0 } else { payload.len() };
+        let size = payload.len();
+        // A borrowed body cannot be held past the call: it is copied whatever its size.
+        let chained = size >= CHAIN_THRESHOLD && payload.is_shared();
+        let inline = if chained { 0 } else { size };
         let t = &mut self.tail;
         let before = t.len();
         // 2 x 21: a space and up to 20 digits for the sid, and the same for the sizes; then CRLFs.
@@ -256,7 +286,7 @@ impl WriteBuffer {
             put_decimal(t, hdr_len as u64);
             t.extend_from_slice(b" ");
         }
-        put_decimal(t, (hdr_len + payload.len()) as u64);
+        put_decimal(t, (hdr_len + size) as u64);
         t.extend_from_slice(b"\r\n");
         match headers {
             Some(Hdr::Block(block)) => t.extend_from_slice(block),
@@ -266,11 +296,11 @@ impl WriteBuffer {
         if chained {
             self.len += t.len() - before;
             self.seal();
-            self.chunks.push_back(payload.clone());
-            self.len += payload.len();
+            self.chunks.push_back(payload.into_bytes());
+            self.len += size;
             self.put(b"\r\n");
         } else {
-            t.extend_from_slice(payload);
+            t.extend_from_slice(payload.as_slice());
             t.extend_from_slice(b"\r\n");
             self.len += t.len() - before;
         }
@@ -374,6 +404,9 @@ impl Buf for WriteBuffer {
                 }
                 None => {
                     self.tail.advance(cnt);
+                    if self.tail.is_empty() {
+                        self.reclaim();
+                    }
                     return;
                 }
             }
@@ -413,9 +446,45 @@ mod tests {
     }
 
     #[test]
+    fn every_size_and_number_is_written_as_display_writes_it() {
+        let numbers = (0..=1100).chain([9_999, 10_000, 99_999, 100_000, 99_999_999, 100_000_000, 1 << 40]);
+        for n in numbers {
+            let mut w = WriteBuffer::new();
+            w.push_msg(b"s", n, Some(b"r"), None, &b"x"[..]);
+            assert_eq!(w.take_bytes(), format!("MSG s {n} r 1\r\nx\r\n").as_bytes());
+        }
+        for size in 0..=SMALL + 8 {
+            let body = vec![b'b'; size];
+            let mut w = WriteBuffer::new();
+            w.push_pub(b"sub.ject", None, None, &body);
+            w.push_pub(b"a", Some(b"_INBOX.r"), None, Bytes::from(body.clone()));
+            let text = "b".repeat(size);
+            let want = format!("PUB sub.ject {size}\r\n{text}\r\nPUB a _INBOX.r {size}\r\n{text}\r\n");
+            assert_eq!(w.remaining(), want.len());
+            assert_eq!(w.take_bytes(), want.as_bytes(), "size {size}");
+        }
+    }
+
+    #[test]
+    fn a_written_out_tail_is_filled_again_from_its_start() {
+        let mut w = WriteBuffer::new();
+        // Room for many ops, so that filling on after written bytes would not run out of it at once.
+        for _ in 0..100 {
+            w.push_pub(b"s", None, None, &[0u8; 100][..]);
+        }
+        let start = w.chunk().as_ptr();
+        for _ in 0..1000 {
+            w.advance(w.remaining());
+            w.push_pub(b"s", None, None, &[0u8; 100][..]);
+            // Without the reclaim, each round would start where the last ended, and the tail would grow.
+            assert_eq!(w.chunk().as_ptr(), start);
+        }
+    }
+
+    #[test]
     fn small_ops_are_copied_large_payloads_chained() {
         let mut w = WriteBuffer::new();
-        w.push_pub(b"a", Some(b"r"), None, &Bytes::from_static(b"hi"));
+        w.push_pub(b"a", Some(b"r"), None, Bytes::from_static(b"hi"));
         w.push_sub(b"s", Some(b"q"), 12);
         w.push_unsub(12, Some(5));
         w.push_ping();
@@ -437,7 +506,7 @@ mod tests {
     fn advance_across_chunks() {
         let mut w = WriteBuffer::new();
         w.push_ping();
-        w.push_pub(b"x", None, None, &Bytes::from(vec![1u8; CHAIN_THRESHOLD]));
+        w.push_pub(b"x", None, None, Bytes::from(vec![1u8; CHAIN_THRESHOLD]));
         let total = w.len();
         w.advance(10);
         assert_eq!(w.remaining(), total - 10);
@@ -452,7 +521,7 @@ mod tests {
         let mut h = crate::Headers::new();
         h.insert("A", "1").unwrap();
         let mut w = WriteBuffer::new();
-        w.push_hpub(b"s", None, &h, &Bytes::from_static(b"p"));
+        w.push_hpub(b"s", None, &h, Bytes::from_static(b"p"));
         assert_eq!(&w.take_bytes()[..], b"HPUB s 18 19\r\nNATS/1.0\r\nA: 1\r\n\r\np\r\n");
     }
 }

@@ -88,6 +88,7 @@ pub mod headers;
 pub mod info;
 pub mod op;
 pub mod parse;
+pub mod payload;
 pub mod subject;
 mod swar;
 
@@ -105,4 +106,5 @@ pub use headers::{HeaderBlock, HeaderView, Headers, StatusCode};
 pub use info::{ConnectInfo, ServerInfo};
 pub use op::{ClientOp, Msg, MsgRef, Pub, ServerOp, ServerOpRef};
 pub use parse::{parse_server_op, ClientDecoder, Limits, ServerDecoder, Status};
+pub use payload::Payload;
 pub use subject::{Subject, SubjectRef};

@@ -171,7 +171,7 @@ impl Msg {
             self.layout.sid,
             self.reply().map(SubjectRef::as_bytes),
             self.header_bytes(),
-            &self.payload_bytes(),
+            self.payload_bytes(),
         );
     }
 }

@@ -32,7 +32,7 @@ fn batch() -> (Bytes, usize) {
         w.push_msg(b"bench.msg", i, None, None, &payload);
         w.push_msg(b"bench.req", i, Some(b"_INBOX.abcdef.1234"), None, &payload);
         w.push_msg(b"bench.hmsg", i, Some(b"_INBOX.x.1"), Some(h.as_bytes()), &payload);
-        w.push_msg(b"_INBOX.x.2", i, None, Some(nr.as_bytes()), &Bytes::new());
+        w.push_msg(b"_INBOX.x.2", i, None, Some(nr.as_bytes()), Bytes::new());
     }
     (w.take_bytes(), 32)
 }
@@ -83,8 +83,8 @@ fn decoding_pub_and_hpub_allocates_nothing_after_warm_up() {
     let mut w = WriteBuffer::new();
     let h = Headers::from_iter([("Nats-Msg-Id", "abc"), ("A", "1")]);
     for _ in 0..8 {
-        w.push_pub(b"bench.pub", Some(b"_INBOX.r"), None, &Bytes::from_static(b"0123456789abcdef"));
-        w.push_hpub(b"bench.hpub", None, &h, &Bytes::from_static(b"0123456789abcdef"));
+        w.push_pub(b"bench.pub", Some(b"_INBOX.r"), None, Bytes::from_static(b"0123456789abcdef"));
+        w.push_hpub(b"bench.hpub", None, &h, Bytes::from_static(b"0123456789abcdef"));
     }
     let batch = w.take_bytes();
     let mut d = ClientDecoder::default();
@@ -113,7 +113,7 @@ fn reading_a_header_block_allocates_nothing() {
         h.append(name, value).unwrap();
     }
     let mut w = WriteBuffer::new();
-    w.push_msg(b"x", 1, None, Some(h.to_block().as_bytes()), &Bytes::from_static(b"p"));
+    w.push_msg(b"x", 1, None, Some(h.to_block().as_bytes()), Bytes::from_static(b"p"));
     let mut buf = BytesMut::from(&w.take_bytes()[..]);
     let Ok(Some(ServerOp::Msg(m))) = ServerDecoder::default().decode(&mut buf) else { panic!("no message") };
     let block = m.headers().expect("headers");

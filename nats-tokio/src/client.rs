@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nats_client::shared::{flush_outcome, InFlight, Urgency};
 use nats_client::{ConnectOptions, EventReceiver, Message};
-use nats_proto::{Connection, Headers, ServerInfo, Statistics};
+use nats_proto::{Connection, Headers, Payload, ServerInfo, Statistics};
 
 use crate::driver::{run, Shared};
 use crate::events::Events;
@@ -86,7 +85,7 @@ impl Client {
         subject: &str,
         reply: Option<&str>,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
     ) -> Result<(), Error> {
         let shared = self.shared();
         {
@@ -114,32 +113,37 @@ impl Client {
     }
 
     /// Publishes `payload` to `subject`.
-    pub async fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub async fn publish<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<(), Error> {
         self.publish_inner(subject, None, None, payload.into()).await
     }
 
     /// Publishes with headers.
-    pub async fn publish_with_headers(
+    pub async fn publish_with_headers<'p>(
         &self,
         subject: &str,
         headers: &Headers,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<(), Error> {
         self.publish_inner(subject, None, Some(headers), payload.into()).await
     }
 
     /// Publishes with a reply subject.
-    pub async fn publish_with_reply(&self, subject: &str, reply: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub async fn publish_with_reply<'p>(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Payload<'p>>,
+    ) -> Result<(), Error> {
         self.publish_inner(subject, Some(reply), None, payload.into()).await
     }
 
     /// Publishes with a reply subject and headers.
-    pub async fn publish_with_reply_and_headers(
+    pub async fn publish_with_reply_and_headers<'p>(
         &self,
         subject: &str,
         reply: &str,
         headers: &Headers,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<(), Error> {
         self.publish_inner(subject, Some(reply), Some(headers), payload.into()).await
     }
@@ -163,36 +167,36 @@ impl Client {
     }
 
     /// Sends a request and waits for the reply (default request timeout).
-    pub async fn request(&self, subject: &str, payload: impl Into<Bytes>) -> Result<Message, Error> {
+    pub async fn request<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<Message, Error> {
         self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout).await
     }
 
     /// Sends a request with headers and waits for the reply.
-    pub async fn request_with_headers(
+    pub async fn request_with_headers<'p>(
         &self,
         subject: &str,
         headers: &Headers,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<Message, Error> {
         self.request_inner(subject, Some(headers), payload.into(), self.shared().settings.request_timeout).await
     }
 
     /// Sends a request and waits at most `timeout` for the reply.
-    pub async fn request_with_timeout(
+    pub async fn request_with_timeout<'p>(
         &self,
         subject: &str,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
     ) -> Result<Message, Error> {
         self.request_inner(subject, None, payload.into(), timeout).await
     }
 
     /// Sends a request with optional headers and waits at most `timeout` for the reply.
-    pub async fn send_request(
+    pub async fn send_request<'p>(
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
     ) -> Result<Message, Error> {
         self.request_inner(subject, headers, payload.into(), timeout).await
@@ -201,11 +205,11 @@ impl Client {
     /// Sends a request now (no `.await` needed to send it) and returns its reply as a future to await later.
     /// Many requests can be in flight this way (JetStream's asynchronous publish uses it). Dropping the future
     /// cancels the request.
-    pub fn send_request_later(
+    pub fn send_request_later<'p>(
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
     ) -> Result<PendingReply, Error> {
         Ok(PendingReply(InFlight::send(self.shared(), subject, headers, payload.into(), timeout)?))
@@ -215,7 +219,7 @@ impl Client {
         &self,
         subject: &str,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<Message, Error> {
         // The core keeps the deadline; the driver task wakes for it. Dropping the future cancels the request.
@@ -225,10 +229,10 @@ impl Client {
 
     /// Sends a request and returns a stream of every reply until `timeout`, a `stall` interval after the last
     /// reply, or `max` replies, whichever comes first (this is what service discovery needs).
-    pub async fn request_many(
+    pub async fn request_many<'p>(
         &self,
         subject: &str,
-        payload: impl Into<Bytes>,
+        payload: impl Into<Payload<'p>>,
         timeout: Duration,
         stall: Option<Duration>,
         max: Option<usize>,

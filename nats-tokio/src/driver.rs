@@ -14,6 +14,7 @@
 
 use std::future::poll_fn;
 use std::io::IoSlice;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -99,6 +100,7 @@ fn write_direct(shared: &Shared, core: &mut Core<Link>, sock: &dyn DirectWrite) 
     }
     core.writing = wire.has_remaining();
     core.spare = wire;
+    shared.writes.fetch_add(1, Ordering::Relaxed);
     shared.space_freed(core);
     if core.writing {
         // The socket is full: the driver carries on with what it did not take.
@@ -130,6 +132,8 @@ struct Hold {
     last_write: Option<Instant>,
     /// Until when a small batch gathers.
     until: Option<Instant>,
+    /// Callers' direct writes counted when the driver last looked (`Shared::writes`).
+    seen_writes: u64,
 }
 
 /// What `handle_events` must do outside the lock.
@@ -305,7 +309,7 @@ impl<R: Runtime> Driver<R> {
                 // its caller even while the driver lets publishes gather.
                 core.writing = false;
             }
-            if self.stream.is_some() && !self.hold.gather(&self.wire, &mut core, now) {
+            if self.stream.is_some() && !self.hold.gather(&self.wire, &self.shared, &mut core, now) {
                 take_batch(&mut self.wire, &self.shared, &mut core);
             }
             if core.closed.is_some() || Shared::has_deferred(&core) {
@@ -380,15 +384,19 @@ impl Hold {
     /// delay. But woken again right after its last write ([`RECENT`]), it is racing a publisher in full
     /// flow, one small batch at a time, for the lock and the CPU. Then it lets the batch gather for
     /// [`HOLD`], unwoken by publishes (`Core::holding`), while the publisher writes its own large batches
-    /// (at [`DIRECT_WRITE`]). A command someone waits on still wakes it at once.
-    fn gather(&mut self, wire: &WriteBuffer, core: &mut Core<Link>, now: Instant) -> bool {
+    /// (at [`DIRECT_WRITE`]). The same when callers wrote batches of their own since it last looked: the flow
+    /// writes for itself, and the driver looks again after another hold instead of taking its batch. A command
+    /// someone waits on still wakes it at once.
+    fn gather(&mut self, wire: &WriteBuffer, shared: &Shared, core: &mut Core<Link>, now: Instant) -> bool {
+        let writes = shared.writes.load(Ordering::Relaxed);
+        let others_wrote = std::mem::replace(&mut self.seen_writes, writes) != writes;
         let small = core.conn.transmit_len() < DIRECT_WRITE && !core.spare.has_remaining();
         if wire.has_remaining() || !small || core.urgent || core.closed.is_some() {
             self.until = None;
-        } else if self.until.is_none() && self.last_write.is_some_and(|t| now - t < RECENT) {
+        } else if self.until.is_none() && (others_wrote || self.last_write.is_some_and(|t| now - t < RECENT)) {
             self.until = Some(now + HOLD);
         } else if self.until.is_some_and(|t| now >= t) {
-            self.until = None;
+            self.until = others_wrote.then_some(now + HOLD);
         }
         core.holding = self.until.is_some();
         core.holding

@@ -64,8 +64,8 @@ pub use client::{Client, PendingReply};
 pub use events::Events;
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, Message, PendingLimits};
 pub use nats_proto::{
-    ConnectionError, HeaderBlock, HeaderView, Headers, Msg, ReconnectPolicy, ServerInfo, Statistics, StatusCode,
-    Subject, SubjectRef,
+    ConnectionError, HeaderBlock, HeaderView, Headers, Msg, Payload, ReconnectPolicy, ServerInfo, Statistics,
+    StatusCode, Subject, SubjectRef,
 };
 pub use subscriber::{Responses, Subscriber};
 

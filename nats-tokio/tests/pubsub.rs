@@ -40,6 +40,38 @@ async fn publish_and_receive_in_order() {
     assert!(sub.try_next().is_none());
 }
 
+/// Every form of payload arrives as sent: a buffer the caller rewrites between publishes (copied, never held),
+/// a borrowed body past the size at which shared ones are chained, a borrowed `Bytes`, owned ones.
+#[tokio::test]
+async fn borrowed_and_owned_payloads_arrive_as_sent() {
+    let server = NatsServer::start();
+    let client = connect(&server).await;
+    let mut sub = client.subscribe("forms").bounded().await.unwrap();
+    let mut buf = Vec::new();
+    for i in 0..3u8 {
+        buf.clear();
+        buf.extend_from_slice(&[b'a' + i; 10]);
+        client.publish("forms", &buf[..]).bounded().await.unwrap();
+    }
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    client.publish("forms", &big).bounded().await.unwrap();
+    let shared = nats_tokio::bytes::Bytes::from(big.clone());
+    client.publish("forms", &shared).bounded().await.unwrap();
+    client.publish("forms", shared.clone()).bounded().await.unwrap();
+    client.publish("forms", String::from("owned")).bounded().await.unwrap();
+    // The buffer is rewritten before anything is flushed: what left must be what it held at each call.
+    buf.clear();
+    buf.extend_from_slice(b"zzzz");
+    client.flush().bounded().await.unwrap();
+    for i in 0..3u8 {
+        assert_eq!(recv(&mut sub, "borrowed").await.payload(), &[b'a' + i; 10][..]);
+    }
+    for form in ["borrowed large", "borrowed Bytes", "owned Bytes"] {
+        assert_eq!(recv(&mut sub, form).await.payload(), &big[..], "{form}");
+    }
+    assert_eq!(text(&recv(&mut sub, "owned String").await), "owned");
+}
+
 #[tokio::test]
 async fn wildcards_star_and_greater_than() {
     let server = NatsServer::start();

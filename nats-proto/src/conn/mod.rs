@@ -24,6 +24,7 @@ use crate::error::CommandError;
 use crate::headers::Headers;
 use crate::info::ServerInfo;
 use crate::parse::ServerDecoder;
+use crate::payload::Payload;
 use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
 
 pub use config::{Auth, Config, Credentials, CredentialsCallback};
@@ -187,6 +188,7 @@ impl Connection {
     }
 
     /// The largest header block plus payload the server takes (1 MiB before the first INFO).
+    #[inline]
     pub fn max_payload(&self) -> usize {
         self.info.as_ref().map(|i| i.max_payload).filter(|&m| m > 0).unwrap_or(1 << 20)
     }
@@ -232,7 +234,7 @@ impl Connection {
 
     /// Checks a publish and returns the size of its header block.
     #[inline]
-    fn check_publish(&self, subject: &[u8], headers: Option<&Headers>, payload: &Bytes) -> Result<usize, CommandError> {
+    fn check_publish(&self, subject: &[u8], headers: Option<&Headers>, payload: &[u8]) -> Result<usize, CommandError> {
         self.check_open()?;
         validate_publish_subject(subject)?;
         if headers.is_some() && self.info.as_ref().is_some_and(|i| !i.headers) {
@@ -254,7 +256,7 @@ impl Connection {
         reply: Option<&[u8]>,
         headers: Option<&Headers>,
         hdr_len: usize,
-        payload: &Bytes,
+        payload: Payload<'_>,
     ) -> Result<(), CommandError> {
         let out = match self.state {
             State::Connected | State::Draining => &mut self.out,
@@ -279,21 +281,22 @@ impl Connection {
         Ok(())
     }
 
-    /// Publishes a message. While disconnected it waits in the reconnect buffer (bounded in bytes).
+    /// Publishes a message. While disconnected it waits in the reconnect buffer (bounded in bytes). A borrowed
+    /// payload is copied once and not held; see [`Payload`].
     #[inline]
-    pub fn publish(
+    pub fn publish<'p>(
         &mut self,
         subject: impl AsRef<[u8]>,
         reply: Option<&[u8]>,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: impl Into<Payload<'p>>,
     ) -> Result<(), CommandError> {
-        let subject = subject.as_ref();
-        let hdr_len = self.check_publish(subject, headers, &payload)?;
+        let (subject, payload) = (subject.as_ref(), payload.into());
+        let hdr_len = self.check_publish(subject, headers, payload.as_slice())?;
         if let Some(reply) = reply {
             validate_publish_subject(reply)?;
         }
-        self.push_publish(subject, reply, headers, hdr_len, &payload)
+        self.push_publish(subject, reply, headers, hdr_len, payload)
     }
 
     /// Subscribes; returns the subscription id that its messages carry.
@@ -362,28 +365,28 @@ impl Connection {
     }
 
     /// Sends a request; its reply arrives as [`Event::Response`]. `timeout: None` waits for ever.
-    pub fn request(
+    pub fn request<'p>(
         &mut self,
         now: Instant,
         subject: impl AsRef<[u8]>,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: impl Into<Payload<'p>>,
         timeout: Option<Duration>,
     ) -> Result<RequestId, CommandError> {
-        self.start_request(now, subject.as_ref(), headers, payload, timeout, false)
+        self.start_request(now, subject.as_ref(), headers, payload.into(), timeout, false)
     }
 
     /// Like [`request`](Self::request), but every reply is delivered until the timeout, a 503, or
     /// [`cancel_request`](Self::cancel_request).
-    pub fn request_many(
+    pub fn request_many<'p>(
         &mut self,
         now: Instant,
         subject: impl AsRef<[u8]>,
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: impl Into<Payload<'p>>,
         timeout: Option<Duration>,
     ) -> Result<RequestId, CommandError> {
-        self.start_request(now, subject.as_ref(), headers, payload, timeout, true)
+        self.start_request(now, subject.as_ref(), headers, payload.into(), timeout, true)
     }
 
     fn start_request(
@@ -391,14 +394,14 @@ impl Connection {
         now: Instant,
         subject: &[u8],
         headers: Option<&Headers>,
-        payload: Bytes,
+        payload: Payload<'_>,
         timeout: Option<Duration>,
         many: bool,
     ) -> Result<RequestId, CommandError> {
         if self.state == State::Draining || self.drain_requested {
             return Err(CommandError::Draining);
         }
-        let hdr_len = self.check_publish(subject, headers, &payload)?;
+        let hdr_len = self.check_publish(subject, headers, payload.as_slice())?;
         let subs = &mut self.subs;
         if let Some((sid, wildcard)) = self.mux.ensure_sub(|| subs.next_sid(), &self.inbox) {
             if self.is_connected() {
@@ -406,7 +409,7 @@ impl Connection {
             }
         }
         let (id, reply) = self.mux.start(timeout.map(|t| after(now, t)), many);
-        if let Err(e) = self.push_publish(subject, Some(reply.as_bytes()), headers, hdr_len, &payload) {
+        if let Err(e) = self.push_publish(subject, Some(reply.as_bytes()), headers, hdr_len, payload) {
             self.mux.cancel(id);
             return Err(e);
         }

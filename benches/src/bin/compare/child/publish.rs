@@ -23,7 +23,7 @@ pub(super) fn publish(spec: &ChildSpec, client: Client) -> RunResult {
             let c = ours_blocking(&spec.url, None);
             let w = Window::open(spec);
             for _ in 0..n {
-                c.publish(PUB_SUBJECT, payload.clone()).expect("publish");
+                c.publish(PUB_SUBJECT, &payload).expect("publish");
             }
             c.flush().expect("flush");
             w.close(n, Duration::ZERO).result(0)
@@ -41,7 +41,7 @@ pub(super) fn publish(spec: &ChildSpec, client: Client) -> RunResult {
             let c = ours_tokio(&spec.url, None).await;
             let w = Window::open(spec);
             for _ in 0..n {
-                c.publish(PUB_SUBJECT, payload.clone()).await.expect("publish");
+                c.publish(PUB_SUBJECT, &payload).await.expect("publish");
             }
             c.flush().await.expect("flush");
             w.close(n, Duration::ZERO).result(0)
@@ -93,7 +93,7 @@ fn pubsub_ours_blocking(spec: &ChildSpec, payload: Bytes, pending: Option<usize>
     let mut w = Window::open(spec);
     let reader = w.spawn(move || count_blocking(n, |t| sub.next_timeout(t).map(drop)));
     for _ in 0..n {
-        c.publish(PUBSUB_SUBJECT, payload.clone()).expect("publish");
+        c.publish(PUBSUB_SUBJECT, &payload).expect("publish");
     }
     c.flush().expect("flush");
     let counted = reader.wait();
@@ -125,7 +125,7 @@ async fn pubsub_ours_tokio(spec: &ChildSpec, payload: Bytes, pending: Option<usi
     let w = Window::open(spec);
     let reader = tokio::spawn(receive(sub, n));
     for _ in 0..n {
-        c.publish(PUBSUB_SUBJECT, payload.clone()).await.expect("publish");
+        c.publish(PUBSUB_SUBJECT, &payload).await.expect("publish");
     }
     c.flush().await.expect("flush");
     let counted = reader.await.expect("reader task");

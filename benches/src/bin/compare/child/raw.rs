@@ -238,7 +238,7 @@ pub(super) fn echo(url: &str, subject: &str) -> Echo {
                 match op {
                     nats_proto::ServerOp::Msg(m) => {
                         if let Some(reply) = m.reply() {
-                            out.push_pub(reply.as_bytes(), None, None, &m.payload_bytes());
+                            out.push_pub(reply.as_bytes(), None, None, m.payload_bytes());
                         }
                     }
                     nats_proto::ServerOp::Ping => out.push_pong(),
