@@ -19,7 +19,7 @@ fn publishing_allocates_nothing_per_message() {
     let client = nats_blocking::connect(&server.url()).unwrap();
     let body = [b'x'; 16];
     let shared = Bytes::from_static(&[b'y'; 100]);
-    let mut publish_all = || {
+    let publish_all = || {
         for i in 0..N {
             if i % 2 == 0 {
                 client.publish("alloc.pub", &body[..]).unwrap();
@@ -31,7 +31,7 @@ fn publishing_allocates_nothing_per_message() {
     // The first run grows the buffers to their working size; the second must find them ready.
     publish_all();
     client.flush().unwrap();
-    let (n, ()) = allocations(&mut publish_all);
+    let (n, ()) = allocations(publish_all);
     client.flush().unwrap();
     assert!(n <= 16, "{n} allocations for {N} publishes");
     assert_eq!(client.statistics().out_msgs, 2 * N as u64);
