@@ -74,9 +74,9 @@ impl nats_client::shared::Transport for Link {
                 // The write in progress takes these next; wait only when too much is piling up behind it.
                 if unwritten <= MAX_UNWRITTEN {
                     if urgency == Urgency::Now {
-                        // Someone waits for these: the writer thread must not let them gather.
+                        // Someone waits for these: whoever holds the write turn sends them as soon as its write
+                        // is done (see `write_out`), without a hand-off to another thread.
                         core.urgent = true;
-                        shared.writer_wake.notify_one();
                     }
                     return core;
                 }
@@ -101,25 +101,38 @@ impl nats_client::shared::Transport for Link {
     }
 }
 
-/// Takes the write turn and everything unwritten, writes it outside the lock, and gives the turn back.
+/// Takes the write turn and everything unwritten, writes it outside the lock, and gives the turn back. Bytes
+/// someone waits for (a request, a reply, a flush) that came during the write are sent by this thread too,
+/// before it gives the turn back: waking the writer thread for them would cost a hand-off per round trip.
 fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
     let Some(link) = core.transport.clone() else { return core };
     core.writing = true;
-    core.urgent = false;
-    let mut wire = std::mem::take(&mut core.spare);
-    core.conn.poll_transmit(&mut wire);
-    // The core's buffer is empty again: publishers waiting for room may go on.
-    shared.space_freed(&mut core);
-    drop(core);
-    if link.write_all(&mut wire).is_err() {
-        // The reader sees the shut socket and tells the core.
-        link.shutdown();
-        wire.clear();
+    loop {
+        core.urgent = false;
+        let mut wire = std::mem::take(&mut core.spare);
+        core.conn.poll_transmit(&mut wire);
+        // The core's buffer is empty again: publishers waiting for room may go on.
+        shared.space_freed(&mut core);
+        drop(core);
+        let failed = link.write_all(&mut wire).is_err();
+        if failed {
+            // The reader sees the shut socket and tells the core.
+            link.shutdown();
+            wire.clear();
+        }
+        shared.writes.fetch_add(1, Ordering::Relaxed);
+        core = shared.lock();
+        core.spare = wire;
+        let same_link = core.transport.as_ref().is_some_and(|t| t.same(&link));
+        if failed || !core.urgent || core.conn.transmit_len() == 0 || !same_link || core.closed.is_some() {
+            break;
+        }
     }
-    shared.writes.fetch_add(1, Ordering::Relaxed);
-    let mut core = shared.lock();
     core.writing = false;
-    core.spare = wire;
+    if core.urgent && core.conn.transmit_len() > 0 {
+        // Left behind (a new connection, a failed write): the writer thread must not let them gather.
+        shared.writer_wake.notify_one();
+    }
     // The writer thread may be waiting for the turn (bytes arrived meanwhile, or the connection closed).
     wake_writer(shared, &mut core);
     core

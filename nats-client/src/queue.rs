@@ -394,6 +394,9 @@ impl Receiver {
 struct SlotState<T> {
     value: Option<T>,
     wakers: Vec<Waker>,
+    /// Threads blocked in a wait: a set notifies the condition variable only when there are any (each notify
+    /// is a system call, waited for or not).
+    waiters: usize,
 }
 
 /// A value set once by one side and waited for by the other.
@@ -412,7 +415,7 @@ impl<T> Default for Slot<T> {
 impl<T> Slot<T> {
     /// An empty slot.
     pub fn new() -> Self {
-        Self { state: Mutex::new(SlotState { value: None, wakers: Vec::new() }), ready: Condvar::new() }
+        Self { state: Mutex::new(SlotState { value: None, wakers: Vec::new(), waiters: 0 }), ready: Condvar::new() }
     }
 
     /// Sets the value unless one is set already.
@@ -422,10 +425,12 @@ impl<T> Slot<T> {
             return;
         }
         s.value = Some(value);
-        let wakers = std::mem::take(&mut s.wakers);
+        let (waiters, wakers) = (s.waiters > 0, std::mem::take(&mut s.wakers));
         // Woken once the lock is free, so that a waiter does not wake only to wait for it.
         drop(s);
-        self.ready.notify_all();
+        if waiters {
+            self.ready.notify_all();
+        }
         for w in wakers {
             w.wake();
         }
@@ -445,13 +450,16 @@ impl<T> Slot<T> {
             if let Some(value) = get(&mut s.value) {
                 return Some(value);
             }
-            s = match deadline {
-                None => self.ready.wait(s).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.checked_duration_since(Instant::now()).filter(|l| !l.is_zero())?;
-                    self.ready.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0
-                }
+            let left = match deadline {
+                None => None,
+                Some(d) => Some(d.checked_duration_since(Instant::now()).filter(|l| !l.is_zero())?),
             };
+            s.waiters += 1;
+            s = match left {
+                None => self.ready.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Some(left) => self.ready.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0,
+            };
+            s.waiters -= 1;
         }
     }
 

@@ -95,6 +95,11 @@ pub struct Core<T> {
     pub closed: Option<CloseReason>,
     /// A write is in progress (by a caller or by the driver): only its holder writes, so bytes leave in order.
     pub writing: bool,
+    /// The write in progress is a caller's, outside the lock (the async client): the driver leaves the turn
+    /// alone until the caller gives it back.
+    pub caller_writing: bool,
+    /// The async driver found the turn taken by a caller: the caller wakes it when it gives the turn back.
+    pub driver_waits_turn: bool,
     /// The empty buffer the next writer swaps with the core's: two buffers alternate, so neither grows.
     pub spare: WriteBuffer,
     /// The blocking writer sleeps on `Shared::writer_wake`.
@@ -161,6 +166,8 @@ impl<T: Transport> Shared<T> {
                 writer_idle: false,
                 holding: false,
                 urgent: false,
+                caller_writing: false,
+                driver_waits_turn: false,
                 reader_idle: false,
                 task_waker: None,
                 timer_at: None,

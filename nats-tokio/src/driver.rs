@@ -61,7 +61,7 @@ impl nats_client::shared::Transport for Link {
         let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
         if direct_now && unwritten > 0 && !core.writing && core.closed.is_none() {
             if let Some(sock) = core.transport.as_ref().and_then(|l| l.0.clone()) {
-                write_direct(shared, &mut core, &*sock);
+                core = write_direct(shared, core, &sock);
             }
         }
         // The driver has bytes to write (unless it lets a small batch gather, see `poll_step`), or a deadline
@@ -84,30 +84,51 @@ impl nats_client::shared::Transport for Link {
     }
 }
 
-/// Writes what the core has to send from the calling task, as far as the socket takes it now; the rest is
-/// handed to the driver (in `Core::spare`, with the write turn).
-fn write_direct(shared: &Shared, core: &mut Core<Link>, sock: &dyn DirectWrite) {
-    let mut wire = std::mem::take(&mut core.spare);
-    core.conn.poll_transmit(&mut wire);
-    while wire.has_remaining() {
-        let mut iov = [IoSlice::new(&[]); 64];
-        let n = wire.chunks_vectored(&mut iov);
-        match sock.try_write_vectored(&iov[..n]) {
-            Ok(written) if written > 0 => wire.advance(written),
-            // Full, or failed: the driver carries on (and meets the failure itself).
-            _ => break,
+/// Writes what the core has to send from the calling task, as far as the socket takes it now, outside the lock
+/// (holding the write turn: `Core::caller_writing`); the rest is handed to the driver (in `Core::spare`, with
+/// the turn). Bytes someone waits for that came during the write go out in the same turn, from this task.
+fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn DirectWrite>) -> Guard<'a> {
+    core.writing = true;
+    core.caller_writing = true;
+    loop {
+        core.urgent = false;
+        let mut wire = std::mem::take(&mut core.spare);
+        core.conn.poll_transmit(&mut wire);
+        shared.space_freed(&mut core);
+        drop(core);
+        while wire.has_remaining() {
+            let mut iov = [IoSlice::new(&[]); 64];
+            let n = wire.chunks_vectored(&mut iov);
+            match sock.try_write_vectored(&iov[..n]) {
+                Ok(written) if written > 0 => wire.advance(written),
+                // Full, or failed: the driver carries on (and meets the failure itself).
+                _ => break,
+            }
+        }
+        shared.writes.fetch_add(1, Ordering::Relaxed);
+        core = shared.lock();
+        let current = core.transport.as_ref().and_then(|l| l.0.as_ref()).is_some_and(|s| Arc::ptr_eq(s, sock));
+        if !current {
+            // The connection was lost meanwhile (its bytes with it), and the turn with it: a later connection's
+            // turn is not ours to give back.
+            return core;
+        }
+        core.spare = wire;
+        if core.spare.has_remaining() || !core.urgent || core.conn.transmit_len() == 0 || core.closed.is_some() {
+            break;
         }
     }
-    core.writing = wire.has_remaining();
-    core.spare = wire;
-    shared.writes.fetch_add(1, Ordering::Relaxed);
-    shared.space_freed(core);
-    if core.writing {
-        // The socket is full: the driver carries on with what it did not take.
+    core.caller_writing = false;
+    core.writing = core.spare.has_remaining();
+    let waited = std::mem::take(&mut core.driver_waits_turn);
+    if core.writing || core.closed.is_some() || (core.conn.transmit_len() > 0 && (core.urgent || waited)) {
+        // The socket is full (the driver carries on with what it did not take), or the driver has work left
+        // that it put off while this task held the turn.
         if let Some(waker) = core.task_waker.take() {
             waker.wake();
         }
     }
+    core
 }
 
 struct Driver<R: Runtime> {
@@ -195,6 +216,8 @@ impl<R: Runtime> Driver<R> {
                                 self.wire.clear();
                                 core.spare.clear();
                                 core.writing = false;
+                                core.caller_writing = false;
+                                core.driver_waits_turn = false;
                                 self.shared.space_freed(&mut core);
                             }
                         }
@@ -283,6 +306,17 @@ impl<R: Runtime> Driver<R> {
 
     /// Writes what is left after a close, then drops the stream.
     async fn finish(&mut self) {
+        // A caller's write in progress goes first: what is left comes after it on the wire.
+        poll_fn(|cx| {
+            let core = self.shared.lock();
+            if core.caller_writing && core.transport.is_some() {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
         {
             let mut core = self.shared.lock();
             if !self.wire.has_remaining() {
@@ -304,13 +338,18 @@ impl<R: Runtime> Driver<R> {
             // Registered before looking, so a command issued after this point wakes the task.
             core.task_waker = Some(cx.waker().clone());
             let now = Instant::now();
-            if !self.wire.has_remaining() && !core.spare.has_remaining() {
-                // The last batch is out: the write turn is free, so a command someone waits on goes out from
-                // its caller even while the driver lets publishes gather.
-                core.writing = false;
-            }
-            if self.stream.is_some() && !self.hold.gather(&self.wire, &self.shared, &mut core, now) {
-                take_batch(&mut self.wire, &self.shared, &mut core);
+            if core.caller_writing {
+                // A caller holds the turn: it wakes the task when it gives it back with bytes left.
+                core.driver_waits_turn = true;
+            } else {
+                if !self.wire.has_remaining() && !core.spare.has_remaining() {
+                    // The last batch is out: the write turn is free, so a command someone waits on goes out
+                    // from its caller even while the driver lets publishes gather.
+                    core.writing = false;
+                }
+                if self.stream.is_some() && !self.hold.gather(&self.wire, &self.shared, &mut core, now) {
+                    take_batch(&mut self.wire, &self.shared, &mut core);
+                }
             }
             if core.closed.is_some() || Shared::has_deferred(&core) {
                 return Poll::Ready(());
