@@ -292,6 +292,61 @@ async fn a_thousand_concurrent_requests_from_a_hundred_tasks_get_their_own_repli
     assert_eq!(text(&client.request("svc.after", "ok").bounded().await.unwrap()), "ok");
 }
 
+/// Publishing tasks in full flow (each writing its own large batches, outside the lock) beside tasks making
+/// requests, all on one client: every publish arrives once and in order per task, and every request gets its
+/// reply. A wake-up lost between a caller's write and the driver would stall a request or leave publishes
+/// unsent until the bounded waits fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_answered_beside_publishers_in_full_flow() {
+    const PUBLISHERS: usize = 3;
+    const EACH: usize = 20_000;
+    let server = NatsServer::start();
+    let service = connect(&server).await;
+    let _echo = echo(&service, "flow.svc", "re:").await;
+    service.flush().bounded().await.unwrap();
+    let watcher = connect(&server).await;
+    let mut flow = watcher.subscribe("flow.pub.*").bounded().await.unwrap();
+    watcher.flush().bounded().await.unwrap();
+
+    let client = connect(&server).await;
+    let body = [b'p'; 100];
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|t| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let subject = format!("flow.pub.{t}");
+                for i in 0..EACH {
+                    let mut payload = body;
+                    payload[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    client.publish(&subject, &payload[..]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let requester = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            for i in 0..200 {
+                let reply = client.request("flow.svc", format!("{i}")).await.unwrap();
+                assert_eq!(text(&reply), format!("re:{i}"));
+            }
+        })
+    };
+    requester.within(Duration::from_secs(20)).await.expect("the requests");
+    for p in publishers {
+        p.within(Duration::from_secs(20)).await.expect("a publisher");
+    }
+    client.flush().bounded().await.unwrap();
+    let mut next = [0u64; PUBLISHERS];
+    for _ in 0..PUBLISHERS * EACH {
+        let msg = flow.next().within(Duration::from_secs(20)).await.expect("a published message");
+        let t: usize = common::subject(&msg).trim_start_matches("flow.pub.").parse().unwrap();
+        let seq = u64::from_le_bytes(msg.payload()[..8].try_into().unwrap());
+        assert_eq!(seq, next[t], "publisher {t}: lost, repeated or reordered");
+        next[t] += 1;
+    }
+}
+
 /// Request futures dropped by `tokio::time::timeout` before their reply: nothing is left in the mux. The
 /// server still has one inbox subscription, late replies arrive but go nowhere, new requests get their own
 /// replies, and a drain (which waits for open requests) does not wait for the cancelled ones.
