@@ -74,12 +74,12 @@ impl Ahead {
             0 => None,
             1 => Some(Msg::from_frame(buf.split_to(at).freeze(), self.layouts[0])),
             _ => {
-                // One reference count per message, as if cut one by one; the last one takes the rest.
-                let mut chunk = buf.split_to(at).freeze();
-                for (frame, &len) in self.frames.iter_mut().zip(&lens[..n - 1]) {
-                    *frame = Some(chunk.split_to(len));
+                // One reference count per message. Cut from the `BytesMut`, whose split is inlined: each
+                // frame's fields are written where they go, not returned through memory and copied at once
+                // (a copy that stalls, reading 16 bytes over two 8-byte stores still in flight).
+                for (frame, &len) in self.frames.iter_mut().zip(&lens[..n]) {
+                    *frame = Some(buf.split_to(len).freeze());
                 }
-                self.frames[n - 1] = Some(chunk);
                 (self.next, self.len) = (0, n);
                 self.pop()
             }
