@@ -8,9 +8,9 @@
 //! next deadline changes.
 //!
 //! A command that someone waits on (a request, a reply, a flush) and a publish batch that reached
-//! [`DIRECT_WRITE`] are written by the calling task itself, non-blocking, when no batch of the driver's is
-//! in progress (`Core::writing`); what the socket does not take is handed to the driver. Plain sockets only:
-//! a TLS session belongs to the driver.
+//! [`DIRECT_WRITE`] are written by the calling task itself, non-blocking and outside the lock, when no batch
+//! of the driver's is in progress (`Core::writing`); what the socket does not take is handed to the driver.
+//! Plain sockets only: a TLS session belongs to the driver.
 
 use std::future::poll_fn;
 use std::io::IoSlice;
