@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nats_client::{Error, Message};
-use nats_proto::{HeaderView, Headers, SubjectRef};
+use nats_proto::{HeaderView, Headers, Payload, SubjectRef};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::core::{Outcome, ServiceCore, Ticket, Verb};
@@ -216,13 +216,17 @@ impl Request {
 
     /// Answers with `payload`. From a handler running in a run of waiting requests, the answer leaves with
     /// the run's other answers (see `Service::endpoint`).
-    pub fn respond(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn respond<'p>(&mut self, payload: impl Into<Payload<'p>>) -> Result<(), Error> {
         let payload = payload.into();
         self.answer(Outcome::Replied, |msg| msg.respond(payload))
     }
 
     /// Answers with headers and `payload`.
-    pub fn respond_with_headers(&mut self, headers: &Headers, payload: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn respond_with_headers<'p>(
+        &mut self,
+        headers: &Headers,
+        payload: impl Into<Payload<'p>>,
+    ) -> Result<(), Error> {
         let payload = payload.into();
         self.answer(Outcome::Replied, |msg| msg.respond_with_headers(Some(headers), payload))
     }

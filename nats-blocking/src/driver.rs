@@ -59,6 +59,8 @@ const MIN_HOLD: Duration = Duration::from_micros(50);
 const MAX_HOLD: Duration = Duration::from_millis(1);
 /// Bytes gathering during a hold that show a steady flow.
 const GROW: usize = 2048;
+/// Writes a write-turn holder makes, at most, for bytes others wait on that came during its own.
+const URGENT_ROUNDS: usize = 4;
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
@@ -86,7 +88,7 @@ impl nats_client::shared::Transport for Link {
                 continue;
             }
             if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
-                core = write_out(shared, core);
+                core = write_out(shared, core, urgency == Urgency::Batch);
                 // What others added meanwhile is theirs: sent now only if it makes a large batch.
                 if core.conn.transmit_len() < DIRECT_WRITE {
                     wake_writer(shared, &mut core);
@@ -103,11 +105,16 @@ impl nats_client::shared::Transport for Link {
 
 /// Takes the write turn and everything unwritten, writes it outside the lock, and gives the turn back. Bytes
 /// someone waits for (a request, a reply, a flush) that came during the write are sent by this thread too,
-/// before it gives the turn back: waking the writer thread for them would cost a hand-off per round trip.
-fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
+/// before it gives the turn back (a few rounds at most, then the writer thread takes over): waking the writer
+/// thread for them would cost a hand-off per round trip. `batch`: a publisher writing its own batch, counted
+/// in `Shared::writes` so that the writer thread leaves the flow alone.
+fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<'a> {
     let Some(link) = core.transport.clone() else { return core };
     core.writing = true;
-    loop {
+    if batch {
+        shared.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    for _ in 0..URGENT_ROUNDS {
         core.urgent = false;
         let mut wire = std::mem::take(&mut core.spare);
         core.conn.poll_transmit(&mut wire);
@@ -120,7 +127,6 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
             link.shutdown();
             wire.clear();
         }
-        shared.writes.fetch_add(1, Ordering::Relaxed);
         core = shared.lock();
         core.spare = wire;
         let same_link = core.transport.as_ref().is_some_and(|t| t.same(&link));
@@ -130,7 +136,8 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
     }
     core.writing = false;
     if core.urgent && core.conn.transmit_len() > 0 {
-        // Left behind (a new connection, a failed write): the writer thread must not let them gather.
+        // Left behind (a new connection, a failed write, rounds used up): the writer thread must not let them
+        // gather.
         shared.writer_wake.notify_one();
     }
     // The writer thread may be waiting for the turn (bytes arrived meanwhile, or the connection closed).
@@ -388,7 +395,7 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             }
         }
         if !core.writing && core.transport.is_some() && (core.conn.transmit_len() > 0 || tls_pending) {
-            core = write_out(&shared, core);
+            core = write_out(&shared, core, false);
             last_write = Some(Instant::now());
             continue;
         }

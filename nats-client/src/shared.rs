@@ -106,7 +106,8 @@ pub struct Core<T> {
     pub writer_idle: bool,
     /// The async driver lets a small batch gather: a publish need not wake it.
     pub holding: bool,
-    /// Bytes someone waits on (a request, a reply) are waiting for a driver's writer: it must not hold them.
+    /// Bytes someone waits on (a request, a reply) came while a write was in progress: its holder sends them
+    /// when its write returns (or the driver's writer, which must not hold them).
     pub urgent: bool,
     /// The blocking reader sleeps on `Shared::reader_wake`.
     pub reader_idle: bool,
@@ -145,7 +146,8 @@ pub struct Shared<T> {
     pub first_connect: Slot<Result<(), CloseReason>>,
     /// Set when the connection is closed, with why.
     pub closed: Slot<CloseReason>,
-    /// Writes done so far, readable without the lock: a writer that waits can tell that someone else wrote.
+    /// Batches publishers wrote themselves so far, readable without the lock: a driver's writer that lets a
+    /// batch gather can tell that the flow writes for itself.
     pub writes: AtomicU64,
     /// Timeouts and limits.
     pub settings: Settings,

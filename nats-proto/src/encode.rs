@@ -1,8 +1,9 @@
 //! Encoding ops into a caller-owned [`WriteBuffer`].
 //!
 //! Control lines and small payloads are copied into one growing `BytesMut`; a payload of at least
-//! [`CHAIN_THRESHOLD`] bytes given as a `Bytes` is chained (a reference count, no copy), a borrowed one copied. The buffer is a
-//! [`bytes::Buf`], so a driver can hand its chunks to `write_vectored` and `advance` by what was written.
+//! [`CHAIN_THRESHOLD`] bytes given as a `Bytes` is chained (a reference count, no copy), a borrowed one
+//! copied. The buffer is a [`bytes::Buf`], so a driver can hand its chunks to `write_vectored` and `advance`
+//! by what was written.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -42,6 +43,9 @@ impl Hdr<'_> {
         }
     }
 }
+
+/// Room an empty tail keeps for the next bytes; a larger one is given back when it is drained.
+const KEEP_AT_MOST: usize = 2 * 1024 * 1024;
 
 /// Bytes of the largest op written in place in one piece.
 const SMALL: usize = 192;
@@ -130,10 +134,14 @@ impl WriteBuffer {
     }
 
     /// Takes back the room of bytes written out, so the next bytes go at the start of the allocation (an empty
-    /// tail would otherwise go on filling after them, and grow once it reached the end). Never allocates.
+    /// tail would otherwise go on filling after them, and grow once it reached the end). Never allocates. A
+    /// tail grown past [`KEEP_AT_MOST`] (by large borrowed payloads, which are copied) is given back instead.
     fn reclaim(&mut self) {
         // More than the room left after the written bytes: only a reclaim can make it.
         let _ = self.tail.try_reclaim(self.tail.capacity() + 1);
+        if self.tail.capacity() > KEEP_AT_MOST {
+            self.tail = BytesMut::new();
+        }
     }
 
     /// Moves everything from `other` to the end of `self`.
@@ -208,9 +216,9 @@ impl WriteBuffer {
         self.push_message(b"HPUB ", subject, None, reply, Some(Hdr::Entries(headers)), payload.into())
     }
 
-    /// One message op. A small one (the common publish) is written in place: its length computed first, room
-    /// made for all of it at once, each piece copied once; a larger one goes into the tail under one
-    /// reservation likewise, with the sizes formatted once; a large shared payload is chained.
+    /// One message op. A small one (the common publish) is written straight into the tail under one
+    /// reservation, each piece copied once from where it lies; a larger one likewise, with the sizes formatted
+    /// once; a large shared payload is chained.
     #[inline]
     fn push_message(
         &mut self,
@@ -479,6 +487,18 @@ mod tests {
             // Without the reclaim, each round would start where the last ended, and the tail would grow.
             assert_eq!(w.chunk().as_ptr(), start);
         }
+    }
+
+    #[test]
+    fn a_tail_grown_by_a_large_borrowed_payload_is_given_back_once_written() {
+        let mut w = WriteBuffer::new();
+        let big = vec![7u8; 3 * KEEP_AT_MOST / 2];
+        w.push_pub(b"s", None, None, &big);
+        assert!(w.tail.capacity() > KEEP_AT_MOST, "a borrowed payload is copied into the tail");
+        w.advance(w.remaining());
+        assert!(w.tail.capacity() <= KEEP_AT_MOST);
+        w.push_pub(b"s", None, None, &b"x"[..]);
+        assert_eq!(w.take_bytes(), &b"PUB s 1\r\nx\r\n"[..]);
     }
 
     #[test]

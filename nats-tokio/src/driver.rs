@@ -54,6 +54,8 @@ const IDLE: Duration = Duration::from_secs(3600);
 const RECENT: Duration = Duration::from_micros(200);
 /// How long it then lets a small batch gather (about one tick of a runtime's timer).
 const HOLD: Duration = Duration::from_millis(1);
+/// Writes a caller holding the turn makes, at most, for bytes others wait on that came during its own.
+const URGENT_ROUNDS: usize = 4;
 
 impl nats_client::shared::Transport for Link {
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
@@ -61,7 +63,7 @@ impl nats_client::shared::Transport for Link {
         let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
         if direct_now && unwritten > 0 && !core.writing && core.closed.is_none() {
             if let Some(sock) = core.transport.as_ref().and_then(|l| l.0.clone()) {
-                core = write_direct(shared, core, &sock);
+                core = write_direct(shared, core, &sock, urgency == Urgency::Batch);
             }
         }
         // The driver has bytes to write (unless it lets a small batch gather, see `poll_step`), or a deadline
@@ -84,13 +86,34 @@ impl nats_client::shared::Transport for Link {
     }
 }
 
+/// Waits until no caller is writing to the socket: a caller's write is non-blocking, so the wait is short, and
+/// the caller wakes the task when it gives the turn back.
+async fn caller_write_done(shared: &Shared) {
+    poll_fn(|cx| {
+        let mut core = shared.lock();
+        if core.caller_writing && core.transport.is_some() {
+            core.driver_waits_turn = true;
+            core.task_waker = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+}
+
 /// Writes what the core has to send from the calling task, as far as the socket takes it now, outside the lock
 /// (holding the write turn: `Core::caller_writing`); the rest is handed to the driver (in `Core::spare`, with
-/// the turn). Bytes someone waits for that came during the write go out in the same turn, from this task.
-fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn DirectWrite>) -> Guard<'a> {
+/// the turn). Bytes someone waits for that came during the write go out in the same turn, from this task (a
+/// few rounds at most, then the driver takes over). `batch`: a publisher writing its own batch, counted in
+/// `Shared::writes` so that the driver leaves the flow alone.
+fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn DirectWrite>, batch: bool) -> Guard<'a> {
     core.writing = true;
     core.caller_writing = true;
-    loop {
+    if batch {
+        shared.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    for _ in 0..URGENT_ROUNDS {
         core.urgent = false;
         let mut wire = std::mem::take(&mut core.spare);
         core.conn.poll_transmit(&mut wire);
@@ -105,7 +128,6 @@ fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn Dire
                 _ => break,
             }
         }
-        shared.writes.fetch_add(1, Ordering::Relaxed);
         core = shared.lock();
         let current = core.transport.as_ref().and_then(|l| l.0.as_ref()).is_some_and(|s| Arc::ptr_eq(s, sock));
         if !current {
@@ -121,9 +143,9 @@ fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn Dire
     core.caller_writing = false;
     core.writing = core.spare.has_remaining();
     let waited = std::mem::take(&mut core.driver_waits_turn);
-    if core.writing || core.closed.is_some() || (core.conn.transmit_len() > 0 && (core.urgent || waited)) {
-        // The socket is full (the driver carries on with what it did not take), or the driver has work left
-        // that it put off while this task held the turn.
+    if core.writing || core.closed.is_some() || waited || (core.conn.transmit_len() > 0 && core.urgent) {
+        // The socket is full (the driver carries on with what it did not take), the driver waits for the turn
+        // (it put work off while this task held it), or bytes someone waits on are left.
         if let Some(waker) = core.task_waker.take() {
             waker.wake();
         }
@@ -267,7 +289,8 @@ impl<R: Runtime> Driver<R> {
             Some(Stream::Plain(s)) => Some(s),
             _ => None,
         };
-        // No caller may write to the socket under the session.
+        // No caller may write to the socket under the session: one writing now finishes first.
+        caller_write_done(&self.shared).await;
         self.shared.lock().transport = Some(Link(None));
         let result = match (plain, session) {
             (Some(plain), Ok(session)) => {
@@ -307,16 +330,7 @@ impl<R: Runtime> Driver<R> {
     /// Writes what is left after a close, then drops the stream.
     async fn finish(&mut self) {
         // A caller's write in progress goes first: what is left comes after it on the wire.
-        poll_fn(|cx| {
-            let core = self.shared.lock();
-            if core.caller_writing && core.transport.is_some() {
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
+        caller_write_done(&self.shared).await;
         {
             let mut core = self.shared.lock();
             if !self.wire.has_remaining() {
@@ -432,7 +446,10 @@ impl Hold {
         let small = core.conn.transmit_len() < DIRECT_WRITE && !core.spare.has_remaining();
         if wire.has_remaining() || !small || core.urgent || core.closed.is_some() {
             self.until = None;
-        } else if self.until.is_none() && (others_wrote || self.last_write.is_some_and(|t| now - t < RECENT)) {
+        } else if self.until.is_none()
+            && core.conn.transmit_len() > 0
+            && (others_wrote || self.last_write.is_some_and(|t| now - t < RECENT))
+        {
             self.until = Some(now + HOLD);
         } else if self.until.is_some_and(|t| now >= t) {
             self.until = others_wrote.then_some(now + HOLD);

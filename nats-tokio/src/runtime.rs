@@ -110,38 +110,62 @@ pub(crate) fn read_into_spare(
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio_rt {
     use super::*;
-    use tokio::io::Interest;
     use tokio::net::TcpStream;
 
     /// tokio.
     pub(crate) struct Tokio;
 
+    /// One read. On an edge-triggered poller (epoll, kqueue), a read that does not fill the room has drained
+    /// the socket: its readiness is cleared at once, as tokio's own `poll_read` does there (an arrival after
+    /// the read sets it again), so the next poll waits for data instead of finding none with one more system
+    /// call, once per message in a request/reply exchange.
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    fn read_draining(sock: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+        let room = buf.capacity() - buf.len();
+        let mut got = 0;
+        let read = sock.try_io(tokio::io::Interest::READABLE, || {
+            got = sock.try_read_buf(buf)?;
+            if got > 0 && got < room {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(got)
+            }
+        });
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+            other => other,
+        }
+    }
+
+    /// One read. Elsewhere (Windows' poller re-arms a socket only after a real `WouldBlock`) readiness is left
+    /// for the next read to clear.
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))]
+    fn read_draining(sock: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+        sock.try_read_buf(buf)
+    }
+
     impl Socket for TcpStream {
         fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-            // `try_read_buf` reads into the spare capacity as it is: nothing to clear first. A read that does not
-            // fill the room has drained the socket: its readiness is cleared at once (as tokio's own `poll_read`
-            // does; an arrival after the read sets it again), so the next poll waits for data instead of finding
-            // none with one more system call, once per message in a request/reply exchange.
-            poll_io(
-                cx,
-                |cx| self.poll_read_ready(cx),
-                || {
-                    let room = buf.capacity() - buf.len();
-                    let mut got = 0;
-                    let read = self.try_io(Interest::READABLE, || {
-                        got = self.try_read_buf(buf)?;
-                        if got > 0 && got < room {
-                            Err(io::ErrorKind::WouldBlock.into())
-                        } else {
-                            Ok(got)
-                        }
-                    });
-                    match read {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
-                        other => other,
-                    }
-                },
-            )
+            // `try_read_buf` reads into the spare capacity as it is: nothing to clear first.
+            poll_io(cx, |cx| self.poll_read_ready(cx), || read_draining(self, buf))
         }
 
         fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {

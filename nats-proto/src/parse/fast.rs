@@ -6,11 +6,11 @@
 //! read, nothing wrong. One pass over the line, eight bytes at a time, finds its end and marks its blanks
 //! (no separate line-end search); the arguments are read off the blank mask.
 //!
-//! The frames found that way one after another (up to [`AHEAD`]) are split from the read buffer as one
-//! `Bytes` (splitting a `Bytes` costs less than half of splitting and freezing a `BytesMut`), that one is split
-//! into the messages' frames at once, and they are handed out one by one: every message costs exactly one
-//! reference count, and a frame is read back long after the split that wrote it (a `Bytes` returned by a call
-//! and copied at once stalls the copy until the call's stores land).
+//! The frames found that way one after another (up to [`AHEAD`]) are cut from the read buffer at once, each
+//! with the `BytesMut` split (inlined, so each frame's fields are written where they are kept: a `Bytes`
+//! returned by a call and copied at once stalls the copy until the call's stores land), and handed out one by
+//! one: every message costs exactly one reference count, and a frame is read back long after the split that
+//! wrote it.
 //!
 //! Any other case, including every malformed one, is declined and left to the general path
 //! (`head::parse_head` and the resumable framing), the one place that words errors and keeps partial state.
