@@ -115,11 +115,9 @@ pub(crate) mod tokio_rt {
     /// tokio.
     pub(crate) struct Tokio;
 
-    /// One read. On an edge-triggered poller (epoll, kqueue), a read that does not fill the room has drained
-    /// the socket: its readiness is cleared at once, as tokio's own `poll_read` does there (an arrival after
-    /// the read sets it again), so the next poll waits for data instead of finding none with one more system
-    /// call, once per message in a request/reply exchange.
-    #[cfg(any(
+    /// Whether the poller is edge-triggered (epoll, kqueue): there, readiness may be cleared after a read that
+    /// did not fill the room. Windows' poller re-arms a socket only after a real `WouldBlock`.
+    const EDGE_TRIGGERED: bool = cfg!(any(
         target_os = "linux",
         target_os = "android",
         target_os = "macos",
@@ -128,8 +126,16 @@ pub(crate) mod tokio_rt {
         target_os = "netbsd",
         target_os = "openbsd",
         target_os = "dragonfly"
-    ))]
+    ));
+
+    /// One read. On an edge-triggered poller, a read that does not fill the room has drained the socket: its
+    /// readiness is cleared at once, as tokio's own `poll_read` does there (an arrival after the read sets it
+    /// again), so the next poll waits for data instead of finding none with one more system call, once per
+    /// message in a request/reply exchange.
     fn read_draining(sock: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+        if !EDGE_TRIGGERED {
+            return sock.try_read_buf(buf);
+        }
         let room = buf.capacity() - buf.len();
         let mut got = 0;
         let read = sock.try_io(tokio::io::Interest::READABLE, || {
@@ -144,22 +150,6 @@ pub(crate) mod tokio_rt {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
             other => other,
         }
-    }
-
-    /// One read. Elsewhere (Windows' poller re-arms a socket only after a real `WouldBlock`) readiness is left
-    /// for the next read to clear.
-    #[cfg(not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )))]
-    fn read_draining(sock: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-        sock.try_read_buf(buf)
     }
 
     impl Socket for TcpStream {
