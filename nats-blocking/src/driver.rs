@@ -115,11 +115,8 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<
         shared.writes.fetch_add(1, Ordering::Relaxed);
     }
     for _ in 0..URGENT_ROUNDS {
-        core.urgent = false;
         let mut wire = std::mem::take(&mut core.spare);
-        core.conn.poll_transmit(&mut wire);
-        // The core's buffer is empty again: publishers waiting for room may go on.
-        shared.space_freed(&mut core);
+        shared.take_unwritten(&mut core, &mut wire);
         drop(core);
         let failed = link.write_all(&mut wire).is_err();
         if failed {
@@ -130,12 +127,12 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<
         core = shared.lock();
         core.spare = wire;
         let same_link = core.transport.as_ref().is_some_and(|t| t.same(&link));
-        if failed || !core.urgent || core.conn.transmit_len() == 0 || !same_link || core.closed.is_some() {
+        if failed || !same_link || !core.urgent_left() {
             break;
         }
     }
     core.writing = false;
-    if core.urgent && core.conn.transmit_len() > 0 {
+    if core.urgent_left() {
         // Left behind (a new connection, a failed write, rounds used up): the writer thread must not let them
         // gather.
         shared.writer_wake.notify_one();

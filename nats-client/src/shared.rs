@@ -239,6 +239,14 @@ impl<T: Transport> Shared<T> {
         }
     }
 
+    /// Moves everything unwritten into `wire` for the write turn's holder to send (urgent bytes with it):
+    /// publishers waiting for room may go on.
+    pub fn take_unwritten(&self, core: &mut Core<T>, wire: &mut WriteBuffer) {
+        core.conn.poll_transmit(wire);
+        core.urgent = false;
+        self.space_freed(core);
+    }
+
     /// Room was made in the unwritten bytes (a writer took them, or they went with a lost connection):
     /// publishers waiting for it may go on. Free when nobody waits.
     pub fn space_freed(&self, core: &mut Core<T>) {
@@ -429,6 +437,12 @@ impl<T: Transport> Publish for Shared<T> {
 }
 
 impl<T: Transport> Core<T> {
+    /// Bytes someone waits on came during the write in progress and are still unsent on an open connection:
+    /// the turn's holder sends them before giving the turn back (or hands them on at once).
+    pub fn urgent_left(&self) -> bool {
+        self.urgent && self.conn.transmit_len() > 0 && self.closed.is_none()
+    }
+
     /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes to its
     /// subscription's queue (a run of them in one step); queues to wake are left in
     /// [`delivered`](Self::delivered). Events are left for the driver to route.

@@ -114,10 +114,8 @@ fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn Dire
         shared.writes.fetch_add(1, Ordering::Relaxed);
     }
     for _ in 0..URGENT_ROUNDS {
-        core.urgent = false;
         let mut wire = std::mem::take(&mut core.spare);
-        core.conn.poll_transmit(&mut wire);
-        shared.space_freed(&mut core);
+        shared.take_unwritten(&mut core, &mut wire);
         drop(core);
         while wire.has_remaining() {
             let mut iov = [IoSlice::new(&[]); 64];
@@ -136,14 +134,14 @@ fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn Dire
             return core;
         }
         core.spare = wire;
-        if core.spare.has_remaining() || !core.urgent || core.conn.transmit_len() == 0 || core.closed.is_some() {
+        if core.spare.has_remaining() || !core.urgent_left() {
             break;
         }
     }
     core.caller_writing = false;
     core.writing = core.spare.has_remaining();
     let waited = std::mem::take(&mut core.driver_waits_turn);
-    if core.writing || core.closed.is_some() || waited || (core.conn.transmit_len() > 0 && core.urgent) {
+    if core.writing || core.closed.is_some() || waited || core.urgent_left() {
         // The socket is full (the driver carries on with what it did not take), the driver waits for the turn
         // (it put work off while this task held it), or bytes someone waits on are left.
         if let Some(waker) = core.task_waker.take() {
@@ -336,9 +334,8 @@ impl<R: Runtime> Driver<R> {
             if !self.wire.has_remaining() {
                 std::mem::swap(&mut self.wire, &mut core.spare);
             }
-            core.conn.poll_transmit(&mut self.wire);
             core.transport = None;
-            self.shared.space_freed(&mut core);
+            self.shared.take_unwritten(&mut core, &mut self.wire);
         }
         if let Some(mut stream) = self.stream.take() {
             let _ = poll_fn(|cx| write_some(&mut stream, &mut self.wire, cx).map(|r| r.map(|_| ()))).await;
@@ -469,9 +466,7 @@ fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Core<Link>) {
         std::mem::swap(wire, &mut core.spare);
     } else if core.conn.transmit_len() > 0 {
         // What waits in the core is what back-pressure counts: take it only when the last batch is out.
-        core.conn.poll_transmit(wire);
-        core.urgent = false;
-        shared.space_freed(core);
+        shared.take_unwritten(core, wire);
     }
     core.writing = wire.has_remaining();
 }
