@@ -328,8 +328,15 @@ impl Connection {
         let connected = self.is_connected();
         let sub = self.subs.get_mut(sid).ok_or(CommandError::UnknownSubscription(sid))?;
         if let Some(max) = max.filter(|&m| m > sub.delivered) {
+            let raised = sub.max.is_some_and(|old| max > old);
             sub.max = Some(max);
             if connected {
+                if raised {
+                    // The server may have ended it at the old max already (messages crossing a lower max in
+                    // flight): the same SUB again brings it back, and is ignored where it still lives. A
+                    // revived one counts from zero, so it may allow more than is left; our count decides.
+                    self.out.push_sub(sub.subject.as_bytes(), sub.queue.as_ref().map(Subject::as_bytes), sid);
+                }
                 // The server counts from this connection's SUB; we count across connections.
                 let server_max = max - sub.delivered + sub.delivered_on_conn;
                 self.out.push_unsub(sid, Some(server_max));
