@@ -14,11 +14,18 @@ use nats_sim::Counts;
 const CI_SEEDS: u64 = 2_000;
 
 /// Seeds that once found a bug, kept so that it stays fixed. Each runs whatever `SIM_SEEDS` says.
-const REGRESSIONS: &[(u64, &str)] = &[(
-    236,
-    "a raised max (UNSUB 2, then UNSUB 4) reached a server that had ended the subscription at the lower one; the \
-     client believed it live for ever",
-)];
+const REGRESSIONS: &[(u64, &str)] = &[
+    (
+        236,
+        "a raised max (UNSUB 2, then UNSUB 4) reached a server that had ended the subscription at the lower one; \
+         the client believed it live for ever",
+    ),
+    (
+        1_011_138,
+        "the fix's SUB then UNSUB, split across two reads: a message between them ended the subscription at the old \
+         max again",
+    ),
+];
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())

@@ -19,12 +19,14 @@ pub struct AsyncPublishWindow<T: AsyncTransport> {
     js: AsyncContext<T>,
     window: usize,
     in_flight: VecDeque<T::Pending>,
+    /// An ack taken to make room for a publish that then could not be sent: handed back first.
+    ready: Option<AckResult>,
 }
 
 impl<T: AsyncTransport> AsyncContext<T> {
     /// A publisher keeping up to `window` acks outstanding (at least 1).
     pub fn publish_window(&self, window: usize) -> AsyncPublishWindow<T> {
-        AsyncPublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new() }
+        AsyncPublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new(), ready: None }
     }
 }
 
@@ -43,14 +45,25 @@ impl<T: AsyncTransport> AsyncPublishWindow<T> {
         options: &PublishOptions,
     ) -> Result<Option<AckResult>, Error> {
         let call = self.js.api.publish(subject, payload, options)?;
-        let oldest = if self.in_flight.len() >= self.window { self.complete_oldest().await } else { None };
-        let pending =
-            self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout)?;
-        self.in_flight.push_back(pending);
-        Ok(oldest)
+        let full = self.ready.is_some() || self.in_flight.len() >= self.window;
+        let oldest = if full { self.complete_oldest().await } else { None };
+        match self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout) {
+            Ok(pending) => {
+                self.in_flight.push_back(pending);
+                Ok(oldest)
+            }
+            Err(e) => {
+                // Not sent: the ack taken to make room is handed back by the next call, not lost.
+                self.ready = oldest;
+                Err(e.into())
+            }
+        }
     }
 
     async fn complete_oldest(&mut self) -> Option<AckResult> {
+        if let Some(ack) = self.ready.take() {
+            return Some(ack);
+        }
         // Awaited in place and removed only once done, so a cancelled await keeps it.
         let reply = self.in_flight.front_mut()?.await;
         self.in_flight.pop_front();
@@ -59,7 +72,7 @@ impl<T: AsyncTransport> AsyncPublishWindow<T> {
 
     /// Acks outstanding.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.in_flight.len() + usize::from(self.ready.is_some())
     }
 
     /// Awaits every outstanding ack; returns them in publish order.

@@ -18,13 +18,15 @@ pub struct PublishWindow<T: Transport> {
     js: Context<T>,
     window: usize,
     in_flight: VecDeque<T::Pending>,
+    /// An ack taken to make room for a publish that then could not be sent: handed back first.
+    ready: Option<AckResult>,
 }
 
 impl<T: Transport> Context<T> {
     /// A publisher keeping up to `window` acks outstanding (at least 1). Small windows are often fastest:
     /// the server acks in order anyway.
     pub fn publish_window(&self, window: usize) -> PublishWindow<T> {
-        PublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new() }
+        PublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new(), ready: None }
     }
 }
 
@@ -43,20 +45,31 @@ impl<T: Transport> PublishWindow<T> {
         options: &PublishOptions,
     ) -> Result<Option<AckResult>, Error> {
         let call = self.js.api.publish(subject, payload, options)?;
-        let oldest = if self.in_flight.len() >= self.window { self.complete_oldest() } else { None };
-        let pending =
-            self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout)?;
-        self.in_flight.push_back(pending);
-        Ok(oldest)
+        let full = self.ready.is_some() || self.in_flight.len() >= self.window;
+        let oldest = if full { self.complete_oldest() } else { None };
+        match self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout) {
+            Ok(pending) => {
+                self.in_flight.push_back(pending);
+                Ok(oldest)
+            }
+            Err(e) => {
+                // Not sent: the ack taken to make room is handed back by the next call, not lost.
+                self.ready = oldest;
+                Err(e.into())
+            }
+        }
     }
 
     fn complete_oldest(&mut self) -> Option<AckResult> {
+        if let Some(ack) = self.ready.take() {
+            return Some(ack);
+        }
         self.in_flight.pop_front().map(|pending| ack_of(pending.wait()))
     }
 
     /// Acks outstanding.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.in_flight.len() + usize::from(self.ready.is_some())
     }
 
     /// Waits for every outstanding ack; returns them in publish order.

@@ -331,15 +331,18 @@ impl Connection {
             let raised = sub.max.is_some_and(|old| max > old);
             sub.max = Some(max);
             if connected {
-                if raised {
-                    // The server may have ended it at the old max already (messages crossing a lower max in
-                    // flight): the same SUB again brings it back, and is ignored where it still lives. A
-                    // revived one counts from zero, so it may allow more than is left; our count decides.
-                    self.out.push_sub(sub.subject.as_bytes(), sub.queue.as_ref().map(Subject::as_bytes), sid);
-                }
                 // The server counts from this connection's SUB; we count across connections.
                 let server_max = max - sub.delivered + sub.delivered_on_conn;
                 self.out.push_unsub(sid, Some(server_max));
+                if raised {
+                    // The server may have ended it at the old max before this UNSUB arrives (messages in flight
+                    // crossing a lower max). The same SUB again brings it back (a server ignores it where the
+                    // subscription lives, and its UNSUB above already raised the max), and the max is sent once
+                    // more for a revived one. That counts from zero, so it may allow more than is left: our
+                    // own count decides. Found by the simulator (seeds 236 and 1011138).
+                    self.out.push_sub(sub.subject.as_bytes(), sub.queue.as_ref().map(Subject::as_bytes), sid);
+                    self.out.push_unsub(sid, Some(server_max));
+                }
             }
             return Ok(());
         }
