@@ -206,6 +206,35 @@ fn publish_window_accounts_for_every_ack_in_order() {
 }
 
 #[test]
+fn publish_window_hands_back_the_ack_taken_for_a_publish_that_could_not_be_sent() {
+    let mut server = js_server(ServerVersion::Current);
+    // No reconnect buffer: a publish while disconnected fails at once.
+    let options = nats_blocking::ConnectOptions::new().server(&server.url()).reconnect_buffer_size(0);
+    let client = nats_blocking::Client::connect(options).expect("connect");
+    let js = Context::new(client.clone()).timeout(Duration::from_millis(500));
+    stream(&js, "HANDBACK", "handback.>", StorageType::Memory);
+    let mut window = js.publish_window(1);
+    assert!(window.publish("handback.a", "first").unwrap().is_none());
+    let events = client.events();
+    server.stop();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(nats_blocking::Event::Disconnected(_)) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the client never saw the server go: {e}"),
+        }
+    }
+    // The window is full: the first publish's ack is taken to make room, then the second cannot be sent.
+    assert!(window.publish("handback.b", "second").is_err());
+    assert_eq!(window.in_flight(), 1, "the first publish's ack is still owed");
+    let acks = window.wait_all();
+    assert_eq!(acks.len(), 1, "the ack taken for the failed publish comes back: {acks:?}");
+    assert_eq!(window.in_flight(), 0);
+}
+
+#[test]
 fn consume_detects_missing_heartbeats_and_recovers() {
     let server = js_server(ServerVersion::Current);
     let js = context(&server);
