@@ -28,6 +28,7 @@
 //! nats-sim` runs a campaign, and a failure prints the one line that replays it (`SIM_SEED=...`).
 
 mod client;
+pub mod ordered;
 mod rng;
 mod server;
 mod world;

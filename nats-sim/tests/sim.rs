@@ -40,18 +40,22 @@ fn seeds_that_found_bugs_stay_fixed() {
     }
 }
 
-#[test]
-fn seeded_schedules_keep_every_promise() {
+/// Runs `SIM_SEEDS` seeds (default `ci_seeds`) of one simulation on every core, or replays `SIM_SEED`; prints
+/// the rate and what the schedules covered, and returns the counts.
+fn campaign(label: &str, ci_seeds: u64, run: fn(u64) -> Result<nats_sim::Outcome, nats_sim::Failure>) -> Counts {
     if let Some(seed) = env("SIM_SEED") {
-        match nats_sim::run(seed) {
+        match run(seed) {
             Ok(outcome) => {
-                println!("seed {seed}: {} steps, {:?} simulated; {}", outcome.steps, outcome.simulated, outcome.counts)
+                println!(
+                    "{label} seed {seed}: {} steps, {:?} simulated; {}",
+                    outcome.steps, outcome.simulated, outcome.counts
+                );
+                return outcome.counts;
             }
-            Err(failure) => panic!("{failure}"),
+            Err(failure) => panic!("{label}: {failure}"),
         }
-        return;
     }
-    let seeds = env("SIM_SEEDS").unwrap_or(CI_SEEDS);
+    let seeds = env("SIM_SEEDS").unwrap_or(ci_seeds);
     let start = env("SIM_START").unwrap_or(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64).min(seeds.max(1));
     let began = Instant::now();
@@ -62,16 +66,12 @@ fn seeded_schedules_keep_every_promise() {
                 let mut steps = 0;
                 let mut seed = start + t;
                 while seed < start + seeds {
-                    match nats_sim::run(seed) {
-                        Ok(outcome) => {
-                            counts.add(&outcome.counts);
-                            steps += outcome.steps;
-                        }
-                        Err(failure) => return Err(failure),
-                    }
+                    let outcome = run(seed)?;
+                    counts.add(&outcome.counts);
+                    steps += outcome.steps;
                     seed += threads;
                 }
-                Ok((counts, steps))
+                Ok::<_, nats_sim::Failure>((counts, steps))
             })
         })
         .collect();
@@ -88,13 +88,29 @@ fn seeded_schedules_keep_every_promise() {
         }
     }
     if let Some(first) = failures.iter().min_by_key(|f| f.seed) {
-        panic!("{first}");
+        panic!("{label}: {first}");
     }
     let secs = began.elapsed().as_secs_f64();
     println!(
-        "simulated {seeds} schedules from seed {start} ({steps} steps) in {secs:.1} s: {:.0} schedules/s on {threads} \
-         threads; {counts}",
+        "{label}: simulated {seeds} schedules from seed {start} ({steps} steps) in {secs:.1} s: {:.0} schedules/s on \
+         {threads} threads; {counts}",
         seeds as f64 / secs
     );
-    assert!(counts.delivered > 0 && counts.flushed > 0 && counts.reconnects > 0, "the schedules exercised nothing");
+    counts
+}
+
+#[test]
+fn seeded_schedules_keep_every_promise() {
+    let counts = campaign("core", CI_SEEDS, nats_sim::run);
+    if env("SIM_SEED").is_none() {
+        assert!(counts.delivered > 0 && counts.flushed > 0 && counts.reconnects > 0, "the schedules exercised nothing");
+    }
+}
+
+#[test]
+fn ordered_consumer_schedules_deliver_every_message_once_in_order() {
+    let counts = campaign("ordered consumer", CI_SEEDS, nats_sim::ordered::run);
+    if env("SIM_SEED").is_none() {
+        assert!(counts.delivered > 0 && counts.resets > 0, "the schedules exercised nothing");
+    }
 }
