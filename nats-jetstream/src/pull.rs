@@ -358,7 +358,8 @@ impl<M: Incoming> PullConsumer<M> {
         Ok(this)
     }
 
-    /// Messages pulled and not yet delivered or released by a status.
+    /// Messages pulled and not yet delivered or released by a status (always 0 for a consume limited by bytes,
+    /// whose pulls count bytes only).
     pub fn pending_messages(&self) -> u64 {
         self.pending_messages
     }
@@ -542,21 +543,31 @@ impl<M: Incoming> PullConsumer<M> {
                 *sent = true;
                 (*batch, *max_bytes, *no_wait)
             }
-            Mode::Consume(limits) => {
-                let low_messages = self.pending_messages < limits.threshold_messages;
-                let low_bytes = limits.max_bytes.is_some() && self.pending_bytes < limits.threshold_bytes;
-                if !(low_messages || low_bytes) {
-                    return None;
+            Mode::Consume(limits) => match limits.max_bytes {
+                // Limited by bytes alone: every pull asks the full batch, and messages are not counted. A
+                // request whose bytes are used up ends without a status and its batch unserved; counted, that
+                // batch would shrink every later pull until none was sent, and a pull then filled by its batch
+                // would leave bytes counted that never come (both found by the simulator).
+                Some(max_bytes) => {
+                    let bytes = max_bytes.saturating_sub(self.pending_bytes);
+                    if self.pending_bytes >= limits.threshold_bytes || bytes == 0 {
+                        return None;
+                    }
+                    (limits.max_messages, Some(bytes), false)
                 }
-                let batch = limits.max_messages.saturating_sub(self.pending_messages);
-                let bytes = limits.max_bytes.map(|b| b.saturating_sub(self.pending_bytes));
-                if batch == 0 || bytes == Some(0) {
-                    return None;
+                None => {
+                    let batch = limits.max_messages.saturating_sub(self.pending_messages);
+                    if self.pending_messages >= limits.threshold_messages || batch == 0 {
+                        return None;
+                    }
+                    (batch, None, false)
                 }
-                (batch, bytes, false)
-            }
+            },
         };
-        self.pending_messages = self.pending_messages.saturating_add(batch);
+        let bytes_only = matches!(self.mode, Mode::Consume(ConsumeLimits { max_bytes: Some(_), .. }));
+        if !bytes_only {
+            self.pending_messages = self.pending_messages.saturating_add(batch);
+        }
         self.pending_bytes = self.pending_bytes.saturating_add(max_bytes.unwrap_or(0));
         Some(PullRequest {
             batch: usize::try_from(batch).unwrap_or(usize::MAX),

@@ -29,6 +29,7 @@
 
 mod client;
 pub mod ordered;
+pub mod pull;
 mod rng;
 mod server;
 mod world;

@@ -114,3 +114,11 @@ fn ordered_consumer_schedules_deliver_every_message_once_in_order() {
         assert!(counts.delivered > 0 && counts.resets > 0, "the schedules exercised nothing");
     }
 }
+
+#[test]
+fn pull_consume_schedules_never_leak_pending_and_deliver_everything() {
+    let counts = campaign("pull consume", CI_SEEDS, nats_sim::pull::run);
+    if env("SIM_SEED").is_none() {
+        assert!(counts.delivered > 0 && counts.reconnects > 0 && counts.stalls > 0, "the schedules exercised nothing");
+    }
+}

@@ -64,7 +64,8 @@ fn consume_config_rules() {
     let mut c = consume(ConsumeConfig { max_bytes: Some(1000), ..Default::default() }).unwrap();
     let pull = c.poll_pull().unwrap();
     assert_eq!((pull.batch, pull.max_bytes), (1_000_000, 1000));
-    assert_eq!((c.pending_messages(), c.pending_bytes()), (1_000_000, 1000));
+    // Limited by bytes: messages are not counted.
+    assert_eq!((c.pending_messages(), c.pending_bytes()), (0, 1000));
 }
 
 #[test]
@@ -139,4 +140,22 @@ fn stop_is_final() {
     let mut f = PullConsumer::<Msg>::fetch(FetchConfig::next(), t0()).unwrap();
     f.stop();
     assert_eq!(f.poll_event(), Some(PullEvent::FetchDone { reason: FetchEnd::Stopped }));
+}
+
+#[test]
+fn a_bytes_limited_consume_pulls_full_batches_after_a_pull_ends_on_its_bytes() {
+    // Found by the simulator: the server ends a pull whose bytes are used up without a status. Had its
+    // unserved batch stayed counted, the next pull would have asked for only as many messages as arrived, and
+    // a pull then filled by that small batch would have left bytes counted that never came.
+    let now = t0();
+    let mut c = consume(ConsumeConfig { max_bytes: Some(100), ..Default::default() }).unwrap();
+    let first = c.poll_pull().unwrap();
+    assert_eq!((first.batch, first.max_bytes), (1_000_000, 100));
+    // Four messages of 25 bytes (subject 5 + payload 20) use the pull's bytes exactly.
+    for _ in 0..4 {
+        c.handle_message(now, Msg::new("a.b.c", 1, None, None, [b'x'; 20]));
+    }
+    assert_eq!((c.pending_messages(), c.pending_bytes()), (0, 0));
+    let next = c.poll_pull().unwrap();
+    assert_eq!((next.batch, next.max_bytes), (1_000_000, 100), "a full batch again");
 }
