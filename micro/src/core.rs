@@ -116,6 +116,8 @@ pub enum Outcome {
 pub struct Ticket {
     pub(crate) endpoint: EndpointId,
     pub(crate) received: Instant,
+    /// The statistics' generation (bumped by every reset) when it was received.
+    pub(crate) generation: u64,
 }
 
 impl Ticket {

@@ -27,6 +27,8 @@
 //! assert!(info.starts_with(r#"{"type":"io.nats.micro.v1.info_response","name":"calc","id":"ID1""#));
 //! # Ok::<(), micro::ConfigError>(())
 //! ```
+// Without a runtime (only the sans-IO core, as the simulator uses it) the code the runtimes share is unused.
+#![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code, unused_imports))]
 
 #[cfg(feature = "async")]
 mod async_service;

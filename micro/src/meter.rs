@@ -91,6 +91,8 @@ pub(crate) struct Meter {
     // the network.
     num_requests: AtomicU64,
     processing_ns: AtomicU64,
+    /// Bumped by every reset: a request received before it and finished after is counted in the new window.
+    generation: AtomicU64,
     /// `num_errors` and `last_error`.
     errors: Mutex<(u64, String)>,
 }
@@ -111,6 +113,7 @@ impl Meter {
             in_flight: AtomicUsize::new(0),
             num_requests: AtomicU64::new(0),
             processing_ns: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             errors: Mutex::new((0, String::new())),
         }
     }
@@ -140,13 +143,18 @@ impl Meter {
             }
         }
         self.service.enter();
-        Ok(Ticket { endpoint: self.endpoint, received })
+        Ok(Ticket { endpoint: self.endpoint, received, generation: self.generation.load(Ordering::Relaxed) })
     }
 
     /// A request ended: see [`ServiceCore::finish`](crate::ServiceCore::finish).
     pub(crate) fn finish(&self, ticket: Ticket, outcome: Outcome) {
         let elapsed = self.clock.now().saturating_duration_since(ticket.received);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if ticket.generation != self.generation.load(Ordering::Relaxed) {
+            // Received before a reset: its time and outcome land in the new window, so the request does too
+            // (else STATS could show processing time, or errors, with no request; found by the simulator).
+            self.num_requests.fetch_add(1, Ordering::Relaxed);
+        }
         // Wraps after 584 years of processing.
         self.processing_ns.fetch_add(elapsed.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
         let error = match outcome {
@@ -185,6 +193,7 @@ impl Meter {
 
     /// Clears the statistics (requests in flight stay counted).
     pub(crate) fn reset(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
         self.num_requests.store(0, Ordering::Relaxed);
         self.processing_ns.store(0, Ordering::Relaxed);
         *lock(&self.errors) = (0, String::new());

@@ -32,6 +32,7 @@ pub mod ordered;
 pub mod pull;
 mod rng;
 mod server;
+pub mod service;
 mod world;
 
 use std::fmt;

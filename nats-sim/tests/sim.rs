@@ -122,3 +122,11 @@ fn pull_consume_schedules_never_leak_pending_and_deliver_everything() {
         assert!(counts.delivered > 0 && counts.reconnects > 0 && counts.stalls > 0, "the schedules exercised nothing");
     }
 }
+
+#[test]
+fn service_core_schedules_keep_their_statistics_true() {
+    let counts = campaign("service core", CI_SEEDS, nats_sim::service::run);
+    if env("SIM_SEED").is_none() {
+        assert!(counts.answered > 0 && counts.flushed > 0, "the schedules exercised nothing");
+    }
+}
