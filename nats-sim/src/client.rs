@@ -204,7 +204,7 @@ impl World {
         let Some(id) = c.link else { return };
         let waiting = c.wire.remaining();
         let n = if self.rng.chance(self.profile.partial) {
-            self.counts.partial_io += 1;
+            self.counts.bump("partial reads/writes");
             self.rng.range(1, waiting as u64) as usize
         } else {
             waiting
@@ -304,7 +304,7 @@ impl World {
                 if !self.clients[ci].ever_connected {
                     return Err(format!("client {ci}: Reconnected before Connected"));
                 }
-                self.counts.reconnects += 1;
+                self.counts.bump("reconnects");
             }
             Event::Disconnected(e) => {
                 self.clients[ci].epoch += 1;
@@ -397,7 +397,7 @@ impl World {
             return Err(format!("client {ci}: message {origin}:{seq} delivered twice to sid {sid}"));
         }
         sub.delivered += 1;
-        self.counts.delivered += 1;
+        self.counts.bump("messages delivered");
         let (delivered, max) = (sub.delivered, sub.max);
         if self.verbose {
             self.note(|| format!("client {ci}: sid {sid} got {origin}:{seq} ({delivered} delivered)"));
@@ -453,12 +453,12 @@ impl World {
                 return Err(format!("client {ci}: {id:?} got another request's reply"));
             }
             Ok(_) if !r.many && !done => return Err(format!("client {ci}: single {id:?} not done by its reply")),
-            Ok(_) => self.counts.answered += 1,
+            Ok(_) => self.counts.bump("requests answered"),
             Err(RequestError::Timeout) if now < r.deadline => {
                 return Err(format!("client {ci}: {id:?} timed out before its deadline"));
             }
-            Err(RequestError::Timeout) => self.counts.timed_out += 1,
-            Err(RequestError::NoResponders) => self.counts.no_responders += 1,
+            Err(RequestError::Timeout) => self.counts.bump("requests timed out"),
+            Err(RequestError::NoResponders) => self.counts.bump("no responders"),
             Err(RequestError::Closed) if closed => {}
             Err(e) => return Err(format!("client {ci}: {id:?} failed unexpectedly: {e:?}")),
         }
@@ -476,7 +476,7 @@ impl World {
         };
         match result {
             Ok(()) => {
-                self.counts.flushed += 1;
+                self.counts.bump("flushes completed");
                 let covered = |&(seq, epoch): &(u64, u64)| epoch == f.epoch && seq < f.seq_end;
                 if let Some(&(seq, _)) =
                     c.pubs.iter().filter(|p| covered(p)).find(|(seq, _)| !self.processed.contains(&(ci, *seq)))
@@ -509,7 +509,9 @@ impl World {
             _ => false,
         };
         if expected {
-            self.counts.drains += u64::from(c.drain_deadline.is_some());
+            if c.drain_deadline.is_some() {
+                self.counts.bump("drains ended");
+            }
             Ok(())
         } else {
             Err(format!("client {ci}: closed unexpectedly: {reason:?}"))
@@ -627,7 +629,7 @@ impl World {
                 Ok(())
             }
             Err(CommandError::ReconnectBufferFull { needed, available }) => {
-                self.counts.buffer_full += 1;
+                self.counts.bump("reconnect buffer full");
                 let bound = self.profile.reconnect_buffer;
                 if c.conn.is_connected() || needed <= available || available != bound.saturating_sub(buffered_before) {
                     return Err(format!(
@@ -691,7 +693,7 @@ impl World {
                 Ok(())
             }
             Err(CommandError::ReconnectBufferFull { .. }) if !c.conn.is_connected() => {
-                self.counts.buffer_full += 1;
+                self.counts.bump("reconnect buffer full");
                 Ok(())
             }
             Err(CommandError::MaxPayloadExceeded { size, max_payload }) if size > max_payload => Ok(()),

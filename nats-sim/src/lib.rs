@@ -51,107 +51,37 @@ pub struct Outcome {
     pub counts: Counts,
 }
 
-/// Faults injected and behaviours exercised, counted over one seed or a whole campaign.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Deliveries of part of what was waiting (a read or write cut at some byte).
-    pub partial_io: u64,
-    /// Connections reset (both ends see the end at once, bytes in flight lost).
-    pub resets: u64,
-    /// Server restarts (every connection of the node dropped, its subscriptions forgotten).
-    pub restarts: u64,
-    /// Lame-duck notices followed by a shutdown.
-    pub lame_ducks: u64,
-    /// Dials refused.
-    pub refused_dials: u64,
-    /// Connections turned half-open (bytes swallowed, no end seen).
-    pub half_open: u64,
-    /// Stalls of one direction of a connection.
-    pub stalls: u64,
-    /// Connections the server closed as slow consumers.
-    pub slow_consumers: u64,
-    /// Authorization failures.
-    pub auth_failures: u64,
-    /// Permission `-ERR`s sent.
-    pub permission_errors: u64,
-    /// Payload-size `-ERR`s sent (the connection closed).
-    pub max_payload_errors: u64,
-    /// Reconnects completed.
-    pub reconnects: u64,
-    /// Messages delivered to subscribers and checked.
-    pub delivered: u64,
-    /// Requests answered.
-    pub answered: u64,
-    /// Requests timed out.
-    pub timed_out: u64,
-    /// Requests that met no responders.
-    pub no_responders: u64,
-    /// Flushes completed (and their coverage checked).
-    pub flushed: u64,
-    /// Publishes refused with a full reconnect buffer.
-    pub buffer_full: u64,
-    /// Drains that ended.
-    pub drains: u64,
-}
+/// Faults injected and behaviours exercised, by name, counted over one seed or a whole campaign.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts(std::collections::BTreeMap<&'static str, u64>);
 
 impl Counts {
+    /// Counts one more `what`.
+    pub fn bump(&mut self, what: &'static str) {
+        *self.0.entry(what).or_default() += 1;
+    }
+
+    /// How many `what` were counted.
+    pub fn get(&self, what: &str) -> u64 {
+        self.0.get(what).copied().unwrap_or(0)
+    }
+
     /// Adds `other` into `self`.
     pub fn add(&mut self, other: &Counts) {
-        let pairs = [
-            (&mut self.partial_io, other.partial_io),
-            (&mut self.resets, other.resets),
-            (&mut self.restarts, other.restarts),
-            (&mut self.lame_ducks, other.lame_ducks),
-            (&mut self.refused_dials, other.refused_dials),
-            (&mut self.half_open, other.half_open),
-            (&mut self.stalls, other.stalls),
-            (&mut self.slow_consumers, other.slow_consumers),
-            (&mut self.auth_failures, other.auth_failures),
-            (&mut self.permission_errors, other.permission_errors),
-            (&mut self.max_payload_errors, other.max_payload_errors),
-            (&mut self.reconnects, other.reconnects),
-            (&mut self.delivered, other.delivered),
-            (&mut self.answered, other.answered),
-            (&mut self.timed_out, other.timed_out),
-            (&mut self.no_responders, other.no_responders),
-            (&mut self.flushed, other.flushed),
-            (&mut self.buffer_full, other.buffer_full),
-            (&mut self.drains, other.drains),
-        ];
-        for (mine, theirs) in pairs {
-            *mine += theirs;
+        for (what, n) in &other.0 {
+            *self.0.entry(what).or_default() += n;
         }
     }
 }
 
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "partial reads/writes {}, resets {}, restarts {}, lame ducks {}, refused dials {}, half-open {}, \
-             stalls {}, slow consumers {}, auth failures {}, permission errors {}, max-payload errors {}, \
-             reconnects {}, messages delivered {}, requests answered {}, timed out {}, no responders {}, \
-             flushes {}, reconnect buffer full {}, drains {}",
-            self.partial_io,
-            self.resets,
-            self.restarts,
-            self.lame_ducks,
-            self.refused_dials,
-            self.half_open,
-            self.stalls,
-            self.slow_consumers,
-            self.auth_failures,
-            self.permission_errors,
-            self.max_payload_errors,
-            self.reconnects,
-            self.delivered,
-            self.answered,
-            self.timed_out,
-            self.no_responders,
-            self.flushed,
-            self.buffer_full,
-            self.drains
-        )
+        let mut first = true;
+        for (what, n) in &self.0 {
+            write!(f, "{}{what} {n}", if first { "" } else { ", " })?;
+            first = false;
+        }
+        Ok(())
     }
 }
 

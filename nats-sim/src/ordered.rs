@@ -137,7 +137,7 @@ impl Sim {
     fn client_reads(&mut self) -> Check {
         let Some((serial, cseq, sseq)) = self.wire.pop_front() else { return Ok(()) };
         if !self.settling && self.rng.chance(self.loss) {
-            self.counts.partial_io += 1;
+            self.counts.bump("deliveries lost");
             self.note(format!("lost {serial}/{cseq}/{sseq}"));
             return Ok(());
         }
@@ -151,10 +151,10 @@ impl Sim {
                     ));
                 }
                 self.delivered = sseq;
-                self.counts.delivered += 1;
+                self.counts.bump("messages delivered");
             }
             Delivery::Reset => {
-                self.counts.resets += 1;
+                self.counts.bump("consumer resets");
                 self.note(format!("gap at {serial}/{cseq}: reset to serial {}", self.tracker.serial()));
             }
             Delivery::DropStale if serial == current => {
@@ -178,13 +178,13 @@ impl Sim {
             2 => {
                 // The connection dropped: whatever was on its way is gone.
                 self.wire.clear();
-                self.counts.reconnects += 1;
+                self.counts.bump("reconnects");
                 ResetReason::Reconnected
             }
             _ => ResetReason::NoResponders,
         };
         self.note(format!("reset: {reason:?}"));
-        self.counts.resets += 1;
+        self.counts.bump("consumer resets");
         self.tracker.reset(reason);
     }
 
@@ -223,7 +223,7 @@ impl Sim {
         }
         self.creating = None;
         if !self.settling && self.rng.chance(self.create_failures) {
-            self.counts.refused_dials += 1;
+            self.counts.bump("creates failed");
             self.failed_at = Some(self.now());
             self.tracker.create_failed(serial, self.now());
             self.note(format!("create {serial} failed"));

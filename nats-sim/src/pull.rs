@@ -258,9 +258,9 @@ impl Sim {
                         .and_then(|s| s.parse().ok())
                         .ok_or_else(|| format!("a non-user message reached the user: {msg:?}"))?;
                     self.received.insert(seq);
-                    self.counts.delivered += 1;
+                    self.counts.bump("messages delivered");
                 }
-                PullEvent::MissingHeartbeat => self.counts.stalls += 1,
+                PullEvent::MissingHeartbeat => self.counts.bump("missed heartbeats"),
                 other => return Err(format!("unexpected event: {other:?}")),
             }
         }
@@ -274,7 +274,7 @@ impl Sim {
             return;
         }
         // A disconnect: everything on the wire is lost; deliveries come again after the ack wait.
-        self.counts.reconnects += 1;
+        self.counts.bump("reconnects");
         self.note("disconnect".into());
         self.connected = false;
         self.consumer.handle_disconnected(self.base + self.now);

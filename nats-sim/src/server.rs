@@ -237,7 +237,7 @@ impl World {
                 if self.profile.auth && (info.user.as_deref(), info.pass.as_deref()) != (Some(USER.0), Some(USER.1)) {
                     link.send_err("Authorization Violation");
                     link.server_gone = true;
-                    self.counts.auth_failures += 1;
+                    self.counts.bump("auth failures");
                     return Ok(());
                 }
                 link.ready = true;
@@ -257,7 +257,7 @@ impl World {
                         None => format!("Permissions Violation for Subscription to \"{subject}\""),
                     };
                     link.send_err(&text);
-                    self.counts.permission_errors += 1;
+                    self.counts.bump("permission errors");
                     return Ok(());
                 }
                 let queue = queue.as_ref().map(text);
@@ -289,12 +289,12 @@ impl World {
         if size > self.profile.max_payload {
             from.send_err("Maximum Payload Violation");
             from.server_gone = true;
-            self.counts.max_payload_errors += 1;
+            self.counts.bump("max-payload errors");
             return Ok(());
         }
         if subject.starts_with(DENIED) {
             from.send_err(&format!("Permissions Violation for Publish to \"{subject}\""));
-            self.counts.permission_errors += 1;
+            self.counts.bump("permission errors");
             return Ok(());
         }
         let stamp = read_stamp(&p.payload);
@@ -351,7 +351,7 @@ impl World {
             let link = &mut self.links[ti];
             if link.s2c.data.len() > self.profile.slow_consumer_bytes {
                 // The server gives up on a client that does not read: the connection ends, queued bytes lost.
-                self.counts.slow_consumers += 1;
+                self.counts.bump("slow consumers");
                 self.reset_link(ti);
             }
         }

@@ -179,7 +179,7 @@ impl Sim {
                 if ep.max_in_flight.is_none_or(|m| ep.in_flight.len() < m) {
                     return Err(format!("{} refused a request under its limit", ep.name));
                 }
-                self.counts.buffer_full += 1;
+                self.counts.bump("busy refusals");
                 ep.expected.num_errors += 1;
                 ep.expected.last_error = format!("{}:{}", micro::BUSY_CODE, micro::BUSY_DESCRIPTION);
                 Ok(())
@@ -203,7 +203,7 @@ impl Sim {
         let ep = &mut self.endpoints[e];
         let (ticket, received, ticket_generation) = ep.in_flight.swap_remove(i);
         self.core.finish(ticket, ending.clone());
-        self.counts.answered += 1;
+        self.counts.bump("requests finished");
         if ep.removed {
             return Ok(());
         }
@@ -227,7 +227,7 @@ impl Sim {
 
     /// STATS as a requester reads it, against the model; and the in-flight counts.
     fn check_stats(&mut self) -> Check {
-        self.counts.flushed += 1;
+        self.counts.bump("STATS checked");
         let json = self.core.verb_reply(Verb::Stats);
         let stats: serde_json::Value = serde_json::from_slice(&json).map_err(|e| format!("STATS is not JSON: {e}"))?;
         let listed = stats["endpoints"].as_array().ok_or("STATS without endpoints")?;
@@ -269,7 +269,7 @@ impl Sim {
             let e = self.rng.index(self.endpoints.len());
             self.finish(e)?;
         }
-        self.counts.drains += 1;
+        self.counts.bump("stops drained");
         for ep in &self.endpoints {
             if self.core.in_flight(ep.id) != 0 {
                 return Err(format!(

@@ -144,7 +144,7 @@ impl World {
     }
 
     pub(crate) fn outcome(&self) -> Outcome {
-        Outcome { steps: self.step, simulated: self.now, counts: self.counts }
+        Outcome { steps: self.step, simulated: self.now, counts: self.counts.clone() }
     }
 
     pub(crate) fn failure(&self, what: String) -> Failure {
@@ -214,7 +214,7 @@ impl World {
         let now = self.instant();
         let accepts = self.nodes.get(node).is_some_and(|n| n.up && n.refuse_until <= self.now && n.lame_at.is_none());
         if !accepts {
-            self.counts.refused_dials += 1;
+            self.counts.bump("refused dials");
             self.note(|| format!("client {ci}: dial to node {node} refused"));
             self.clients[ci].conn.handle_eof(now);
             return self.pump(ci);
@@ -271,7 +271,7 @@ impl World {
                 let pipe = if what == 0 { &self.links[li].c2s } else { &self.links[li].s2c };
                 let waiting = pipe.data.len();
                 let n = if self.rng.chance(self.profile.partial) {
-                    self.counts.partial_io += 1;
+                    self.counts.bump("partial reads/writes");
                     self.rng.range(1, waiting as u64) as usize
                 } else {
                     waiting
@@ -317,7 +317,7 @@ impl World {
         match self.rng.weighted(&weights) {
             0 if !live.is_empty() => {
                 let li = *self.rng.pick(&live);
-                self.counts.resets += 1;
+                self.counts.bump("resets");
                 let id = self.links[li].id;
                 self.note(|| format!("reset link {id}"));
                 self.reset_link(li);
@@ -325,7 +325,7 @@ impl World {
             1 => {
                 let n = self.rng.index(self.nodes.len());
                 if self.nodes[n].up {
-                    self.counts.restarts += 1;
+                    self.counts.bump("restarts");
                     self.note(|| format!("restart node {n}"));
                     let down = Duration::from_millis(self.rng.range(0, 3000));
                     self.take_down(n, down);
@@ -334,7 +334,7 @@ impl World {
             2 => {
                 let n = self.rng.index(self.nodes.len());
                 if self.nodes[n].up && self.nodes[n].lame_at.is_none() {
-                    self.counts.lame_ducks += 1;
+                    self.counts.bump("lame ducks");
                     let at = self.now + Duration::from_millis(self.rng.range(100, 2000));
                     self.nodes[n].lame_at = Some(at);
                     self.note(|| format!("node {n} enters lame duck mode"));
@@ -353,7 +353,7 @@ impl World {
             }
             4 if !live.is_empty() => {
                 let li = *self.rng.pick(&live);
-                self.counts.half_open += 1;
+                self.counts.bump("half-open");
                 let link = &mut self.links[li];
                 link.black_hole = true;
                 let id = link.id;
@@ -361,7 +361,7 @@ impl World {
             }
             5 if !live.is_empty() => {
                 let li = *self.rng.pick(&live);
-                self.counts.stalls += 1;
+                self.counts.bump("stalls");
                 let until = self.now + Duration::from_millis(self.rng.range(10, 3000));
                 let to_client = self.rng.chance(500);
                 let link = &mut self.links[li];

@@ -1,10 +1,12 @@
-//! Seeded schedules through the core: a bounded number in CI, a campaign on demand.
+//! Seeded schedules through the core, the consumers and the service core: a bounded number in CI, a campaign
+//! on demand.
 //!
-//! - `cargo test -p nats-sim --test sim`: the CI budget (`SIM_SEEDS`, default below), seeds from 0.
-//! - `SIM_SEEDS=1000000 cargo test --release -p nats-sim --test sim -- --nocapture`: a campaign over every
-//!   core, with the schedules per second and the faults covered printed at the end.
-//! - `SIM_SEED=1234 cargo test -p nats-sim --test sim -- --nocapture`: replays one seed and prints its trace.
-//! - `SIM_START=N` starts a campaign at seed N.
+//! - `cargo test -p nats-sim --test sim`: the CI budget (`SIM_SEEDS`, default below) of each simulation, seeds
+//!   from 0, with the count, the rate and what the schedules covered printed (`-- --nocapture` shows it).
+//! - `SIM_SEEDS=1000000 cargo test --release -p nats-sim --test sim -- --nocapture`: a campaign on every core.
+//! - `SIM_SEED=1234 cargo test -p nats-sim --test sim -- --nocapture`: replays one seed (`SIM_TRACE=N` keeps the
+//!   last N actions, with the server's view, for the failure report).
+//! - `SIM_START=N` starts a campaign at seed N; a test name picks one simulation (`core`'s is `seeded_schedules`).
 
 use std::time::Instant;
 
@@ -13,17 +15,34 @@ use nats_sim::Counts;
 /// Seeds run when `SIM_SEEDS` is not set.
 const CI_SEEDS: u64 = 2_000;
 
-/// Seeds that once found a bug, kept so that it stays fixed. Each runs whatever `SIM_SEEDS` says.
-const REGRESSIONS: &[(u64, &str)] = &[
+/// A simulation: one seed in, what it did or the promise it broke out.
+type Run = fn(u64) -> Result<nats_sim::Outcome, nats_sim::Failure>;
+
+/// Seeds that once found a bug, kept so that it stays fixed (whatever `SIM_SEEDS` says).
+const REGRESSIONS: &[(Run, u64, &str)] = &[
     (
+        nats_sim::run,
         236,
-        "a raised max (UNSUB 2, then UNSUB 4) reached a server that had ended the subscription at the lower one; \
-         the client believed it live for ever",
+        "core: a raised max (UNSUB 2, then UNSUB 4) reached a server that had ended the subscription at the lower \
+         one; the client believed it live for ever",
     ),
     (
+        nats_sim::run,
         1_011_138,
-        "the fix's SUB then UNSUB, split across two reads: a message between them ended the subscription at the old \
-         max again",
+        "core: the first fix's SUB then UNSUB, split across two reads: a message between them ended the \
+         subscription at the old max again",
+    ),
+    (
+        nats_sim::pull::run,
+        496,
+        "pull: a bytes-limited pull used up by its bytes ended without a status; its unserved batch stayed counted \
+         and shrank every later pull",
+    ),
+    (nats_sim::pull::run, 44, "pull: a pull filled by such a shrunken batch left bytes counted that never came"),
+    (
+        nats_sim::service::run,
+        0,
+        "service core: a request received before a reset and finished after left processing time with no request",
     ),
 ];
 
@@ -33,8 +52,8 @@ fn env(name: &str) -> Option<u64> {
 
 #[test]
 fn seeds_that_found_bugs_stay_fixed() {
-    for &(seed, what) in REGRESSIONS {
-        if let Err(failure) = nats_sim::run(seed) {
+    for &(run, seed, what) in REGRESSIONS {
+        if let Err(failure) = run(seed) {
             panic!("regression ({what}):\n{failure}");
         }
     }
@@ -42,7 +61,7 @@ fn seeds_that_found_bugs_stay_fixed() {
 
 /// Runs `SIM_SEEDS` seeds (default `ci_seeds`) of one simulation on every core, or replays `SIM_SEED`; prints
 /// the rate and what the schedules covered, and returns the counts.
-fn campaign(label: &str, ci_seeds: u64, run: fn(u64) -> Result<nats_sim::Outcome, nats_sim::Failure>) -> Counts {
+fn campaign(label: &str, ci_seeds: u64, run: Run) -> Counts {
     if let Some(seed) = env("SIM_SEED") {
         match run(seed) {
             Ok(outcome) => {
@@ -103,7 +122,12 @@ fn campaign(label: &str, ci_seeds: u64, run: fn(u64) -> Result<nats_sim::Outcome
 fn seeded_schedules_keep_every_promise() {
     let counts = campaign("core", CI_SEEDS, nats_sim::run);
     if env("SIM_SEED").is_none() {
-        assert!(counts.delivered > 0 && counts.flushed > 0 && counts.reconnects > 0, "the schedules exercised nothing");
+        assert!(
+            ["messages delivered", "flushes completed", "reconnects", "requests answered"]
+                .iter()
+                .all(|w| counts.get(w) > 0),
+            "the schedules exercised nothing: {counts}"
+        );
     }
 }
 
@@ -111,7 +135,10 @@ fn seeded_schedules_keep_every_promise() {
 fn ordered_consumer_schedules_deliver_every_message_once_in_order() {
     let counts = campaign("ordered consumer", CI_SEEDS, nats_sim::ordered::run);
     if env("SIM_SEED").is_none() {
-        assert!(counts.delivered > 0 && counts.resets > 0, "the schedules exercised nothing");
+        assert!(
+            ["messages delivered", "consumer resets", "deliveries lost"].iter().all(|w| counts.get(w) > 0),
+            "the schedules exercised nothing: {counts}"
+        );
     }
 }
 
@@ -119,7 +146,10 @@ fn ordered_consumer_schedules_deliver_every_message_once_in_order() {
 fn pull_consume_schedules_never_leak_pending_and_deliver_everything() {
     let counts = campaign("pull consume", CI_SEEDS, nats_sim::pull::run);
     if env("SIM_SEED").is_none() {
-        assert!(counts.delivered > 0 && counts.reconnects > 0 && counts.stalls > 0, "the schedules exercised nothing");
+        assert!(
+            ["messages delivered", "reconnects", "missed heartbeats"].iter().all(|w| counts.get(w) > 0),
+            "the schedules exercised nothing: {counts}"
+        );
     }
 }
 
@@ -127,6 +157,9 @@ fn pull_consume_schedules_never_leak_pending_and_deliver_everything() {
 fn service_core_schedules_keep_their_statistics_true() {
     let counts = campaign("service core", CI_SEEDS, nats_sim::service::run);
     if env("SIM_SEED").is_none() {
-        assert!(counts.answered > 0 && counts.flushed > 0, "the schedules exercised nothing");
+        assert!(
+            ["requests finished", "STATS checked", "busy refusals"].iter().all(|w| counts.get(w) > 0),
+            "the schedules exercised nothing: {counts}"
+        );
     }
 }
