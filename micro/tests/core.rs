@@ -1366,10 +1366,15 @@ fn reset_clears_everything_and_restarts_the_clock() {
     assert_eq!(core.in_flight(b), 1);
     core.finish(held, Outcome::Replied);
     assert_eq!(core.in_flight(b), 0);
+    // Received before the reset and finished after: counted in the new window with its time, so STATS never
+    // shows processing time (or errors) without a request.
+    let s = core.stats();
+    assert_eq!(s.endpoints[1].num_requests, 1);
+    assert!(s.endpoints[1].processing_time > 0);
     let t = core.begin(b).expect("slot freed");
     core.finish(t, Outcome::Replied);
     let s = core.stats();
-    assert_eq!(s.endpoints[1].num_requests, 1);
+    assert_eq!(s.endpoints[1].num_requests, 2);
     assert_eq!(s.endpoints[1].num_errors, 0);
 }
 
