@@ -36,7 +36,7 @@ pub use sid_map::{IdHasher, IdMap};
 
 use mux::Mux;
 use subs::Subscriptions;
-use timers::{after, Timer, Timers};
+use timers::{after, Deadlines, Due, Timer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PingPurpose {
@@ -86,7 +86,8 @@ pub struct Connection {
     /// Publishes (and flush PINGs) made while not connected.
     pending: WriteBuffer,
     events: VecDeque<Event>,
-    timers: Timers,
+    /// Every deadline: the connection's timers, open flushes, open requests.
+    timers: Deadlines,
     subs: Subscriptions,
     mux: Mux,
     inbox: String,
@@ -132,7 +133,7 @@ impl Connection {
             out: WriteBuffer::new(),
             pending: WriteBuffer::new(),
             events: VecDeque::new(),
-            timers: Timers::default(),
+            timers: Deadlines::default(),
             subs: Subscriptions::default(),
             mux: Mux::default(),
             inbox,
@@ -418,17 +419,30 @@ impl Connection {
                 self.out.push_sub(wildcard.as_bytes(), None, sid);
             }
         }
-        let (id, reply) = self.mux.start(timeout.map(|t| after(now, t)), many);
+        let (id, reply) = self.mux.start(timeout.map(|t| after(now, t)), many, &mut self.timers);
         if let Err(e) = self.push_publish(subject, Some(reply.as_bytes()), headers, hdr_len, payload) {
-            self.mux.cancel(id);
+            self.mux.cancel(id, &mut self.timers);
             return Err(e);
         }
         Ok(id)
     }
 
+    /// Ends an open flush (its deadline leaves the table). True if it was open.
+    pub(crate) fn end_flush(&mut self, id: u64) -> bool {
+        match self.flushes.remove(&id) {
+            Some(deadline) => {
+                if let Some(at) = deadline {
+                    self.timers.remove(at, Due::Flush(id));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forgets a request; later replies to it are dropped. True if it was still waiting.
     pub fn cancel_request(&mut self, id: RequestId) -> bool {
-        let was = self.mux.cancel(id);
+        let was = self.mux.cancel(id, &mut self.timers);
         self.maybe_finish_drain();
         was
     }
@@ -439,7 +453,11 @@ impl Connection {
         self.check_open()?;
         self.last_flush += 1;
         let id = self.last_flush;
-        self.flushes.insert(id, timeout.map(|t| after(now, t)));
+        let deadline = timeout.map(|t| after(now, t));
+        self.flushes.insert(id, deadline);
+        if let Some(at) = deadline {
+            self.timers.insert(at, Due::Flush(id));
+        }
         if self.is_connected() {
             self.out.push_ping();
             self.pings.push_back(PingPurpose::Fence(id));
@@ -516,7 +534,6 @@ impl Connection {
 
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let flush = self.flushes.values().flatten().min().copied();
-        [self.timers.next(), flush, self.mux.next_deadline()].into_iter().flatten().min()
+        self.timers.next()
     }
 }

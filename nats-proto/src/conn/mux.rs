@@ -1,6 +1,5 @@
 //! The request/reply mux: one wildcard inbox subscription per connection, a token per request.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Instant;
 
@@ -9,6 +8,8 @@ use bytes::{BufMut, BytesMut};
 use crate::headers::StatusCode;
 use crate::op::Msg;
 use crate::subject::Subject;
+
+use super::timers::{Deadlines, Due};
 
 /// Identifies a request made with [`crate::Connection::request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,7 +54,6 @@ pub(crate) struct Mux {
     /// The mux subscription's sid and the prefix of every reply subject (`<inbox>.<nuid>.`).
     sub: Option<(u64, BytesMut, Subject)>,
     pending: super::IdMap<Pending>,
-    deadlines: BTreeSet<(Instant, u64)>,
     last_token: u64,
 }
 
@@ -92,13 +92,18 @@ impl Mux {
         Some((sid, wildcard))
     }
 
-    /// Registers a request; returns its id and reply subject.
-    pub(crate) fn start(&mut self, deadline: Option<Instant>, many: bool) -> (RequestId, Subject) {
+    /// Registers a request (its deadline goes into the connection's table); returns its id and reply subject.
+    pub(crate) fn start(
+        &mut self,
+        deadline: Option<Instant>,
+        many: bool,
+        deadlines: &mut Deadlines,
+    ) -> (RequestId, Subject) {
         self.last_token += 1;
         let token = self.last_token;
         self.pending.insert(token, Pending { deadline, many });
         if let Some(d) = deadline {
-            self.deadlines.insert((d, token));
+            deadlines.insert(d, Due::Request(token));
         }
         // ensure_sub runs before start, so the prefix exists.
         let mut reply = self.sub.as_ref().map(|(_, p, _)| p.clone()).unwrap_or_default();
@@ -106,11 +111,11 @@ impl Mux {
         (RequestId(token), Subject::from_bytes(reply.freeze()))
     }
 
-    fn finish(&mut self, token: u64) -> bool {
+    fn finish(&mut self, token: u64, deadlines: &mut Deadlines) -> bool {
         match self.pending.remove(&token) {
             Some(p) => {
                 if let Some(d) = p.deadline {
-                    self.deadlines.remove(&(d, token));
+                    deadlines.remove(d, Due::Request(token));
                 }
                 true
             }
@@ -119,12 +124,12 @@ impl Mux {
     }
 
     /// Forgets a request (cancelled by its caller). True if it was pending.
-    pub(crate) fn cancel(&mut self, id: RequestId) -> bool {
-        self.finish(id.0)
+    pub(crate) fn cancel(&mut self, id: RequestId, deadlines: &mut Deadlines) -> bool {
+        self.finish(id.0, deadlines)
     }
 
     /// Routes a message that arrived on the mux subscription.
-    pub(crate) fn route(&mut self, msg: Msg) -> Routed {
+    pub(crate) fn route(&mut self, msg: Msg, deadlines: &mut Deadlines) -> Routed {
         let prefix_len = self.sub.as_ref().map_or(0, |(_, p, _)| p.len());
         let token = msg.subject().as_bytes().get(prefix_len..).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
         let Some((token, many)) = token.and_then(|t| Some((t, self.pending.get(&t)?.many))) else {
@@ -132,26 +137,18 @@ impl Mux {
         };
         let id = RequestId(token);
         if msg.status() == Some(StatusCode::NO_RESPONDERS) {
-            self.finish(token);
+            self.finish(token, deadlines);
             return Routed::Reply { id, result: Err(RequestError::NoResponders), done: true };
         }
         if !many {
-            self.finish(token);
+            self.finish(token, deadlines);
         }
         Routed::Reply { id, result: Ok(msg), done: !many }
     }
 
-    /// Ends every request whose deadline is not after `now`.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<RequestId> {
-        let mut expired = vec![];
-        while let Some(&(deadline, token)) = self.deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.finish(token);
-            expired.push(RequestId(token));
-        }
-        expired
+    /// The request's deadline was taken from the table as due: it ends. True if it was still pending.
+    pub(crate) fn expire(&mut self, token: u64) -> bool {
+        self.pending.remove(&token).is_some()
     }
 
     /// Forgets the subscription (the server refused it): the next request subscribes again.
@@ -160,15 +157,19 @@ impl Mux {
     }
 
     /// Ends every request (the connection closed).
-    pub(crate) fn drain_all(&mut self) -> Vec<RequestId> {
-        self.deadlines.clear();
-        let mut ids: Vec<RequestId> = self.pending.drain().map(|(t, _)| RequestId(t)).collect();
+    pub(crate) fn drain_all(&mut self, deadlines: &mut Deadlines) -> Vec<RequestId> {
+        let mut ids: Vec<RequestId> = self
+            .pending
+            .drain()
+            .map(|(t, p)| {
+                if let Some(d) = p.deadline {
+                    deadlines.remove(d, Due::Request(t));
+                }
+                RequestId(t)
+            })
+            .collect();
         ids.sort_unstable();
         ids
-    }
-
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|&(d, _)| d)
     }
 
     pub(crate) fn in_flight(&self) -> usize {

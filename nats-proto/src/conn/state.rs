@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::mux::{RequestError, Routed};
+use super::mux::{RequestError, RequestId, Routed};
 use super::pool::backoff;
 use super::subs::Delivery;
-use super::timers::{after, Timer};
+use super::timers::{after, Due, Timer};
 use super::{
     CloseReason, Connection, Deliver, Event, FlushError, FlushId, NoSink, PingPurpose, State, SubscriptionEnd,
 };
@@ -126,36 +126,39 @@ impl Connection {
         self.lose(now, error);
     }
 
-    /// Time passed: fires whatever is due at `now`.
+    /// Time passed: fires whatever is due at `now` (one deadline table, in the order [`Due`] gives).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.timers.take_expired(Timer::Connect, now) {
-            self.lose(now, ConnectionError::ConnectTimeout);
-        }
-        if self.timers.take_expired(Timer::Reconnect, now) {
-            self.dial_next(now);
-        }
-        if self.timers.take_expired(Timer::Ping, now) {
-            if self.keepalive_out >= self.config.max_pings_out {
-                self.lose(now, ConnectionError::StaleConnection);
-            } else {
-                self.out.push_ping();
-                self.pings.push_back(PingPurpose::KeepAlive);
-                self.keepalive_out += 1;
-                self.timers.set(Timer::Ping, after(now, self.config.ping_interval));
+        for due in self.timers.take_due(now) {
+            if self.state == State::Closed {
+                // Closed by what was due before: every flush and request has already ended.
+                break;
             }
-        }
-        let mut expired: Vec<u64> =
-            self.flushes.iter().filter(|(_, d)| d.is_some_and(|d| d <= now)).map(|(&id, _)| id).collect();
-        expired.sort_unstable();
-        for id in expired {
-            self.flushes.remove(&id);
-            self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Timeout) });
-        }
-        for id in self.mux.expire(now) {
-            self.events.push_back(Event::Response { id, result: Err(RequestError::Timeout), done: true });
-        }
-        if self.timers.take_expired(Timer::Drain, now) {
-            self.finish_close(CloseReason::DrainTimedOut);
+            match due {
+                Due::Timer(Timer::Connect) => self.lose(now, ConnectionError::ConnectTimeout),
+                Due::Timer(Timer::Reconnect) => self.dial_next(now),
+                Due::Timer(Timer::Ping) => {
+                    if self.keepalive_out >= self.config.max_pings_out {
+                        self.lose(now, ConnectionError::StaleConnection);
+                    } else {
+                        self.out.push_ping();
+                        self.pings.push_back(PingPurpose::KeepAlive);
+                        self.keepalive_out += 1;
+                        self.timers.set(Timer::Ping, after(now, self.config.ping_interval));
+                    }
+                }
+                Due::Flush(id) => {
+                    if self.flushes.remove(&id).is_some() {
+                        self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Timeout) });
+                    }
+                }
+                Due::Request(token) => {
+                    if self.mux.expire(token) {
+                        let id = RequestId(token);
+                        self.events.push_back(Event::Response { id, result: Err(RequestError::Timeout), done: true });
+                    }
+                }
+                Due::Timer(Timer::Drain) => self.finish_close(CloseReason::DrainTimedOut),
+            }
         }
         self.maybe_finish_drain();
     }
@@ -308,7 +311,7 @@ impl Connection {
         self.keepalive_out = 0;
         match self.pings.pop_front() {
             Some(PingPurpose::Fence(id)) => {
-                if self.flushes.remove(&id).is_some() {
+                if self.end_flush(id) {
                     self.events.push_back(Event::Flushed { id: FlushId(id), result: Ok(()) });
                 }
             }
@@ -336,7 +339,7 @@ impl Connection {
             // The reply inbox refused: no request can get an answer, so none waits for its timeout.
             if queue.is_none() && self.mux.subscription().is_some_and(|(_, s)| s.as_bytes() == subject.as_bytes()) {
                 self.mux.forget_sub();
-                for id in self.mux.drain_all() {
+                for id in self.mux.drain_all(&mut self.timers) {
                     let result = Err(RequestError::PermissionDenied(e.clone()));
                     self.events.push_back(Event::Response { id, result, done: true });
                 }
@@ -356,7 +359,7 @@ impl Connection {
         self.stats.in_msgs += 1;
         let sid = msg.sid();
         if Some(sid) == self.mux.sid() {
-            if let Routed::Reply { id, result, done } = self.mux.route(msg) {
+            if let Routed::Reply { id, result, done } = self.mux.route(msg, &mut self.timers) {
                 self.events.push_back(Event::Response { id, result, done });
                 self.maybe_finish_drain();
             }
@@ -405,7 +408,7 @@ impl Connection {
         for purpose in pings {
             match purpose {
                 PingPurpose::Fence(id) => {
-                    if self.flushes.remove(&id).is_some() {
+                    if self.end_flush(id) {
                         let result = Err(FlushError::Disconnected);
                         self.events.push_back(Event::Flushed { id: FlushId(id), result });
                     }
@@ -457,7 +460,7 @@ impl Connection {
         let had_transport = !matches!(self.state, State::Disconnected | State::Closed);
         self.state = State::Closed;
         self.timers.clear_all();
-        for id in self.mux.drain_all() {
+        for id in self.mux.drain_all(&mut self.timers) {
             self.events.push_back(Event::Response { id, result: Err(RequestError::Closed), done: true });
         }
         let mut open: Vec<u64> = self.flushes.drain().map(|(id, _)| id).collect();

@@ -1,5 +1,7 @@
-//! The connection's timer table: one optional deadline per timer; `poll_timeout` is their minimum.
+//! The connection's one deadline table: its own timers, open flushes and requests, ordered by when they fall
+//! due. `poll_timeout` is its first entry; `handle_timeout` takes what is due.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// The longest wait the connection schedules; longer durations (`Duration::MAX` as "for ever") are cut to it
@@ -11,8 +13,8 @@ pub(crate) fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d.min(LONGEST)).unwrap_or(now)
 }
 
-/// The connection's own timers (flush and request deadlines are kept with those commands).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The connection's own timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     /// The handshake must finish by then.
     Connect,
@@ -24,41 +26,123 @@ pub(crate) enum Timer {
     Drain,
 }
 
-const ALL: [Timer; 4] = [Timer::Connect, Timer::Reconnect, Timer::Ping, Timer::Drain];
-
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Timers {
-    deadlines: [Option<Instant>; 4],
+/// What falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Due {
+    /// One of the connection's timers.
+    Timer(Timer),
+    /// The flush with this id times out.
+    Flush(u64),
+    /// The request with this token times out.
+    Request(u64),
 }
 
-impl Timers {
+impl Due {
+    /// The order in which things due at once are handled: the connection's state first (connect, reconnect,
+    /// keep-alive), then flushes (oldest first) and requests (earliest deadline first), a drain's end last so
+    /// that what timed out before it says so rather than "closed".
+    fn rank(self) -> (u8, u64) {
+        match self {
+            Due::Timer(Timer::Connect) => (0, 0),
+            Due::Timer(Timer::Reconnect) => (1, 0),
+            Due::Timer(Timer::Ping) => (2, 0),
+            Due::Flush(id) => (3, id),
+            Due::Request(_) => (4, 0),
+            Due::Timer(Timer::Drain) => (5, 0),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Deadlines {
+    table: BTreeSet<(Instant, Due)>,
+    /// Where each timer sits in the table, to move or clear it.
+    timers: [Option<Instant>; 4],
+}
+
+impl Deadlines {
+    /// Sets (or moves) a timer.
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.deadlines[timer as usize] = Some(at);
+        self.clear(timer);
+        self.timers[timer as usize] = Some(at);
+        self.table.insert((at, Due::Timer(timer)));
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {
-        self.deadlines[timer as usize] = None;
-    }
-
-    pub(crate) fn clear_all(&mut self) {
-        self.deadlines = [None; 4];
-    }
-
-    /// True (and the timer is cleared) when it was set to fire at or before `now`.
-    pub(crate) fn take_expired(&mut self, timer: Timer, now: Instant) -> bool {
-        let slot = &mut self.deadlines[timer as usize];
-        if slot.is_some_and(|d| d <= now) {
-            *slot = None;
-            return true;
+        if let Some(at) = self.timers[timer as usize].take() {
+            self.table.remove(&(at, Due::Timer(timer)));
         }
-        false
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.deadlines[timer as usize]
+        self.timers[timer as usize]
     }
 
+    /// Adds a flush's or a request's deadline.
+    pub(crate) fn insert(&mut self, at: Instant, due: Due) {
+        self.table.insert((at, due));
+    }
+
+    /// Removes a flush's or a request's deadline (it ended some other way).
+    pub(crate) fn remove(&mut self, at: Instant, due: Due) {
+        self.table.remove(&(at, due));
+    }
+
+    /// Forgets everything (the connection closed).
+    pub(crate) fn clear_all(&mut self) {
+        self.table.clear();
+        self.timers = [None; 4];
+    }
+
+    /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        ALL.iter().filter_map(|&t| self.deadlines[t as usize]).min()
+        self.table.first().map(|&(at, _)| at)
+    }
+
+    /// Takes everything due at `now` (anything set while handling them waits for the next call), in the order
+    /// to handle it (see [`Due::rank`]).
+    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<Due> {
+        let mut due = Vec::new();
+        while let Some(&(at, what)) = self.table.first() {
+            if at > now {
+                break;
+            }
+            self.table.pop_first();
+            if let Due::Timer(t) = what {
+                self.timers[t as usize] = None;
+            }
+            due.push(what);
+        }
+        // Stable: requests keep their deadline order.
+        due.sort_by_key(|d| d.rank());
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_table_orders_timers_flushes_and_requests() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut d = Deadlines::default();
+        d.set(Timer::Drain, at(10));
+        d.insert(at(30), Due::Request(7));
+        d.insert(at(20), Due::Flush(2));
+        d.insert(at(5), Due::Request(8));
+        d.set(Timer::Ping, at(40));
+        assert_eq!(d.next(), Some(at(5)));
+        // Moving a timer leaves no trace of its old place; clearing one removes it.
+        d.set(Timer::Ping, at(1));
+        d.remove(at(5), Due::Request(8));
+        assert_eq!(d.next(), Some(at(1)));
+        d.clear(Timer::Ping);
+        assert_eq!((d.next(), d.get(Timer::Ping)), (Some(at(10)), None));
+        // Everything due at 30 ms, in handling order: the flush, the request, then the drain's end.
+        assert_eq!(d.take_due(at(30)), [Due::Flush(2), Due::Request(7), Due::Timer(Timer::Drain)]);
+        assert_eq!((d.next(), d.get(Timer::Drain)), (None, None));
+        assert!(d.take_due(at(100)).is_empty());
     }
 }
