@@ -291,3 +291,33 @@ fn statistics_out_bytes_match_the_hpub_wire_bytes() {
     assert!(wire.starts_with(b"HPUB a r "), "{wire:?}");
     assert_eq!(p.conn.statistics().out_bytes, wire.len() as u64);
 }
+
+#[test]
+fn everything_due_at_once_ends_flushes_then_requests_then_the_drain() {
+    let ms = Duration::from_millis;
+    let mut c = config(&[URL]);
+    c.drain_timeout = ms(10);
+    let mut p = Peer::connected(c);
+    let now = p.now();
+    let late = p.conn.request(now, "svc", None, body("a"), Some(ms(30))).unwrap();
+    let flush = p.conn.flush(now, Some(ms(20))).unwrap();
+    let early = p.conn.request(now, "svc", None, body("b"), Some(ms(5))).unwrap();
+    assert_eq!(p.timeout_in(), Some(ms(5)), "one table: the earliest deadline of any kind");
+    p.conn.drain(now).unwrap();
+    p.sent();
+    // Nothing answers; all four fall due at once. The drain's end comes last, so each open flush and request
+    // reports its own timeout rather than "closed".
+    p.advance(ms(30));
+    let events = p.events();
+    assert_eq!(
+        events[..3],
+        [
+            Event::Flushed { id: flush, result: Err(FlushError::Timeout) },
+            Event::Response { id: early, result: Err(RequestError::Timeout), done: true },
+            Event::Response { id: late, result: Err(RequestError::Timeout), done: true },
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&Event::Closed(CloseReason::DrainTimedOut)), "{events:?}");
+    assert_eq!(p.conn.poll_timeout(), None, "a closed connection keeps no deadline");
+}

@@ -7,86 +7,78 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use nats_proto::subject::matches;
 use nats_proto::{
-    CloseReason, CommandError, Config, Connection, ConnectionError, Event, FlushError, FlushId, Headers, Msg,
-    ReconnectPolicy, RequestError, RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
+    CloseReason, Config, Connection, ConnectionError, Event, FlushError, FlushId, Msg, ReconnectPolicy, RequestError,
+    RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
 };
 
 use crate::rng::SimRng;
-use crate::server::{read_stamp, stamp, BASE_PORT, DENIED, REQUEST, TRACKED, USER};
+use crate::server::{read_stamp, BASE_PORT, DENIED, REQUEST, TRACKED, USER};
 use crate::world::{Check, Profile, World};
 
-/// Subjects tracked messages are published on.
-const SUBJECTS: [&str; 5] = ["t.a", "t.b", "t.a.x", "t.b.y", "t.c"];
-/// Patterns subscribers use.
-const PATTERNS: [&str; 7] = ["t.a", "t.*", "t.>", "t.a.*", "t.b.y", "t.*.x", ">"];
-/// Subjects requests go to; the last has no responder ever.
-const SERVICES: [&str; 4] = ["svc.0", "svc.1", "svc.2", "svc.none"];
-/// Patterns responders use.
-const RESPONDERS: [&str; 3] = ["svc.0", "svc.1", "svc.*"];
 /// The drain timeout every simulated client uses.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A subscription as its user knows it.
 #[derive(Debug, Clone)]
-struct UserSub {
-    pattern: String,
-    queue: Option<String>,
-    max: Option<u64>,
-    delivered: u64,
+pub(crate) struct UserSub {
+    pub(crate) pattern: String,
+    pub(crate) queue: Option<String>,
+    pub(crate) max: Option<u64>,
+    pub(crate) delivered: u64,
     /// The user has not ended it.
-    live: bool,
+    pub(crate) live: bool,
     /// Its end was reported.
-    ended: bool,
+    pub(crate) ended: bool,
     /// Answers requests instead of counting messages.
-    responder: bool,
+    pub(crate) responder: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct FlushRecord {
+pub(crate) struct FlushRecord {
     /// Connection epoch it was made in: it covers that epoch's earlier publishes.
-    epoch: u64,
+    pub(crate) epoch: u64,
     /// Publishes with a lower sequence came before it.
-    seq_end: u64,
-    deadline: Instant,
+    pub(crate) seq_end: u64,
+    pub(crate) deadline: Instant,
 }
 
 #[derive(Debug, Clone)]
-struct RequestRecord {
-    payload: Bytes,
-    deadline: Instant,
-    many: bool,
-    done: bool,
+pub(crate) struct RequestRecord {
+    pub(crate) payload: Bytes,
+    pub(crate) deadline: Instant,
+    pub(crate) many: bool,
+    pub(crate) done: bool,
 }
 
 /// One simulated client.
 pub(crate) struct SimClient {
-    idx: usize,
+    pub(crate) idx: usize,
     pub(crate) conn: Connection,
     /// Bytes taken from the core, not yet written.
-    wire: WriteBuffer,
+    pub(crate) wire: WriteBuffer,
     /// The read buffer of the no-copy path.
     pub(crate) read_buf: BytesMut,
     /// Reads go through `handle_read` (straight to a sink) rather than `handle_input`.
-    use_sink: bool,
+    pub(crate) use_sink: bool,
     pub(crate) link: Option<u64>,
     /// A dial under way: when it completes, and the port.
     pub(crate) dial: Option<(Duration, u16)>,
     /// Disconnections seen: publishes and flushes of one epoch share one connection (or its buffer).
-    epoch: u64,
+    pub(crate) epoch: u64,
     pub(crate) closed: bool,
-    ever_connected: bool,
-    close_requested: bool,
-    drain_deadline: Option<Duration>,
-    subs: BTreeMap<u64, UserSub>,
+    pub(crate) ever_connected: bool,
+    pub(crate) close_requested: bool,
+    pub(crate) drain_deadline: Option<Duration>,
+    pub(crate) subs: BTreeMap<u64, UserSub>,
     /// (sid, origin, sequence) delivered.
-    seen: HashSet<(u64, usize, u64)>,
-    next_seq: u64,
+    pub(crate) seen: HashSet<(u64, usize, u64)>,
+    pub(crate) next_seq: u64,
     /// Accepted tracked publishes not yet proven by a flush: (sequence, epoch).
-    pubs: Vec<(u64, u64)>,
-    flushes: BTreeMap<FlushId, FlushRecord>,
-    flush_calls: u64,
-    requests: BTreeMap<RequestId, RequestRecord>,
-    next_req: u64,
+    pub(crate) pubs: Vec<(u64, u64)>,
+    pub(crate) flushes: BTreeMap<FlushId, FlushRecord>,
+    pub(crate) flush_calls: u64,
+    pub(crate) requests: BTreeMap<RequestId, RequestRecord>,
+    pub(crate) next_req: u64,
     pub(crate) wrong_password: bool,
 }
 
@@ -516,280 +508,5 @@ impl World {
         } else {
             Err(format!("client {ci}: closed unexpectedly: {reason:?}"))
         }
-    }
-
-    /// One action of a client's user, drawn from the seed.
-    pub(crate) fn workload(&mut self) -> Check {
-        if self.settling {
-            return Ok(());
-        }
-        let ci = self.rng.index(self.clients.len());
-        if self.clients[ci].closed {
-            return Ok(());
-        }
-        let now = self.instant();
-        match self.rng.weighted(&[30, 6, 3, 4, 4, 3, 8, 2, 6, 2, 1, 1]) {
-            0 => self.publish(ci),
-            1 | 2 => {
-                let pattern = *self.rng.pick(&PATTERNS);
-                let queue = self.rng.chance(300).then(|| *self.rng.pick(&["g1", "g2"]));
-                self.subscribe(ci, pattern, queue, false)
-            }
-            3 => {
-                let pattern = *self.rng.pick(&RESPONDERS);
-                let queue = self.rng.chance(500).then_some("workers");
-                self.subscribe(ci, pattern, queue, true)
-            }
-            4 | 5 => {
-                let c = &self.clients[ci];
-                let live: Vec<u64> = c.subs.iter().filter(|(_, s)| s.live).map(|(&sid, _)| sid).collect();
-                if live.is_empty() {
-                    return Ok(());
-                }
-                let sid = *self.rng.pick(&live);
-                let delivered = c.subs[&sid].delivered;
-                let max = self.rng.chance(500).then(|| delivered + self.rng.below(4));
-                self.note(|| format!("client {ci}: unsubscribe sid {sid} max {max:?}"));
-                let c = &mut self.clients[ci];
-                match c.conn.unsubscribe(sid, max) {
-                    Ok(()) => {
-                        let sub = c.subs.get_mut(&sid).expect("picked from the map");
-                        match max {
-                            Some(m) => sub.max = Some(m),
-                            None => sub.live = false,
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(format!("client {ci}: unsubscribe of live sid {sid} refused: {e}")),
-                }
-            }
-            6 | 7 => self.request(ci, now),
-            8 => {
-                let timeout = Duration::from_millis(self.rng.range(50, 5000));
-                let c = &mut self.clients[ci];
-                let id = c.conn.flush(now, Some(timeout)).map_err(|e| format!("client {ci}: flush refused: {e}"))?;
-                c.flush_calls += 1;
-                let record = FlushRecord { epoch: c.epoch, seq_end: c.next_seq, deadline: now + timeout };
-                if c.flushes.insert(id, record).is_some() {
-                    return Err(format!("client {ci}: {id:?} given twice"));
-                }
-                self.note(|| format!("client {ci}: flush {id:?}"));
-                Ok(())
-            }
-            9 => {
-                if self.rng.chance(500) {
-                    self.subscribe(ci, "deny.x", None, false)
-                } else {
-                    let _ = self.clients[ci].conn.publish("deny.x", None, None, &b"no"[..]);
-                    Ok(())
-                }
-            }
-            10 if self.rng.chance(60) => {
-                self.note(|| format!("client {ci}: drain"));
-                let c = &mut self.clients[ci];
-                if c.drain_deadline.is_none() {
-                    c.drain_deadline = Some(self.now + DRAIN_TIMEOUT);
-                }
-                c.conn.drain(now).map_err(|e| format!("client {ci}: drain refused: {e}"))
-            }
-            11 if self.rng.chance(30) => {
-                self.note(|| format!("client {ci}: close"));
-                let c = &mut self.clients[ci];
-                c.close_requested = true;
-                c.conn.close();
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn payload_len(&mut self) -> usize {
-        match self.rng.weighted(&[60, 30, 8, 2]) {
-            0 => self.rng.range(10, 40) as usize,
-            1 => self.rng.range(40, 300) as usize,
-            2 => self.rng.range(300, 3000) as usize,
-            _ => self.profile.max_payload + self.rng.range(1, 100) as usize,
-        }
-    }
-
-    fn publish(&mut self, ci: usize) -> Check {
-        let subject = *self.rng.pick(&SUBJECTS);
-        let len = self.payload_len();
-        let c = &mut self.clients[ci];
-        let seq = c.next_seq;
-        c.next_seq += 1;
-        let payload = stamp(TRACKED, ci, seq, len);
-        let mut headers = Headers::new();
-        headers.insert("Sim-Seq", &seq.to_string()).map_err(|e| e.to_string())?;
-        let headers = (seq % 3 == 0).then_some(&headers);
-        let buffered_before = c.conn.reconnect_buffer_len();
-        match c.conn.publish(subject, None, headers, &payload[..]) {
-            Ok(()) => {
-                c.pubs.push((seq, c.epoch));
-                Ok(())
-            }
-            Err(CommandError::ReconnectBufferFull { needed, available }) => {
-                self.counts.bump("reconnect buffer full");
-                let bound = self.profile.reconnect_buffer;
-                if c.conn.is_connected() || needed <= available || available != bound.saturating_sub(buffered_before) {
-                    return Err(format!(
-                        "client {ci}: buffer full with needed {needed}, available {available}, buffered \
-                         {buffered_before}, bound {bound}, connected {}",
-                        c.conn.is_connected()
-                    ));
-                }
-                Ok(())
-            }
-            Err(CommandError::MaxPayloadExceeded { size, max_payload }) if size > max_payload => Ok(()),
-            Err(CommandError::Closed) if c.conn.state() == State::Closed => Ok(()),
-            Err(e) => Err(format!("client {ci}: publish of {len} B refused: {e}")),
-        }
-    }
-
-    fn subscribe(&mut self, ci: usize, pattern: &str, queue: Option<&str>, responder: bool) -> Check {
-        let c = &mut self.clients[ci];
-        match c.conn.subscribe(pattern, queue.map(str::as_bytes)) {
-            Ok(sid) => {
-                let sub = UserSub {
-                    pattern: pattern.to_owned(),
-                    queue: queue.map(str::to_owned),
-                    max: None,
-                    delivered: 0,
-                    live: true,
-                    ended: false,
-                    responder,
-                };
-                if c.subs.insert(sid, sub).is_some() {
-                    return Err(format!("client {ci}: sid {sid} given twice"));
-                }
-                self.note(|| format!("client {ci}: subscribe {pattern} {queue:?} as sid {sid}"));
-                Ok(())
-            }
-            Err(CommandError::Draining) if c.drain_deadline.is_some() => Ok(()),
-            Err(e) => Err(format!("client {ci}: subscribe to {pattern} refused: {e}")),
-        }
-    }
-
-    fn request(&mut self, ci: usize, now: Instant) -> Check {
-        let subject = *self.rng.pick(&SERVICES);
-        let len = self.payload_len();
-        let many = self.rng.chance(200);
-        let timeout = Duration::from_millis(self.rng.range(20, 3000));
-        let c = &mut self.clients[ci];
-        let seq = c.next_req;
-        c.next_req += 1;
-        let payload = Bytes::from(stamp(REQUEST, ci, seq, len));
-        let made = if many {
-            c.conn.request_many(now, subject, None, &payload[..], Some(timeout))
-        } else {
-            c.conn.request(now, subject, None, &payload[..], Some(timeout))
-        };
-        match made {
-            Ok(id) => {
-                let record = RequestRecord { payload, deadline: now + timeout, many, done: false };
-                if c.requests.insert(id, record).is_some() {
-                    return Err(format!("client {ci}: {id:?} given twice"));
-                }
-                Ok(())
-            }
-            Err(CommandError::ReconnectBufferFull { .. }) if !c.conn.is_connected() => {
-                self.counts.bump("reconnect buffer full");
-                Ok(())
-            }
-            Err(CommandError::MaxPayloadExceeded { size, max_payload }) if size > max_payload => Ok(()),
-            Err(CommandError::Draining) if c.drain_deadline.is_some() => Ok(()),
-            Err(e) => Err(format!("client {ci}: request refused: {e}")),
-        }
-    }
-
-    /// Promises that hold at every step.
-    pub(crate) fn check_all(&mut self) -> Check {
-        let now = self.instant();
-        for (ci, c) in self.clients.iter().enumerate() {
-            if let Some((id, _)) = c.requests.iter().find(|(_, r)| !r.done && r.deadline < now) {
-                return Err(format!("client {ci}: {id:?} still open past its deadline"));
-            }
-            if let Some((id, _)) = c.flushes.iter().find(|(_, f)| f.deadline < now) {
-                return Err(format!("client {ci}: {id:?} still open past its deadline"));
-            }
-            if c.drain_deadline.is_some_and(|d| d < self.now) && !c.closed {
-                return Err(format!("client {ci}: drain still going past its timeout"));
-            }
-            let bound = self.profile.reconnect_buffer as u64 + 6 * c.flush_calls;
-            if c.conn.reconnect_buffer_len() as u64 > bound {
-                return Err(format!(
-                    "client {ci}: reconnect buffer {} B over its bound",
-                    c.conn.reconnect_buffer_len()
-                ));
-            }
-            let open_subs = c.subs.values().filter(|s| !s.ended).count();
-            let open_requests = c.requests.values().filter(|r| !r.done).count();
-            if c.conn.subscription_count() != open_subs || c.conn.requests_in_flight() != open_requests {
-                return Err(format!(
-                    "client {ci}: the core holds {} subscriptions and {} requests; the user has {open_subs} and \
-                     {open_requests}",
-                    c.conn.subscription_count(),
-                    c.conn.requests_in_flight()
-                ));
-            }
-            if c.closed && (c.conn.reconnect_buffer_len() > 0 || !c.flushes.is_empty() || open_subs > 0) {
-                return Err(format!("client {ci}: closed but still holds work"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Once settled: the server holds exactly the client's live subscriptions.
-    pub(crate) fn check_agreement(&self, ci: usize) -> Check {
-        let c = &self.clients[ci];
-        if c.closed || c.wrong_password {
-            return Ok(());
-        }
-        let li = c.link.and_then(|id| self.link_index(id)).ok_or_else(|| format!("client {ci}: no connection"))?;
-        let server: Vec<(u64, String, Option<String>, Option<u64>)> = self.links[li]
-            .subs
-            .iter()
-            .filter(|(_, s)| !s.subject.starts_with("_INBOX."))
-            .map(|(&sid, s)| (sid, s.subject.clone(), s.queue.clone(), s.max.map(|m| m - s.delivered)))
-            .collect();
-        let client: Vec<(u64, String, Option<String>, Option<u64>)> = c
-            .subs
-            .iter()
-            .filter(|(_, s)| !s.ended)
-            .map(|(&sid, s)| (sid, s.pattern.clone(), s.queue.clone(), s.max.map(|m| m - s.delivered)))
-            .collect();
-        // Same subscriptions and groups; the server may allow more than is left (a revived subscription counts
-        // from zero) but never fewer: the client's own count ends it.
-        let agree = server.len() == client.len()
-            && server.iter().zip(&client).all(|(s, c)| {
-                s.0 == c.0
-                    && s.1 == c.1
-                    && s.2 == c.2
-                    && match (s.3, c.3) {
-                        (None, None) => true,
-                        (Some(server_left), Some(client_left)) => server_left >= client_left,
-                        _ => false,
-                    }
-            });
-        if !agree {
-            return Err(format!("client {ci}: the server holds {server:?}, the client {client:?}"));
-        }
-        Ok(())
-    }
-
-    /// Closes every client; nothing may be left open.
-    pub(crate) fn finish(&mut self) -> Check {
-        for ci in 0..self.clients.len() {
-            if !self.clients[ci].closed {
-                self.clients[ci].close_requested = true;
-                self.clients[ci].conn.close();
-                self.pump(ci)?;
-            }
-            let c = &self.clients[ci];
-            if !c.closed || c.requests.values().any(|r| !r.done) {
-                return Err(format!("client {ci}: close left requests open or no Closed event"));
-            }
-        }
-        self.check_all()
     }
 }

@@ -29,10 +29,12 @@
 
 mod client;
 pub mod ordered;
+mod promises;
 pub mod pull;
 mod rng;
 mod server;
 pub mod service;
+mod workload;
 mod world;
 
 use std::fmt;

@@ -428,7 +428,7 @@ impl Connection {
     }
 
     /// Ends an open flush (its deadline leaves the table). True if it was open.
-    pub(crate) fn end_flush(&mut self, id: u64) -> bool {
+    fn end_flush(&mut self, id: u64) -> bool {
         match self.flushes.remove(&id) {
             Some(deadline) => {
                 if let Some(at) = deadline {

@@ -118,37 +118,3 @@ impl Deadlines {
         due
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The test's clock origin (the only clock read, and only in tests).
-    #[allow(clippy::disallowed_methods)]
-    fn t0() -> Instant {
-        Instant::now()
-    }
-
-    #[test]
-    fn one_table_orders_timers_flushes_and_requests() {
-        let t0 = t0();
-        let at = |ms| t0 + Duration::from_millis(ms);
-        let mut d = Deadlines::default();
-        d.set(Timer::Drain, at(10));
-        d.insert(at(30), Due::Request(7));
-        d.insert(at(20), Due::Flush(2));
-        d.insert(at(5), Due::Request(8));
-        d.set(Timer::Ping, at(40));
-        assert_eq!(d.next(), Some(at(5)));
-        // Moving a timer leaves no trace of its old place; clearing one removes it.
-        d.set(Timer::Ping, at(1));
-        d.remove(at(5), Due::Request(8));
-        assert_eq!(d.next(), Some(at(1)));
-        d.clear(Timer::Ping);
-        assert_eq!((d.next(), d.get(Timer::Ping)), (Some(at(10)), None));
-        // Everything due at 30 ms, in handling order: the flush, the request, then the drain's end.
-        assert_eq!(d.take_due(at(30)), [Due::Flush(2), Due::Request(7), Due::Timer(Timer::Drain)]);
-        assert_eq!((d.next(), d.get(Timer::Drain)), (None, None));
-        assert!(d.take_due(at(100)).is_empty());
-    }
-}
