@@ -115,20 +115,51 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Runs one seed to the end: a chaotic phase, then a settled network and the final checks.
-pub fn run(seed: u64) -> Result<Outcome, Failure> {
-    let mut world = world::World::new(seed);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
-    match result {
-        Ok(Ok(())) => Ok(world.outcome()),
-        Ok(Err(what)) => Err(world.failure(what)),
+/// A simulation as [`drive`] runs it: steps drawn from the seed, then an end in which faults stop and
+/// everything must come right.
+pub(crate) trait Schedule {
+    /// Steps in the chaotic phase.
+    fn steps(&self) -> u64;
+    /// One step; `Err` names the broken promise.
+    fn next_step(&mut self) -> Result<(), String>;
+    /// Faults stop; the final checks.
+    fn wind_down(&mut self) -> Result<(), String>;
+    /// Simulated time so far.
+    fn elapsed(&self) -> Duration;
+    /// What was counted, and the last actions.
+    fn report(&self) -> (Counts, Vec<String>);
+}
+
+/// Runs a simulation to its end; a broken promise or a panic becomes a [`Failure`] that names the seed.
+pub(crate) fn drive<S: Schedule>(seed: u64, mut sim: S) -> Result<Outcome, Failure> {
+    let mut step = 0;
+    let steps = sim.steps();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        while step < steps {
+            step += 1;
+            sim.next_step()?;
+        }
+        sim.wind_down()
+    }));
+    let at = sim.elapsed();
+    let (counts, trace) = sim.report();
+    let what = match result {
+        Ok(Ok(())) => return Ok(Outcome { steps: step, simulated: at, counts }),
+        Ok(Err(what)) => what,
         Err(panic) => {
-            let what = panic
+            let text = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "panic".to_owned());
-            Err(world.failure(format!("panicked: {what}")))
+            format!("panicked: {text}")
         }
-    }
+    };
+    Err(Failure { seed, step, at, what, trace })
+}
+
+/// Runs one seed of the core's simulation to the end: a chaotic phase, then a settled network and the final
+/// checks.
+pub fn run(seed: u64) -> Result<Outcome, Failure> {
+    drive(seed, world::World::new(seed))
 }

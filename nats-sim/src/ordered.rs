@@ -28,6 +28,8 @@ struct ServerConsumer {
 
 struct Sim {
     rng: SimRng,
+    /// Steps in the chaotic phase.
+    steps: u64,
     base: Instant,
     now: Duration,
     tracker: OrderedConsumer,
@@ -64,6 +66,7 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
     })?;
     let mut sim = Sim {
         rng,
+        steps: 0,
         base,
         now: Duration::ZERO,
         tracker,
@@ -79,19 +82,8 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
         loss,
         create_failures,
     };
-    let steps = sim.rng.range(50, 800);
-    let mut step = 0;
-    let result = (|| {
-        while step < steps {
-            step += 1;
-            sim.step()?;
-        }
-        sim.settle()
-    })();
-    match result {
-        Ok(()) => Ok(Outcome { steps: step, simulated: sim.now, counts: sim.counts }),
-        Err(what) => Err(Failure { seed, step, at: sim.now, what, trace: sim.trace.into_iter().collect() }),
-    }
+    sim.steps = sim.rng.range(50, 800);
+    crate::drive(seed, sim)
 }
 
 impl Sim {
@@ -277,5 +269,27 @@ impl Sim {
             self.creating,
             self.wire.len()
         ))
+    }
+}
+
+impl crate::Schedule for Sim {
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn next_step(&mut self) -> Check {
+        self.step()
+    }
+
+    fn wind_down(&mut self) -> Check {
+        self.settle()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now
+    }
+
+    fn report(&self) -> (Counts, Vec<String>) {
+        (self.counts.clone(), self.trace.iter().cloned().collect())
     }
 }

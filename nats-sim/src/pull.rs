@@ -36,6 +36,8 @@ struct Request {
 
 struct Sim {
     rng: SimRng,
+    /// Steps in the chaotic phase.
+    steps: u64,
     base: Instant,
     now: Duration,
     consumer: PullConsumer<Msg>,
@@ -78,6 +80,7 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
     let consumer = PullConsumer::consume(config, base).map_err(|e| fail(format!("consume refused: {e}")))?;
     let mut sim = Sim {
         rng,
+        steps: 0,
         base,
         now: Duration::ZERO,
         consumer,
@@ -98,19 +101,8 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
         trace_len: std::env::var("SIM_TRACE").ok().and_then(|v| v.parse().ok()).unwrap_or(30),
         verbose: std::env::var("SIM_TRACE").is_ok(),
     };
-    let steps = sim.rng.range(50, 600);
-    let mut step = 0;
-    let result = (|| {
-        while step < steps {
-            step += 1;
-            sim.step()?;
-        }
-        sim.settle()
-    })();
-    match result {
-        Ok(()) => Ok(Outcome { steps: step, simulated: sim.now, counts: sim.counts }),
-        Err(what) => Err(Failure { seed, step, at: sim.now, what, trace: sim.trace.into_iter().collect() }),
-    }
+    sim.steps = sim.rng.range(50, 600);
+    crate::drive(seed, sim)
 }
 
 /// A status message as the server sends it to a pull's inbox.
@@ -353,5 +345,27 @@ impl Sim {
             self.consumer.pending_bytes(),
             self.requests.len()
         ))
+    }
+}
+
+impl crate::Schedule for Sim {
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn next_step(&mut self) -> Check {
+        self.step()
+    }
+
+    fn wind_down(&mut self) -> Check {
+        self.settle()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now
+    }
+
+    fn report(&self) -> (Counts, Vec<String>) {
+        (self.counts.clone(), self.trace.iter().cloned().collect())
     }
 }

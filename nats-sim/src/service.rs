@@ -57,6 +57,8 @@ struct Endpoint {
 
 struct Sim {
     rng: SimRng,
+    /// Steps in the chaotic phase.
+    steps: u64,
     clock: Arc<SimClock>,
     core: ServiceCore,
     endpoints: Vec<Endpoint>,
@@ -92,21 +94,10 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
             in_flight: vec![],
         });
     }
-    let mut sim = Sim { rng, clock, core, endpoints, generation: 0, counts: Counts::default(), trace: VecDeque::new() };
-    let steps = sim.rng.range(20, 400);
-    let mut step = 0;
-    let result = (|| {
-        while step < steps {
-            step += 1;
-            sim.step()?;
-        }
-        sim.stop()
-    })();
-    let simulated = Duration::from_nanos(sim.clock.nanos.load(Ordering::Relaxed));
-    match result {
-        Ok(()) => Ok(Outcome { steps: step, simulated, counts: sim.counts }),
-        Err(what) => Err(Failure { seed, step, at: simulated, what, trace: sim.trace.into_iter().collect() }),
-    }
+    let mut sim =
+        Sim { rng, steps: 0, clock, core, endpoints, generation: 0, counts: Counts::default(), trace: VecDeque::new() };
+    sim.steps = sim.rng.range(20, 400);
+    crate::drive(seed, sim)
 }
 
 impl Sim {
@@ -280,5 +271,27 @@ impl Sim {
             }
         }
         self.check_stats()
+    }
+}
+
+impl crate::Schedule for Sim {
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn next_step(&mut self) -> Check {
+        self.step()
+    }
+
+    fn wind_down(&mut self) -> Check {
+        self.stop()
+    }
+
+    fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.nanos())
+    }
+
+    fn report(&self) -> (Counts, Vec<String>) {
+        (self.counts.clone(), self.trace.iter().cloned().collect())
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::client::SimClient;
 use crate::rng::SimRng;
 use crate::server::{Link, Node, BASE_PORT};
-use crate::{Counts, Failure, Outcome};
+use crate::{Counts, Schedule};
 
 /// A step's verdict: `Err` names the broken promise.
 pub(crate) type Check = Result<(), String>;
@@ -72,7 +72,6 @@ impl Profile {
 
 /// Everything one seed simulates.
 pub(crate) struct World {
-    pub(crate) seed: u64,
     pub(crate) rng: SimRng,
     base: Instant,
     pub(crate) now: Duration,
@@ -102,7 +101,6 @@ impl World {
             .map(|_| Node { up: true, down_until: Duration::ZERO, refuse_until: Duration::ZERO, lame_at: None })
             .collect();
         let mut world = Self {
-            seed,
             rng,
             base,
             now: Duration::ZERO,
@@ -143,35 +141,27 @@ impl World {
         self.trace.push_back(line);
     }
 
-    pub(crate) fn outcome(&self) -> Outcome {
-        Outcome { steps: self.step, simulated: self.now, counts: self.counts.clone() }
-    }
-
-    pub(crate) fn failure(&self, what: String) -> Failure {
-        Failure { seed: self.seed, step: self.step, at: self.now, what, trace: self.trace.iter().cloned().collect() }
-    }
-
-    pub(crate) fn run(&mut self) -> Check {
-        for i in 0..self.clients.len() {
-            self.pump(i)?;
-        }
-        for _ in 0..self.profile.steps {
-            self.step += 1;
-            self.tick()?;
-            let mix = self.profile.mix;
-            match self.rng.weighted(&mix) {
-                0 => self.workload()?,
-                1 => {
-                    self.network()?;
-                }
-                _ => self.fault()?,
+    /// One step of the chaotic phase: time passes, then a workload, network or fault action; the promises
+    /// are checked after it.
+    fn one_step(&mut self) -> Check {
+        if self.step == 0 {
+            for i in 0..self.clients.len() {
+                self.pump(i)?;
             }
-            self.reap()?;
-            self.pump_all()?;
-            self.check_all()?;
         }
-        self.settle()?;
-        self.finish()
+        self.step += 1;
+        self.tick()?;
+        let mix = self.profile.mix;
+        match self.rng.weighted(&mix) {
+            0 => self.workload()?,
+            1 => {
+                self.network()?;
+            }
+            _ => self.fault()?,
+        }
+        self.reap()?;
+        self.pump_all()?;
+        self.check_all()
     }
 
     /// Time passes; nodes come back or go down; dials complete.
@@ -501,5 +491,28 @@ impl World {
             })
             .collect();
         format!("clients: [{}]; links: [{}]", clients.join("; "), links.join("; "))
+    }
+}
+
+impl Schedule for World {
+    fn steps(&self) -> u64 {
+        self.profile.steps
+    }
+
+    fn next_step(&mut self) -> Check {
+        self.one_step()
+    }
+
+    fn wind_down(&mut self) -> Check {
+        self.settle()?;
+        self.finish()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now
+    }
+
+    fn report(&self) -> (Counts, Vec<String>) {
+        (self.counts.clone(), self.trace.iter().cloned().collect())
     }
 }
