@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use libfuzzer_sys::fuzz_target;
-use nats_proto::{Config, Connection, Event, ServerAddr, State, WriteBuffer};
+use nats_proto::{Action, Config, Connection, Event, ServerAddr, State, WriteBuffer};
 
 const SCRIPT: &[&[u8]] = &[
     b"INFO {\"server_id\":\"s\",\"headers\":true,\"max_payload\":1024,\"proto\":1}\r\n",
@@ -58,6 +58,11 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 conn.poll_transmit(&mut wire);
                 wire.advance(wire.remaining());
+            }
+        }
+        while let Some(action) = conn.poll_action() {
+            if let Action::Dial(_) = action {
+                assert_ne!(conn.state(), State::Closed, "a closed connection never dials");
             }
         }
         while let Some(event) = conn.poll_event() {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
 use nats_proto::conn::read_buffer::ReadBuffer;
-use nats_proto::{ConnectionError, Event as CoreEvent, Headers, Payload, ServerAddr, State};
+use nats_proto::{Action, ConnectionError, Headers, Payload, ServerAddr, State};
 
 use crate::transport::{ReadSize, Transport};
 use crate::Error;
@@ -205,9 +205,14 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
 impl Reader {
     /// Carries out the core's instructions and routes its events; dialing happens outside the lock.
     fn handle_events<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
-        while let Some(event) = Shared::next_event(&mut core) {
-            match event {
-                CoreEvent::Dial(addr) => {
+        loop {
+            // Events first: none waits behind a dial.
+            while let Some(event) = core.conn.poll_event() {
+                core.dispatch(shared, event);
+            }
+            let Some(action) = core.conn.poll_action() else { break };
+            match action {
+                Action::Dial(addr) => {
                     let timeout = core.conn.config().connect_timeout;
                     drop(core);
                     // Messages of the read that lost the connection do not wait for the next one.
@@ -227,10 +232,10 @@ impl Reader {
                             .handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string())),
                     }
                 }
-                CoreEvent::StartTls(addr) => {
+                Action::StartTls(addr) => {
                     core = start_tls(shared, core, &addr);
                 }
-                CoreEvent::CloseTransport => {
+                Action::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
                     if core.conn.state() != State::Closed {
                         if let Some(sock) = core.transport.take() {
@@ -240,7 +245,8 @@ impl Reader {
                     // Unsent bytes went with the connection: publishers waiting for room may go on.
                     shared.space_freed(&mut core);
                 }
-                other => core.dispatch(shared, other),
+                // A later core's instruction this driver does not know: nothing to do.
+                _ => {}
             }
         }
         // Handshake replies, PONGs, UNSUBs: the writer thread sends them (the reader must never block writing).

@@ -7,7 +7,7 @@
 //! the I/O and feeds reads in through [`Core::ingest`], which hands each message to its subscription's queue
 //! (a run of them in one step).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use nats_proto::{
-    CloseReason, CommandError, Connection, Event as CoreEvent, FlushError, FlushId, Headers, Msg, Payload,
-    RequestError, RequestId, SubscriptionEnd, WriteBuffer,
+    CloseReason, CommandError, Connection, FlushError, FlushId, Headers, Msg, Payload, RequestError, RequestId,
+    SubscriptionEnd, WriteBuffer,
 };
 
 use crate::event::{Event, EventChannel, EventReceiver};
@@ -121,8 +121,6 @@ pub struct Core<T> {
     pub space_wakers: Vec<Waker>,
     /// What the last read delivered: queues to wake, slow consumers to report.
     pub delivered: Delivered,
-    /// Driver instructions met while routing a command's events, kept for the driver in order.
-    pub(crate) deferred: VecDeque<CoreEvent>,
     /// Subscription id to its queue.
     pub(crate) routes: nats_proto::IdMap<Arc<MessageQueue>>,
     /// Open requests.
@@ -176,7 +174,6 @@ impl<T: Transport> Shared<T> {
                 space_waiters: 0,
                 space_wakers: Vec::new(),
                 delivered: Delivered::default(),
-                deferred: VecDeque::new(),
                 routes: Default::default(),
                 requests: HashMap::new(),
                 flushes: HashMap::new(),
@@ -211,14 +208,10 @@ impl<T: Transport> Shared<T> {
     /// rather than when the driver next wakes, then let the transport send what it encoded.
     pub fn after_command(&self, mut core: MutexGuard<'_, Core<T>>, urgency: Urgency) {
         while let Some(event) = core.conn.poll_event() {
-            match event {
-                CoreEvent::Dial(_) | CoreEvent::StartTls(_) | CoreEvent::CloseTransport => {
-                    core.deferred.push_back(event)
-                }
-                other => core.dispatch(self, other),
-            }
+            core.dispatch(self, event);
         }
-        if !core.deferred.is_empty() || core.closed.is_some() {
+        // Driver instructions (dial, TLS, close the transport) wait in the core for the driver.
+        if core.conn.has_action() || core.closed.is_some() {
             self.wake_driver(&mut core);
         }
         drop(T::send(self, core, urgency));
@@ -256,16 +249,6 @@ impl<T: Transport> Shared<T> {
         for waker in core.space_wakers.drain(..) {
             waker.wake();
         }
-    }
-
-    /// True when a command left driver instructions (dial, TLS, close the transport) for the driver.
-    pub fn has_deferred(core: &Core<T>) -> bool {
-        !core.deferred.is_empty()
-    }
-
-    /// The next event for the driver: kept instructions first, then the core's own.
-    pub fn next_event(core: &mut Core<T>) -> Option<CoreEvent> {
-        core.deferred.pop_front().or_else(|| core.conn.poll_event())
     }
 
     /// True while publishers should wait for the write in progress.

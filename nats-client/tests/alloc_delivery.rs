@@ -20,7 +20,7 @@ use bytes::Bytes;
 use nats_client::queue::{MessageQueue, Receiver};
 use nats_client::router::{wake_all, Delivered, Router};
 use nats_client::{Error, Message, PendingLimits, Publish};
-use nats_proto::{Config, Connection, Event, Headers, IdMap, Payload, ServerAddr, WriteBuffer};
+use nats_proto::{Action, Config, Connection, Event, Headers, IdMap, Payload, ServerAddr, WriteBuffer};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -99,7 +99,7 @@ impl Client {
         let mut config = Config::new(vec![addr.clone()]);
         config.randomize_servers = false;
         let mut conn = Connection::new(config, now);
-        assert!(matches!(conn.poll_event(), Some(Event::Dial(a)) if a == addr));
+        assert!(matches!(conn.poll_action(), Some(Action::Dial(a)) if a == addr));
         conn.handle_connected(now);
         let info = r#"{"server_id":"S1","server_name":"s1","version":"2.11.0","proto":1,"headers":true,"max_payload":1048576}"#;
         conn.handle_input(now, format!("INFO {info}\r\n").as_bytes());

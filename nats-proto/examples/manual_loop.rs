@@ -2,7 +2,7 @@
 //! no-responders against a real server. Run: `cargo run -p nats-proto --example manual_loop -- 127.0.0.1:4222`
 #![allow(clippy::disallowed_methods)] // the core never reads the clock; its driver does
 use bytes::{Buf, Bytes};
-use nats_proto::{Config, Connection, Event, Headers, Msg, RequestError, RequestId, ServerAddr, WriteBuffer};
+use nats_proto::{Action, Config, Connection, Event, Headers, Msg, RequestError, RequestId, ServerAddr, WriteBuffer};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -19,14 +19,19 @@ impl Driver {
     pub(crate) fn until<T>(&mut self, mut pick: impl FnMut(Event) -> Option<T>) -> Result<T, Error> {
         let give_up = Instant::now() + Duration::from_secs(5);
         while Instant::now() < give_up {
-            while let Some(event) = self.conn.poll_event() {
-                match event {
-                    Event::Dial(addr) => {
+            while let Some(action) = self.conn.poll_action() {
+                match action {
+                    Action::Dial(addr) => {
                         self.sock = TcpStream::connect(addr.host_port()).ok();
                         let up = [Connection::handle_eof, Connection::handle_connected][self.sock.is_some() as usize];
                         up(&mut self.conn, Instant::now());
                     }
-                    Event::CloseTransport => self.sock = None,
+                    Action::CloseTransport => self.sock = None,
+                    other => return Err(format!("no TLS in this example: {other:?}").into()),
+                }
+            }
+            while let Some(event) = self.conn.poll_event() {
+                match event {
                     Event::Closed(why) => return Err(format!("closed: {why:?}").into()),
                     other => {
                         if let Some(found) = pick(other) {

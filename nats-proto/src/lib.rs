@@ -8,7 +8,8 @@
 //!            bytes read                       bytes to write
 //! socket ─────────────▶ Connection::handle_input    poll_transmit ─────────▶ socket
 //!  clock ─────────────▶ Connection::handle_timeout  poll_timeout  ─────────▶ timer
-//!  user  ─ publish / subscribe / request / flush ─▶ poll_event    ─────────▶ user / driver
+//!  user  ─ publish / subscribe / request / flush ─▶ poll_event    ─────────▶ user
+//!                                                    poll_action   ─────────▶ driver (dial, TLS, close)
 //! ```
 //!
 //! # The drive loop
@@ -19,11 +20,11 @@
 //! ```
 //! use std::time::Instant;
 //! use bytes::{Buf, Bytes};
-//! use nats_proto::{Config, Connection, Event, ServerAddr, WriteBuffer};
+//! use nats_proto::{Action, Config, Connection, Event, ServerAddr, WriteBuffer};
 //!
 //! let now = Instant::now();
 //! let mut conn = Connection::new(Config::new(vec![ServerAddr::parse("nats://127.0.0.1:4222")?]), now);
-//! assert!(matches!(conn.poll_event(), Some(Event::Dial(_))));
+//! assert!(matches!(conn.poll_action(), Some(Action::Dial(_))));
 //! conn.handle_connected(now); // the driver opened a TCP connection
 //!
 //! // The server speaks first; the core answers with CONNECT and PING.
@@ -93,9 +94,9 @@ pub mod subject;
 mod swar;
 
 pub use conn::{
-    backoff, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event, FlushError,
-    FlushId, IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool, State,
-    Statistics, SubscriptionEnd,
+    backoff, Action, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event,
+    FlushError, FlushId, IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr,
+    ServerPool, State, Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
 pub use error::{

@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use common::*;
 use nats_proto::{
-    Auth, ClientOp, CloseReason, ConnectionError, Credentials, Event, ReconnectPolicy, ServerError, ServerErrorKind,
-    State,
+    Action, Auth, ClientOp, CloseReason, ConnectionError, Credentials, Event, ReconnectPolicy, ServerError,
+    ServerErrorKind, State,
 };
 
 #[test]
 fn handshake_sends_connect_and_ping_then_reports_connected() {
     let mut p = Peer::new(config(&[URL]));
-    assert_eq!(p.events(), [Event::Dial(addr(URL))]);
+    assert_eq!(p.actions(), [Action::Dial(addr(URL))]);
+    assert!(p.events().is_empty());
     assert_eq!(p.conn.state(), State::Dialing);
     assert!(!p.conn.is_connected());
 
@@ -66,7 +67,7 @@ fn no_echo_needs_protocol_one() {
     let mut cfg = config(&[URL]);
     cfg.no_echo = true;
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     p.input("INFO {\"server_id\":\"old\",\"proto\":0}\r\n");
     assert!(p.sent().is_empty(), "no CONNECT to a server that cannot honour echo:false");
@@ -80,12 +81,12 @@ fn no_echo_needs_protocol_one() {
 #[test]
 fn credentials_come_from_url_userinfo() {
     let mut p = Peer::new(config(&["nats://u:p@127.0.0.1:4222"]));
-    p.events();
+    p.drain();
     let c = p.connect_info(&default_info());
     assert_eq!((c.user.as_deref(), c.pass.as_deref(), c.auth_token.as_deref()), (Some("u"), Some("p"), None));
 
     let mut p = Peer::new(config(&["nats://tok@127.0.0.1:4222"]));
-    p.events();
+    p.drain();
     let c = p.connect_info(&default_info());
     assert_eq!((c.user.as_deref(), c.pass.as_deref(), c.auth_token.as_deref()), (None, None, Some("tok")));
 }
@@ -98,7 +99,7 @@ fn credentials_fall_back_to_config_auth() {
     auth.user_password = Some(("cu".into(), "cp".into()));
     cfg.auth = auth;
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     let c = p.connect_info(&default_info());
     assert_eq!(c.auth_token.as_deref(), Some("cfg-token"));
     assert_eq!((c.user.as_deref(), c.pass.as_deref()), (Some("cu"), Some("cp")));
@@ -123,7 +124,7 @@ fn credentials_callback_gets_the_nonce_and_fills_connect() {
     }));
     cfg.auth = auth;
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     let c = p.connect_info(&info_line(r#""nonce":"abc123""#));
     assert_eq!(c.jwt.as_deref(), Some("eyJ.jwt"));
     assert_eq!(c.nkey.as_deref(), Some("UPUBLIC"));
@@ -159,7 +160,7 @@ fn failing_credentials_callback_fails_the_attempt_with_backoff() {
     auth.callback = Some(Arc::new(|_: Option<&str>| Err("seed file unreadable".to_owned())));
     cfg.auth = auth;
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     p.input(default_info());
     assert!(!p.sent().iter().any(|op| matches!(op, ClientOp::Connect(_))), "no CONNECT without credentials");
@@ -178,7 +179,7 @@ fn failing_credentials_callback_fails_the_attempt_with_backoff() {
         let retry = p.conn.poll_timeout().expect("a reconnect timer");
         waits.push(retry - p.now());
         p.advance(retry - p.now());
-        assert!(p.events().iter().any(|e| matches!(e, Event::Dial(_))), "the timer dials again");
+        assert!(p.actions().iter().any(|a| matches!(a, Action::Dial(_))), "the timer dials again");
         p.conn.handle_connected(p.now());
         p.input(default_info());
         assert_eq!(p.conn.state(), State::Disconnected);
@@ -189,7 +190,7 @@ fn failing_credentials_callback_fails_the_attempt_with_backoff() {
 #[test]
 fn ok_and_server_ping_during_handshake_are_tolerated() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.connect_info(&default_info());
     p.input("+OK\r\nPING\r\n");
     assert_eq!(p.sent(), [ClientOp::Pong], "a PING during the handshake is answered");
@@ -203,7 +204,7 @@ fn ok_and_server_ping_during_handshake_are_tolerated() {
 #[test]
 fn handshake_survives_split_input() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     let info = default_info();
     let (a, b) = info.as_bytes().split_at(10);
@@ -220,14 +221,14 @@ fn handshake_survives_split_input() {
 #[test]
 fn non_info_first_op_fails_with_expected_info() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     p.input("PONG\r\n");
     assert!(p.sent().is_empty());
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         p.events(),
         [
-            Event::CloseTransport,
             Event::ConnectFailed { server: addr(URL), error: ConnectionError::ExpectedInfo },
             Event::Closed(CloseReason::InitialConnectFailed(ConnectionError::ExpectedInfo)),
         ]
@@ -238,17 +239,17 @@ fn non_info_first_op_fails_with_expected_info() {
 #[test]
 fn connect_timeout_without_info() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     assert_eq!(p.timeout_in(), Some(Duration::from_secs(5)), "connect_timeout defaults to 5 s");
     p.advance(Duration::from_millis(4999));
     assert!(p.events().is_empty());
     assert_eq!(p.conn.state(), State::AwaitInfo);
     p.advance(Duration::from_millis(1));
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         p.events(),
         [
-            Event::CloseTransport,
             Event::ConnectFailed { server: addr(URL), error: ConnectionError::ConnectTimeout },
             Event::Closed(CloseReason::InitialConnectFailed(ConnectionError::ConnectTimeout)),
         ]
@@ -260,7 +261,7 @@ fn connect_timeout_without_info() {
 #[test]
 fn connect_timeout_covers_the_whole_handshake() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.advance(Duration::from_secs(3));
     p.conn.handle_connected(p.now());
     p.input(default_info());
@@ -277,22 +278,22 @@ fn connect_timeout_covers_the_whole_handshake() {
 #[test]
 fn auth_violation_fails_the_initial_connect() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.connect_info(&default_info());
     p.input("-ERR 'Authorization Violation'\r\n");
     let events = p.events();
     let err = ServerError::new("Authorization Violation");
     assert_eq!(err.kind(), ServerErrorKind::AuthorizationViolation);
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         events,
         [
             Event::ServerError(err.clone()),
-            Event::CloseTransport,
             Event::ConnectFailed { server: addr(URL), error: ConnectionError::Server(err.clone()) },
             Event::Closed(CloseReason::InitialConnectFailed(ConnectionError::Server(err))),
         ]
     );
-    let Event::ConnectFailed { error: ConnectionError::Server(e), .. } = &events[2] else { unreachable!() };
+    let Event::ConnectFailed { error: ConnectionError::Server(e), .. } = &events[1] else { unreachable!() };
     assert_eq!(e.kind(), ServerErrorKind::AuthorizationViolation);
     assert!(e.is_auth_error());
     assert_eq!(p.conn.state(), State::Closed);
@@ -301,14 +302,14 @@ fn auth_violation_fails_the_initial_connect() {
 #[test]
 fn initial_connect_tries_each_server_once_without_retry() {
     let mut p = Peer::new(config(&[URL, URL2]));
-    assert_eq!(p.events(), [Event::Dial(addr(URL))]);
+    assert_eq!(p.actions(), [Action::Dial(addr(URL))]);
+    assert!(p.events().is_empty());
     p.eof(); // the dial failed
-    assert_eq!(
-        p.events(),
-        [Event::CloseTransport, Event::ConnectFailed { server: addr(URL), error: ConnectionError::TransportClosed }]
-    );
+    assert_eq!(p.events(), [Event::ConnectFailed { server: addr(URL), error: ConnectionError::TransportClosed }]);
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     p.advance_to_timeout();
-    assert_eq!(p.events(), [Event::Dial(addr(URL2))]);
+    assert_eq!(p.actions(), [Action::Dial(addr(URL2))]);
+    assert!(p.events().is_empty());
     p.eof();
     let events = p.events();
     assert_eq!(
@@ -332,11 +333,11 @@ fn retry_on_initial_connect_backs_off_between_failures() {
     let mut p = Peer::new(cfg);
     let mut waits = Vec::new();
     for attempt in 1..=6u32 {
-        let dial = p.events();
-        assert_eq!(dial, [Event::Dial(addr(URL))], "attempt {attempt}");
+        assert_eq!(p.actions(), [Action::Dial(addr(URL))], "attempt {attempt}");
         p.connect_info(&default_info());
         p.input("-ERR 'Authorization Violation'\r\n");
         let events = p.events();
+        assert_eq!(p.actions(), [Action::CloseTransport], "attempt {attempt}");
         assert!(
             events.iter().any(|e| matches!(e, Event::ConnectFailed {
                 error: ConnectionError::Server(s), ..
@@ -368,14 +369,14 @@ fn require_tls_fails_against_a_server_without_tls() {
         let mut cfg = config(&[url]);
         cfg.require_tls = require;
         let mut p = Peer::new(cfg);
-        p.events();
+        p.drain();
         p.conn.handle_connected(p.now());
         p.input(default_info());
         assert!(p.sent().is_empty(), "{url}: no CONNECT in clear text");
+        assert_eq!(p.actions(), [Action::CloseTransport]);
         assert_eq!(
             p.events(),
             [
-                Event::CloseTransport,
                 Event::ConnectFailed { server: addr(url), error: ConnectionError::TlsUnavailable },
                 Event::Closed(CloseReason::InitialConnectFailed(ConnectionError::TlsUnavailable)),
             ],
@@ -389,7 +390,7 @@ fn connect_deadline_covers_the_attempt_only() {
     let mut cfg = config(&[URL]);
     cfg.connect_timeout = Duration::from_secs(3);
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     assert_eq!(p.conn.connect_deadline(), Some(p.now() + Duration::from_secs(3)), "set when the dial starts");
     p.conn.handle_connected(p.now());
     p.input(info_line(&format!("{INFO_FIELDS},\"tls_required\":true")));
@@ -406,10 +407,11 @@ fn connect_deadline_covers_the_attempt_only() {
 #[test]
 fn server_tls_required_starts_tls_before_connect() {
     let mut p = Peer::new(config(&[URL]));
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     p.input(info_line(&format!("{INFO_FIELDS},\"tls_required\":true")));
-    assert_eq!(p.events(), [Event::StartTls(addr(URL))]);
+    assert_eq!(p.actions(), [Action::StartTls(addr(URL))]);
+    assert!(p.events().is_empty());
     assert_eq!(p.conn.state(), State::AwaitTls);
     assert!(p.sent().is_empty(), "CONNECT only after TLS is up");
     // The driver owns the socket for the handshake: not even a PONG may be written in plaintext now.
@@ -430,10 +432,11 @@ fn require_tls_with_tls_available_upgrades() {
     let mut cfg = config(&[URL]);
     cfg.require_tls = true;
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
     p.input(info_line(&format!("{INFO_FIELDS},\"tls_available\":true")));
-    assert_eq!(p.events(), [Event::StartTls(addr(URL))]);
+    assert_eq!(p.actions(), [Action::StartTls(addr(URL))]);
+    assert!(p.events().is_empty());
     assert!(p.sent().is_empty());
     p.conn.handle_tls_ready(p.now());
     assert!(matches!(p.sent().as_slice(), [ClientOp::Connect(c), ClientOp::Ping] if c.tls_required));
@@ -444,9 +447,10 @@ fn tls_first_starts_tls_before_info() {
     let mut cfg = config(&[URL]);
     cfg.tls_first = true;
     let mut p = Peer::new(cfg);
-    p.events();
+    p.drain();
     p.conn.handle_connected(p.now());
-    assert_eq!(p.events(), [Event::StartTls(addr(URL))], "TLS right after the transport is up");
+    assert_eq!(p.actions(), [Action::StartTls(addr(URL))], "TLS right after the transport is up");
+    assert!(p.events().is_empty(), "TLS right after the transport is up");
     assert_eq!(p.conn.state(), State::AwaitTls);
     assert!(p.sent().is_empty());
 
@@ -455,7 +459,7 @@ fn tls_first_starts_tls_before_info() {
     assert!(p.sent().is_empty(), "still waiting for INFO");
 
     p.input(info_line(&format!("{INFO_FIELDS},\"tls_required\":true")));
-    assert!(p.events().is_empty(), "no second StartTls");
+    assert!(p.actions().is_empty(), "no second StartTls");
     let ops = p.sent();
     assert!(matches!(ops.as_slice(), [ClientOp::Connect(c), ClientOp::Ping] if c.tls_required), "{ops:?}");
     p.input("PONG\r\n");
@@ -465,7 +469,8 @@ fn tls_first_starts_tls_before_info() {
 #[test]
 fn no_servers_means_the_default_local_server() {
     let mut p = Peer::new(nats_proto::Config::default());
-    assert_eq!(p.events(), [Event::Dial(addr("nats://127.0.0.1:4222"))]);
+    assert_eq!(p.actions(), [Action::Dial(addr("nats://127.0.0.1:4222"))]);
+    assert!(p.events().is_empty());
 }
 
 #[test]
@@ -474,9 +479,9 @@ fn retry_then_success_reports_connected_and_resets_the_backoff() {
     cfg.retry_on_initial_connect = true;
     let mut p = Peer::new(cfg);
     for _ in 0..3 {
-        p.events();
+        p.drain();
         p.eof(); // dial failed
-        p.events();
+        p.drain();
         assert!(p.advance_to_timeout() > Duration::ZERO);
     }
     let events = p.handshake();
@@ -486,6 +491,6 @@ fn retry_then_success_reports_connected_and_resets_the_backoff() {
     assert_eq!((s.connects, s.reconnects), (1, 0));
     // Consecutive failures restarted: the next loss reconnects at once.
     p.eof();
-    p.events();
+    p.drain();
     assert_eq!(p.timeout_in(), Some(Duration::ZERO));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use nats_proto::{
-    CommandError, ConnectionError, Event, HeaderError, ParseErrorKind, ServerError, ServerErrorKind, State,
+    Action, CommandError, ConnectionError, Event, HeaderError, ParseErrorKind, ServerError, ServerErrorKind, State,
     SubjectError, SubscriptionEnd,
 };
 
@@ -78,12 +78,14 @@ fn fatal_server_errors_disconnect_and_reconnect() {
         assert!(err.closes_connection(), "{text}");
         assert_eq!(
             p.events(),
-            [Event::ServerError(err.clone()), Event::CloseTransport, Event::Disconnected(ConnectionError::Server(err))],
+            [Event::ServerError(err.clone()), Event::Disconnected(ConnectionError::Server(err))],
             "{text}"
         );
+        assert_eq!(p.actions(), [Action::CloseTransport], "{text}");
         assert_eq!(p.conn.state(), State::Disconnected);
         p.advance_to_timeout();
-        assert_eq!(p.events(), [Event::Dial(addr(URL))], "{text}");
+        assert_eq!(p.actions(), [Action::Dial(addr(URL))], "{text}");
+        assert!(p.events().is_empty(), "{text}");
     }
 }
 
@@ -94,15 +96,15 @@ fn malformed_frame_disconnects_with_parse_error_and_reconnects() {
     p.sent();
     p.input(format!("MSG a 1 x\r\n{}", msg("a", sid, "never")));
     let events = p.events();
-    let [Event::CloseTransport, Event::Disconnected(ConnectionError::Parse(e))] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    let [Event::Disconnected(ConnectionError::Parse(e))] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(e.kind(), ParseErrorKind::InvalidSize);
     assert_eq!(p.conn.state(), State::Disconnected);
 
     assert_eq!(p.timeout_in(), Some(Duration::ZERO));
     p.advance(Duration::ZERO);
-    assert_eq!(p.events(), [Event::Dial(addr(URL))]);
+    assert_eq!(p.actions(), [Action::Dial(addr(URL))]);
+    assert!(p.events().is_empty());
     let events = p.handshake();
     assert!(events.contains(&Event::Reconnected(addr(URL))), "{events:?}");
     assert_eq!(p.sent(), [sub_op("a", None, sid)]);
@@ -117,7 +119,7 @@ fn bytes_after_a_disconnect_are_ignored() {
     let sid = p.conn.subscribe("a", None).unwrap();
     p.sent();
     p.eof();
-    p.events();
+    p.drain();
     p.input(msg("a", sid, "ghost"));
     assert!(p.events().is_empty(), "no delivery from a transport already given up");
 }
@@ -184,7 +186,7 @@ fn commands_after_close_fail_with_closed() {
     let sid = p.conn.subscribe("a", None).unwrap();
     p.sent();
     p.conn.close();
-    p.events();
+    p.drain();
     let now = p.now();
     assert_eq!(p.conn.publish("a", None, None, body("x")), Err(CommandError::Closed));
     assert_eq!(p.conn.subscribe("a", None), Err(CommandError::Closed));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use nats_proto::{
-    ClientOp, CloseReason, CommandError, Event, FlushError, Headers, RequestError, State, SubscriptionEnd,
+    Action, ClientOp, CloseReason, CommandError, Event, FlushError, Headers, RequestError, State, SubscriptionEnd,
 };
 
 fn body(s: &'static str) -> Bytes {
@@ -33,12 +33,12 @@ fn drain_unsubscribes_pings_delivers_in_flight_then_closes() {
     assert!(matches!(events.as_slice(), [Event::Message(m1), Event::Message(m2)] if m1.sid() == s1 && m2.sid() == s2));
 
     p.input("PONG\r\n");
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         p.events(),
         [
             Event::SubscriptionEnded { sid: s1, reason: SubscriptionEnd::Drained },
             Event::SubscriptionEnded { sid: s2, reason: SubscriptionEnd::Drained },
-            Event::CloseTransport,
             Event::Closed(CloseReason::Drained),
         ]
     );
@@ -69,10 +69,10 @@ fn drain_waits_for_an_open_request() {
 
     p.input(msg(&reply, mux_sid, "answer"));
     let events = p.events();
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert!(
         matches!(events.as_slice(), [
             Event::Response { id: got, result: Ok(m), done: true },
-            Event::CloseTransport,
             Event::Closed(CloseReason::Drained),
         ] if *got == id && m.payload() == b"answer"),
         "{events:?}"
@@ -88,7 +88,8 @@ fn drain_closes_when_the_open_request_is_cancelled() {
     p.input("PONG\r\n");
     assert!(p.events().is_empty());
     assert!(p.conn.cancel_request(id));
-    assert_eq!(p.events(), [Event::CloseTransport, Event::Closed(CloseReason::Drained)]);
+    assert_eq!(p.events(), [Event::Closed(CloseReason::Drained)]);
+    assert_eq!(p.actions(), [Action::CloseTransport]);
 }
 
 #[test]
@@ -117,7 +118,7 @@ fn drain_timeout_closes() {
     p.advance(Duration::from_millis(1));
     let events = p.events();
     assert_eq!(events.last(), Some(&Event::Closed(CloseReason::DrainTimedOut)), "{events:?}");
-    assert!(events.contains(&Event::CloseTransport));
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert!(events.contains(&Event::Response { id, result: Err(RequestError::Closed), done: true }));
     assert_eq!(p.conn.state(), State::Closed);
 }
@@ -128,7 +129,7 @@ fn drain_while_disconnected_waits_for_the_next_connection() {
     let sid = p.conn.subscribe("a", None).unwrap();
     p.sent();
     p.eof();
-    p.events();
+    p.drain();
     p.conn.publish("buffered", None, None, body("x")).unwrap();
     p.conn.drain(p.now()).unwrap();
     assert!(p.events().is_empty(), "buffered publishes are delivered before closing");
@@ -145,13 +146,10 @@ fn drain_while_disconnected_waits_for_the_next_connection() {
     );
     assert_eq!(p.conn.state(), State::Draining);
     p.input("PONG\r\n");
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         p.events(),
-        [
-            Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained },
-            Event::CloseTransport,
-            Event::Closed(CloseReason::Drained),
-        ]
+        [Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Drained }, Event::Closed(CloseReason::Drained),]
     );
 }
 
@@ -162,7 +160,7 @@ fn drain_while_disconnected_gives_up_at_the_drain_timeout() {
     let mut p = Peer::connected(cfg);
     let sid = p.conn.subscribe("a", None).unwrap();
     p.eof();
-    p.events();
+    p.drain();
     p.conn.drain(p.now()).unwrap();
     p.advance(Duration::from_millis(2999));
     let events = p.events();
@@ -185,8 +183,7 @@ fn connection_lost_while_draining_closes() {
     let events = p.events();
     assert_eq!(events.last(), Some(&Event::Closed(CloseReason::Drained)), "{events:?}");
     assert!(events.contains(&Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed }), "{events:?}");
-    assert_eq!(events.iter().filter(|e| **e == Event::CloseTransport).count(), 1, "{events:?}");
-    assert!(!events.iter().any(|e| matches!(e, Event::Dial(_))));
+    assert_eq!(p.actions(), [Action::CloseTransport], "closed once, and never dialed again");
 }
 
 #[test]
@@ -197,13 +194,13 @@ fn close_fails_everything_pending() {
     let f = p.conn.flush(p.now(), None).unwrap();
     p.sent();
     p.conn.close();
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         p.events(),
         [
             Event::Response { id, result: Err(RequestError::Closed), done: true },
             Event::Flushed { id: f, result: Err(FlushError::Closed) },
             Event::SubscriptionEnded { sid, reason: SubscriptionEnd::Closed },
-            Event::CloseTransport,
             Event::Closed(CloseReason::Requested),
         ]
     );
@@ -218,7 +215,7 @@ fn close_fails_everything_pending() {
 fn close_while_disconnected_drops_the_buffer() {
     let mut p = Peer::connected(config(&[URL]));
     p.eof();
-    p.events();
+    p.drain();
     p.conn.publish("a", None, None, body("x")).unwrap();
     let f = p.conn.flush(p.now(), None).unwrap();
     p.conn.close();

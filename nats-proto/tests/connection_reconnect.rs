@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use nats_proto::{
-    ClientOp, CloseReason, CommandError, ConnectionError, Event, Headers, ReconnectPolicy, ServerAddr, State,
+    Action, ClientOp, CloseReason, CommandError, ConnectionError, Event, Headers, ReconnectPolicy, ServerAddr, State,
 };
 
 fn body(s: &'static str) -> Bytes {
@@ -23,7 +23,7 @@ fn hosts(p: &Peer) -> Vec<String> {
 fn disconnected(cfg: nats_proto::Config) -> Peer {
     let mut p = Peer::connected(cfg);
     p.eof();
-    p.events();
+    p.drain();
     assert_eq!(p.conn.state(), State::Disconnected);
     p
 }
@@ -36,7 +36,7 @@ fn publishes_while_disconnected_are_buffered_and_sent_after_replayed_subs() {
     let sid = p.conn.subscribe("s", Some(b"q")).unwrap();
     p.sent();
     p.eof();
-    p.events();
+    p.drain();
 
     p.conn.publish("p.1", None, None, body("hello")).unwrap();
     p.conn.publish("p.2", Some(b"r.2"), None, body("world")).unwrap();
@@ -182,10 +182,12 @@ fn failover_dials_the_other_server() {
     let events = p.handshake();
     assert!(events.contains(&Event::Connected(addr(URL))), "{events:?}");
     p.eof();
-    assert_eq!(p.events(), [Event::CloseTransport, Event::Disconnected(ConnectionError::TransportClosed)]);
+    assert_eq!(p.events(), [Event::Disconnected(ConnectionError::TransportClosed)]);
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(p.timeout_in(), Some(Duration::ZERO), "first reconnect without delay");
     p.advance(Duration::ZERO);
-    assert_eq!(p.events(), [Event::Dial(addr(URL2))]);
+    assert_eq!(p.actions(), [Action::Dial(addr(URL2))]);
+    assert!(p.events().is_empty());
     let events = p.handshake();
     assert!(events.contains(&Event::Reconnected(addr(URL2))), "{events:?}");
     assert_eq!(p.conn.current_server(), Some(&addr(URL2)));
@@ -196,11 +198,11 @@ fn failover_to_a_discovered_server() {
     let mut p = Peer::new(config(&[URL]));
     p.handshake_with(&info_line(&format!(r#"{INFO_FIELDS},"connect_urls":["127.0.0.1:4222","10.9.9.9:5222"]"#)));
     p.eof();
-    p.events();
+    p.drain();
     p.advance_to_timeout();
-    let events = p.events();
     let discovered = ServerAddr::parse("nats://10.9.9.9:5222").unwrap();
-    assert_eq!(events, [Event::Dial(discovered)]);
+    assert_eq!(p.actions(), [Action::Dial(discovered)]);
+    assert!(p.events().is_empty());
 }
 
 #[test]
@@ -209,14 +211,15 @@ fn reconnects_exhausted_closes() {
     cfg.reconnect = ReconnectPolicy { max_attempts_per_server: Some(1), ..ReconnectPolicy::default() };
     let mut p = Peer::connected(cfg);
     p.eof();
-    p.events();
+    p.drain();
     p.advance_to_timeout();
-    assert_eq!(p.events(), [Event::Dial(addr(URL))]);
+    assert_eq!(p.actions(), [Action::Dial(addr(URL))]);
+    assert!(p.events().is_empty());
     p.eof(); // the dial failed
+    assert_eq!(p.actions(), [Action::CloseTransport]);
     assert_eq!(
         p.events(),
         [
-            Event::CloseTransport,
             Event::ConnectFailed { server: addr(URL), error: ConnectionError::TransportClosed },
             Event::Closed(CloseReason::ReconnectsExhausted(ConnectionError::TransportClosed)),
         ]
@@ -232,12 +235,14 @@ fn failed_reconnect_attempts_back_off() {
         ReconnectPolicy { jitter: Duration::ZERO, max_delay: Duration::from_secs(1), ..ReconnectPolicy::default() };
     let mut p = Peer::connected(cfg);
     p.eof();
-    p.events();
+    p.drain();
     let mut waits = vec![];
     for _ in 0..6 {
         waits.push(p.advance_to_timeout());
-        assert_eq!(p.events(), [Event::Dial(addr(URL))]);
+        assert_eq!(p.actions(), [Action::Dial(addr(URL))]);
+        assert!(p.events().is_empty());
         p.eof();
+        assert_eq!(p.actions(), [Action::CloseTransport]);
         assert!(!p.events().iter().any(|e| matches!(e, Event::Closed(_))));
     }
     let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();

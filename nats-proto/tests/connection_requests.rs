@@ -201,7 +201,7 @@ fn custom_inbox_prefix_is_honoured() {
 fn request_while_disconnected_goes_out_after_the_mux_sub() {
     let mut p = Peer::connected(config(&[URL]));
     p.eof();
-    p.events();
+    p.drain();
     let id = p.conn.request(p.now(), "svc", None, payload("x"), Some(Duration::from_secs(30))).unwrap();
     assert!(p.sent().is_empty());
     p.advance_to_timeout();

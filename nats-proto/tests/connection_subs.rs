@@ -136,7 +136,7 @@ fn reconnect_replays_live_subs_in_sid_order_with_remaining_max() {
     p.conn.unsubscribe(s4, Some(3)).unwrap();
     p.sent();
     p.input(format!("{}{}", msg("b", s2, "1"), msg("b", s2, "2")));
-    p.events();
+    p.drain();
 
     let events = p.reconnect();
     assert!(events.contains(&Event::Reconnected(addr(URL))), "{events:?}");
@@ -165,11 +165,11 @@ fn unsubscribe_max_after_reconnect_counts_from_the_new_sub() {
     let sid = p.conn.subscribe("a", None).unwrap();
     p.sent();
     p.input(msg("a", sid, "before"));
-    p.events();
+    p.drain();
     p.reconnect();
     assert_eq!(p.sent(), [sub_op("a", None, sid)]);
     p.input(msg("a", sid, "after"));
-    p.events();
+    p.drain();
     // 2 delivered in total, 1 of them on this connection: the server needs 5 - 2 + 1 = 4.
     p.conn.unsubscribe(sid, Some(5)).unwrap();
     assert_eq!(p.sent(), [unsub_op(sid, Some(4))]);
@@ -179,7 +179,7 @@ fn unsubscribe_max_after_reconnect_counts_from_the_new_sub() {
 fn subscribe_while_disconnected_is_sent_on_reconnect() {
     let mut p = Peer::connected(config(&[URL]));
     p.eof();
-    p.events();
+    p.drain();
     let sid = p.conn.subscribe("late.sub", None).unwrap();
     assert_eq!(sid, 1);
     assert!(p.sent().is_empty());
@@ -207,7 +207,7 @@ fn unsubscribe_while_disconnected_is_not_replayed() {
     let capped = p.conn.subscribe("capped", None).unwrap();
     p.sent();
     p.eof();
-    p.events();
+    p.drain();
     p.conn.unsubscribe(gone, None).unwrap();
     p.conn.unsubscribe(capped, Some(2)).unwrap();
     assert_eq!(p.events(), [Event::SubscriptionEnded { sid: gone, reason: SubscriptionEnd::Unsubscribed }]);

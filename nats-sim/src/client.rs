@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use nats_proto::subject::matches;
 use nats_proto::{
-    CloseReason, Config, Connection, ConnectionError, Event, FlushError, FlushId, Msg, ReconnectPolicy, RequestError,
-    RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
+    Action, CloseReason, Config, Connection, ConnectionError, Event, FlushError, FlushId, Msg, ReconnectPolicy,
+    RequestError, RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
 };
 
 use crate::rng::SimRng;
@@ -176,6 +176,10 @@ impl World {
                 busy = true;
                 self.on_event(ci, event)?;
             }
+            while let Some(action) = self.clients[ci].conn.poll_action() {
+                busy = true;
+                self.on_action(ci, action)?;
+            }
             let c = &mut self.clients[ci];
             if c.conn.poll_transmit(&mut c.wire) > 0 {
                 busy = true;
@@ -275,16 +279,6 @@ impl World {
     fn on_event(&mut self, ci: usize, event: Event) -> Check {
         let now = self.instant();
         match event {
-            Event::Dial(addr) => {
-                let c = &mut self.clients[ci];
-                if c.link.is_some() || c.dial.is_some() {
-                    return Err(format!("client {ci}: asked to dial {addr} with a transport open"));
-                }
-                let at = self.now + Duration::from_micros(self.rng.below(30_000));
-                self.clients[ci].dial = Some((at, addr.port()));
-            }
-            Event::StartTls(addr) => return Err(format!("client {ci}: asked for TLS to {addr}, offered by none")),
-            Event::CloseTransport => self.close_transport(ci),
             Event::Connected(_) => {
                 let c = &mut self.clients[ci];
                 if c.ever_connected {
@@ -318,6 +312,23 @@ impl World {
             Event::Closed(reason) => self.on_closed(ci, reason)?,
             // LameDuck, DiscoveredServers, ServerError: nothing to check beyond what follows from them.
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_action(&mut self, ci: usize, action: Action) -> Check {
+        match action {
+            Action::Dial(addr) => {
+                let c = &mut self.clients[ci];
+                if c.link.is_some() || c.dial.is_some() {
+                    return Err(format!("client {ci}: asked to dial {addr} with a transport open"));
+                }
+                let at = self.now + Duration::from_micros(self.rng.below(30_000));
+                self.clients[ci].dial = Some((at, addr.port()));
+            }
+            Action::StartTls(addr) => return Err(format!("client {ci}: asked for TLS to {addr}, offered by none")),
+            Action::CloseTransport => self.close_transport(ci),
+            other => return Err(format!("client {ci}: an action the simulator does not know: {other:?}")),
         }
         Ok(())
     }

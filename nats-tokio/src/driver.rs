@@ -23,7 +23,7 @@ use bytes::Buf;
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE};
 use nats_proto::conn::read_buffer::ReadBuffer;
-use nats_proto::{ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
+use nats_proto::{Action as CoreAction, ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
 use crate::runtime::{Runtime, Socket, Timer, Transport};
 use crate::tls::Stream;
@@ -178,7 +178,7 @@ struct Hold {
 }
 
 /// What `handle_events` must do outside the lock.
-enum Action {
+enum Step {
     Dial(ServerAddr, Duration),
     StartTls(ServerAddr, Duration),
 }
@@ -217,17 +217,24 @@ impl<R: Runtime> Driver<R> {
             let action = {
                 let mut core = self.shared.lock();
                 loop {
-                    match Shared::next_event(&mut core) {
+                    // Events first: none waits behind a dial.
+                    while let Some(event) = core.conn.poll_event() {
+                        if let CoreEvent::Disconnected(e) = &event {
+                            tracing::warn!(error = %e, "disconnected");
+                        }
+                        core.dispatch(&self.shared, event);
+                    }
+                    match core.conn.poll_action() {
                         None => return core.closed.is_some(),
-                        Some(CoreEvent::Dial(addr)) => break Action::Dial(addr, core.conn.config().connect_timeout),
-                        Some(CoreEvent::StartTls(addr)) => {
+                        Some(CoreAction::Dial(addr)) => break Step::Dial(addr, core.conn.config().connect_timeout),
+                        Some(CoreAction::StartTls(addr)) => {
                             // The handshake shares the attempt's connect deadline.
                             let now = Instant::now();
                             let deadline =
                                 core.conn.connect_deadline().unwrap_or(now + core.conn.config().connect_timeout);
-                            break Action::StartTls(addr, deadline.saturating_duration_since(now));
+                            break Step::StartTls(addr, deadline.saturating_duration_since(now));
                         }
-                        Some(CoreEvent::CloseTransport) => {
+                        Some(CoreAction::CloseTransport) => {
                             // After a close, what is left is written by `finish`; after a loss the bytes went
                             // with it.
                             if core.closed.is_none() {
@@ -241,18 +248,14 @@ impl<R: Runtime> Driver<R> {
                                 self.shared.space_freed(&mut core);
                             }
                         }
-                        Some(other) => {
-                            if let CoreEvent::Disconnected(e) = &other {
-                                tracing::warn!(error = %e, "disconnected");
-                            }
-                            core.dispatch(&self.shared, other);
-                        }
+                        // A later core's instruction this driver does not know: nothing to do.
+                        Some(_) => {}
                     }
                 }
             };
             let (addr, timeout) = match action {
-                Action::Dial(addr, timeout) => (addr, timeout),
-                Action::StartTls(addr, timeout) => {
+                Step::Dial(addr, timeout) => (addr, timeout),
+                Step::StartTls(addr, timeout) => {
                     self.start_tls(&addr, timeout).await;
                     continue;
                 }
@@ -362,7 +365,7 @@ impl<R: Runtime> Driver<R> {
                     take_batch(&mut self.wire, &self.shared, &mut core);
                 }
             }
-            if core.closed.is_some() || Shared::has_deferred(&core) {
+            if core.closed.is_some() || core.conn.has_action() {
                 return Poll::Ready(());
             }
             // The timer only ever moves earlier (or after it fired): a later deadline can wait for an early

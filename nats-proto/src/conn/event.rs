@@ -89,16 +89,22 @@ pub enum CloseReason {
     ReconnectsExhausted(ConnectionError),
 }
 
-/// What the connection has to say. The first three are instructions for the driver; the rest are for users.
+/// What the driver must do for the connection (see [`Connection::poll_action`](super::Connection::poll_action)).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a transport to this server, then call `handle_connected` (or `handle_eof` on failure).
+    Dial(ServerAddr),
+    /// Set up TLS on the transport for this server, then call `handle_tls_ready`.
+    StartTls(ServerAddr),
+    /// Write what `poll_transmit` still gives, then close the transport.
+    CloseTransport,
+}
+
+/// What the connection has to tell its users (see [`Connection::poll_event`](super::Connection::poll_event)).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Driver: open a transport to this server, then call `handle_connected` (or `handle_eof` on failure).
-    Dial(ServerAddr),
-    /// Driver: set up TLS on the transport for this server, then call `handle_tls_ready`.
-    StartTls(ServerAddr),
-    /// Driver: write what `poll_transmit` still gives, then close the transport.
-    CloseTransport,
     /// The first connection is ready.
     Connected(ServerAddr),
     /// A connection is ready again after a loss; subscriptions were replayed.

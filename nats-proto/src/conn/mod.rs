@@ -29,7 +29,7 @@ use crate::subject::{validate_publish_subject, validate_queue, validate_subscrib
 
 pub use config::{Auth, Config, Credentials, CredentialsCallback};
 pub(crate) use event::NoSink;
-pub use event::{CloseReason, Deliver, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
+pub use event::{Action, CloseReason, Deliver, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
 pub use sid_map::{IdHasher, IdMap};
@@ -68,8 +68,8 @@ fn publish_wire_len(subject: &[u8], reply: Option<&[u8]>, hdr_len: Option<usize>
 /// - commands: [`publish`](Self::publish), [`subscribe`](Self::subscribe),
 ///   [`unsubscribe`](Self::unsubscribe), [`request`](Self::request), [`flush`](Self::flush),
 ///   [`drain`](Self::drain), [`close`](Self::close);
-/// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
-///   [`poll_timeout`](Self::poll_timeout).
+/// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_action`](Self::poll_action) (for the driver),
+///   [`poll_event`](Self::poll_event) (for users), [`poll_timeout`](Self::poll_timeout).
 ///
 /// Outputs stay queued until polled; nothing depends on polling between two commands.
 #[derive(Debug)]
@@ -86,6 +86,8 @@ pub struct Connection {
     /// Publishes (and flush PINGs) made while not connected.
     pending: WriteBuffer,
     events: VecDeque<Event>,
+    /// Instructions for the driver, apart from the users' events.
+    actions: VecDeque<Action>,
     /// Every deadline: the connection's timers, open flushes, open requests.
     timers: Deadlines,
     subs: Subscriptions,
@@ -114,7 +116,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection that starts by asking the driver to dial the first server (see [`Event::Dial`]).
+    /// A connection that starts by asking the driver to dial the first server (see [`Action::Dial`]).
     pub fn new(mut config: Config, now: Instant) -> Self {
         let mut rng = Rng::new(config.seed);
         if config.servers.is_empty() {
@@ -133,6 +135,7 @@ impl Connection {
             out: WriteBuffer::new(),
             pending: WriteBuffer::new(),
             events: VecDeque::new(),
+            actions: VecDeque::new(),
             timers: Deadlines::default(),
             subs: Subscriptions::default(),
             mux: Mux::default(),
@@ -521,9 +524,21 @@ impl Connection {
         n
     }
 
-    /// The next event, if any.
+    /// The next event for users, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next instruction for the driver, if any: dial, start TLS, close the transport. A driver routes the
+    /// events that are waiting before it carries out an action that blocks (a dial), so that they do not wait
+    /// behind it.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// True when an instruction waits for the driver.
+    pub fn has_action(&self) -> bool {
+        !self.actions.is_empty()
     }
 
     /// When the current connect attempt (dial, TLS, handshake) runs out, if one is under way. A driver that

@@ -18,7 +18,7 @@ use super::pool::backoff;
 use super::subs::Delivery;
 use super::timers::{after, Due, Timer};
 use super::{
-    CloseReason, Connection, Deliver, Event, FlushError, FlushId, NoSink, PingPurpose, State, SubscriptionEnd,
+    Action, CloseReason, Connection, Deliver, Event, FlushError, FlushId, NoSink, PingPurpose, State, SubscriptionEnd,
 };
 use crate::error::{ConnectionError, PermissionOp, ServerError};
 use crate::info::{ConnectInfo, ServerInfo};
@@ -27,7 +27,7 @@ use crate::op::{Msg, ServerOp};
 impl Connection {
     // ---- inputs ----
 
-    /// The driver opened the transport asked for by [`Event::Dial`].
+    /// The driver opened the transport asked for by [`Action::Dial`].
     pub fn handle_connected(&mut self, _now: Instant) {
         if self.state != State::Dialing {
             return;
@@ -36,14 +36,14 @@ impl Connection {
         if self.config.tls_first {
             self.state = State::AwaitTls;
             if let Some(addr) = self.pool.current().cloned() {
-                self.events.push_back(Event::StartTls(addr));
+                self.actions.push_back(Action::StartTls(addr));
             }
         } else {
             self.state = State::AwaitInfo;
         }
     }
 
-    /// The driver finished the TLS handshake asked for by [`Event::StartTls`].
+    /// The driver finished the TLS handshake asked for by [`Action::StartTls`].
     pub fn handle_tls_ready(&mut self, now: Instant) {
         if self.state != State::AwaitTls {
             return;
@@ -173,7 +173,7 @@ impl Connection {
         self.state = State::Dialing;
         self.attempt_info = false;
         self.timers.set(Timer::Connect, after(now, self.config.connect_timeout));
-        self.events.push_back(Event::Dial(addr));
+        self.actions.push_back(Action::Dial(addr));
     }
 
     fn handle_op(&mut self, now: Instant, op: ServerOp) {
@@ -228,7 +228,7 @@ impl Connection {
         if needs_tls {
             self.state = State::AwaitTls;
             if let Some(addr) = self.pool.current().cloned() {
-                self.events.push_back(Event::StartTls(addr));
+                self.actions.push_back(Action::StartTls(addr));
             }
         } else {
             self.send_connect(now);
@@ -419,7 +419,7 @@ impl Connection {
             }
         }
         self.keepalive_out = 0;
-        self.events.push_back(Event::CloseTransport);
+        self.actions.push_back(Action::CloseTransport);
         self.state = State::Disconnected;
         match was {
             State::Draining => {
@@ -475,7 +475,7 @@ impl Connection {
         self.pending.clear();
         self.unsent_fences.clear();
         if had_transport {
-            self.events.push_back(Event::CloseTransport);
+            self.actions.push_back(Action::CloseTransport);
         }
         self.events.push_back(Event::Closed(reason));
     }

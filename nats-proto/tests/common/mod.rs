@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use nats_proto::{
-    ClientDecoder, ClientOp, Config, ConnectInfo, Connection, Event, Pub, ServerAddr, Subject, WriteBuffer,
+    Action, ClientDecoder, ClientOp, Config, ConnectInfo, Connection, Event, Pub, ServerAddr, Subject, WriteBuffer,
 };
 
 /// The default server of most tests.
@@ -93,12 +93,12 @@ pub(crate) struct Peer {
     decoder: ClientDecoder,
     /// Client bytes not yet decoded (an op split across `poll_transmit` calls).
     wire: BytesMut,
-    /// `Event::Dial`s seen by [`Peer::events`] that no handshake has answered yet.
+    /// `Action::Dial`s seen by [`Peer::actions`] (or a handshake) that no handshake has answered yet.
     dials: Vec<ServerAddr>,
 }
 
 impl Peer {
-    /// A new connection; its first `Event::Dial` is waiting in the event queue.
+    /// A new connection; its first `Action::Dial` is waiting.
     pub(crate) fn new(config: Config) -> Self {
         let base = base_instant();
         Self {
@@ -156,12 +156,23 @@ impl Peer {
 
     /// Every event waiting, in order.
     pub(crate) fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.conn.poll_event()).collect()
+    }
+
+    /// Drops every event and driver instruction waiting (a dial is still answered by the next handshake).
+    pub(crate) fn drain(&mut self) {
+        self.events();
+        self.actions();
+    }
+
+    /// Every driver instruction waiting, in order.
+    pub(crate) fn actions(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
-        while let Some(e) = self.conn.poll_event() {
-            if let Event::Dial(a) = &e {
-                self.dials.push(a.clone());
+        while let Some(a) = self.conn.poll_action() {
+            if let Action::Dial(addr) = &a {
+                self.dials.push(addr.clone());
             }
-            out.push(e);
+            out.push(a);
         }
         out
     }
@@ -195,11 +206,12 @@ impl Peer {
         self.handshake_with(&default_info())
     }
 
-    /// Answers the pending `Event::Dial`: transport up, INFO, expects CONNECT + PING, sends PONG, expects
+    /// Answers the pending `Action::Dial`: transport up, INFO, expects CONNECT + PING, sends PONG, expects
     /// `Connected` or `Reconnected` for the dialed server. Returns every event drained on the way; the ops the
     /// client wrote after the handshake (replayed subscriptions, buffered publishes) are left for [`Peer::sent`].
     pub(crate) fn handshake_with(&mut self, info: &str) -> Vec<Event> {
         let mut all = self.events();
+        self.actions();
         let dialed = self.dials.pop().unwrap_or_else(|| panic!("handshake without a pending Dial; events {all:?}"));
         self.dials.clear();
         let now = self.now();
