@@ -318,3 +318,18 @@ fn everything_due_at_once_ends_flushes_then_requests_then_the_drain() {
     assert_eq!(events.last(), Some(&Event::Closed(CloseReason::DrainTimedOut)), "{events:?}");
     assert_eq!(p.conn.poll_timeout(), None, "a closed connection keeps no deadline");
 }
+
+#[test]
+fn a_drain_ending_as_a_reconnect_falls_due_never_dials() {
+    // Found by the fuzz target: the reconnect dialed, then the drain's end closed the connection in the same
+    // call, leaving a Dial for a closed connection.
+    let mut c = config(&[URL]);
+    c.drain_timeout = Duration::ZERO;
+    let mut p = Peer::connected(c);
+    p.eof();
+    p.drain();
+    p.conn.drain(p.now()).unwrap();
+    p.advance(Duration::ZERO);
+    assert_eq!(p.actions(), [Action::CloseTransport], "no dial for a closed connection");
+    assert_eq!(p.events().last(), Some(&Event::Closed(CloseReason::DrainTimedOut)));
+}

@@ -459,6 +459,9 @@ impl Connection {
     pub(super) fn finish_close(&mut self, reason: CloseReason) {
         let had_transport = !matches!(self.state, State::Disconnected | State::Closed);
         self.state = State::Closed;
+        // A dial or TLS start still waiting is moot now (a reconnect and a drain's end due at once): a closed
+        // connection never asks for a transport. Found by the fuzz target's check.
+        self.actions.retain(|a| *a == Action::CloseTransport);
         self.timers.clear_all();
         for id in self.mux.drain_all(&mut self.timers) {
             self.events.push_back(Event::Response { id, result: Err(RequestError::Closed), done: true });
