@@ -6,7 +6,11 @@
 //! - `SIM_SEEDS=1000000 cargo test --release -p nats-sim --test sim -- --nocapture`: a campaign on every core.
 //! - `SIM_SEED=1234 cargo test -p nats-sim --test sim -- --nocapture`: replays one seed (`SIM_TRACE=N` keeps the
 //!   last N actions, with the server's view, for the failure report).
-//! - `SIM_START=N` starts a campaign at seed N; a test name picks one simulation (`core`'s is `seeded_schedules`).
+//! - `SIM_START=N` starts a campaign at seed N; a name (or part of one) picks the simulations to run, as with
+//!   `cargo test` filters (`core`'s is `seeded_schedules`).
+//!
+//! The harness is our own (`harness = false`), so that what every simulation did (its seed count, its rate,
+//! the faults it covered) is printed in CI too, where a passing test's output would otherwise be swallowed.
 
 use std::time::Instant;
 
@@ -50,7 +54,6 @@ fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-#[test]
 fn seeds_that_found_bugs_stay_fixed() {
     for &(run, seed, what) in REGRESSIONS {
         if let Err(failure) = run(seed) {
@@ -118,7 +121,6 @@ fn campaign(label: &str, ci_seeds: u64, run: Run) -> Counts {
     counts
 }
 
-#[test]
 fn seeded_schedules_keep_every_promise() {
     let counts = campaign("core", CI_SEEDS, nats_sim::run);
     if env("SIM_SEED").is_none() {
@@ -131,7 +133,6 @@ fn seeded_schedules_keep_every_promise() {
     }
 }
 
-#[test]
 fn ordered_consumer_schedules_deliver_every_message_once_in_order() {
     let counts = campaign("ordered consumer", CI_SEEDS, nats_sim::ordered::run);
     if env("SIM_SEED").is_none() {
@@ -142,7 +143,6 @@ fn ordered_consumer_schedules_deliver_every_message_once_in_order() {
     }
 }
 
-#[test]
 fn pull_consume_schedules_never_leak_pending_and_deliver_everything() {
     let counts = campaign("pull consume", CI_SEEDS, nats_sim::pull::run);
     if env("SIM_SEED").is_none() {
@@ -153,7 +153,6 @@ fn pull_consume_schedules_never_leak_pending_and_deliver_everything() {
     }
 }
 
-#[test]
 fn service_core_schedules_keep_their_statistics_true() {
     let counts = campaign("service core", CI_SEEDS, nats_sim::service::run);
     if env("SIM_SEED").is_none() {
@@ -161,5 +160,46 @@ fn service_core_schedules_keep_their_statistics_true() {
             ["requests finished", "STATS checked", "busy refusals"].iter().all(|w| counts.get(w) > 0),
             "the schedules exercised nothing: {counts}"
         );
+    }
+}
+
+/// Runs the selected simulations, reporting each as `cargo test` does, and fails the process if any failed.
+fn main() {
+    let tests: [(&str, fn()); 5] = [
+        ("seeds_that_found_bugs_stay_fixed", seeds_that_found_bugs_stay_fixed),
+        ("seeded_schedules_keep_every_promise", seeded_schedules_keep_every_promise),
+        (
+            "ordered_consumer_schedules_deliver_every_message_once_in_order",
+            ordered_consumer_schedules_deliver_every_message_once_in_order,
+        ),
+        (
+            "pull_consume_schedules_never_leak_pending_and_deliver_everything",
+            pull_consume_schedules_never_leak_pending_and_deliver_everything,
+        ),
+        ("service_core_schedules_keep_their_statistics_true", service_core_schedules_keep_their_statistics_true),
+    ];
+    // Flags (`--nocapture`, `-q`, ...) mean nothing here; the first other argument filters by name.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let chosen: Vec<_> = tests.iter().filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f))).collect();
+    println!("\nrunning {} tests", chosen.len());
+    let began = Instant::now();
+    let mut failed = Vec::new();
+    for (name, test) in chosen.iter().copied() {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(*name);
+        }
+    }
+    let passed = chosen.len() - failed.len();
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {verdict}. {passed} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        failed.len(),
+        tests.len() - chosen.len(),
+        began.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
     }
 }
