@@ -402,7 +402,7 @@ impl World {
         sub.delivered += 1;
         self.counts.bump("messages delivered");
         let (delivered, max) = (sub.delivered, sub.max);
-        if self.verbose {
+        if self.verbose() {
             self.note(|| format!("client {ci}: sid {sid} got {origin}:{seq} ({delivered} delivered)"));
         }
         if max.is_some_and(|m| delivered > m) {

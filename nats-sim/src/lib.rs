@@ -115,6 +115,38 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// The last actions of a run, for its failure report: 40 by default; `SIM_TRACE=N` keeps N and asks the
+/// simulations for their verbose view (the server's side of each op, open pull requests).
+#[derive(Debug, Clone)]
+pub(crate) struct Trace {
+    lines: std::collections::VecDeque<String>,
+    keep: usize,
+    verbose: bool,
+}
+
+impl Trace {
+    pub(crate) fn from_env() -> Self {
+        let asked = std::env::var("SIM_TRACE").ok().and_then(|v| v.parse().ok());
+        Self { lines: Default::default(), keep: asked.unwrap_or(40), verbose: asked.is_some() }
+    }
+
+    /// Also trace the verbose view.
+    pub(crate) fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    pub(crate) fn push(&mut self, line: String) {
+        if self.lines.len() >= self.keep {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lines.iter().cloned().collect()
+    }
+}
+
 /// A simulation as [`drive`] runs it: steps drawn from the seed, then an end in which faults stop and
 /// everything must come right.
 pub(crate) trait Schedule {

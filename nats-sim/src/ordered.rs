@@ -14,7 +14,7 @@ use nats_jetstream::ordered::{backoff, Delivery, OrderedConfig, OrderedConsumer,
 
 use crate::rng::SimRng;
 use crate::world::Check;
-use crate::{Counts, Failure, Outcome};
+use crate::{Counts, Failure, Outcome, Trace};
 
 /// A consumer of the chain as the server holds it.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,7 @@ struct Sim {
     failed_at: Option<Instant>,
     settling: bool,
     counts: Counts,
-    trace: VecDeque<String>,
+    trace: Trace,
     loss: u64,
     create_failures: u64,
 }
@@ -78,7 +78,7 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
         failed_at: None,
         settling: false,
         counts: Counts::default(),
-        trace: VecDeque::new(),
+        trace: Trace::from_env(),
         loss,
         create_failures,
     };
@@ -92,10 +92,8 @@ impl Sim {
     }
 
     fn note(&mut self, line: String) {
-        if self.trace.len() == 30 {
-            self.trace.pop_front();
-        }
-        self.trace.push_back(format!("{:?}: {line}", self.now));
+        let line = format!("{:?}: {line}", self.now);
+        self.trace.push(line);
     }
 
     fn step(&mut self) -> Check {
@@ -290,6 +288,6 @@ impl crate::Schedule for Sim {
     }
 
     fn report(&self) -> (Counts, Vec<String>) {
-        (self.counts.clone(), self.trace.iter().cloned().collect())
+        (self.counts.clone(), self.trace.lines())
     }
 }

@@ -18,7 +18,7 @@ use nats_proto::{HeaderBlock, Msg};
 
 use crate::rng::SimRng;
 use crate::world::Check;
-use crate::{Counts, Failure, Outcome};
+use crate::{Counts, Failure, Outcome, Trace};
 
 /// How long a lost delivery waits before the server sends it again.
 const ACK_WAIT: Duration = Duration::from_secs(2);
@@ -59,10 +59,7 @@ struct Sim {
     received: BTreeSet<u64>,
     settling: bool,
     counts: Counts,
-    trace: VecDeque<String>,
-    trace_len: usize,
-    /// `SIM_TRACE` is set: also trace the server's open requests at every step.
-    verbose: bool,
+    trace: Trace,
 }
 
 /// Runs one seed of the pull-consumer simulation.
@@ -97,9 +94,7 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
         received: BTreeSet::new(),
         settling: false,
         counts: Counts::default(),
-        trace: VecDeque::new(),
-        trace_len: std::env::var("SIM_TRACE").ok().and_then(|v| v.parse().ok()).unwrap_or(30),
-        verbose: std::env::var("SIM_TRACE").is_ok(),
+        trace: Trace::from_env(),
     };
     sim.steps = sim.rng.range(50, 600);
     crate::drive(seed, sim)
@@ -118,10 +113,8 @@ fn status(code: u16, text: &str, pending: Option<(u64, u64)>) -> Msg {
 
 impl Sim {
     fn note(&mut self, line: String) {
-        if self.trace.len() >= self.trace_len {
-            self.trace.pop_front();
-        }
-        self.trace.push_back(format!("{:?}: {line}", self.now));
+        let line = format!("{:?}: {line}", self.now);
+        self.trace.push(line);
     }
 
     fn step(&mut self) -> Check {
@@ -135,7 +128,7 @@ impl Sim {
             _ => self.fault(),
         }
         self.expire();
-        if self.verbose {
+        if self.trace.verbose() {
             let owed: Vec<(u64, Option<u64>)> = self.requests.iter().map(|r| (r.messages, r.bytes)).collect();
             let line = format!("  server owes {owed:?}, wire {} / {}", self.to_server.len(), self.to_client.len());
             self.note(line);
@@ -366,6 +359,6 @@ impl crate::Schedule for Sim {
     }
 
     fn report(&self) -> (Counts, Vec<String>) {
-        (self.counts.clone(), self.trace.iter().cloned().collect())
+        (self.counts.clone(), self.trace.lines())
     }
 }

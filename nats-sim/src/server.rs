@@ -221,7 +221,7 @@ impl World {
     }
 
     fn server_op(&mut self, li: usize, op: ClientOp) -> Check {
-        if self.verbose && !matches!(op, ClientOp::Pub(_)) {
+        if self.verbose() && !matches!(op, ClientOp::Pub(_)) {
             let (client, id) = (self.links[li].client, self.links[li].id);
             self.note(|| format!("server: client {client} link {id}: {op:?}"));
         }
@@ -342,7 +342,7 @@ impl World {
             if sub.max.is_some_and(|m| sub.delivered >= m) {
                 link.subs.remove(&sid);
             }
-            if self.verbose {
+            if self.verbose() {
                 let stamp = stamp.map(|(_, o, s)| (o, s));
                 self.note(|| {
                     format!("server: {subject} {stamp:?} to client {client} link {id} sid {sid} ({delivered})")

@@ -7,7 +7,6 @@
 //! refusals exactly; the processing time is the sum of the finished requests' times; in-flight counts return
 //! to zero when every request has finished (stop drains); a removed endpoint turns requests away.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,7 +15,7 @@ use micro::{Clock, EndpointConfig, EndpointId, Outcome as Ending, ServiceConfig,
 
 use crate::rng::SimRng;
 use crate::world::Check;
-use crate::{Counts, Failure, Outcome};
+use crate::{Counts, Failure, Outcome, Trace};
 
 /// The simulated clock, shared with the core.
 struct SimClock {
@@ -64,7 +63,7 @@ struct Sim {
     endpoints: Vec<Endpoint>,
     generation: u64,
     counts: Counts,
-    trace: VecDeque<String>,
+    trace: Trace,
 }
 
 /// Runs one seed of the service-core simulation.
@@ -94,8 +93,16 @@ pub fn run(seed: u64) -> Result<Outcome, Failure> {
             in_flight: vec![],
         });
     }
-    let mut sim =
-        Sim { rng, steps: 0, clock, core, endpoints, generation: 0, counts: Counts::default(), trace: VecDeque::new() };
+    let mut sim = Sim {
+        rng,
+        steps: 0,
+        clock,
+        core,
+        endpoints,
+        generation: 0,
+        counts: Counts::default(),
+        trace: Trace::from_env(),
+    };
     sim.steps = sim.rng.range(20, 400);
     crate::drive(seed, sim)
 }
@@ -106,10 +113,7 @@ impl Sim {
     }
 
     fn note(&mut self, line: String) {
-        if self.trace.len() == 30 {
-            self.trace.pop_front();
-        }
-        self.trace.push_back(line);
+        self.trace.push(line);
     }
 
     fn step(&mut self) -> Check {
@@ -292,6 +296,6 @@ impl crate::Schedule for Sim {
     }
 
     fn report(&self) -> (Counts, Vec<String>) {
-        (self.counts.clone(), self.trace.iter().cloned().collect())
+        (self.counts.clone(), self.trace.lines())
     }
 }

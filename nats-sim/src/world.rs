@@ -1,18 +1,16 @@
 //! The world: the clock, the nodes and connections, the clients, and the loop that drives them.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::client::SimClient;
 use crate::rng::SimRng;
 use crate::server::{Link, Node, BASE_PORT};
-use crate::{Counts, Schedule};
+use crate::{Counts, Schedule, Trace};
 
 /// A step's verdict: `Err` names the broken promise.
 pub(crate) type Check = Result<(), String>;
 
-/// How many actions the trace keeps (`SIM_TRACE` sets more, and adds the server's view of each op).
-const TRACE: usize = 40;
 /// Longest the network may take to settle once faults stop.
 const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 
@@ -83,11 +81,8 @@ pub(crate) struct World {
     /// Tracked publishes the server processed: (client, sequence).
     pub(crate) processed: HashSet<(usize, u64)>,
     step: u64,
-    trace: VecDeque<String>,
+    trace: Trace,
     pub(crate) counts: Counts,
-    trace_len: usize,
-    /// Also trace what the server does with each op.
-    pub(crate) verbose: bool,
     /// Faults and new work have stopped.
     pub(crate) settling: bool,
 }
@@ -111,16 +106,10 @@ impl World {
             clients: Vec::new(),
             processed: HashSet::new(),
             step: 0,
-            trace: VecDeque::new(),
+            trace: Trace::from_env(),
             counts: Counts::default(),
-            trace_len: TRACE,
-            verbose: false,
             settling: false,
         };
-        if let Some(n) = std::env::var("SIM_TRACE").ok().and_then(|v| v.parse().ok()) {
-            world.trace_len = n;
-            world.verbose = true;
-        }
         for i in 0..world.profile.clients {
             let client = SimClient::new(i, &world.profile, base, &mut world.rng);
             world.clients.push(client);
@@ -134,11 +123,13 @@ impl World {
     }
 
     pub(crate) fn note(&mut self, what: impl FnOnce() -> String) {
-        if self.trace.len() >= self.trace_len {
-            self.trace.pop_front();
-        }
         let line = format!("#{} {:?}: {}", self.step, self.now, what());
-        self.trace.push_back(line);
+        self.trace.push(line);
+    }
+
+    /// Also trace the verbose view (`SIM_TRACE` is set).
+    pub(crate) fn verbose(&self) -> bool {
+        self.trace.verbose()
     }
 
     /// One step of the chaotic phase: time passes, then a workload, network or fault action; the promises
@@ -513,6 +504,6 @@ impl Schedule for World {
     }
 
     fn report(&self) -> (Counts, Vec<String>) {
-        (self.counts.clone(), self.trace.iter().cloned().collect())
+        (self.counts.clone(), self.trace.lines())
     }
 }
