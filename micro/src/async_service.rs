@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -20,10 +20,10 @@ use crate::core::{new_id, EndpointId, ServiceCore, Subscription as Needed, Syste
 use crate::request::{
     typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving, DROPPED_BY_PANIC,
 };
-use crate::transport::{AsyncSubscription, AsyncTransport};
 use crate::wake::{split, Slots, Wakeups, HANDLER, SUB};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
+use nats_client::seam::{deadline_after, AsyncClient, AsyncSubscription};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -108,45 +108,45 @@ struct Runner<S> {
     stop_wakers: Vec<Waker>,
 }
 
-struct Inner<T: AsyncTransport> {
-    transport: T,
+struct Inner<T: AsyncClient> {
+    client: T,
     state: Arc<ServiceState>,
     wakeups: Arc<Wakeups>,
     runner: Mutex<Runner<T::Subscription>>,
 }
 
-impl<T: AsyncTransport> Inner<T> {
+impl<T: AsyncClient> Inner<T> {
     fn runner(&self) -> MutexGuard<'_, Runner<T::Subscription>> {
         self.runner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// A service on an async client. Cheap to clone. Nothing is answered until [`run`](Self::run) is polled.
-pub struct AsyncService<T: AsyncTransport> {
+pub struct AsyncService<T: AsyncClient> {
     inner: Arc<Inner<T>>,
 }
 
-impl<T: AsyncTransport> Clone for AsyncService<T> {
+impl<T: AsyncClient> Clone for AsyncService<T> {
     fn clone(&self) -> Self {
         Self { inner: self.inner.clone() }
     }
 }
 
-impl<T: AsyncTransport> std::fmt::Debug for AsyncService<T> {
+impl<T: AsyncClient> std::fmt::Debug for AsyncService<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let core = self.inner.state.core();
         f.debug_struct("AsyncService").field("name", &core.name()).field("id", &core.id()).finish()
     }
 }
 
-impl<T: AsyncTransport> AsyncService<T> {
+impl<T: AsyncClient> AsyncService<T> {
     /// Starts a service: validates `config` and subscribes to the discovery subjects.
-    pub async fn start(transport: T, config: ServiceConfig) -> Result<Self, ServiceFailure> {
-        Self::with_core(transport, ServiceCore::new(config, new_id(), Arc::new(SystemClock))?).await
+    pub async fn start(client: T, config: ServiceConfig) -> Result<Self, ServiceFailure> {
+        Self::with_core(client, ServiceCore::new(config, new_id(), Arc::new(SystemClock))?).await
     }
 
     /// Starts a service around a core built by the caller (an injected clock or id).
-    pub async fn with_core(transport: T, core: ServiceCore) -> Result<Self, ServiceFailure> {
+    pub async fn with_core(client: T, core: ServiceCore) -> Result<Self, ServiceFailure> {
         let verbs = core.verb_subscriptions();
         let wakeups = Arc::new(Wakeups::default());
         let runner = Runner {
@@ -160,13 +160,13 @@ impl<T: AsyncTransport> AsyncService<T> {
             stop_wakers: vec![],
         };
         let state = ServiceState::new(core);
-        let service = Self { inner: Arc::new(Inner { transport, state, wakeups, runner: Mutex::new(runner) }) };
+        let service = Self { inner: Arc::new(Inner { client, state, wakeups, runner: Mutex::new(runner) }) };
         for needed in verbs {
             let Target::Verb(verb) = needed.target else { unreachable!("verb_subscriptions returns verbs") };
             service.add(&needed, Role::Verb(verb)).await?;
         }
         // Discoverable once this returns: the server has the subscriptions.
-        service.inner.transport.flush().await?;
+        service.inner.client.flush().await?;
         Ok(service)
     }
 
@@ -186,7 +186,7 @@ impl<T: AsyncTransport> AsyncService<T> {
     }
 
     async fn add(&self, needed: &Needed, role: Role) -> Result<(), ServiceFailure> {
-        let sub = self.inner.transport.subscribe(&needed.subject, needed.queue.as_deref()).await?;
+        let sub = self.inner.client.subscribe(&needed.subject, needed.queue.as_deref()).await?;
         let mut runner = self.inner.runner();
         let slot = runner.subs.insert(Sub { role, sub });
         // Polled once by `run`, which registers the subscription's waker with it.
@@ -216,7 +216,7 @@ impl<T: AsyncTransport> AsyncService<T> {
             return Err(e);
         }
         // Reachable once this returns: the server has the subscription.
-        self.inner.transport.flush().await?;
+        self.inner.client.flush().await?;
         Ok(EndpointHandle::new(id))
     }
 
@@ -266,7 +266,7 @@ impl<T: AsyncTransport> AsyncService<T> {
         let sid = runner.subs.iter().find(|s| s.serves(endpoint.id())).map(|s| s.sub.sid());
         drop(runner);
         if let Some(sid) = sid {
-            self.inner.transport.drain_subscription(sid)?;
+            self.inner.client.drain_subscription(sid)?;
         }
         Ok(())
     }
@@ -308,27 +308,16 @@ impl<T: AsyncTransport> AsyncService<T> {
             runner.stopping = true;
             runner.subs.iter().map(|s| s.sub.sid()).collect()
         };
-        let drained = sids.iter().all(|&sid| self.inner.transport.drain_subscription(sid).is_ok());
-        // A plain thread is the timer: no runtime is assumed.
-        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let waker_slot: Arc<Mutex<Option<Waker>>> = Arc::default();
-        {
-            let (flag, slot) = (timed_out.clone(), waker_slot.clone());
-            std::thread::spawn(move || {
-                std::thread::sleep(timeout);
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                if let Some(w) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                    w.wake();
-                }
-            });
-        }
+        let drained = sids.iter().all(|&sid| self.inner.client.drain_subscription(sid).is_ok());
+        // The client's own timer: its runtime's, whichever that is.
+        let mut timer = self.inner.client.timer(deadline_after(Instant::now(), timeout));
         let inner = self.inner.clone();
         std::future::poll_fn(move |cx| {
             let mut runner = inner.runner();
             if let Some(reason) = runner.stopped.clone() {
                 return Poll::Ready(reason);
             }
-            if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+            if timer.poll_fired(cx).is_ready() {
                 let reason = if drained { StopReason::Timeout } else { StopReason::ConnectionClosed };
                 runner.stopped = Some(reason.clone());
                 // Handlers out being polled are dropped by that poll, when it sees the stop.
@@ -340,7 +329,6 @@ impl<T: AsyncTransport> AsyncService<T> {
                 return Poll::Ready(reason);
             }
             register(&mut runner.stop_wakers, cx.waker());
-            *waker_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
             inner.wakeups.wake_task();
             Poll::Pending
         })
@@ -374,7 +362,7 @@ fn finish_stop<S>(runner: &mut Runner<S>, wakeups: &Wakeups) {
 
 /// One poll of the service: take the messages waiting on the subscriptions that were woken, start their
 /// handlers, drive the handlers that were woken (or are new). Nothing else is looked at.
-fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> Poll<StopReason> {
+fn poll_run<T: AsyncClient>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> Poll<StopReason> {
     let mut guard = inner.runner();
     let runner = &mut *guard;
     if let Some(reason) = runner.stopped.clone() {
@@ -401,8 +389,8 @@ fn poll_run<T: AsyncTransport>(inner: &Arc<Inner<T>>, cx: &mut Context<'_>) -> P
             }
             let Some((sub, waker)) = runner.subs.get_mut(slot) else { break };
             let msg = match sub.sub.poll_message(&mut Context::from_waker(waker)) {
-                Poll::Ready(Some(msg)) => msg,
-                Poll::Ready(None) => {
+                Poll::Ready(Ok(msg)) => msg,
+                Poll::Ready(Err(_)) => {
                     if let Some(Sub { role: Role::Endpoint { id, .. }, .. }) = runner.subs.remove(slot) {
                         // Drained (removed or stopping) or ended with the connection: it leaves INFO and STATS.
                         if !runner.stopping {

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use nats_client::seam::{Client, Subscription};
 use serde::Deserialize;
 
 use crate::config::{EndpointConfig, Group, Metadata, QueueGroup, ServiceConfig};
@@ -77,10 +78,7 @@ fn queue(q: &Option<String>) -> QueueGroup {
 }
 
 /// Builds and starts the service `def` describes, with the suite's handlers.
-pub fn start_service(
-    client: nats_blocking::Client,
-    def: &ServiceDefinition,
-) -> Result<Service<nats_blocking::Client>, ServiceFailure> {
+pub fn start_service<C: Client>(client: C, def: &ServiceDefinition) -> Result<Service<C>, ServiceFailure> {
     let mut config = ServiceConfig::new(&def.name, &def.version).description(&def.description);
     config.metadata = def.metadata.clone().unwrap_or_default();
     config.queue_group = queue(&def.queue_group);
@@ -118,10 +116,10 @@ pub fn start_service(
 
 /// Serves the suite on `client` until the tester reports its result: builds each service it asks for and
 /// destroys it when told. `Err` when the tester reports a failure (a result subject containing `fail`).
-pub fn run_service_suite(client: nats_blocking::Client, timeout: Duration) -> Result<(), String> {
-    let mut requests = client.subscribe(SUITE_SUBJECT).map_err(|e| e.to_string())?;
+pub fn run_service_suite<C: Client>(client: C, timeout: Duration) -> Result<(), String> {
+    let mut requests = client.subscribe(SUITE_SUBJECT, None).map_err(|e| e.to_string())?;
     client.flush().map_err(|e| e.to_string())?;
-    let mut service: Option<Service<nats_blocking::Client>> = None;
+    let mut service: Option<Service<C>> = None;
     loop {
         let msg = requests.next_timeout(timeout).map_err(|e| format!("waiting for the tester: {e}"))?;
         let subject = msg.subject().to_string();

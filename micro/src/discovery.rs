@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nats_client::seam::{self, AsyncReplies};
 use nats_proto::Payload;
 use serde::de::DeserializeOwned;
 
@@ -89,34 +90,63 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8], expected_type: &str) -> Optio
     serde_json::from_value(value).ok()
 }
 
-/// A discovery client on the blocking client.
-#[cfg(feature = "blocking")]
+/// A discovery client on a blocking client (any [`seam::Client`]: `nats_blocking::Client`).
 #[derive(Debug, Clone)]
-pub struct Discovery {
-    client: nats_blocking::Client,
+pub struct Discovery<C> {
+    client: C,
     prefix: String,
     collect: Collect,
 }
 
-#[cfg(feature = "blocking")]
-impl Discovery {
-    /// Discovery over `client`, with the `$SRV` prefix and natscli's adaptive wait.
-    pub fn new(client: nats_blocking::Client) -> Self {
-        Self { client, prefix: DEFAULT_API_PREFIX.to_owned(), collect: Collect::default() }
-    }
+/// A discovery client on an async client (any [`seam::AsyncClient`]: `nats_tokio::Client`, on any runtime).
+/// The same calls as [`Discovery`], with `.await`.
+#[derive(Debug, Clone)]
+pub struct AsyncDiscovery<C> {
+    client: C,
+    prefix: String,
+    collect: Collect,
+}
 
-    /// Uses another API prefix.
-    pub fn prefix(mut self, prefix: &str) -> Self {
-        self.prefix = prefix.to_owned();
-        self
-    }
+/// The builder methods both discovery clients share.
+macro_rules! discovery_builder {
+    ($name:ident, $bound:path) => {
+        impl<C: $bound> $name<C> {
+            /// Discovery over `client`, with the `$SRV` prefix and natscli's adaptive wait.
+            pub fn new(client: C) -> Self {
+                Self { client, prefix: DEFAULT_API_PREFIX.to_owned(), collect: Collect::default() }
+            }
 
-    /// Sets when to stop collecting.
-    pub fn collect(mut self, collect: Collect) -> Self {
-        self.collect = collect;
-        self
-    }
+            /// Uses another API prefix.
+            pub fn prefix(mut self, prefix: &str) -> Self {
+                self.prefix = prefix.to_owned();
+                self
+            }
 
+            /// Sets when to stop collecting.
+            pub fn collect(mut self, collect: Collect) -> Self {
+                self.collect = collect;
+                self
+            }
+
+            /// The request subject and the reply count to stop at: one instance answers a request by id, so
+            /// there is no need to wait for more.
+            fn target(&self, verb: Verb, name: Option<&str>, id: Option<&str>) -> (String, Option<usize>) {
+                let max = if id.is_some() { Some(1) } else { self.collect.max };
+                (verb_subject(&self.prefix, verb, name, id), max)
+            }
+
+            /// This client collecting only the first INFO reply (to find an endpoint's subject).
+            fn first_only(&self) -> Self {
+                self.clone().collect(Collect { max: Some(1), ..self.collect })
+            }
+        }
+    };
+}
+
+discovery_builder!(Discovery, seam::Client);
+discovery_builder!(AsyncDiscovery, seam::AsyncClient);
+
+impl<C: seam::Client> Discovery<C> {
     fn gather<T: DeserializeOwned>(
         &self,
         verb: Verb,
@@ -124,18 +154,11 @@ impl Discovery {
         id: Option<&str>,
         kind: &str,
     ) -> Result<Vec<Reply<T>>, DiscoveryError> {
-        let subject = verb_subject(&self.prefix, verb, name, id);
+        let (subject, max) = self.target(verb, name, id);
         let started = Instant::now();
         let c = self.collect;
-        // One instance answers a request by id: no need to wait for more.
-        let max = if id.is_some() { Some(1) } else { c.max };
-        let replies = self.client.request_many(&subject, "{}", c.timeout, c.stall, max)?;
-        Ok(replies
-            .filter_map(|m| {
-                let rtt = started.elapsed();
-                decode(m.payload(), kind).map(|value| Reply { value, raw: m.payload_bytes(), rtt })
-            })
-            .collect())
+        let replies = self.client.request_many(&subject, Payload::from("{}"), c.timeout, c.stall, max)?;
+        Ok(replies.filter_map(|m| reply(&m, kind, started)).collect())
     }
 
     /// PINGs every instance (of `name`, or the one with `id`).
@@ -161,59 +184,13 @@ impl Discovery {
         endpoint: &str,
         payload: impl Into<Payload<'p>>,
     ) -> Result<nats_client::Message, DiscoveryError> {
-        let collect = Collect { max: Some(1), ..self.collect };
-        let infos = self.clone().collect(collect).info(Some(name), None)?;
+        let infos = self.first_only().info(Some(name), None)?;
         let subject = endpoint_subject(&infos, endpoint)?;
-        service_reply(self.client.request_with_timeout(&subject, payload, self.collect.timeout)?)
+        service_reply(self.client.request(&subject, None, payload.into(), self.collect.timeout)?)
     }
 }
 
-/// The subject of the first endpoint named `endpoint` in these INFO replies.
-fn endpoint_subject(infos: &[Reply<InfoResponse>], endpoint: &str) -> Result<String, DiscoveryError> {
-    infos
-        .iter()
-        .flat_map(|r| r.value.endpoints.iter())
-        .find(|e| e.name == endpoint)
-        .map(|e| e.subject.clone())
-        .ok_or_else(|| DiscoveryError::NoSuchEndpoint(endpoint.to_owned()))
-}
-
-/// A reply, or the service error its headers carry.
-fn service_reply(reply: nats_client::Message) -> Result<nats_client::Message, DiscoveryError> {
-    match reply.headers().and_then(ServiceError::from_headers) {
-        Some(e) => Err(DiscoveryError::Service(e)),
-        None => Ok(reply),
-    }
-}
-
-/// A discovery client on the async client (any runtime).
-#[cfg(feature = "async")]
-#[derive(Debug, Clone)]
-pub struct AsyncDiscovery {
-    client: nats_tokio::Client,
-    prefix: String,
-    collect: Collect,
-}
-
-#[cfg(feature = "async")]
-impl AsyncDiscovery {
-    /// Discovery over `client`, with the `$SRV` prefix and natscli's adaptive wait.
-    pub fn new(client: nats_tokio::Client) -> Self {
-        Self { client, prefix: DEFAULT_API_PREFIX.to_owned(), collect: Collect::default() }
-    }
-
-    /// Uses another API prefix.
-    pub fn prefix(mut self, prefix: &str) -> Self {
-        self.prefix = prefix.to_owned();
-        self
-    }
-
-    /// Sets when to stop collecting.
-    pub fn collect(mut self, collect: Collect) -> Self {
-        self.collect = collect;
-        self
-    }
-
+impl<C: seam::AsyncClient> AsyncDiscovery<C> {
     async fn gather<T: DeserializeOwned>(
         &self,
         verb: Verb,
@@ -221,17 +198,13 @@ impl AsyncDiscovery {
         id: Option<&str>,
         kind: &str,
     ) -> Result<Vec<Reply<T>>, DiscoveryError> {
-        let subject = verb_subject(&self.prefix, verb, name, id);
+        let (subject, max) = self.target(verb, name, id);
         let started = Instant::now();
         let c = self.collect;
-        let max = if id.is_some() { Some(1) } else { c.max };
-        let mut replies = self.client.request_many(&subject, "{}", c.timeout, c.stall, max).await?;
+        let mut replies = self.client.request_many(&subject, Payload::from("{}"), c.timeout, c.stall, max).await?;
         let mut out = vec![];
-        while let Some(m) = replies.next().await {
-            let rtt = started.elapsed();
-            if let Some(value) = decode(m.payload(), kind) {
-                out.push(Reply { value, raw: m.payload_bytes(), rtt });
-            }
+        while let Some(m) = std::future::poll_fn(|cx| replies.poll_reply(cx)).await {
+            out.extend(reply(&m, kind, started));
         }
         Ok(out)
     }
@@ -262,9 +235,32 @@ impl AsyncDiscovery {
         endpoint: &str,
         payload: impl Into<Payload<'p>>,
     ) -> Result<nats_client::Message, DiscoveryError> {
-        let collect = Collect { max: Some(1), ..self.collect };
-        let infos = self.clone().collect(collect).info(Some(name), None).await?;
+        let infos = self.first_only().info(Some(name), None).await?;
         let subject = endpoint_subject(&infos, endpoint)?;
-        service_reply(self.client.request_with_timeout(&subject, payload, self.collect.timeout).await?)
+        service_reply(self.client.request(&subject, None, payload.into(), self.collect.timeout).await?)
+    }
+}
+
+/// A reply message decoded as `kind`, timed from `started`; `None` for anything else.
+fn reply<T: DeserializeOwned>(m: &nats_client::Message, kind: &str, started: Instant) -> Option<Reply<T>> {
+    let rtt = started.elapsed();
+    decode(m.payload(), kind).map(|value| Reply { value, raw: m.payload_bytes(), rtt })
+}
+
+/// The subject of the first endpoint named `endpoint` in these INFO replies.
+fn endpoint_subject(infos: &[Reply<InfoResponse>], endpoint: &str) -> Result<String, DiscoveryError> {
+    infos
+        .iter()
+        .flat_map(|r| r.value.endpoints.iter())
+        .find(|e| e.name == endpoint)
+        .map(|e| e.subject.clone())
+        .ok_or_else(|| DiscoveryError::NoSuchEndpoint(endpoint.to_owned()))
+}
+
+/// A reply, or the service error its headers carry.
+fn service_reply(reply: nats_client::Message) -> Result<nats_client::Message, DiscoveryError> {
+    match reply.headers().and_then(ServiceError::from_headers) {
+        Some(e) => Err(DiscoveryError::Service(e)),
+        None => Ok(reply),
     }
 }

@@ -41,7 +41,6 @@ mod meter;
 mod request;
 #[cfg(feature = "blocking")]
 mod service;
-mod transport;
 mod validate;
 #[cfg(feature = "async")]
 mod wake;
@@ -52,7 +51,6 @@ pub use crate::async_service::AsyncService;
 pub use crate::request::{Request, Response, ServiceError, ERROR_CODE_HEADER, ERROR_HEADER};
 #[cfg(feature = "blocking")]
 pub use crate::service::Service;
-pub use crate::transport::{AsyncSubscription, AsyncTransport, Subscription as TransportSubscription, Transport};
 /// The client's message and error types, shared by both clients.
 pub use nats_client::{Error as ClientError, Message};
 

@@ -16,9 +16,9 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::config::{EndpointConfig, Group, ServiceConfig};
 use crate::core::{new_id, ServiceCore, Subscription as Needed, SystemClock, Target, Verb};
 use crate::request::{typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving};
-use crate::transport::{Subscription, Transport};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
+use nats_client::seam::{Client, Subscription};
 
 /// The step of the waits for worker threads to end (in `stop`, `remove_endpoint` and `done`); the threads
 /// answering requests block on their subscription and never wait on this.
@@ -40,8 +40,8 @@ struct Worker {
     thread: Option<JoinHandle<()>>,
 }
 
-struct Inner<T: Transport> {
-    transport: T,
+struct Inner<T: Client> {
+    client: T,
     state: Arc<ServiceState>,
     workers: Mutex<Vec<Worker>>,
     stopped: Mutex<Option<StopReason>>,
@@ -49,34 +49,34 @@ struct Inner<T: Transport> {
 }
 
 /// A running service on a blocking client. Cheap to clone; `stop` ends it for every clone.
-pub struct Service<T: Transport> {
+pub struct Service<T: Client> {
     inner: Arc<Inner<T>>,
 }
 
-impl<T: Transport> Clone for Service<T> {
+impl<T: Client> Clone for Service<T> {
     fn clone(&self) -> Self {
         Self { inner: self.inner.clone() }
     }
 }
 
-impl<T: Transport> std::fmt::Debug for Service<T> {
+impl<T: Client> std::fmt::Debug for Service<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service").field("name", &self.name()).field("id", &self.id()).finish()
     }
 }
 
-impl<T: Transport> Service<T> {
+impl<T: Client> Service<T> {
     /// Starts a service: validates `config`, subscribes to the discovery subjects, answers them.
-    pub fn start(transport: T, config: ServiceConfig) -> Result<Self, ServiceFailure> {
-        Self::with_core(transport, ServiceCore::new(config, new_id(), Arc::new(SystemClock))?)
+    pub fn start(client: T, config: ServiceConfig) -> Result<Self, ServiceFailure> {
+        Self::with_core(client, ServiceCore::new(config, new_id(), Arc::new(SystemClock))?)
     }
 
     /// Starts a service around a core built by the caller (an injected clock or id).
-    pub fn with_core(transport: T, core: ServiceCore) -> Result<Self, ServiceFailure> {
+    pub fn with_core(client: T, core: ServiceCore) -> Result<Self, ServiceFailure> {
         let verbs = core.verb_subscriptions();
         let service = Self {
             inner: Arc::new(Inner {
-                transport,
+                client,
                 state: ServiceState::new(core),
                 workers: Mutex::new(vec![]),
                 stopped: Mutex::new(None),
@@ -88,7 +88,7 @@ impl<T: Transport> Service<T> {
             service.spawn(needed, Job::Verb(verb))?;
         }
         // Discoverable once this returns: the server has the subscriptions.
-        service.inner.transport.flush()?;
+        service.inner.client.flush()?;
         Ok(service)
     }
 
@@ -130,7 +130,7 @@ impl<T: Transport> Service<T> {
             return Err(e);
         }
         // Reachable once this returns: the server has the subscription.
-        self.inner.transport.flush()?;
+        self.inner.client.flush()?;
         Ok(EndpointHandle::new(id))
     }
 
@@ -164,7 +164,7 @@ impl<T: Transport> Service<T> {
     }
 
     fn spawn(&self, needed: Needed, job: Job) -> Result<(), ServiceFailure> {
-        let mut sub = self.inner.transport.subscribe(&needed.subject, needed.queue.as_deref())?;
+        let mut sub = self.inner.client.subscribe(&needed.subject, needed.queue.as_deref())?;
         let sid = sub.sid();
         let state = self.inner.state.clone();
         let target = needed.target;
@@ -192,7 +192,7 @@ impl<T: Transport> Service<T> {
             at.map(|i| workers.remove(i))
         };
         let Some(mut worker) = worker else { return Ok(()) };
-        self.inner.transport.drain_subscription(worker.sid)?;
+        self.inner.client.drain_subscription(worker.sid)?;
         let finished = join_by(&mut worker, nats_client::shared::deadline_in(timeout));
         self.inner.state.core().remove_endpoint(endpoint.id());
         if finished {
@@ -234,7 +234,7 @@ impl<T: Transport> Service<T> {
         let mut workers = std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let mut drained = true;
         for w in &workers {
-            drained &= self.inner.transport.drain_subscription(w.sid).is_ok();
+            drained &= self.inner.client.drain_subscription(w.sid).is_ok();
         }
         let mut finished = true;
         for w in &mut workers {
@@ -285,7 +285,7 @@ type Handler = Box<dyn Fn(Request) + Send + Sync>;
 /// that long plus the rest of the handler call that made it or overran the batch.
 fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Request) + Send + Sync)) {
     while let Some(first) = sub.next_message() {
-        if !sub.has_pending() {
+        if sub.pending() == 0 {
             handle(&mut serving, sub, handler, first);
             continue;
         }
@@ -294,7 +294,7 @@ fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Re
             let mut msg = first;
             for _ in 1..REPLY_BATCH_REQUESTS {
                 handle(&mut serving, sub, handler, msg);
-                if !sub.has_pending() || opened.elapsed() >= REPLY_BATCH {
+                if sub.pending() == 0 || opened.elapsed() >= REPLY_BATCH {
                     return;
                 }
                 match sub.next_message() {

@@ -80,7 +80,7 @@ fn blocking_service() {
     assert_eq!(service.done(), StopReason::Stopped);
 }
 
-async fn async_service<T: micro::AsyncTransport>(client: T, url: String) -> AsyncService<T> {
+async fn async_service<T: nats_client::seam::AsyncClient>(client: T, url: String) -> AsyncService<T> {
     let service = AsyncService::start(client, config()).await.unwrap();
     let math = service.root().group("math", QueueGroup::Inherit).unwrap();
     service.typed_endpoint(&math, EndpointConfig::new("sum"), sum).await.unwrap();

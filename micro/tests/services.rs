@@ -40,7 +40,7 @@ fn connect(url: &str) -> Client {
 }
 
 /// Discovery that waits for every instance (stall after the last reply), never longer than `WAIT`.
-fn discovery(client: &Client) -> Discovery {
+fn discovery(client: &Client) -> Discovery<Client> {
     Discovery::new(client.clone()).collect(Collect { timeout: WAIT, stall: Some(STALL), max: None })
 }
 
@@ -842,7 +842,7 @@ fn async_stop_times_out_on_a_stuck_handler_and_run_ends() {
 // Endpoint removal
 // ---------------------------------------------------------------------------------------------------------------
 
-fn endpoint_names(d: &Discovery, name: &str) -> (Vec<String>, Vec<String>) {
+fn endpoint_names(d: &Discovery<Client>, name: &str) -> (Vec<String>, Vec<String>) {
     let info = d.info(Some(name), None).unwrap();
     assert_eq!(info.len(), 1);
     let stats = d.stats(Some(name), None).unwrap();

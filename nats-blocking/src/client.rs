@@ -75,7 +75,7 @@ impl Client {
         Ok(client)
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 
@@ -115,7 +115,7 @@ impl Client {
         publish(self.shared(), subject.as_bytes(), Some(reply.as_bytes()), Some(headers), payload.into())
     }
 
-    fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, Error> {
+    pub(crate) fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, Error> {
         let (sid, messages) = self.shared().subscribe(subject, queue)?;
         Ok(Subscriber::new(sid, messages, self.shared().clone()))
     }

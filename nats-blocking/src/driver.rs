@@ -64,7 +64,7 @@ const URGENT_ROUNDS: usize = 4;
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
-impl nats_client::shared::Transport for Link {
+impl nats_client::shared::Driver for Link {
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
         loop {
             let unwritten = core.conn.transmit_len();

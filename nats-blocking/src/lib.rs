@@ -41,6 +41,7 @@
 
 mod client;
 mod driver;
+mod seam;
 mod subscriber;
 mod transport;
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use nats_proto::{CloseReason, Event as CoreEvent, FlushError, Msg, RequestError, RequestId, SubscriptionEnd};
 
 use crate::event::Event;
-use crate::shared::{Core, Shared, Transport, Waiting};
+use crate::shared::{Core, Driver, Shared, Waiting};
 
-impl<T: Transport> Core<T> {
+impl<T: Driver> Core<T> {
     /// Sends `event` to every receiver still alive; a full one loses it rather than stall the connection.
     pub fn emit(&mut self, event: Event) {
         self.event_channels.retain(|channel| match channel.upgrade() {

@@ -4,8 +4,10 @@
 //! differ only in how they do I/O and how a caller waits. Here are:
 //! - [`ConnectOptions`], [`Error`], [`Event`], [`Message`], [`PendingLimits`];
 //! - [`shared::Shared`]: the `nats_proto::Connection` behind one lock, the commands, and the write policy a
-//!   driver plugs in ([`shared::Transport`]);
+//!   driver plugs in ([`shared::Driver`]);
 //! - [`router`]: the sink that hands each run of decoded messages to its subscription's queue in one step;
+//! - [`seam`]: the one interface the layers above (`micro`, JetStream) use, blocking and async, which each
+//!   client implements;
 //! - [`queue`]: a bounded message queue with its [`queue::Receiver`], and a one-shot slot, each of which a
 //!   thread can block on and a task can poll.
 //!
@@ -45,6 +47,7 @@ mod message;
 mod options;
 pub mod queue;
 pub mod router;
+pub mod seam;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -1,7 +1,7 @@
 //! The state a client shares between its handles and its driver, behind one lock.
 //!
 //! Commands lock the core only to encode or register a waiter, route whatever events the command caused at
-//! once, and then let the driver's [`Transport::send`] decide how the bytes leave: a small latency-sensitive
+//! once, and then let the driver's [`Driver::send`] decide how the bytes leave: a small latency-sensitive
 //! write (a request, a reply, a flush) goes out from the calling thread or task when nobody else is writing;
 //! a publish is batched, and written by the caller itself once a batch is large. The driver does the rest of
 //! the I/O and feeds reads in through [`Core::ingest`], which hands each message to its subscription's queue
@@ -59,7 +59,7 @@ pub enum Urgency {
 }
 
 /// A driver's transport, as the shared state sees it: how the bytes a command produced get written.
-pub trait Transport: Send + Sync + Sized + 'static {
+pub trait Driver: Send + Sync + Sized + 'static {
     /// Called with the lock held after a command encoded something. Writes it from the calling thread or task,
     /// or arranges for the driver to; may release the lock to write or to wait for room, and hands it back.
     fn send<'a>(
@@ -153,7 +153,7 @@ pub struct Shared<T> {
     client: Weak<dyn Publish>,
 }
 
-impl<T: Transport> Shared<T> {
+impl<T: Driver> Shared<T> {
     /// Shared state around `conn`.
     pub fn new(conn: Connection, settings: Settings, channels: Vec<Weak<EventChannel>>) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<Shared<T>>| Shared {
@@ -397,7 +397,7 @@ impl<T: Transport> Shared<T> {
 const DEFERRED_AT_MOST: usize = 64 * 1024;
 
 /// A reply never waits for a batch of publishes: someone is waiting for it. Only a batch of replies holds it.
-impl<T: Transport> Publish for Shared<T> {
+impl<T: Driver> Publish for Shared<T> {
     fn publish(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
         Shared::publish(self, subject, None, headers, payload, Urgency::Now).map(drop)
     }
@@ -419,7 +419,7 @@ impl<T: Transport> Publish for Shared<T> {
     }
 }
 
-impl<T: Transport> Core<T> {
+impl<T: Driver> Core<T> {
     /// Bytes someone waits on came during the write in progress and are still unsent on an open connection:
     /// the turn's holder sends them before giving the turn back (or hands them on at once).
     pub fn urgent_left(&self) -> bool {
@@ -446,20 +446,20 @@ pub fn deadline_in(timeout: Duration) -> Option<Instant> {
 /// A request in flight, as both clients' request calls hold it: its reply is taken by blocking
 /// ([`wait`](Self::wait)) or by polling ([`poll_reply`](Self::poll_reply)); dropped unfinished, the request is
 /// cancelled.
-pub struct InFlight<T: Transport> {
+pub struct InFlight<T: Driver> {
     shared: Arc<Shared<T>>,
     id: RequestId,
     slot: ReplySlot,
     done: bool,
 }
 
-impl<T: Transport> std::fmt::Debug for InFlight<T> {
+impl<T: Driver> std::fmt::Debug for InFlight<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InFlight").field("id", &self.id).field("ready", &self.is_ready()).finish()
     }
 }
 
-impl<T: Transport> InFlight<T> {
+impl<T: Driver> InFlight<T> {
     /// Sends the request now.
     pub fn send(
         shared: &Arc<Shared<T>>,
@@ -495,7 +495,7 @@ impl<T: Transport> InFlight<T> {
     }
 }
 
-impl<T: Transport> Drop for InFlight<T> {
+impl<T: Driver> Drop for InFlight<T> {
     fn drop(&mut self) {
         if !self.done {
             self.shared.cancel_request(self.id);

@@ -8,8 +8,8 @@
 //! consumer being created) is kept in the stream, so dropping a `next()` future loses nothing. Every future
 //! is `Send` (given a `Send` payload), so they can be spawned.
 //!
-//! Waiting for a deadline needs a timer: see [`crate::async_transport`] for why the default,
-//! [`ThreadTimer`], needs no runtime, and [`AsyncContext::with_timer`] to use another.
+//! Waiting for a deadline (a fetch's expiry, missed heartbeats, a publish retry) uses the client's own timer
+//! ([`nats_client::seam::AsyncClient::timer`]), that of the runtime it runs on: nothing here picks a runtime.
 //!
 //! This module is the driver of the sans-IO parts, so unlike them it reads the clock.
 //!
@@ -44,12 +44,12 @@ use nats_client::Message;
 
 use crate::ack::{AckKind, AckState, OwnedAckMetadata};
 use crate::api::ApiPrefix;
-use crate::async_transport::{boxed_timer, deadline_after, sleep_until, AsyncTransport, ThreadTimer, Timer};
 use crate::call::{Api, Call, PublishOptions};
 use crate::common::{
     ack_metadata, ack_subject, check_kv_stream, is_stream_name_in_use, kv_bucket_names, ordered_base,
     KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
 };
+use crate::error::Error;
 use crate::error::JetStreamError;
 use crate::model::{
     AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, MsgGetRequest, PubAck,
@@ -58,7 +58,7 @@ use crate::model::{
 use crate::model::{Paged, Pager};
 use crate::ordered::{OrderedConfig, OrderedConsumer};
 use crate::pull::ConsumeConfig;
-use crate::transport::Error;
+use nats_client::seam::{deadline_after, sleep_until, AsyncClient, Timer};
 
 pub use kv::{AsyncStore, AsyncWatch};
 pub use publish::AsyncPublishWindow;
@@ -66,22 +66,20 @@ pub use pull::{AsyncMessages, AsyncOrdered, AsyncPullHandle};
 
 pub use crate::common::{Watched, DEFAULT_TIMEOUT};
 
-/// A JetStream context on an async client: a client, an API prefix (or domain), a timeout, and the kind of
-/// timer its consumers wait with.
+/// A JetStream context on an async client: a client, an API prefix (or domain) and a timeout.
 #[derive(Debug, Clone)]
 pub struct AsyncContext<T> {
     client: T,
     api: Api,
     timeout: Duration,
-    new_timer: fn(Instant) -> Box<dyn Timer>,
 }
 
-impl<T: AsyncTransport> AsyncContext<T> {
+impl<T: AsyncClient> AsyncContext<T> {
     fn with_api(client: T, api: Api) -> Self {
-        Self { client, api, timeout: DEFAULT_TIMEOUT, new_timer: boxed_timer::<ThreadTimer> }
+        Self { client, api, timeout: DEFAULT_TIMEOUT }
     }
 
-    /// The default context: API prefix `$JS.API`, 5 s timeout, [`ThreadTimer`]s.
+    /// The default context: API prefix `$JS.API`, 5 s timeout.
     pub fn new(client: T) -> Self {
         Self::with_api(client, Api::default())
     }
@@ -102,13 +100,6 @@ impl<T: AsyncTransport> AsyncContext<T> {
         self
     }
 
-    /// Makes consumers (and publish retries) wait with timers of type `Tm`, say the runtime's own, instead of
-    /// the runtime-free [`ThreadTimer`].
-    pub fn with_timer<Tm: Timer>(mut self) -> Self {
-        self.new_timer = boxed_timer::<Tm>;
-        self
-    }
-
     /// The client underneath.
     pub fn client(&self) -> &T {
         &self.client
@@ -121,7 +112,7 @@ impl<T: AsyncTransport> AsyncContext<T> {
 
     /// Sends one call and reads its reply.
     pub async fn call<R>(&self, call: &Call<R>) -> Result<R, Error> {
-        let reply = self.client.request(call.subject(), call.headers(), call.payload().clone(), self.timeout).await?;
+        let reply = self.client.request(call.subject(), call.headers(), call.payload().into(), self.timeout).await?;
         Ok(call.decode(reply.headers(), reply.payload_bytes())?)
     }
 
@@ -233,7 +224,7 @@ impl<T: AsyncTransport> AsyncContext<T> {
                 {
                     attempt += 1;
                     let at = Instant::now() + PUBLISH_RETRY_WAIT;
-                    let timer = timer.get_or_insert_with(|| (self.new_timer)(at));
+                    let timer = timer.get_or_insert_with(|| self.client.timer(at));
                     sleep_until(&mut **timer, at).await;
                 }
                 other => return other,
@@ -290,7 +281,7 @@ impl<T: AsyncTransport> AsyncContext<T> {
         let inbox = self.client.new_inbox();
         // The inbox's unique token doubles as the chain's random name.
         let base = ordered_base(&inbox);
-        let sub = self.client.subscribe(&inbox).await?;
+        let sub = self.client.subscribe(&inbox, None).await?;
         let now = Instant::now();
         let machine = OrderedConsumer::new(&base, config, now)?;
         Ok(AsyncOrdered {
@@ -302,7 +293,7 @@ impl<T: AsyncTransport> AsyncContext<T> {
             pull: None,
             consume: ConsumeConfig::default(),
             created: None,
-            timer: (self.new_timer)(now),
+            timer: self.client.timer(now),
             op: None,
             events: self.client.events(),
         })
@@ -358,7 +349,7 @@ pub struct AsyncJsMessage<T> {
     acked: AckState,
 }
 
-impl<T: AsyncTransport> AsyncJsMessage<T> {
+impl<T: AsyncClient> AsyncJsMessage<T> {
     /// Delivery metadata from the reply subject: stream and consumer sequences, delivery count, pending.
     pub fn metadata(&self) -> Result<OwnedAckMetadata, JetStreamError> {
         ack_metadata(&self.message)
@@ -374,7 +365,7 @@ impl<T: AsyncTransport> AsyncJsMessage<T> {
         if !self.acked.should_send() {
             return Ok(());
         }
-        self.client.publish(ack_subject(&self.message)?, None, None, kind.payload()).await?;
+        self.client.publish(ack_subject(&self.message)?, None, None, kind.payload().into()).await?;
         self.acked.succeeded(&kind);
         Ok(())
     }
@@ -390,7 +381,7 @@ impl<T: AsyncTransport> AsyncJsMessage<T> {
             return Ok(());
         }
         let kind = AckKind::Ack;
-        self.client.request(ack_subject(&self.message)?, None, kind.payload(), timeout).await?;
+        self.client.request(ack_subject(&self.message)?, None, kind.payload().into(), timeout).await?;
         self.acked.succeeded(&kind);
         Ok(())
     }

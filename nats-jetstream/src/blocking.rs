@@ -33,6 +33,7 @@ use crate::common::{
     ack_metadata, ack_subject, check_kv_stream, is_stream_name_in_use, kv_bucket_names, ordered_base,
     KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
 };
+use crate::error::Error;
 use crate::error::JetStreamError;
 use crate::model::{
     AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, MsgGetRequest, PubAck,
@@ -41,7 +42,7 @@ use crate::model::{
 use crate::model::{Paged, Pager};
 use crate::ordered::{OrderedConfig, OrderedConsumer};
 use crate::pull::ConsumeConfig;
-use crate::transport::{Error, Transport};
+use nats_client::seam::Client;
 
 mod kv;
 mod publish;
@@ -61,7 +62,7 @@ pub struct Context<T> {
     timeout: Duration,
 }
 
-impl<T: Transport> Context<T> {
+impl<T: Client> Context<T> {
     /// The default context: API prefix `$JS.API`, 5 s timeout.
     pub fn new(client: T) -> Self {
         Self { client, api: Api::default(), timeout: DEFAULT_TIMEOUT }
@@ -95,7 +96,7 @@ impl<T: Transport> Context<T> {
 
     /// Sends one call and reads its reply.
     pub fn call<R>(&self, call: &Call<R>) -> Result<R, Error> {
-        let reply = self.client.request(call.subject(), call.headers(), call.payload().clone(), self.timeout)?;
+        let reply = self.client.request(call.subject(), call.headers(), call.payload().into(), self.timeout)?;
         Ok(call.decode(reply.headers(), reply.payload_bytes())?)
     }
 
@@ -257,7 +258,7 @@ impl<T: Transport> Context<T> {
         let inbox = self.client.new_inbox();
         // The inbox's unique token doubles as the chain's random name.
         let base = ordered_base(&inbox);
-        let sub = self.client.subscribe(&inbox)?;
+        let sub = self.client.subscribe(&inbox, None)?;
         let machine = OrderedConsumer::new(&base, config, Instant::now())?;
         Ok(Ordered {
             js: self.clone(),
@@ -320,7 +321,7 @@ pub struct JsMessage<T> {
     acked: AckState,
 }
 
-impl<T: Transport> JsMessage<T> {
+impl<T: Client> JsMessage<T> {
     /// Delivery metadata from the reply subject: stream and consumer sequences, delivery count, pending.
     pub fn metadata(&self) -> Result<OwnedAckMetadata, JetStreamError> {
         ack_metadata(&self.message)
@@ -340,7 +341,7 @@ impl<T: Transport> JsMessage<T> {
         if !self.acked.should_send() {
             return Ok(());
         }
-        self.client.publish(self.reply()?, None, None, kind.payload())?;
+        self.client.publish(self.reply()?, None, None, kind.payload().into())?;
         self.acked.succeeded(&kind);
         Ok(())
     }
@@ -356,7 +357,7 @@ impl<T: Transport> JsMessage<T> {
             return Ok(());
         }
         let kind = AckKind::Ack;
-        self.client.request(self.reply()?, None, kind.payload(), timeout)?;
+        self.client.request(self.reply()?, None, kind.payload().into(), timeout)?;
         self.acked.succeeded(&kind);
         Ok(())
     }

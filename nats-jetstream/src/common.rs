@@ -9,12 +9,12 @@ use std::time::Duration;
 use nats_client::Message;
 
 use crate::ack::{AckMetadata, OwnedAckMetadata};
+use crate::error::Error;
 use crate::error::{ErrorCode, JetStreamError};
 use crate::kv::{self, Entry};
 use crate::model::{DirectGetMessage, StreamInfo, StreamInfoRequest};
 use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
 use crate::pull::{FetchEnd, PullEvent};
-use crate::transport::{Error, Received};
 
 /// The default timeout of a JetStream API call, as other clients use.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +44,7 @@ pub(crate) fn link_change(event: &nats_client::Event) -> Option<bool> {
 }
 
 /// Feeds a link change to a pull machine.
-pub(crate) fn apply_link(machine: &mut crate::pull::PullConsumer<Received>, up: bool, now: std::time::Instant) {
+pub(crate) fn apply_link(machine: &mut crate::pull::PullConsumer<Message>, up: bool, now: std::time::Instant) {
     if up {
         machine.handle_reconnected(now);
     } else {
@@ -130,9 +130,9 @@ pub(crate) enum OrderedStep {
 }
 
 /// Reads one pull event of an ordered consumer into its machine.
-pub(crate) fn ordered_event(machine: &mut OrderedConsumer, event: PullEvent<Received>) -> OrderedStep {
+pub(crate) fn ordered_event(machine: &mut OrderedConsumer, event: PullEvent<Message>) -> OrderedStep {
     match event {
-        PullEvent::Message(Received(message)) => {
+        PullEvent::Message(message) => {
             let reply = message.reply().and_then(|r| r.as_str()).unwrap_or("");
             let Ok(meta) = OwnedAckMetadata::parse(reply) else { return OrderedStep::Skip };
             let Some(from) = machine.serial_of(&meta.consumer) else { return OrderedStep::Skip };
@@ -255,7 +255,7 @@ impl WatchState {
 }
 
 /// Reads a publish's reply as its ack.
-pub(crate) fn ack_of(reply: Result<Message, nats_client::Error>) -> crate::transport::AckResult {
+pub(crate) fn ack_of(reply: Result<Message, nats_client::Error>) -> crate::error::AckResult {
     let reply = reply?;
     Ok(crate::call::pub_ack(reply.headers(), reply.payload_bytes())?)
 }

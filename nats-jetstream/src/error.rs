@@ -423,5 +423,73 @@ pub fn decode_message_reply<T: DeserializeOwned>(
     decode_reply(payload)
 }
 
+/// What a JetStream call can fail with: the client's error (timeout, closed connection, permissions), or
+/// JetStream's (an API error with its `err_code`, an invalid reply, a bad name).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client failed: no reply in time, the connection closed, a permission refused.
+    Client(nats_client::Error),
+    /// JetStream refused or answered something unusable.
+    JetStream(JetStreamError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Client(e) => e.fmt(f),
+            Error::JetStream(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Client(e) => Some(e),
+            Error::JetStream(e) => Some(e),
+        }
+    }
+}
+
+impl From<nats_client::Error> for Error {
+    fn from(e: nats_client::Error) -> Self {
+        match e {
+            // A request to a subject nobody serves: for JetStream that has a meaning of its own.
+            nats_client::Error::NoResponders => Error::JetStream(JetStreamError::NoResponders),
+            e => Error::Client(e),
+        }
+    }
+}
+
+impl From<JetStreamError> for Error {
+    fn from(e: JetStreamError) -> Self {
+        Error::JetStream(e)
+    }
+}
+
+impl Error {
+    /// The JetStream error, when this is one.
+    pub fn jetstream(&self) -> Option<&JetStreamError> {
+        match self {
+            Error::JetStream(e) => Some(e),
+            Error::Client(_) => None,
+        }
+    }
+
+    /// The server's `err_code`, when this is an API error that carries one.
+    pub fn err_code(&self) -> Option<u16> {
+        self.jetstream().and_then(JetStreamError::api_error).and_then(|e| e.err_code)
+    }
+
+    /// True for "no reply in time".
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Client(nats_client::Error::Timeout) | Error::JetStream(JetStreamError::Timeout))
+    }
+}
+
+/// The ack of one windowed publish: stored (with its sequence), or why not.
+pub type AckResult = Result<crate::model::PubAck, Error>;
+
 #[cfg(test)]
 mod tests;

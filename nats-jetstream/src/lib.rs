@@ -7,8 +7,10 @@
 //! the pull-consumer and ordered-consumer state machines, and Key/Value's rules.
 //!
 //! On top of it, [`call`] turns every API call into data (subject, body, reply decoder), and the bindings drive
-//! it on a client: [`blocking`] on `nats-blocking` (feature `blocking`, on by default). They reach the client
-//! only through the small seam in [`transport`]: request/reply, publish, a subscription, a timer.
+//! it on a client: [`blocking`] on any blocking client (`nats-blocking`, feature `blocking`, on by default) and
+//! `asynch` on any async one (`nats-tokio` on tokio or smol, feature `async`). They reach the client only
+//! through the one seam every layer above the clients uses, [`nats_client::seam`]: request/reply, publish, a
+//! subscription, connection events, and the client's own timer.
 //!
 //! ```
 //! use nats_jetstream::api::ApiPrefix;
@@ -31,8 +33,6 @@
 pub mod ack;
 pub mod api;
 #[cfg(feature = "async")]
-pub mod async_transport;
-#[cfg(feature = "async")]
 pub mod asynch;
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -40,9 +40,9 @@ pub mod call;
 #[cfg(any(feature = "blocking", feature = "async"))]
 mod common;
 pub mod error;
+pub use error::{AckResult, Error};
 pub mod kv;
 pub mod model;
 pub mod ordered;
 pub mod pull;
 pub mod status;
-pub mod transport;

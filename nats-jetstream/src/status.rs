@@ -91,6 +91,29 @@ impl Incoming for Msg {
     }
 }
 
+/// A client's message, as both bindings hand it to the pull and ordered machines.
+impl Incoming for nats_client::Message {
+    fn subject(&self) -> &[u8] {
+        Incoming::subject(&**self)
+    }
+
+    fn reply(&self) -> Option<&[u8]> {
+        Incoming::reply(&**self)
+    }
+
+    fn headers(&self) -> Option<HeaderView<'_>> {
+        Msg::headers(self)
+    }
+
+    fn payload(&self) -> &[u8] {
+        Msg::payload(self)
+    }
+
+    fn reply_bytes(&self) -> Option<Bytes> {
+        Msg::reply_bytes(self)
+    }
+}
+
 /// The unserved part of a pull request, from the `Nats-Pending-Messages` and `Nats-Pending-Bytes` headers of
 /// a 408, 409 or 423 status (0 when a header is absent or unreadable).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

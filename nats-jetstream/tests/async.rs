@@ -10,11 +10,8 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use nats_jetstream::async_transport::Timer;
 use nats_jetstream::asynch::{AsyncContext, AsyncJsMessage, Watched};
 use nats_jetstream::call::PublishOptions;
 use nats_jetstream::error::{ErrorCode, JetStreamError};
@@ -22,7 +19,7 @@ use nats_jetstream::kv::Operation;
 use nats_jetstream::model::{ConsumerConfig, KvConfig, PurgeRequest, StorageType, StreamConfig};
 use nats_jetstream::ordered::OrderedConfig;
 use nats_jetstream::pull::{ConsumeConfig, FetchConfig, Termination};
-use nats_jetstream::transport::Error;
+use nats_jetstream::Error;
 use nats_server_harness::{parse_major_minor, NatsServer, ServerVersion};
 use nats_tokio::{Client, ConnectOptions, Headers};
 
@@ -629,29 +626,12 @@ async fn kv_watch_sees_initial_data_then_changes_in_order(env: &Env) {
 // Runtimes, timers, Send and cancellation
 // ---------------------------------------------------------------------------------------------------------
 
-/// tokio's own timer behind the binding's `Timer` trait: what a program on tokio may pick instead of the
-/// runtime-free default.
-struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
-
-impl Timer for TokioTimer {
-    fn at(deadline: Instant) -> Self {
-        TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
-    }
-
-    fn reset(&mut self, deadline: Instant) {
-        self.0.as_mut().reset(deadline.into());
-    }
-
-    fn poll_fired(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
-        self.0.as_mut().poll(cx)
-    }
-}
-
+/// Expiry and heartbeats run on the client's own timer (tokio's here): no timer of the binding's own.
 #[tokio::test]
-async fn a_runtime_timer_can_replace_the_thread_timer() {
+async fn consumers_wait_on_the_clients_runtime_timer() {
     let server = js_server(ServerVersion::Current);
     let client = nats_tokio::connect(&server.url()).await.expect("connect");
-    let js = AsyncContext::new(client).with_timer::<TokioTimer>();
+    let js = AsyncContext::new(client);
     js.create_stream(&StreamConfig { subjects: vec!["tt.>".into()], ..StreamConfig::new("TT") }).await.expect("stream");
     js.publish("tt.x", "1").await.expect("publish");
     js.create_consumer("TT", &ConsumerConfig::named("c")).await.expect("consumer");
@@ -720,7 +700,7 @@ async fn futures_are_send_and_streams_are_cancel_safe() {
     assert_eq!(got, ["spawned", "after"], "in order, none lost to cancellation");
 }
 
-/// The same binding on smol: no tokio runtime anywhere, the default timer.
+/// The same binding on smol: no tokio runtime anywhere; the timer is smol's, through the client.
 #[test]
 fn on_smol_publish_fetch_and_kv() {
     for version in [ServerVersion::Current, ServerVersion::Old] {

@@ -24,7 +24,7 @@ use nats_jetstream::model::{
     AckPolicy, ConsumerConfig, DiscardPolicy, KvConfig, MsgGetRequest, PurgeRequest, StorageType, StreamConfig,
 };
 use nats_jetstream::pull::FetchConfig;
-use nats_jetstream::transport::Error;
+use nats_jetstream::Error;
 use nats_server_harness::{parse_major_minor, NatsServer, ServerBuilder, ServerVersion};
 
 // ---------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ use nats_jetstream::asynch::AsyncContext;
 use nats_jetstream::blocking::Context;
 use nats_jetstream::call::PublishOptions;
 use nats_jetstream::model::{StorageType, StreamConfig};
-use nats_jetstream::transport::AckResult;
+use nats_jetstream::AckResult;
 use nats_server_harness::Cluster;
 
 const STREAM: &str = "FAILOVER";

@@ -11,14 +11,14 @@ use nats_proto::{Connection, Headers, Payload, ServerInfo, Statistics};
 
 use crate::driver::{run, Shared};
 use crate::events::Events;
-use crate::runtime::{Runtime, Timer};
+use crate::runtime::{Runtime, Timer, Timers};
 use crate::subscriber::{Responses, Subscriber};
 use crate::Error;
 
 struct Handle {
     shared: Arc<Shared>,
     /// The runtime's timer, for stall deadlines of `request_many`.
-    new_timer: fn(Instant) -> Box<dyn Timer>,
+    new_timer: Timers,
 }
 
 impl Drop for Handle {
@@ -67,7 +67,7 @@ impl Client {
         }
         let shared = Shared::new(Connection::new(config, Instant::now()), settings, channels);
         R::spawn(run::<R>(shared.clone()));
-        let client = Client { handle: Arc::new(Handle { shared, new_timer: R::boxed_timer }) };
+        let client = Client { handle: Arc::new(Handle { shared, new_timer: R::timers() }) };
         if !retry {
             // The core bounds this: each server gets one attempt with the connect timeout.
             let first = poll_fn(|cx| client.shared().first_connect.poll_cloned(cx)).await;
@@ -76,11 +76,11 @@ impl Client {
         Ok(client)
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 
-    async fn publish_inner(
+    pub(crate) async fn publish_inner(
         &self,
         subject: &str,
         reply: Option<&str>,
@@ -148,16 +148,24 @@ impl Client {
         self.publish_inner(subject, Some(reply), Some(headers), payload.into()).await
     }
 
+    pub(crate) fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, Error> {
+        let (sid, messages) = self.shared().subscribe(subject, queue)?;
+        Ok(Subscriber::new(sid, messages, self.shared().clone()))
+    }
+
+    /// A timer of the runtime this client runs on.
+    pub(crate) fn new_timer(&self, deadline: Instant) -> Box<dyn Timer> {
+        (self.handle.new_timer)(deadline)
+    }
+
     /// Subscribes to `subject` (wildcards allowed).
     pub async fn subscribe(&self, subject: &str) -> Result<Subscriber, Error> {
-        let (sid, messages) = self.shared().subscribe(subject, None)?;
-        Ok(Subscriber::new(sid, messages, self.shared().clone()))
+        self.subscribe_inner(subject, None)
     }
 
     /// Subscribes as a member of a queue group: each message goes to one member of the group.
     pub async fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscriber, Error> {
-        let (sid, messages) = self.shared().subscribe(subject, Some(queue))?;
-        Ok(Subscriber::new(sid, messages, self.shared().clone()))
+        self.subscribe_inner(subject, Some(queue))
     }
 
     /// Drains the subscription with this id (see `Subscriber::drain`), for code that handed its `Subscriber`
@@ -239,7 +247,7 @@ impl Client {
     ) -> Result<Responses, Error> {
         let shared = self.shared();
         let (id, queue) = shared.request_many(subject, None, payload.into(), timeout)?;
-        Ok(Responses::new(id, queue, shared.clone(), stall, max, self.handle.new_timer))
+        Ok(Responses::new(id, queue, shared.clone(), stall, max, self.handle.new_timer.clone()))
     }
 
     /// Waits until the server has processed everything sent before (a PING/PONG round trip).

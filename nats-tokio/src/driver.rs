@@ -25,7 +25,7 @@ use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE};
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action as CoreAction, ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
-use crate::runtime::{Runtime, Socket, Timer, Transport};
+use crate::runtime::{ByteStream, Runtime, Socket, Timer};
 use crate::tls::Stream;
 
 /// What the shared state holds of the driver's socket: a handle for callers' direct writes, when the
@@ -57,7 +57,7 @@ const HOLD: Duration = Duration::from_millis(1);
 /// Writes a caller holding the turn makes, at most, for bytes others wait on that came during its own.
 const URGENT_ROUNDS: usize = 4;
 
-impl nats_client::shared::Transport for Link {
+impl nats_client::shared::Driver for Link {
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
         let unwritten = core.conn.transmit_len();
         let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
@@ -476,7 +476,7 @@ fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Core<Link>) {
 
 /// Writes as much of `wire` as the stream takes now. Ready(Ok) when all is written, Ready(Err) when the
 /// stream failed, Pending when it is full (the task is woken when it drains).
-fn write_some<S: Transport>(stream: &mut S, wire: &mut WriteBuffer, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+fn write_some<S: ByteStream>(stream: &mut S, wire: &mut WriteBuffer, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
     while wire.has_remaining() {
         let mut iov = [IoSlice::new(&[]); 64];
         let n = wire.chunks_vectored(&mut iov);

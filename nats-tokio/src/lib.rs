@@ -54,6 +54,7 @@ mod client;
 mod driver;
 mod events;
 mod runtime;
+mod seam;
 mod subscriber;
 mod tls;
 

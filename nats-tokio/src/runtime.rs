@@ -13,9 +13,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+pub(crate) use nats_client::seam::Timer;
 
 /// A connected byte stream that the driver owns (a shared socket, or TLS over one).
-pub(crate) trait Transport: Send + Unpin + 'static {
+pub(crate) trait ByteStream: Send + Unpin + 'static {
     // Read through here only by TLS: the driver reads plain sockets with `Socket::poll_read_buf`.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
@@ -39,7 +40,7 @@ pub(crate) trait Socket: Send + Sync + 'static {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
-impl<S: Socket> Transport for Arc<S> {
+impl<S: Socket> ByteStream for Arc<S> {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         (**self).poll_read(cx, buf)
     }
@@ -49,11 +50,8 @@ impl<S: Socket> Transport for Arc<S> {
     }
 }
 
-/// A timer that can be moved to a new deadline.
-pub(crate) trait Timer: Send + Unpin + 'static {
-    fn reset(&mut self, deadline: Instant);
-    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
-}
+/// A maker of boxed timers of one runtime.
+pub(crate) type Timers = Arc<dyn Fn(Instant) -> Box<dyn Timer> + Send + Sync>;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -63,8 +61,10 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     type Timer: Timer;
     fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Arc<Self::Socket>>>;
     fn timer(deadline: Instant) -> Self::Timer;
-    fn boxed_timer(deadline: Instant) -> Box<dyn Timer> {
-        Box::new(Self::timer(deadline))
+    /// Makes this runtime's timers for code outside the driver task, which may run on another executor or
+    /// none (a timer of the client's is polled wherever its user polls it).
+    fn timers() -> Timers {
+        Arc::new(|deadline| Box::new(Self::timer(deadline)))
     }
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
 }
@@ -171,19 +171,22 @@ pub(crate) mod tokio_rt {
         }
     }
 
-    impl Timer for Pin<Box<tokio::time::Sleep>> {
+    /// tokio's sleep, movable.
+    pub(crate) struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
+
+    impl Timer for TokioTimer {
         fn reset(&mut self, deadline: Instant) {
-            self.as_mut().reset(deadline.into());
+            self.0.as_mut().reset(deadline.into());
         }
 
         fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-            self.as_mut().poll(cx)
+            self.0.as_mut().poll(cx)
         }
     }
 
     impl Runtime for Tokio {
         type Socket = TcpStream;
-        type Timer = Pin<Box<tokio::time::Sleep>>;
+        type Timer = TokioTimer;
 
         fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Arc<TcpStream>>> {
             Box::pin(async move {
@@ -195,7 +198,17 @@ pub(crate) mod tokio_rt {
         }
 
         fn timer(deadline: Instant) -> Self::Timer {
-            Box::pin(tokio::time::sleep_until(deadline.into()))
+            TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
+        }
+
+        /// A tokio timer is made inside the runtime (its time driver): the one connecting now, captured, so
+        /// that it can be made and polled from any thread.
+        fn timers() -> Timers {
+            let handle = tokio::runtime::Handle::current();
+            Arc::new(move |deadline| {
+                let _inside = handle.enter();
+                Box::new(Self::timer(deadline))
+            })
         }
 
         fn spawn(task: impl Future<Output = ()> + Send + 'static) {
@@ -234,19 +247,22 @@ pub(crate) mod smol_rt {
         }
     }
 
-    impl Timer for smol::Timer {
+    /// smol's timer, movable.
+    pub(crate) struct SmolTimer(smol::Timer);
+
+    impl Timer for SmolTimer {
         fn reset(&mut self, deadline: Instant) {
-            self.set_at(deadline);
+            self.0.set_at(deadline);
         }
 
         fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-            Pin::new(self).poll(cx).map(|_| ())
+            Pin::new(&mut self.0).poll(cx).map(|_| ())
         }
     }
 
     impl Runtime for Smol {
         type Socket = SmolSocket;
-        type Timer = smol::Timer;
+        type Timer = SmolTimer;
 
         fn connect(host_port: String, timeout: Duration) -> BoxFuture<io::Result<Arc<SmolSocket>>> {
             Box::pin(async move {
@@ -262,7 +278,7 @@ pub(crate) mod smol_rt {
         }
 
         fn timer(deadline: Instant) -> Self::Timer {
-            smol::Timer::at(deadline)
+            SmolTimer(smol::Timer::at(deadline))
         }
 
         fn spawn(task: impl Future<Output = ()> + Send + 'static) {

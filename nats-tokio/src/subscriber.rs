@@ -12,6 +12,7 @@ use nats_client::{Message, PendingLimits};
 use nats_proto::{RequestId, SubscriptionEnd};
 
 use crate::driver::Shared;
+use crate::runtime::Timers;
 use crate::Error;
 
 /// A subscription: a `Stream` of messages that ends when the subscription does (unsubscribed, its max
@@ -120,8 +121,8 @@ pub struct Responses {
     received: usize,
     /// The stall deadline, moved by each reply; the overall deadline is the core's.
     stall_at: Option<Instant>,
-    timer: Option<Box<dyn crate::runtime::Timer>>,
-    new_timer: fn(Instant) -> Box<dyn crate::runtime::Timer>,
+    timer: Option<Box<dyn nats_client::seam::Timer>>,
+    new_timer: Timers,
     done: bool,
 }
 
@@ -132,7 +133,7 @@ impl Responses {
         shared: Arc<Shared>,
         stall: Option<Duration>,
         max: Option<usize>,
-        new_timer: fn(Instant) -> Box<dyn crate::runtime::Timer>,
+        new_timer: Timers,
     ) -> Self {
         let rx = Receiver::new(queue);
         Self { id, rx, shared, stall, max, received: 0, stall_at: None, timer: None, new_timer, done: false }
@@ -164,8 +165,9 @@ impl Stream for Responses {
                 self.received += 1;
                 if let Some(at) = self.stall.and_then(|stall| Instant::now().checked_add(stall)) {
                     self.stall_at = Some(at);
-                    let new_timer = self.new_timer;
-                    self.timer.get_or_insert_with(|| new_timer(at)).reset(at);
+                    let this = &mut *self;
+                    let new_timer = &this.new_timer;
+                    this.timer.get_or_insert_with(|| new_timer(at)).reset(at);
                 }
                 return Poll::Ready(Some(msg));
             }

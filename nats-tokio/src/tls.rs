@@ -14,7 +14,7 @@ use bytes::BytesMut;
 #[cfg(feature = "tls")]
 use nats_client::tls::TlsSession;
 
-use crate::runtime::{Socket, Transport};
+use crate::runtime::{ByteStream, Socket};
 
 /// Ciphertext read per system call.
 #[cfg(feature = "tls")]
@@ -32,7 +32,7 @@ pub(crate) struct TlsStream<S> {
 }
 
 #[cfg(feature = "tls")]
-impl<S: Transport> TlsStream<S> {
+impl<S: ByteStream> TlsStream<S> {
     /// Runs the handshake on `inner`.
     pub(crate) async fn handshake(inner: S, session: TlsSession) -> io::Result<Self> {
         let mut this = Self { inner, session, sealed: Vec::new(), sent: 0, scratch: vec![0; CHUNK].into() };
@@ -90,7 +90,7 @@ impl<S: Transport> TlsStream<S> {
 }
 
 #[cfg(feature = "tls")]
-impl<S: Transport> Transport for TlsStream<S> {
+impl<S: ByteStream> ByteStream for TlsStream<S> {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         loop {
             match self.session.read_plaintext(buf) {
@@ -179,7 +179,7 @@ impl<S: Socket> Stream<Arc<S>> {
     }
 }
 
-impl<S: Transport> Transport for Stream<S> {
+impl<S: ByteStream> ByteStream for Stream<S> {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
             Stream::Plain(s) => s.poll_read(cx, buf),

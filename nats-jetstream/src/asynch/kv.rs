@@ -10,33 +10,33 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::{AsyncContext, AsyncOrdered};
-use crate::async_transport::AsyncTransport;
 use crate::call::Call;
 use crate::common::{direct_entry, keys_request, next_history_seq, stored_keys, watch_config, WatchState, Watched};
+use crate::error::Error;
 use crate::kv::{self, CreateRetry, Entry};
 use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest};
-use crate::transport::Error;
+use nats_client::seam::AsyncClient;
 
 /// A Key/Value watch, as a `Stream`: see [`AsyncStore::watch`]. It never ends by itself.
-pub struct AsyncWatch<T: AsyncTransport> {
+pub struct AsyncWatch<T: AsyncClient> {
     ordered: AsyncOrdered<T>,
     state: WatchState,
 }
 
-impl<T: AsyncTransport + fmt::Debug> fmt::Debug for AsyncWatch<T> {
+impl<T: AsyncClient + fmt::Debug> fmt::Debug for AsyncWatch<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncWatch").field("ordered", &self.ordered).field("state", &self.state).finish()
     }
 }
 
-impl<T: AsyncTransport> AsyncWatch<T> {
+impl<T: AsyncClient> AsyncWatch<T> {
     /// The next entry or marker. It never ends by itself: `None` is not returned.
     pub async fn next(&mut self) -> Option<Result<Watched, Error>> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 
-impl<T: AsyncTransport> Stream for AsyncWatch<T> {
+impl<T: AsyncClient> Stream for AsyncWatch<T> {
     type Item = Result<Watched, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
@@ -61,7 +61,7 @@ pub struct AsyncStore<T> {
     pub(super) stream: String,
 }
 
-impl<T: AsyncTransport> AsyncStore<T> {
+impl<T: AsyncClient> AsyncStore<T> {
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket

@@ -6,31 +6,31 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::AsyncContext;
-use crate::async_transport::AsyncTransport;
 use crate::call::PublishOptions;
 use crate::common::ack_of;
-use crate::transport::{AckResult, Error};
+use crate::error::{AckResult, Error};
+use nats_client::seam::AsyncClient;
 
 /// Publishes with at most `window` acks outstanding. When the window is full, a publish first awaits the
 /// oldest ack and hands it back; [`wait_all`](Self::wait_all) returns the rest: every publish gets exactly one
 /// ack, in publish order. A publish cancelled while it awaits loses nothing: the ack stays in the window.
 #[derive(Debug)]
-pub struct AsyncPublishWindow<T: AsyncTransport> {
+pub struct AsyncPublishWindow<T: AsyncClient> {
     js: AsyncContext<T>,
     window: usize,
-    in_flight: VecDeque<T::Pending>,
+    in_flight: VecDeque<T::PendingReply>,
     /// An ack taken to make room for a publish that then could not be sent: handed back first.
     ready: Option<AckResult>,
 }
 
-impl<T: AsyncTransport> AsyncContext<T> {
+impl<T: AsyncClient> AsyncContext<T> {
     /// A publisher keeping up to `window` acks outstanding (at least 1).
     pub fn publish_window(&self, window: usize) -> AsyncPublishWindow<T> {
         AsyncPublishWindow { js: self.clone(), window: window.max(1), in_flight: VecDeque::new(), ready: None }
     }
 }
 
-impl<T: AsyncTransport> AsyncPublishWindow<T> {
+impl<T: AsyncClient> AsyncPublishWindow<T> {
     /// Publishes; awaits only when the window is full. `Ok(Some(ack))`: the oldest publish's ack, taken to
     /// make room; `Err`: this message could not be sent.
     pub async fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<Option<AckResult>, Error> {
@@ -47,7 +47,7 @@ impl<T: AsyncTransport> AsyncPublishWindow<T> {
         let call = self.js.api.publish(subject, payload, options)?;
         let full = self.ready.is_some() || self.in_flight.len() >= self.window;
         let oldest = if full { self.complete_oldest().await } else { None };
-        match self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout) {
+        match self.js.client.request_later(call.subject(), call.headers(), call.payload().into(), self.js.timeout) {
             Ok(pending) => {
                 self.in_flight.push_back(pending);
                 Ok(oldest)

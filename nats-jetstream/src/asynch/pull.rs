@@ -13,15 +13,16 @@ use futures_core::Stream;
 
 use super::{AsyncContext, AsyncJsMessage};
 use crate::ack::AckState;
-use crate::async_transport::{deadline_after, AsyncSubscription, AsyncTransport, Timer};
 use crate::common::{
     apply_link, control_error, finish, is_fatal_create_error, link_change, ordered_consumer_name, ordered_event,
     OrderedStep,
 };
+use crate::error::Error;
 use crate::model::ConsumerInfo;
 use crate::ordered::{OrderedConsumer, ResetReason};
 use crate::pull::{ConsumeConfig, FetchConfig, PullConsumer, PullEvent, Termination};
-use crate::transport::{ConnectionEvents, Error, Received};
+use nats_client::seam::{deadline_after, AsyncClient, AsyncSubscription, Timer};
+use nats_client::{EventReceiver, Message};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -35,7 +36,7 @@ pub struct AsyncPullHandle<T> {
     pub(super) consumer: String,
 }
 
-impl<T: AsyncTransport> AsyncPullHandle<T> {
+impl<T: AsyncClient> AsyncPullHandle<T> {
     /// The consumer's info.
     pub async fn info(&self) -> Result<ConsumerInfo, Error> {
         self.js.consumer_info(&self.stream, &self.consumer).await
@@ -46,19 +47,19 @@ impl<T: AsyncTransport> AsyncPullHandle<T> {
     pub async fn fetch(&self, config: FetchConfig) -> Result<Vec<AsyncJsMessage<T>>, Error> {
         let client = &self.js.client;
         let inbox = client.new_inbox();
-        let mut sub = client.subscribe(&inbox).await?;
+        let mut sub = client.subscribe(&inbox, None).await?;
         let now = Instant::now();
-        let mut machine = PullConsumer::<Received>::fetch(config, now)?;
-        let mut timer = (self.js.new_timer)(now);
+        let mut machine = PullConsumer::<Message>::fetch(config, now)?;
+        let mut timer = self.js.client.timer(now);
         let mut out = Vec::new();
         loop {
             while let Some(pull) = machine.poll_pull() {
                 let (subject, body) = self.js.api.pull(&self.stream, &self.consumer, &pull)?;
-                client.publish(&subject, Some(&inbox), None, body).await?;
+                client.publish(&subject, Some(&inbox), None, body.into()).await?;
             }
             while let Some(event) = machine.poll_event() {
                 match event {
-                    PullEvent::Message(Received(message)) => {
+                    PullEvent::Message(message) => {
                         out.push(AsyncJsMessage { message, client: client.clone(), acked: AckState::new() })
                     }
                     PullEvent::FetchDone { reason } => return finish(out, reason),
@@ -69,7 +70,7 @@ impl<T: AsyncTransport> AsyncPullHandle<T> {
             let now = Instant::now();
             let deadline = machine.poll_timeout().unwrap_or_else(|| deadline_after(now, self.js.timeout));
             match sub.next_until(&mut *timer, deadline).await {
-                Ok(msg) => machine.handle_message(Instant::now(), Received(msg)),
+                Ok(msg) => machine.handle_message(Instant::now(), msg),
                 Err(nats_client::Error::Timeout) => machine.handle_timeout(Instant::now()),
                 Err(e) => return Err(e.into()),
             }
@@ -81,7 +82,7 @@ impl<T: AsyncTransport> AsyncPullHandle<T> {
     /// deleted. Errors the server reports about a pull are yielded and consuming goes on.
     pub async fn messages(&self, config: ConsumeConfig) -> Result<AsyncMessages<T>, Error> {
         let inbox = self.js.client.new_inbox();
-        let sub = self.js.client.subscribe(&inbox).await?;
+        let sub = self.js.client.subscribe(&inbox, None).await?;
         let now = Instant::now();
         let machine = PullConsumer::consume(config, now)?;
         Ok(AsyncMessages {
@@ -89,7 +90,7 @@ impl<T: AsyncTransport> AsyncPullHandle<T> {
             inbox,
             sub,
             machine,
-            timer: (self.js.new_timer)(now),
+            timer: self.js.client.timer(now),
             sending: None,
             events: self.js.client.events(),
             ended: None,
@@ -104,20 +105,20 @@ impl<T: AsyncTransport> AsyncPullHandle<T> {
 }
 
 /// A continuous consume of a pull consumer: a `Stream` of messages (see [`AsyncPullHandle::messages`]).
-pub struct AsyncMessages<T: AsyncTransport> {
+pub struct AsyncMessages<T: AsyncClient> {
     handle: AsyncPullHandle<T>,
     inbox: String,
     sub: T::Subscription,
-    machine: PullConsumer<Received>,
+    machine: PullConsumer<Message>,
     timer: Box<dyn Timer>,
     /// A pull request being published.
     sending: Option<BoxFuture<Result<(), Error>>>,
-    events: T::Events,
+    events: EventReceiver,
     ended: Option<Termination>,
     missed_heartbeats: u64,
 }
 
-impl<T: AsyncTransport + fmt::Debug> fmt::Debug for AsyncMessages<T> {
+impl<T: AsyncClient + fmt::Debug> fmt::Debug for AsyncMessages<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncMessages")
             .field("handle", &self.handle)
@@ -129,9 +130,9 @@ impl<T: AsyncTransport + fmt::Debug> fmt::Debug for AsyncMessages<T> {
 }
 
 // Nothing is pinned in place: the futures in flight are boxed.
-impl<T: AsyncTransport> Unpin for AsyncMessages<T> {}
+impl<T: AsyncClient> Unpin for AsyncMessages<T> {}
 
-impl<T: AsyncTransport> AsyncMessages<T> {
+impl<T: AsyncClient> AsyncMessages<T> {
     /// Times the server went silent for 2 × the heartbeat (each time the consume pulled afresh).
     pub fn missed_heartbeats(&self) -> u64 {
         self.missed_heartbeats
@@ -153,7 +154,7 @@ impl<T: AsyncTransport> AsyncMessages<T> {
     }
 }
 
-impl<T: AsyncTransport> Stream for AsyncMessages<T> {
+impl<T: AsyncClient> Stream for AsyncMessages<T> {
     type Item = Result<AsyncJsMessage<T>, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
@@ -161,7 +162,7 @@ impl<T: AsyncTransport> Stream for AsyncMessages<T> {
         let js = &this.handle.js;
         loop {
             // Registers the task for the next event too: a reconnect wakes the stream to pull afresh.
-            while let Poll::Ready(Some(event)) = this.events.poll_next_event(cx) {
+            while let Poll::Ready(Some(event)) = this.events.poll_recv(cx) {
                 if let Some(up) = link_change(&event) {
                     apply_link(&mut this.machine, up, Instant::now());
                 }
@@ -183,7 +184,7 @@ impl<T: AsyncTransport> Stream for AsyncMessages<T> {
             }
             while let Some(event) = this.machine.poll_event() {
                 match event {
-                    PullEvent::Message(Received(message)) => {
+                    PullEvent::Message(message) => {
                         let client = js.client.clone();
                         return Poll::Ready(Some(Ok(AsyncJsMessage { message, client, acked: AckState::new() })));
                     }
@@ -207,13 +208,13 @@ impl<T: AsyncTransport> Stream for AsyncMessages<T> {
 }
 
 /// Publishes a pull request whose messages come to `inbox`.
-fn publish_pull<T: AsyncTransport>(
+fn publish_pull<T: AsyncClient>(
     client: T,
     subject: String,
     inbox: String,
     body: Bytes,
 ) -> BoxFuture<Result<(), Error>> {
-    Box::pin(async move { Ok(client.publish(&subject, Some(&inbox), None, body).await?) })
+    Box::pin(async move { Ok(client.publish(&subject, Some(&inbox), None, body.into()).await?) })
 }
 
 /// Waits for the next message of `sub` (or the machine's timer, or the `other` deadline) and feeds the
@@ -221,13 +222,13 @@ fn publish_pull<T: AsyncTransport>(
 fn poll_wait<S: AsyncSubscription>(
     sub: &mut S,
     timer: &mut dyn Timer,
-    machine: &mut PullConsumer<Received>,
+    machine: &mut PullConsumer<Message>,
     other: Option<Instant>,
     cx: &mut TaskContext<'_>,
 ) -> Poll<Result<(), Error>> {
     match sub.poll_message(cx) {
         Poll::Ready(Ok(msg)) => {
-            machine.handle_message(Instant::now(), Received(msg));
+            machine.handle_message(Instant::now(), msg);
             return Poll::Ready(Ok(()));
         }
         Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
@@ -259,23 +260,23 @@ pub(super) enum Op {
 
 /// An ordered consumer, as a `Stream`: see [`AsyncContext::ordered`]. Yields messages in stream order, each
 /// once; it never ends by itself.
-pub struct AsyncOrdered<T: AsyncTransport> {
+pub struct AsyncOrdered<T: AsyncClient> {
     pub(super) js: AsyncContext<T>,
     pub(super) stream: String,
     pub(super) inbox: String,
     pub(super) sub: T::Subscription,
     pub(super) machine: OrderedConsumer,
     /// The serial of the consumer being pulled, and its pull machine.
-    pub(super) pull: Option<(u64, PullConsumer<Received>)>,
+    pub(super) pull: Option<(u64, PullConsumer<Message>)>,
     pub(super) consume: ConsumeConfig,
     /// The reply to the last successful create.
     pub(super) created: Option<ConsumerInfo>,
     pub(super) timer: Box<dyn Timer>,
     pub(super) op: Option<Op>,
-    pub(super) events: T::Events,
+    pub(super) events: EventReceiver,
 }
 
-impl<T: AsyncTransport + fmt::Debug> fmt::Debug for AsyncOrdered<T> {
+impl<T: AsyncClient + fmt::Debug> fmt::Debug for AsyncOrdered<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncOrdered")
             .field("js", &self.js)
@@ -287,9 +288,9 @@ impl<T: AsyncTransport + fmt::Debug> fmt::Debug for AsyncOrdered<T> {
 }
 
 // Nothing is pinned in place: the futures in flight are boxed.
-impl<T: AsyncTransport> Unpin for AsyncOrdered<T> {}
+impl<T: AsyncClient> Unpin for AsyncOrdered<T> {}
 
-impl<T: AsyncTransport> AsyncOrdered<T> {
+impl<T: AsyncClient> AsyncOrdered<T> {
     /// Messages the current consumer had pending when it was created (a watch's initial data).
     pub(super) fn initial_pending(&self) -> Option<u64> {
         self.created.as_ref().map(|c| c.num_pending)
@@ -308,7 +309,7 @@ impl<T: AsyncTransport> AsyncOrdered<T> {
     /// One step: a message, `Ok(None)` after any other progress (an old consumer deleted, a consumer created,
     /// a pull sent, a message or timeout fed to the machines), or `Pending` with nothing to do.
     pub(super) fn poll_step(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<AsyncJsMessage<T>>, Error>> {
-        while let Poll::Ready(Some(event)) = self.events.poll_next_event(cx) {
+        while let Poll::Ready(Some(event)) = self.events.poll_recv(cx) {
             match link_change(&event) {
                 // The chain's consumer may be gone with the server: start a new one after the last delivered.
                 Some(true) => {
@@ -411,7 +412,7 @@ impl<T: AsyncTransport> AsyncOrdered<T> {
     }
 }
 
-impl<T: AsyncTransport> Stream for AsyncOrdered<T> {
+impl<T: AsyncClient> Stream for AsyncOrdered<T> {
     type Item = Result<AsyncJsMessage<T>, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {

@@ -6,18 +6,19 @@ use bytes::Bytes;
 use super::{Context, Ordered};
 use crate::call::Call;
 use crate::common::{direct_entry, keys_request, next_history_seq, stored_keys, watch_config, WatchState, Watched};
+use crate::error::Error;
 use crate::kv::{self, CreateRetry, Entry};
 use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest};
-use crate::transport::{Error, Transport};
+use nats_client::seam::Client;
 
 /// A Key/Value watch: see [`Store::watch`].
 #[derive(Debug)]
-pub struct Watch<T: Transport> {
+pub struct Watch<T: Client> {
     ordered: Ordered<T>,
     state: WatchState,
 }
 
-impl<T: Transport> Iterator for Watch<T> {
+impl<T: Client> Iterator for Watch<T> {
     type Item = Result<Watched, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -41,7 +42,7 @@ pub struct Store<T> {
     pub(super) stream: String,
 }
 
-impl<T: Transport> Store<T> {
+impl<T: Client> Store<T> {
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket

@@ -8,21 +8,22 @@ use bytes::Bytes;
 use super::Context;
 use crate::call::PublishOptions;
 use crate::common::ack_of;
-use crate::transport::{AckResult, Error, Pending, Transport};
+use crate::error::{AckResult, Error};
+use nats_client::seam::{Client, PendingReply};
 
 /// Publishes with at most `window` acks outstanding. When the window is full, a publish first waits for the
 /// oldest ack and hands it back; [`wait_all`](Self::wait_all) returns the rest. So every publish gets exactly
 /// one ack, in publish order, an error included, and nothing piles up if the acks are ignored.
 #[derive(Debug)]
-pub struct PublishWindow<T: Transport> {
+pub struct PublishWindow<T: Client> {
     js: Context<T>,
     window: usize,
-    in_flight: VecDeque<T::Pending>,
+    in_flight: VecDeque<T::PendingReply>,
     /// An ack taken to make room for a publish that then could not be sent: handed back first.
     ready: Option<AckResult>,
 }
 
-impl<T: Transport> Context<T> {
+impl<T: Client> Context<T> {
     /// A publisher keeping up to `window` acks outstanding (at least 1). Small windows are often fastest:
     /// the server acks in order anyway.
     pub fn publish_window(&self, window: usize) -> PublishWindow<T> {
@@ -30,7 +31,7 @@ impl<T: Transport> Context<T> {
     }
 }
 
-impl<T: Transport> PublishWindow<T> {
+impl<T: Client> PublishWindow<T> {
     /// Publishes without waiting for its ack. `Ok(Some(ack))`: the window was full and this is the oldest
     /// publish's ack; `Err`: this message could not be sent.
     pub fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<Option<AckResult>, Error> {
@@ -47,7 +48,7 @@ impl<T: Transport> PublishWindow<T> {
         let call = self.js.api.publish(subject, payload, options)?;
         let full = self.ready.is_some() || self.in_flight.len() >= self.window;
         let oldest = if full { self.complete_oldest() } else { None };
-        match self.js.client.request_later(call.subject(), call.headers(), call.payload().clone(), self.js.timeout) {
+        match self.js.client.request_later(call.subject(), call.headers(), call.payload().into(), self.js.timeout) {
             Ok(pending) => {
                 self.in_flight.push_back(pending);
                 Ok(oldest)

@@ -10,10 +10,12 @@ use crate::common::{
     apply_link, control_error, finish, is_fatal_create_error, link_change, ordered_consumer_name, ordered_event,
     OrderedStep,
 };
+use crate::error::Error;
 use crate::model::ConsumerInfo;
 use crate::ordered::{OrderedConsumer, ResetReason};
 use crate::pull::{ConsumeConfig, FetchConfig, PullConsumer, PullEvent, Termination};
-use crate::transport::{ConnectionEvents, Error, Received, Subscription, Transport};
+use nats_client::seam::{Client, Subscription};
+use nats_client::{EventReceiver, Message};
 
 /// A pull consumer of one stream.
 #[derive(Debug, Clone)]
@@ -23,7 +25,7 @@ pub struct PullHandle<T> {
     pub(super) consumer: String,
 }
 
-impl<T: Transport> PullHandle<T> {
+impl<T: Client> PullHandle<T> {
     /// The consumer's info.
     pub fn info(&self) -> Result<ConsumerInfo, Error> {
         self.js.consumer_info(&self.stream, &self.consumer)
@@ -34,17 +36,17 @@ impl<T: Transport> PullHandle<T> {
     pub fn fetch(&self, config: FetchConfig) -> Result<Vec<JsMessage<T>>, Error> {
         let client = &self.js.client;
         let inbox = client.new_inbox();
-        let mut sub = client.subscribe(&inbox)?;
-        let mut machine = PullConsumer::<Received>::fetch(config, Instant::now())?;
+        let mut sub = client.subscribe(&inbox, None)?;
+        let mut machine = PullConsumer::<Message>::fetch(config, Instant::now())?;
         let mut out = Vec::new();
         loop {
             while let Some(pull) = machine.poll_pull() {
                 let (subject, body) = self.js.api.pull(&self.stream, &self.consumer, &pull)?;
-                client.publish(&subject, Some(&inbox), None, body)?;
+                client.publish(&subject, Some(&inbox), None, body.into())?;
             }
             while let Some(event) = machine.poll_event() {
                 match event {
-                    PullEvent::Message(Received(message)) => {
+                    PullEvent::Message(message) => {
                         out.push(JsMessage { message, client: client.clone(), acked: AckState::new() })
                     }
                     PullEvent::FetchDone { reason } => return finish(out, reason),
@@ -55,7 +57,7 @@ impl<T: Transport> PullHandle<T> {
             let now = Instant::now();
             let wait = machine.poll_timeout().map_or(self.js.timeout, |t| t.saturating_duration_since(now));
             match sub.next_timeout(wait.max(Duration::from_millis(1))) {
-                Ok(msg) => machine.handle_message(Instant::now(), Received(msg)),
+                Ok(msg) => machine.handle_message(Instant::now(), msg),
                 Err(nats_client::Error::Timeout) => machine.handle_timeout(Instant::now()),
                 Err(e) => return Err(e.into()),
             }
@@ -67,7 +69,7 @@ impl<T: Transport> PullHandle<T> {
     /// the server reports about a pull are yielded and consuming goes on.
     pub fn messages(&self, config: ConsumeConfig) -> Result<Messages<T>, Error> {
         let inbox = self.js.client.new_inbox();
-        let sub = self.js.client.subscribe(&inbox)?;
+        let sub = self.js.client.subscribe(&inbox, None)?;
         let machine = PullConsumer::consume(config, Instant::now())?;
         let events = self.js.client.events();
         Ok(Messages { handle: self.clone(), inbox, sub, machine, events, ended: None, missed_heartbeats: 0 })
@@ -81,17 +83,17 @@ impl<T: Transport> PullHandle<T> {
 
 /// A continuous consume of a pull consumer: an iterator of messages (see [`PullHandle::messages`]).
 #[derive(Debug)]
-pub struct Messages<T: Transport> {
+pub struct Messages<T: Client> {
     handle: PullHandle<T>,
     inbox: String,
     sub: T::Subscription,
-    machine: PullConsumer<Received>,
-    events: T::Events,
+    machine: PullConsumer<Message>,
+    events: EventReceiver,
     ended: Option<Termination>,
     missed_heartbeats: u64,
 }
 
-impl<T: Transport> Messages<T> {
+impl<T: Client> Messages<T> {
     /// Times the server went silent for 2 × the heartbeat (each time the consume pulled afresh).
     pub fn missed_heartbeats(&self) -> u64 {
         self.missed_heartbeats
@@ -108,30 +110,29 @@ impl<T: Transport> Messages<T> {
     }
 }
 
-impl<T: Transport> Iterator for Messages<T> {
+impl<T: Client> Iterator for Messages<T> {
     type Item = Result<JsMessage<T>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let js = &self.handle.js;
         loop {
-            while let Some(up) = self.events.try_next_event().map(|e| link_change(&e)) {
+            while let Some(up) = self.events.try_recv().ok().map(|e| link_change(&e)) {
                 if let Some(up) = up {
                     apply_link(&mut self.machine, up, Instant::now());
                 }
             }
             while let Some(pull) = self.machine.poll_pull() {
-                let sent = js
-                    .api
-                    .pull(&self.handle.stream, &self.handle.consumer, &pull)
-                    .map_err(Error::from)
-                    .and_then(|(subject, body)| Ok(js.client.publish(&subject, Some(&self.inbox), None, body)?));
+                let sent =
+                    js.api.pull(&self.handle.stream, &self.handle.consumer, &pull).map_err(Error::from).and_then(
+                        |(subject, body)| Ok(js.client.publish(&subject, Some(&self.inbox), None, body.into())?),
+                    );
                 if let Err(e) = sent {
                     return Some(Err(e));
                 }
             }
             while let Some(event) = self.machine.poll_event() {
                 match event {
-                    PullEvent::Message(Received(message)) => {
+                    PullEvent::Message(message) => {
                         return Some(Ok(JsMessage { message, client: js.client.clone(), acked: AckState::new() }))
                     }
                     PullEvent::Error(control) => return Some(Err(control_error(&control).into())),
@@ -156,9 +157,9 @@ impl<T: Transport> Iterator for Messages<T> {
 /// Waits for the next message of `sub` (or the machine's timer, or `other` deadline) and feeds the machine.
 fn wait<S: Subscription>(
     sub: &mut S,
-    machine: &mut PullConsumer<Received>,
+    machine: &mut PullConsumer<Message>,
     other: Option<Instant>,
-) -> Result<Option<Received>, Error> {
+) -> Result<Option<Message>, Error> {
     let now = Instant::now();
     let deadline = match (machine.poll_timeout(), other) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -169,7 +170,7 @@ fn wait<S: Subscription>(
         deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now)).min(Duration::from_secs(1));
     match sub.next_timeout(wait.max(Duration::from_millis(1))) {
         Ok(msg) => {
-            machine.handle_message(Instant::now(), Received(msg));
+            machine.handle_message(Instant::now(), msg);
             Ok(None)
         }
         Err(nats_client::Error::Timeout) => {
@@ -182,21 +183,21 @@ fn wait<S: Subscription>(
 
 /// An ordered consumer: see [`Context::ordered`]. Yields messages in stream order, each once.
 #[derive(Debug)]
-pub struct Ordered<T: Transport> {
+pub struct Ordered<T: Client> {
     pub(super) js: Context<T>,
     pub(super) stream: String,
     pub(super) inbox: String,
     pub(super) sub: T::Subscription,
     pub(super) machine: OrderedConsumer,
     /// The serial of the consumer being pulled, and its pull machine.
-    pub(super) pull: Option<(u64, PullConsumer<Received>)>,
+    pub(super) pull: Option<(u64, PullConsumer<Message>)>,
     pub(super) consume: ConsumeConfig,
     /// The reply to the last successful create.
     pub(super) created: Option<ConsumerInfo>,
-    pub(super) events: T::Events,
+    pub(super) events: EventReceiver,
 }
 
-impl<T: Transport> Ordered<T> {
+impl<T: Client> Ordered<T> {
     /// Messages the current consumer had pending when it was created (a watch's initial data).
     pub(super) fn initial_pending(&self) -> Option<u64> {
         self.created.as_ref().map(|c| c.num_pending)
@@ -209,7 +210,7 @@ impl<T: Transport> Ordered<T> {
 
     pub(super) fn step(&mut self) -> Result<Option<JsMessage<T>>, Error> {
         let now = Instant::now();
-        while let Some(event) = self.events.try_next_event() {
+        while let Ok(event) = self.events.try_recv() {
             match link_change(&event) {
                 // The chain's consumer may be gone with the server: start a new one after the last delivered.
                 Some(true) => {
@@ -258,7 +259,7 @@ impl<T: Transport> Ordered<T> {
         let name = ordered_consumer_name(&self.machine, *serial);
         while let Some(request) = pull.poll_pull() {
             let (subject, body) = self.js.api.pull(&self.stream, &name, &request)?;
-            self.js.client.publish(&subject, Some(&self.inbox), None, body)?;
+            self.js.client.publish(&subject, Some(&self.inbox), None, body.into())?;
         }
         while let Some(event) = pull.poll_event() {
             match ordered_event(&mut self.machine, event) {
@@ -278,7 +279,7 @@ impl<T: Transport> Ordered<T> {
     }
 }
 
-impl<T: Transport> Iterator for Ordered<T> {
+impl<T: Client> Iterator for Ordered<T> {
     type Item = Result<JsMessage<T>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {

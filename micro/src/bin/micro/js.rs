@@ -18,7 +18,7 @@ use nats_jetstream::model::{
     RetentionPolicy, StorageType, StreamConfig,
 };
 use nats_jetstream::pull::FetchConfig;
-use nats_jetstream::transport::Error;
+use nats_jetstream::Error;
 use serde_json::json;
 
 use self::show::{

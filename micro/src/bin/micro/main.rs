@@ -192,7 +192,7 @@ fn connect(cli: &Cli) -> Result<Client, String> {
     })
 }
 
-fn discovery(cli: &Cli, client: &Client) -> Discovery {
+fn discovery(cli: &Cli, client: &Client) -> Discovery<Client> {
     Discovery::new(client.clone()).collect(Collect { timeout: cli.timeout, ..Collect::default() })
 }
 
