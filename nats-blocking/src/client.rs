@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use nats_client::shared::{deadline_in, flush_outcome, InFlight};
 use nats_client::{ConnectOptions, EventReceiver, Message};
-use nats_proto::{Connection, Headers, Payload, ServerInfo, Statistics};
+use nats_proto::{Connection, Headers, Payload};
 
 use crate::driver::{publish, read_loop, write_loop, Shared};
 use crate::subscriber::{CallbackSubscription, Responses, Subscriber};
@@ -274,30 +274,7 @@ impl Client {
         self.shared().close();
     }
 
-    /// True once closed.
-    pub fn is_closed(&self) -> bool {
-        self.shared().lock().closed.is_some()
-    }
-
-    /// The last INFO from the server.
-    pub fn server_info(&self) -> Option<ServerInfo> {
-        self.shared().lock().conn.server_info().cloned()
-    }
-
-    /// Counters: bytes and messages in and out, connects and reconnects.
-    pub fn statistics(&self) -> Statistics {
-        self.shared().lock().conn.statistics()
-    }
-
-    /// The largest message the server accepts.
-    pub fn max_payload(&self) -> usize {
-        self.shared().lock().conn.max_payload()
-    }
-
-    /// A new unique inbox subject.
-    pub fn new_inbox(&self) -> String {
-        self.shared().lock().conn.new_inbox()
-    }
+    nats_client::connection_accessors!();
 
     /// A receiver of connection events from now on. Up to 256 events wait; further ones are dropped
     /// while the receiver lags.

@@ -59,3 +59,37 @@ pub use nats_proto::Credentials;
 pub use options::{ConnectOptions, EventCallback, PendingLimits};
 #[cfg(feature = "tls")]
 pub use rustls;
+
+/// The read-only accessors both clients have, written once: `is_closed`, `server_info`, `statistics`,
+/// `max_payload`, `new_inbox`. Expands inside a client's `impl` block that has a `shared()` method returning
+/// its [`shared::Shared`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! connection_accessors {
+    () => {
+        /// True once closed.
+        pub fn is_closed(&self) -> bool {
+            self.shared().lock().closed.is_some()
+        }
+
+        /// The last INFO from the server.
+        pub fn server_info(&self) -> Option<nats_proto::ServerInfo> {
+            self.shared().lock().conn.server_info().cloned()
+        }
+
+        /// Counters: bytes and messages in and out, connects and reconnects.
+        pub fn statistics(&self) -> nats_proto::Statistics {
+            self.shared().lock().conn.statistics()
+        }
+
+        /// The largest message the server accepts.
+        pub fn max_payload(&self) -> usize {
+            self.shared().lock().conn.max_payload()
+        }
+
+        /// A new unique inbox subject.
+        pub fn new_inbox(&self) -> String {
+            self.shared().lock().conn.new_inbox()
+        }
+    };
+}

@@ -21,27 +21,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use nats_client::Message;
-
-use crate::ack::{AckKind, AckState, OwnedAckMetadata};
-use crate::api::ApiPrefix;
-use crate::call::{Api, Call, PublishOptions};
-use crate::common::{
-    ack_metadata, ack_subject, check_kv_stream, is_stream_name_in_use, kv_bucket_names, ordered_base,
-    KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
-};
-use crate::error::Error;
-use crate::error::JetStreamError;
-use crate::model::{
-    AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, MsgGetRequest, PubAck,
-    PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
-};
-use crate::model::{Paged, Pager};
-use crate::ordered::{OrderedConfig, OrderedConsumer};
-use crate::pull::ConsumeConfig;
+use crate::common::binding::*;
 use nats_client::seam::Client;
 
 mod kv;
@@ -54,46 +34,13 @@ pub use pull::{Messages, Ordered, PullHandle};
 
 pub use crate::common::{Watched, DEFAULT_TIMEOUT};
 
-/// A JetStream context: a client, an API prefix (or domain) and a timeout.
-#[derive(Debug, Clone)]
-pub struct Context<T> {
-    client: T,
-    api: Api,
-    timeout: Duration,
-}
+context!(
+    /// A JetStream context: a client, an API prefix (or domain) and a timeout.
+    Context,
+    Client
+);
 
 impl<T: Client> Context<T> {
-    /// The default context: API prefix `$JS.API`, 5 s timeout.
-    pub fn new(client: T) -> Self {
-        Self { client, api: Api::default(), timeout: DEFAULT_TIMEOUT }
-    }
-
-    /// The context of JetStream domain `domain` (`$JS.<domain>.API`).
-    pub fn with_domain(client: T, domain: &str) -> Result<Self, Error> {
-        Ok(Self { client, api: Api::new(ApiPrefix::with_domain(domain)?), timeout: DEFAULT_TIMEOUT })
-    }
-
-    /// The context of a custom API prefix (an account import).
-    pub fn with_prefix(client: T, prefix: &str) -> Result<Self, Error> {
-        Ok(Self { client, api: Api::new(ApiPrefix::custom(prefix)?), timeout: DEFAULT_TIMEOUT })
-    }
-
-    /// Sets the timeout of every API call.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The client underneath.
-    pub fn client(&self) -> &T {
-        &self.client
-    }
-
-    /// The API calls this context makes.
-    pub fn api(&self) -> &Api {
-        &self.api
-    }
-
     /// Sends one call and reads its reply.
     pub fn call<R>(&self, call: &Call<R>) -> Result<R, Error> {
         let reply = self.client.request(call.subject(), call.headers(), call.payload().into(), self.timeout)?;

@@ -16,6 +16,81 @@ use crate::model::{DirectGetMessage, StreamInfo, StreamInfoRequest};
 use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
 use crate::pull::{FetchEnd, PullEvent};
 
+/// A binding's context type and its builder methods (the same on both bindings): a client, an API prefix (or
+/// domain) and a timeout.
+macro_rules! context {
+    ($(#[$doc:meta])* $name:ident, $bound:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name<T> {
+            client: T,
+            api: Api,
+            timeout: Duration,
+        }
+
+        impl<T: $bound> $name<T> {
+            fn with_api(client: T, api: Api) -> Self {
+                Self { client, api, timeout: DEFAULT_TIMEOUT }
+            }
+
+            /// The default context: API prefix `$JS.API`, 5 s timeout.
+            pub fn new(client: T) -> Self {
+                Self::with_api(client, Api::default())
+            }
+
+            /// The context of JetStream domain `domain` (`$JS.<domain>.API`).
+            pub fn with_domain(client: T, domain: &str) -> Result<Self, Error> {
+                Ok(Self::with_api(client, Api::new(ApiPrefix::with_domain(domain)?)))
+            }
+
+            /// The context of a custom API prefix (an account import).
+            pub fn with_prefix(client: T, prefix: &str) -> Result<Self, Error> {
+                Ok(Self::with_api(client, Api::new(ApiPrefix::custom(prefix)?)))
+            }
+
+            /// Sets the timeout of every API call.
+            pub fn timeout(mut self, timeout: Duration) -> Self {
+                self.timeout = timeout;
+                self
+            }
+
+            /// The client underneath.
+            pub fn client(&self) -> &T {
+                &self.client
+            }
+
+            /// The API calls this context makes.
+            pub fn api(&self) -> &Api {
+                &self.api
+            }
+        }
+    };
+}
+pub(crate) use context;
+
+/// What both bindings' context modules use, imported once: the two are the same calls on two kinds of client.
+pub(crate) mod binding {
+    pub(crate) use std::time::{Duration, Instant};
+
+    pub(crate) use bytes::Bytes;
+    pub(crate) use nats_client::Message;
+
+    pub(crate) use super::{
+        ack_metadata, ack_subject, check_kv_stream, context, is_stream_name_in_use, kv_bucket_names, ordered_base,
+        KV_STREAMS_SUBJECT, PUBLISH_RETRIES, PUBLISH_RETRY_WAIT,
+    };
+    pub(crate) use crate::ack::{AckKind, AckState, OwnedAckMetadata};
+    pub(crate) use crate::api::ApiPrefix;
+    pub(crate) use crate::call::{Api, Call, PublishOptions};
+    pub(crate) use crate::error::{Error, JetStreamError};
+    pub(crate) use crate::model::{
+        AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, MsgGetRequest, Paged,
+        Pager, PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
+    };
+    pub(crate) use crate::ordered::{OrderedConfig, OrderedConsumer};
+    pub(crate) use crate::pull::ConsumeConfig;
+}
+
 /// The default timeout of a JetStream API call, as other clients use.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries of a publish answered by "no responders" (a stream leader being elected), 250 ms apart (ADR-22).

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nats_client::shared::{flush_outcome, InFlight, Urgency};
 use nats_client::{ConnectOptions, EventReceiver, Message};
-use nats_proto::{Connection, Headers, Payload, ServerInfo, Statistics};
+use nats_proto::{Connection, Headers, Payload};
 
 use crate::driver::{run, Shared};
 use crate::events::Events;
@@ -281,30 +281,7 @@ impl Client {
         poll_fn(|cx| shared.closed.poll_cloned(cx)).await;
     }
 
-    /// True once closed.
-    pub fn is_closed(&self) -> bool {
-        self.shared().lock().closed.is_some()
-    }
-
-    /// The last INFO from the server.
-    pub fn server_info(&self) -> Option<ServerInfo> {
-        self.shared().lock().conn.server_info().cloned()
-    }
-
-    /// Counters: bytes and messages in and out, connects and reconnects.
-    pub fn statistics(&self) -> Statistics {
-        self.shared().lock().conn.statistics()
-    }
-
-    /// The largest message the server accepts.
-    pub fn max_payload(&self) -> usize {
-        self.shared().lock().conn.max_payload()
-    }
-
-    /// A new unique inbox subject.
-    pub fn new_inbox(&self) -> String {
-        self.shared().lock().conn.new_inbox()
-    }
+    nats_client::connection_accessors!();
 
     /// Connection events from now on, as a `Stream`. It ends after `Event::Closed`.
     pub fn events(&self) -> Events {
