@@ -193,7 +193,7 @@ impl<T: Client> Service<T> {
         };
         let Some(mut worker) = worker else { return Ok(()) };
         self.inner.client.drain_subscription(worker.sid)?;
-        let finished = join_by(&mut worker, nats_client::shared::deadline_in(timeout));
+        let finished = join_by(&mut worker, nats_client::deadline_in(timeout));
         self.inner.state.core().remove_endpoint(endpoint.id());
         if finished {
             Ok(())
@@ -230,7 +230,7 @@ impl<T: Client> Service<T> {
         if let Some(reason) = stopped.clone() {
             return reason;
         }
-        let deadline = nats_client::shared::deadline_in(timeout);
+        let deadline = nats_client::deadline_in(timeout);
         let mut workers = std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let mut drained = true;
         for w in &workers {

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nats_client::shared::{deadline_in, flush_outcome, InFlight};
+use nats_client::deadline_in;
+use nats_client::inflight::{flush_outcome, InFlight};
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, Payload};
 
@@ -38,7 +39,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("state", &self.handle.shared.lock().conn.state()).finish()
+        f.debug_struct("Client").field("state", &self.handle.shared.lock().conn().state()).finish()
     }
 }
 
@@ -68,7 +69,7 @@ impl Client {
         let client = Client { handle: Arc::new(Handle { shared, threads: Mutex::new(threads) }) };
         if !retry {
             // The core bounds this: each server gets one attempt with the connect timeout.
-            if let Some(Err(reason)) = client.shared().first_connect.wait_cloned(None) {
+            if let Some(Err(reason)) = client.shared().first_connect().wait_cloned(None) {
                 return Err(reason.into());
             }
         }
@@ -157,7 +158,7 @@ impl Client {
 
     /// Sends a request and waits for the reply (default request timeout).
     pub fn request<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<Message, Error> {
-        self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout)
+        self.request_inner(subject, None, payload.into(), self.shared().settings().request_timeout)
     }
 
     /// Sends a request with headers and waits for the reply.
@@ -167,7 +168,7 @@ impl Client {
         headers: &Headers,
         payload: impl Into<Payload<'p>>,
     ) -> Result<Message, Error> {
-        self.request_inner(subject, Some(headers), payload.into(), self.shared().settings.request_timeout)
+        self.request_inner(subject, Some(headers), payload.into(), self.shared().settings().request_timeout)
     }
 
     /// Sends a request and waits at most `timeout` for the reply.
@@ -243,7 +244,7 @@ impl Client {
 
     /// Waits until the server has processed everything sent before (a PING/PONG round trip).
     pub fn flush(&self) -> Result<(), Error> {
-        self.flush_timeout(self.shared().settings.flush_timeout)
+        self.flush_timeout(self.shared().settings().flush_timeout)
     }
 
     /// Like [`flush`](Self::flush) with a timeout.
@@ -259,7 +260,7 @@ impl Client {
         let shared = self.shared();
         shared.drain()?;
         // The core also has the deadline, but the reader may be asleep in a read until long after it.
-        match shared.closed.wait_cloned(deadline_in(shared.settings.drain_timeout)) {
+        match shared.closed().wait_cloned(deadline_in(shared.settings().drain_timeout)) {
             Some(nats_proto::CloseReason::Drained) => Ok(()),
             Some(reason) => Err(reason.into()),
             None => {

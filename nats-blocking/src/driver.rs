@@ -5,7 +5,7 @@
 //!   is gathered as it is decoded and appended to its queue in one step, and each queue's consumer is woken
 //!   once per read, after the lock is released. The reader never writes to the socket (a blocked write must
 //!   never stop the reading).
-//! - Writes go out from whichever thread holds the connection's write turn (`Core::writing`). A caller that
+//! - Writes go out from whichever thread holds the connection's write turn (`Locked::is_writing`). A caller that
 //!   needs an answer (a request, a reply, a flush, a subscription) writes its bytes itself when nobody is
 //!   writing; so does a publisher whose batch reached [`DIRECT_WRITE`]. Smaller publishes are left for the
 //!   writer thread, woken once per batch. Publishers wait only when [`MAX_UNWRITTEN`] bytes are waiting
@@ -16,12 +16,11 @@
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::Deref;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Condvar, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nats_client::queue::MessageQueue;
-use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
+use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action, ConnectionError, Headers, Payload, ServerAddr, State};
 
@@ -48,7 +47,7 @@ impl Link {
 
 /// The shared state, with the socket as the transport.
 pub(crate) type Shared = SharedState<Link>;
-type Guard<'a> = MutexGuard<'a, Core<Link>>;
+type Guard<'a> = MutexGuard<'a, Locked<Link>>;
 
 /// A write that makes no progress for this long means the server is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,33 +63,75 @@ const URGENT_ROUNDS: usize = 4;
 /// Longest the reader sleeps without looking at the core's timers.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
+/// This driver's state behind the connection's lock: which of its threads sleep.
+#[derive(Debug, Default)]
+pub(crate) struct DriverState {
+    /// The writer thread sleeps on `Signals::writer_wake`.
+    writer_idle: bool,
+    /// The reader thread sleeps on `Signals::reader_wake` (no transport).
+    reader_idle: bool,
+    /// Publishers waiting on `Signals::space`.
+    space_waiters: usize,
+}
+
+/// What this driver's threads wait on.
+#[derive(Debug, Default)]
+pub(crate) struct Signals {
+    /// The writer thread waits here for bytes.
+    writer_wake: Condvar,
+    /// The reader thread waits here while there is no transport.
+    reader_wake: Condvar,
+    /// Publishers wait here while too much is unwritten.
+    space: Condvar,
+}
+
 impl nats_client::shared::Driver for Link {
+    type State = DriverState;
+    type Signals = Signals;
+
+    fn wake(shared: &Shared, core: &mut Locked<Link>) {
+        if core.driver_ref().writer_idle && (core.conn().transmit_len() > 0 || core.is_closed()) {
+            core.driver().writer_idle = false;
+            shared.signals().writer_wake.notify_one();
+        }
+        if core.driver_ref().reader_idle {
+            core.driver().reader_idle = false;
+            shared.signals().reader_wake.notify_one();
+        }
+    }
+
+    fn space_freed(shared: &Shared, core: &mut Locked<Link>) {
+        if core.driver_ref().space_waiters > 0 {
+            shared.signals().space.notify_all();
+        }
+    }
+
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
         loop {
-            let unwritten = core.conn.transmit_len();
-            if unwritten == 0 || core.transport.is_none() || core.closed.is_some() {
+            let unwritten = core.conn().transmit_len();
+            if unwritten == 0 || core.transport().is_none() || core.is_closed() {
                 wake_writer(shared, &mut core);
                 return core;
             }
-            if core.writing {
+            if core.is_writing() {
                 // The write in progress takes these next; wait only when too much is piling up behind it.
                 if unwritten <= MAX_UNWRITTEN {
                     if urgency == Urgency::Now {
                         // Someone waits for these: whoever holds the write turn sends them as soon as its write
                         // is done (see `write_out`), without a hand-off to another thread.
-                        core.urgent = true;
+                        core.set_urgent();
                     }
                     return core;
                 }
-                core.space_waiters += 1;
-                core = shared.space.wait(core).unwrap_or_else(|e| e.into_inner());
-                core.space_waiters -= 1;
+                core.driver().space_waiters += 1;
+                core = shared.signals().space.wait(core).unwrap_or_else(|e| e.into_inner());
+                core.driver().space_waiters -= 1;
                 continue;
             }
             if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
                 core = write_out(shared, core, urgency == Urgency::Batch);
                 // What others added meanwhile is theirs: sent now only if it makes a large batch.
-                if core.conn.transmit_len() < DIRECT_WRITE {
+                if core.conn().transmit_len() < DIRECT_WRITE {
                     wake_writer(shared, &mut core);
                     return core;
                 }
@@ -107,15 +148,15 @@ impl nats_client::shared::Driver for Link {
 /// someone waits for (a request, a reply, a flush) that came during the write are sent by this thread too,
 /// before it gives the turn back (a few rounds at most, then the writer thread takes over): waking the writer
 /// thread for them would cost a hand-off per round trip. `batch`: a publisher writing its own batch, counted
-/// in `Shared::writes` so that the writer thread leaves the flow alone.
+/// in `Shared::own_writes` so that the writer thread leaves the flow alone.
 fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<'a> {
-    let Some(link) = core.transport.clone() else { return core };
-    core.writing = true;
+    let Some(link) = core.transport().cloned() else { return core };
+    core.set_writing(true);
     if batch {
-        shared.writes.fetch_add(1, Ordering::Relaxed);
+        shared.count_own_write();
     }
     for _ in 0..URGENT_ROUNDS {
-        let mut wire = std::mem::take(&mut core.spare);
+        let mut wire = std::mem::take(core.spare_mut());
         shared.take_unwritten(&mut core, &mut wire);
         drop(core);
         let failed = link.write_all(&mut wire).is_err();
@@ -125,17 +166,17 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<
             wire.clear();
         }
         core = shared.lock();
-        core.spare = wire;
-        let same_link = core.transport.as_ref().is_some_and(|t| t.same(&link));
+        *core.spare_mut() = wire;
+        let same_link = core.transport().is_some_and(|t| t.same(&link));
         if failed || !same_link || !core.urgent_left() {
             break;
         }
     }
-    core.writing = false;
+    core.set_writing(false);
     if core.urgent_left() {
         // Left behind (a new connection, a failed write, rounds used up): the writer thread must not let them
         // gather.
-        shared.writer_wake.notify_one();
+        shared.signals().writer_wake.notify_one();
     }
     // The writer thread may be waiting for the turn (bytes arrived meanwhile, or the connection closed).
     wake_writer(shared, &mut core);
@@ -143,10 +184,10 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<
 }
 
 /// Wakes the writer thread if it sleeps and has something to do: once per batch, not per publish.
-fn wake_writer(shared: &Shared, core: &mut Core<Link>) {
-    if core.writer_idle && !core.writing && (core.conn.transmit_len() > 0 || core.closed.is_some()) {
-        core.writer_idle = false;
-        shared.writer_wake.notify_one();
+fn wake_writer(shared: &Shared, core: &mut Locked<Link>) {
+    if core.driver().writer_idle && !core.is_writing() && (core.conn().transmit_len() > 0 || core.is_closed()) {
+        core.driver().writer_idle = false;
+        shared.signals().writer_wake.notify_one();
     }
 }
 
@@ -195,7 +236,7 @@ pub(crate) fn read_loop(shared: Arc<Shared>) {
     let mut core = shared.lock();
     loop {
         core = reader.handle_events(&shared, core);
-        if core.closed.is_some() {
+        if core.is_closed() {
             return;
         }
         core = reader.step(&shared, core);
@@ -207,28 +248,28 @@ impl Reader {
     fn handle_events<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         loop {
             // Events first: none waits behind a dial.
-            while let Some(event) = core.conn.poll_event() {
+            while let Some(event) = core.conn_mut().poll_event() {
                 core.dispatch(shared, event);
             }
-            let Some(action) = core.conn.poll_action() else { break };
+            let Some(action) = core.conn_mut().poll_action() else { break };
             match action {
                 Action::Dial(addr) => {
-                    let timeout = core.conn.config().connect_timeout;
+                    let timeout = core.conn().config().connect_timeout;
                     drop(core);
                     // Messages of the read that lost the connection do not wait for the next one.
                     nats_client::router::wake_all(&mut self.wake);
                     let sock = dial(&addr, timeout);
                     core = shared.lock();
                     match sock {
-                        Ok(sock) if core.closed.is_none() => {
-                            core.transport = Some(Link(Arc::new(Transport::Plain(sock))));
+                        Ok(sock) if !core.is_closed() => {
+                            core.set_transport(Some(Link(Arc::new(Transport::Plain(sock)))));
                             // A new stream: nothing of the old one may be decoded with it.
                             self.buf.clear();
-                            core.conn.handle_connected(Instant::now());
+                            core.conn_mut().handle_connected(Instant::now());
                         }
                         Ok(_) => {}
                         Err(e) => core
-                            .conn
+                            .conn_mut()
                             .handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string())),
                     }
                 }
@@ -237,8 +278,8 @@ impl Reader {
                 }
                 Action::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
-                    if core.conn.state() != State::Closed {
-                        if let Some(sock) = core.transport.take() {
+                    if core.conn().state() != State::Closed {
+                        if let Some(sock) = core.set_transport(None) {
                             sock.shutdown();
                         }
                     }
@@ -257,14 +298,14 @@ impl Reader {
     /// Sleeps in a read (or, without a transport, until woken) and feeds the core what came.
     fn step<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         let now = Instant::now();
-        let sleep = core.conn.poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
-        let Some(sock) = core.transport.clone() else {
+        let sleep = core.conn().poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
+        let Some(sock) = core.transport().cloned() else {
             // Messages of the read that lost the connection do not wait for a reconnect.
             nats_client::router::wake_all(&mut self.wake);
-            core.reader_idle = true;
-            core = shared.reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
-            core.reader_idle = false;
-            core.conn.handle_timeout(Instant::now());
+            core.driver().reader_idle = true;
+            core = shared.signals().reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
+            core.driver().reader_idle = false;
+            core.conn_mut().handle_timeout(Instant::now());
             return core;
         };
         drop(core);
@@ -279,28 +320,28 @@ impl Reader {
         let mut core = shared.lock();
         let now = Instant::now();
         // A read from a socket the core has since given up on is ignored.
-        if core.transport.as_ref().is_some_and(|s| s.same(&sock)) {
+        if core.transport().is_some_and(|s| s.same(&sock)) {
             match read {
-                Ok(0) => core.conn.handle_eof(now),
+                Ok(0) => core.conn_mut().handle_eof(now),
                 Ok(_) => {
                     core.ingest(shared, now, &mut self.buf);
-                    std::mem::swap(&mut core.delivered.touched, &mut self.wake);
+                    core.take_filled(&mut self.wake);
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
                 Err(e) if e.kind() == ErrorKind::InvalidData => {
-                    core.conn.handle_transport_error(now, ConnectionError::Tls(e.to_string()))
+                    core.conn_mut().handle_transport_error(now, ConnectionError::Tls(e.to_string()))
                 }
-                Err(_) => core.conn.handle_eof(now),
+                Err(_) => core.conn_mut().handle_eof(now),
             }
             // The session may have an alert or a key update to send: that is the writer's job.
-            if sock.wants_write() && core.writer_idle {
-                core.writer_idle = false;
-                shared.writer_wake.notify_one();
+            if sock.wants_write() && core.driver().writer_idle {
+                core.driver().writer_idle = false;
+                shared.signals().writer_wake.notify_one();
             }
         } else {
             self.buf.clear();
         }
-        core.conn.handle_timeout(now);
+        core.conn_mut().handle_timeout(now);
         core
     }
 }
@@ -308,24 +349,25 @@ impl Reader {
 /// Replaces the plain socket with a TLS session over it, after a handshake done outside the lock.
 #[cfg(feature = "tls")]
 fn start_tls<'a>(shared: &'a Shared, mut core: Guard<'a>, addr: &ServerAddr) -> Guard<'a> {
-    let plain = match core.transport.as_deref() {
+    let plain = match core.transport().map(|l| &**l) {
         Some(Transport::Plain(sock)) => sock.try_clone(),
         _ => Err(std::io::Error::other("no plain socket to secure")),
     };
     // The handshake shares the attempt's connect deadline.
-    let deadline = core.conn.connect_deadline().unwrap_or_else(|| Instant::now() + core.conn.config().connect_timeout);
+    let deadline =
+        core.conn().connect_deadline().unwrap_or_else(|| Instant::now() + core.conn().config().connect_timeout);
     let plain = match plain {
         Ok(p) => p,
         Err(e) => {
-            core.conn.handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
+            core.conn_mut().handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
             return core;
         }
     };
-    let before = core.transport.clone();
+    let before = core.transport().cloned();
     drop(core);
     // Building the session may read the system's trust store the first time: outside the lock.
     let secured = shared
-        .settings
+        .settings()
         .tls
         .session(addr)
         .map_err(|e| match e {
@@ -336,15 +378,15 @@ fn start_tls<'a>(shared: &'a Shared, mut core: Guard<'a>, addr: &ServerAddr) -> 
     let mut core = shared.lock();
     let now = Instant::now();
     // The core may have given up on this socket meanwhile (closed, timed out).
-    if !core.transport.as_ref().zip(before.as_ref()).is_some_and(|(a, b)| a.same(b)) {
+    if !core.transport().zip(before.as_ref()).is_some_and(|(a, b)| a.same(b)) {
         return core;
     }
     match secured {
         Ok(transport) => {
-            core.transport = Some(Link(Arc::new(transport)));
-            core.conn.handle_tls_ready(now);
+            core.set_transport(Some(Link(Arc::new(transport))));
+            core.conn_mut().handle_tls_ready(now);
         }
-        Err(e) => core.conn.handle_transport_error(now, nats_client::tls::connection_error(&e)),
+        Err(e) => core.conn_mut().handle_transport_error(now, nats_client::tls::connection_error(&e)),
     }
     core
 }
@@ -353,7 +395,7 @@ fn start_tls<'a>(shared: &'a Shared, mut core: Guard<'a>, addr: &ServerAddr) -> 
 #[cfg(not(feature = "tls"))]
 fn start_tls<'a>(_shared: &'a Shared, mut core: Guard<'a>, _addr: &ServerAddr) -> Guard<'a> {
     let error = ConnectionError::Incompatible("TLS needs the `tls` feature of nats-blocking");
-    core.conn.handle_transport_error(Instant::now(), error);
+    core.conn_mut().handle_transport_error(Instant::now(), error);
     core
 }
 
@@ -374,41 +416,41 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
     let mut hold = Duration::ZERO;
     let mut last_write: Option<Instant> = None;
     loop {
-        let tls_pending = core.transport.as_ref().is_some_and(|t| t.wants_write());
-        let unwritten = core.conn.transmit_len();
+        let tls_pending = core.transport().is_some_and(|t| t.wants_write());
+        let unwritten = core.conn().transmit_len();
         // Every turn of this loop waits (for a hold, or idle) or writes: it never spins holding the lock, which
         // would keep another thread's write from ever finishing.
         let mut held = false;
-        if !hold.is_zero() && unwritten < DIRECT_WRITE && !core.urgent && !tls_pending && core.closed.is_none() {
+        if !hold.is_zero() && unwritten < DIRECT_WRITE && !core.is_urgent() && !tls_pending && !core.is_closed() {
             held = true;
-            let writes = shared.writes.load(Ordering::Relaxed);
+            let writes = shared.own_writes();
             // Not marked idle: publishers do not wake it meanwhile.
-            core = shared.writer_wake.wait_timeout(core, hold).unwrap_or_else(|e| e.into_inner()).0;
-            let grew = core.conn.transmit_len().saturating_sub(unwritten);
-            let others_wrote = shared.writes.load(Ordering::Relaxed) != writes;
+            core = shared.signals().writer_wake.wait_timeout(core, hold).unwrap_or_else(|e| e.into_inner()).0;
+            let grew = core.conn().transmit_len().saturating_sub(unwritten);
+            let others_wrote = shared.own_writes() != writes;
             let steady = grew >= GROW || others_wrote;
             hold = if steady { (hold * 2).min(MAX_HOLD) } else { hold / 2 };
             if hold < MIN_HOLD {
                 hold = Duration::ZERO;
             }
-            if others_wrote && !hold.is_zero() && !core.urgent && core.conn.transmit_len() < DIRECT_WRITE {
+            if others_wrote && !hold.is_zero() && !core.is_urgent() && core.conn().transmit_len() < DIRECT_WRITE {
                 // The flow writes for itself: taking its batch would only fight it for the lock and cut its
                 // writes short. Look again after the next hold.
                 continue;
             }
         }
-        if !core.writing && core.transport.is_some() && (core.conn.transmit_len() > 0 || tls_pending) {
+        if !core.is_writing() && core.transport().is_some() && (core.conn().transmit_len() > 0 || tls_pending) {
             core = write_out(&shared, core, false);
             last_write = Some(Instant::now());
             continue;
         }
-        if core.closed.is_some() && !core.writing {
-            if let Some(sock) = core.transport.take() {
+        if core.is_closed() && !core.is_writing() {
+            if let Some(sock) = core.set_transport(None) {
                 sock.shutdown();
             }
             shared.space_freed(&mut core);
-            if core.reader_idle {
-                shared.reader_wake.notify_one();
+            if core.driver().reader_idle {
+                shared.signals().reader_wake.notify_one();
             }
             return;
         }
@@ -418,12 +460,12 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
         }
         // Nothing to write, or another thread holds the write turn (it wakes this one when it is done and bytes
         // remain), or someone waits for bytes the turn's holder will send.
-        core.writer_idle = true;
-        let writes = shared.writes.load(Ordering::Relaxed);
-        core = shared.writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
-        core.writer_idle = false;
+        core.driver().writer_idle = true;
+        let writes = shared.own_writes();
+        core = shared.signals().writer_wake.wait(core).unwrap_or_else(|e| e.into_inner());
+        core.driver().writer_idle = false;
         // Woken right after a write of its own, or after others wrote meanwhile: a flow, not a lone publish.
-        if last_write.is_some_and(|t| t.elapsed() < RECENT) || shared.writes.load(Ordering::Relaxed) != writes {
+        if last_write.is_some_and(|t| t.elapsed() < RECENT) || shared.own_writes() != writes {
             hold = MIN_HOLD;
         }
     }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use nats_proto::{CloseReason, Event as CoreEvent, FlushError, Msg, RequestError, RequestId, SubscriptionEnd};
 
 use crate::event::Event;
-use crate::shared::{Core, Driver, Shared, Waiting};
+use crate::shared::{Driver, Locked, Shared, Waiting};
 
-impl<T: Driver> Core<T> {
+impl<T: Driver> Locked<T> {
     /// Sends `event` to every receiver still alive; a full one loses it rather than stall the connection.
     pub fn emit(&mut self, event: Event) {
         self.event_channels.retain(|channel| match channel.upgrade() {
@@ -42,7 +42,7 @@ impl<T: Driver> Core<T> {
                 }
             }
             CoreEvent::Connected(addr) => {
-                shared.first_connect.set(Ok(()));
+                shared.first_connect().set(Ok(()));
                 self.emit(Event::Connected(addr.to_string()));
             }
             CoreEvent::Reconnected(addr) => self.emit(Event::Reconnected(addr.to_string())),
@@ -97,13 +97,13 @@ impl<T: Driver> Core<T> {
         for (_, slot) in self.flushes.drain() {
             slot.set(Err(FlushError::Closed));
         }
-        shared.first_connect.set(Err(reason.clone()));
+        shared.first_connect().set(Err(reason.clone()));
         self.closed = Some(reason.clone());
         self.emit(Event::Closed);
         // Nothing more will be said: let receivers (and a callback thread) see the end.
         for channel in self.event_channels.drain(..).filter_map(|c| c.upgrade()) {
             channel.end();
         }
-        shared.closed.set(reason);
+        shared.closed().set(reason);
     }
 }

@@ -43,6 +43,7 @@ pub mod auth;
 mod dispatch;
 mod error;
 mod event;
+pub mod inflight;
 mod message;
 mod options;
 pub mod queue;
@@ -52,13 +53,20 @@ pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+use std::time::{Duration, Instant};
+
 pub use error::Error;
 pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
 pub use message::{batch_replies, send_held_replies, Message, Publish};
 pub use nats_proto::Credentials;
-pub use options::{ConnectOptions, EventCallback, PendingLimits};
+pub use options::{ConnectOptions, EventCallback, PendingLimits, Settings};
 #[cfg(feature = "tls")]
 pub use rustls;
+
+/// The instant `timeout` from now; `None` ("no deadline") when it is too far to represent.
+pub fn deadline_in(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
 
 /// The read-only accessors both clients have, written once: `is_closed`, `server_info`, `statistics`,
 /// `max_payload`, `new_inbox`. Expands inside a client's `impl` block that has a `shared()` method returning
@@ -69,27 +77,27 @@ macro_rules! connection_accessors {
     () => {
         /// True once closed.
         pub fn is_closed(&self) -> bool {
-            self.shared().lock().closed.is_some()
+            self.shared().lock().is_closed()
         }
 
         /// The last INFO from the server.
         pub fn server_info(&self) -> Option<nats_proto::ServerInfo> {
-            self.shared().lock().conn.server_info().cloned()
+            self.shared().lock().conn().server_info().cloned()
         }
 
         /// Counters: bytes and messages in and out, connects and reconnects.
         pub fn statistics(&self) -> nats_proto::Statistics {
-            self.shared().lock().conn.statistics()
+            self.shared().lock().conn().statistics()
         }
 
         /// The largest message the server accepts.
         pub fn max_payload(&self) -> usize {
-            self.shared().lock().conn.max_payload()
+            self.shared().lock().conn().max_payload()
         }
 
         /// A new unique inbox subject.
         pub fn new_inbox(&self) -> String {
-            self.shared().lock().conn.new_inbox()
+            self.shared().lock().conn_mut().new_inbox()
         }
     };
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use nats_proto::{Config, Credentials, ReconnectPolicy, ServerAddr};
 
 use crate::event::Event;
-use crate::shared::Settings;
 use crate::Error;
 
 /// Per-subscription limits on messages received but not yet taken by the subscriber. Past either limit,
@@ -335,4 +334,20 @@ impl ConnectOptions {
         };
         Ok((self.config, settings, self.event_callback))
     }
+}
+
+/// Timeouts and limits the handles need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Pending limits of each subscription.
+    pub pending: PendingLimits,
+    /// Default request timeout.
+    pub request_timeout: Duration,
+    /// Flush timeout.
+    pub flush_timeout: Duration,
+    /// Drain timeout.
+    pub drain_timeout: Duration,
+    /// TLS configuration.
+    #[cfg(feature = "tls")]
+    pub tls: Arc<crate::tls::TlsConfig>,
 }

@@ -337,7 +337,7 @@ impl Receiver {
     pub fn next_within(&mut self, timeout: std::time::Duration) -> Result<Message, Empty> {
         match self.try_next() {
             Some(result) => result,
-            None => self.next(crate::shared::deadline_in(timeout)),
+            None => self.next(crate::deadline_in(timeout)),
         }
     }
 

@@ -21,11 +21,28 @@ use crate::queue::{Batch, MessageQueue};
 #[derive(Debug, Default)]
 pub struct Delivered {
     /// Queues that received messages; wake each once the connection's lock is released.
-    pub touched: Vec<Arc<MessageQueue>>,
+    pub(crate) touched: Vec<Arc<MessageQueue>>,
     /// Subscriptions whose queue started a slow-consumer episode during the read.
-    pub slow: Vec<u64>,
+    pub(crate) slow: Vec<u64>,
     /// The run being gathered (empty between runs); kept, with its memory, from one read to the next.
     batch: Batch,
+}
+
+impl Delivered {
+    /// Queues that received messages since they were last woken.
+    pub fn touched(&self) -> &[Arc<MessageQueue>] {
+        &self.touched
+    }
+
+    /// Subscriptions whose queue started a slow-consumer episode, not yet reported.
+    pub fn slow(&self) -> &[u64] {
+        &self.slow
+    }
+
+    /// Wakes the consumers of the queues that received messages, and forgets them.
+    pub fn wake_touched(&mut self) {
+        wake_all(&mut self.touched);
+    }
 }
 
 /// Wakes the consumers of `queues` (a read's [`Delivered::touched`], taken out of the lock) and forgets them.

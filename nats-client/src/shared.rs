@@ -4,13 +4,12 @@
 //! once, and then let the driver's [`Driver::send`] decide how the bytes leave: a small latency-sensitive
 //! write (a request, a reply, a flush) goes out from the calling thread or task when nobody else is writing;
 //! a publish is batched, and written by the caller itself once a batch is large. The driver does the rest of
-//! the I/O and feeds reads in through [`Core::ingest`], which hands each message to its subscription's queue
+//! the I/O and feeds reads in through [`Locked::ingest`], which hands each message to its subscription's queue
 //! (a run of them in one step).
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::task::Waker;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -21,7 +20,7 @@ use nats_proto::{
 
 use crate::event::{Event, EventChannel, EventReceiver};
 use crate::message::{Message, Publish};
-use crate::options::PendingLimits;
+use crate::options::Settings;
 use crate::queue::{MessageQueue, Slot};
 use crate::router::{Delivered, Router};
 use crate::Error;
@@ -58,69 +57,44 @@ pub enum Urgency {
     Now,
 }
 
-/// A driver's transport, as the shared state sees it: how the bytes a command produced get written.
+/// What a driver plugs into the shared state: its handle on the transport (the implementing type), the state
+/// of its own kept behind the lock, what its threads wait on, and how the bytes a command produced get written.
 pub trait Driver: Send + Sync + Sized + 'static {
+    /// The driver's own state behind the lock: how its parts sleep and are woken.
+    type State: Default + Send;
+    /// What the driver's threads wait on (condition variables), beside the lock.
+    type Signals: Default + Send + Sync;
     /// Called with the lock held after a command encoded something. Writes it from the calling thread or task,
     /// or arranges for the driver to; may release the lock to write or to wait for room, and hands it back.
     fn send<'a>(
         shared: &'a Shared<Self>,
-        core: MutexGuard<'a, Core<Self>>,
+        core: MutexGuard<'a, Locked<Self>>,
         urgency: Urgency,
-    ) -> MutexGuard<'a, Core<Self>>;
+    ) -> MutexGuard<'a, Locked<Self>>;
+    /// Wakes whatever part of the driver sleeps: a command left it something to do (bytes, an instruction,
+    /// a close).
+    fn wake(shared: &Shared<Self>, core: &mut Locked<Self>);
+    /// Room was made in the unwritten bytes (a writer took them, or they went with a lost connection):
+    /// publishers waiting for it may go on. Free when nobody waits.
+    fn space_freed(shared: &Shared<Self>, core: &mut Locked<Self>);
 }
 
-/// Timeouts and limits the handles need.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Pending limits of each subscription.
-    pub pending: PendingLimits,
-    /// Default request timeout.
-    pub request_timeout: Duration,
-    /// Flush timeout.
-    pub flush_timeout: Duration,
-    /// Drain timeout.
-    pub drain_timeout: Duration,
-    /// TLS configuration.
-    #[cfg(feature = "tls")]
-    pub tls: Arc<crate::tls::TlsConfig>,
-}
-
-/// Everything behind the lock. `T` is the driver's handle on its transport.
-pub struct Core<T> {
-    /// The sans-IO connection.
-    pub conn: Connection,
-    /// The transport in use, if any.
-    pub transport: Option<T>,
-    /// Why the connection closed, once it has.
-    pub closed: Option<CloseReason>,
+/// Everything behind the lock: the sans-IO connection, the transport, the write turn, the tables of who waits
+/// for what, and the driver's own state. `T` is the driver's handle on its transport.
+pub struct Locked<T: Driver> {
+    pub(crate) conn: Connection,
+    pub(crate) transport: Option<T>,
+    pub(crate) closed: Option<CloseReason>,
     /// A write is in progress (by a caller or by the driver): only its holder writes, so bytes leave in order.
-    pub writing: bool,
-    /// The write in progress is a caller's, outside the lock (the async client): the driver leaves the turn
-    /// alone until the caller gives it back.
-    pub caller_writing: bool,
-    /// The async driver found the turn taken by a caller: the caller wakes it when it gives the turn back.
-    pub driver_waits_turn: bool,
+    pub(crate) writing: bool,
     /// The empty buffer the next writer swaps with the core's: two buffers alternate, so neither grows.
-    pub spare: WriteBuffer,
-    /// The blocking writer sleeps on `Shared::writer_wake`.
-    pub writer_idle: bool,
-    /// The async driver lets a small batch gather: a publish need not wake it.
-    pub holding: bool,
+    pub(crate) spare: WriteBuffer,
     /// Bytes someone waits on (a request, a reply) came while a write was in progress: its holder sends them
     /// when its write returns (or the driver's writer, which must not hold them).
-    pub urgent: bool,
-    /// The blocking reader sleeps on `Shared::reader_wake`.
-    pub reader_idle: bool,
-    /// The async driver task, while it waits.
-    pub task_waker: Option<Waker>,
-    /// When the async driver's timer fires: a command that adds an earlier deadline must wake it.
-    pub timer_at: Option<Instant>,
-    /// Blocking publishers waiting on `Shared::space`.
-    pub space_waiters: usize,
-    /// Async publishers waiting for room.
-    pub space_wakers: Vec<Waker>,
+    pub(crate) urgent: bool,
+    pub(crate) driver: T::State,
     /// What the last read delivered: queues to wake, slow consumers to report.
-    pub delivered: Delivered,
+    pub(crate) delivered: Delivered,
     /// Subscription id to its queue.
     pub(crate) routes: nats_proto::IdMap<Arc<MessageQueue>>,
     /// Open requests.
@@ -132,23 +106,16 @@ pub struct Core<T> {
 }
 
 /// The shared state of one client connection.
-pub struct Shared<T> {
-    core: Mutex<Core<T>>,
-    /// The blocking writer waits here for bytes.
-    pub writer_wake: Condvar,
-    /// The blocking reader waits here while there is no transport.
-    pub reader_wake: Condvar,
-    /// Blocking publishers wait here while too much is unwritten.
-    pub space: Condvar,
+pub struct Shared<T: Driver> {
+    core: Mutex<Locked<T>>,
+    signals: T::Signals,
     /// Set once: the first connection is ready, or why there will be none.
-    pub first_connect: Slot<Result<(), CloseReason>>,
+    first_connect: Slot<Result<(), CloseReason>>,
     /// Set when the connection is closed, with why.
-    pub closed: Slot<CloseReason>,
-    /// Batches publishers wrote themselves so far, readable without the lock: a driver's writer that lets a
-    /// batch gather can tell that the flow writes for itself.
-    pub writes: AtomicU64,
-    /// Timeouts and limits.
-    pub settings: Settings,
+    closed: Slot<CloseReason>,
+    /// Batches publishers wrote themselves so far, readable without the lock.
+    writes: AtomicU64,
+    settings: Settings,
     /// Where received messages with a reply subject answer: this shared state.
     client: Weak<dyn Publish>,
 }
@@ -157,31 +124,21 @@ impl<T: Driver> Shared<T> {
     /// Shared state around `conn`.
     pub fn new(conn: Connection, settings: Settings, channels: Vec<Weak<EventChannel>>) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<Shared<T>>| Shared {
-            core: Mutex::new(Core {
+            core: Mutex::new(Locked {
                 conn,
                 transport: None,
                 closed: None,
                 writing: false,
                 spare: WriteBuffer::new(),
-                writer_idle: false,
-                holding: false,
                 urgent: false,
-                caller_writing: false,
-                driver_waits_turn: false,
-                reader_idle: false,
-                task_waker: None,
-                timer_at: None,
-                space_waiters: 0,
-                space_wakers: Vec::new(),
+                driver: T::State::default(),
                 delivered: Delivered::default(),
                 routes: Default::default(),
                 requests: HashMap::new(),
                 flushes: HashMap::new(),
                 event_channels: channels,
             }),
-            writer_wake: Condvar::new(),
-            reader_wake: Condvar::new(),
-            space: Condvar::new(),
+            signals: T::Signals::default(),
             first_connect: Slot::new(),
             closed: Slot::new(),
             writes: AtomicU64::new(0),
@@ -191,12 +148,12 @@ impl<T: Driver> Shared<T> {
     }
 
     /// Locks the core. A panic elsewhere while holding the lock leaves plain data behind; it is used as is.
-    pub fn lock(&self) -> MutexGuard<'_, Core<T>> {
+    pub fn lock(&self) -> MutexGuard<'_, Locked<T>> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Locks the core if nobody holds it now.
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, Core<T>>> {
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, Locked<T>>> {
         match self.core.try_lock() {
             Ok(core) => Some(core),
             Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
@@ -206,7 +163,7 @@ impl<T: Driver> Shared<T> {
 
     /// After a command: route the events it caused at once (a subscription ended, the connection closed)
     /// rather than when the driver next wakes, then let the transport send what it encoded.
-    pub fn after_command(&self, mut core: MutexGuard<'_, Core<T>>, urgency: Urgency) {
+    pub fn after_command(&self, mut core: MutexGuard<'_, Locked<T>>, urgency: Urgency) {
         while let Some(event) = core.conn.poll_event() {
             core.dispatch(self, event);
         }
@@ -217,42 +174,57 @@ impl<T: Driver> Shared<T> {
         drop(T::send(self, core, urgency));
     }
 
-    /// Wakes whatever part of the driver sleeps.
-    pub fn wake_driver(&self, core: &mut Core<T>) {
-        if core.writer_idle && (core.conn.transmit_len() > 0 || core.closed.is_some()) {
-            core.writer_idle = false;
-            self.writer_wake.notify_one();
-        }
-        if core.reader_idle {
-            core.reader_idle = false;
-            self.reader_wake.notify_one();
-        }
-        if let Some(waker) = core.task_waker.take() {
-            waker.wake();
-        }
+    /// Wakes whatever part of the driver sleeps (see [`Driver::wake`]).
+    pub fn wake_driver(&self, core: &mut Locked<T>) {
+        T::wake(self, core);
     }
 
     /// Moves everything unwritten into `wire` for the write turn's holder to send (urgent bytes with it):
     /// publishers waiting for room may go on.
-    pub fn take_unwritten(&self, core: &mut Core<T>, wire: &mut WriteBuffer) {
+    pub fn take_unwritten(&self, core: &mut Locked<T>, wire: &mut WriteBuffer) {
         core.conn.poll_transmit(wire);
         core.urgent = false;
-        self.space_freed(core);
+        T::space_freed(self, core);
     }
 
-    /// Room was made in the unwritten bytes (a writer took them, or they went with a lost connection):
-    /// publishers waiting for it may go on. Free when nobody waits.
-    pub fn space_freed(&self, core: &mut Core<T>) {
-        if core.space_waiters > 0 {
-            self.space.notify_all();
-        }
-        for waker in core.space_wakers.drain(..) {
-            waker.wake();
-        }
+    /// Room was made in the unwritten bytes (see [`Driver::space_freed`]).
+    pub fn space_freed(&self, core: &mut Locked<T>) {
+        T::space_freed(self, core);
+    }
+
+    /// What the driver's threads wait on.
+    pub fn signals(&self) -> &T::Signals {
+        &self.signals
+    }
+
+    /// Set once: the first connection is ready, or why there will be none.
+    pub fn first_connect(&self) -> &Slot<Result<(), CloseReason>> {
+        &self.first_connect
+    }
+
+    /// Set when the connection is closed, with why.
+    pub fn closed(&self) -> &Slot<CloseReason> {
+        &self.closed
+    }
+
+    /// Timeouts and limits.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Counts a batch a publisher wrote itself (see [`own_writes`](Self::own_writes)).
+    pub fn count_own_write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Batches publishers wrote themselves so far, read without the lock: a driver's writer that lets a batch
+    /// gather can tell that the flow writes for itself.
+    pub fn own_writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// True while publishers should wait for the write in progress.
-    pub fn is_backed_up(core: &Core<T>) -> bool {
+    pub fn is_backed_up(core: &Locked<T>) -> bool {
         core.conn.transmit_len() > MAX_UNWRITTEN && core.closed.is_none() && core.transport.is_some()
     }
 
@@ -264,7 +236,7 @@ impl<T: Driver> Shared<T> {
         headers: Option<&Headers>,
         payload: Payload<'_>,
         urgency: Urgency,
-    ) -> Result<MutexGuard<'_, Core<T>>, Error> {
+    ) -> Result<MutexGuard<'_, Locked<T>>, Error> {
         let mut core = self.lock();
         core.conn.publish(subject, reply, headers, payload)?;
         Ok(T::send(self, core, urgency))
@@ -419,107 +391,92 @@ impl<T: Driver> Publish for Shared<T> {
     }
 }
 
-impl<T: Driver> Core<T> {
+impl<T: Driver> Locked<T> {
+    /// The sans-IO connection.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The sans-IO connection, to drive.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The transport in use, if any.
+    pub fn transport(&self) -> Option<&T> {
+        self.transport.as_ref()
+    }
+
+    /// Sets the transport in use (`None`: the connection has none now); returns the one it replaces.
+    pub fn set_transport(&mut self, transport: Option<T>) -> Option<T> {
+        std::mem::replace(&mut self.transport, transport)
+    }
+
+    /// True once the connection is closed for good.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// The driver's own state.
+    pub fn driver(&mut self) -> &mut T::State {
+        &mut self.driver
+    }
+
+    /// The driver's own state, to read.
+    pub fn driver_ref(&self) -> &T::State {
+        &self.driver
+    }
+
+    /// A write is in progress (the write turn is taken): only its holder writes, so bytes leave in order.
+    pub fn is_writing(&self) -> bool {
+        self.writing
+    }
+
+    /// Takes (`true`) or gives back (`false`) the write turn.
+    pub fn set_writing(&mut self, writing: bool) {
+        self.writing = writing;
+    }
+
+    /// The buffer the next writer swaps with the connection's (two buffers alternate, so neither grows); a
+    /// writer's unfinished bytes wait in it for the next holder of the turn.
+    pub fn spare(&self) -> &WriteBuffer {
+        &self.spare
+    }
+
+    /// The spare buffer, to swap or clear.
+    pub fn spare_mut(&mut self) -> &mut WriteBuffer {
+        &mut self.spare
+    }
+
+    /// Bytes someone waits on came while a write was in progress (see [`urgent_left`](Self::urgent_left)).
+    pub fn is_urgent(&self) -> bool {
+        self.urgent
+    }
+
+    /// Marks that bytes someone waits on came while a write was in progress.
+    pub fn set_urgent(&mut self) {
+        self.urgent = true;
+    }
+
     /// Bytes someone waits on came during the write in progress and are still unsent on an open connection:
     /// the turn's holder sends them before giving the turn back (or hands them on at once).
     pub fn urgent_left(&self) -> bool {
         self.urgent && self.conn.transmit_len() > 0 && self.closed.is_none()
     }
 
+    /// Swaps the queues the last read filled into `wake`, for the driver to wake once the lock is released.
+    pub fn take_filled(&mut self, wake: &mut Vec<Arc<MessageQueue>>) {
+        std::mem::swap(&mut self.delivered.touched, wake);
+    }
+
     /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes to its
     /// subscription's queue (a run of them in one step); queues to wake are left in
-    /// [`delivered`](Self::delivered). Events are left for the driver to route.
+    /// [`take_filled`](Self::take_filled). Events are left for the driver to route.
     pub fn ingest(&mut self, shared: &Shared<T>, now: Instant, buf: &mut BytesMut) {
-        let Core { conn, routes, delivered, .. } = self;
+        let Locked { conn, routes, delivered, .. } = self;
         conn.handle_read(now, buf, &mut Router::new(routes, &shared.client, delivered));
         for sid in std::mem::take(&mut self.delivered.slow) {
             self.emit(Event::SlowConsumer { sid });
         }
-    }
-}
-
-/// The instant `timeout` from now; `None` ("no deadline") when it is too far to represent.
-pub fn deadline_in(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
-/// A request in flight, as both clients' request calls hold it: its reply is taken by blocking
-/// ([`wait`](Self::wait)) or by polling ([`poll_reply`](Self::poll_reply)); dropped unfinished, the request is
-/// cancelled.
-pub struct InFlight<T: Driver> {
-    shared: Arc<Shared<T>>,
-    id: RequestId,
-    slot: ReplySlot,
-    done: bool,
-}
-
-impl<T: Driver> std::fmt::Debug for InFlight<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InFlight").field("id", &self.id).field("ready", &self.is_ready()).finish()
-    }
-}
-
-impl<T: Driver> InFlight<T> {
-    /// Sends the request now.
-    pub fn send(
-        shared: &Arc<Shared<T>>,
-        subject: &str,
-        headers: Option<&Headers>,
-        payload: Payload<'_>,
-        timeout: Duration,
-    ) -> Result<Self, Error> {
-        let (id, slot) = shared.request(subject, headers, payload, timeout)?;
-        Ok(Self { shared: shared.clone(), id, slot, done: false })
-    }
-
-    /// True once the reply (or the request's failure) is there.
-    pub fn is_ready(&self) -> bool {
-        self.slot.is_set()
-    }
-
-    /// Blocks for the reply until `deadline` (`None`: the core's own request deadline decides).
-    pub fn wait(mut self, deadline: Option<Instant>) -> Result<Message, Error> {
-        let outcome = self.slot.wait(deadline);
-        self.done = outcome.is_some();
-        match outcome {
-            Some(result) => request_outcome(result).map(|msg| self.shared.message(msg)),
-            None => Err(Error::Timeout),
-        }
-    }
-
-    /// The reply, or `Pending` with the task registered to be woken for it.
-    pub fn poll_reply(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<Message, Error>> {
-        let result = std::task::ready!(self.slot.poll_take(cx));
-        self.done = true;
-        std::task::Poll::Ready(request_outcome(result).map(|msg| self.shared.message(msg)))
-    }
-}
-
-impl<T: Driver> Drop for InFlight<T> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.cancel_request(self.id);
-        }
-    }
-}
-
-/// What a request's outcome means to a caller.
-pub fn request_outcome(result: Result<Msg, RequestError>) -> Result<Msg, Error> {
-    match result {
-        Ok(msg) => Ok(msg),
-        Err(RequestError::NoResponders) => Err(Error::NoResponders),
-        Err(RequestError::Closed) => Err(Error::Closed),
-        Err(RequestError::PermissionDenied(e)) => Err(Error::Permission(e)),
-        Err(_) => Err(Error::Timeout),
-    }
-}
-
-/// What a flush's outcome means to a caller.
-pub fn flush_outcome(result: Result<(), FlushError>) -> Result<(), Error> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(FlushError::Disconnected) => Err(Error::Disconnected),
-        Err(FlushError::Closed) => Err(Error::Closed),
-        Err(_) => Err(Error::Timeout),
     }
 }

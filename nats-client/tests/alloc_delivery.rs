@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use nats_client::queue::{MessageQueue, Receiver};
-use nats_client::router::{wake_all, Delivered, Router};
+use nats_client::router::{Delivered, Router};
 use nats_client::{Error, Message, PendingLimits, Publish};
 use nats_proto::{Action, Config, Connection, Event, Headers, IdMap, Payload, ServerAddr, WriteBuffer};
 
@@ -123,13 +123,13 @@ impl Client {
         Self { conn, now, sid, buf, routes, replies, client, delivered: Delivered::default(), rx: Receiver::new(queue) }
     }
 
-    /// Decodes what is in the read buffer into the router, as `Core::ingest` does, then wakes the queue.
+    /// Decodes what is in the read buffer into the router, as `Locked::ingest` does, then wakes the queue.
     fn ingest(&mut self) {
         let Client { conn, now, buf, routes, client, delivered, .. } = self;
         conn.handle_read(*now, buf, &mut Router::new(routes, client, delivered));
-        assert!(delivered.slow.is_empty(), "a slow consumer: {:?}", delivered.slow);
-        assert!(delivered.touched.len() <= 1);
-        wake_all(&mut delivered.touched);
+        assert!(delivered.slow().is_empty(), "a slow consumer: {:?}", delivered.slow());
+        assert!(delivered.touched().len() <= 1);
+        delivered.wake_touched();
     }
 
     /// The subscriber takes every message waiting and drops it; what it saw goes into `seen`.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use nats_client::shared::{flush_outcome, InFlight, Urgency};
+use nats_client::inflight::{flush_outcome, InFlight};
+use nats_client::shared::Urgency;
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, Payload};
 
@@ -37,7 +38,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("state", &self.shared().lock().conn.state()).finish()
+        f.debug_struct("Client").field("state", &self.shared().lock().conn().state()).finish()
     }
 }
 
@@ -70,7 +71,7 @@ impl Client {
         let client = Client { handle: Arc::new(Handle { shared, new_timer: R::timers() }) };
         if !retry {
             // The core bounds this: each server gets one attempt with the connect timeout.
-            let first = poll_fn(|cx| client.shared().first_connect.poll_cloned(cx)).await;
+            let first = poll_fn(|cx| client.shared().first_connect().poll_cloned(cx)).await;
             first.map_err(Error::from)?;
         }
         Ok(client)
@@ -99,9 +100,7 @@ impl Client {
         poll_fn(|cx| {
             let mut core = shared.lock();
             if Shared::is_backed_up(&core) {
-                if !core.space_wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    core.space_wakers.push(cx.waker().clone());
-                }
+                core.driver().wait_for_room(cx.waker());
                 shared.wake_driver(&mut core);
                 Poll::Pending
             } else {
@@ -176,7 +175,7 @@ impl Client {
 
     /// Sends a request and waits for the reply (default request timeout).
     pub async fn request<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<Message, Error> {
-        self.request_inner(subject, None, payload.into(), self.shared().settings.request_timeout).await
+        self.request_inner(subject, None, payload.into(), self.shared().settings().request_timeout).await
     }
 
     /// Sends a request with headers and waits for the reply.
@@ -186,7 +185,7 @@ impl Client {
         headers: &Headers,
         payload: impl Into<Payload<'p>>,
     ) -> Result<Message, Error> {
-        self.request_inner(subject, Some(headers), payload.into(), self.shared().settings.request_timeout).await
+        self.request_inner(subject, Some(headers), payload.into(), self.shared().settings().request_timeout).await
     }
 
     /// Sends a request and waits at most `timeout` for the reply.
@@ -252,7 +251,7 @@ impl Client {
 
     /// Waits until the server has processed everything sent before (a PING/PONG round trip).
     pub async fn flush(&self) -> Result<(), Error> {
-        self.flush_timeout(self.shared().settings.flush_timeout).await
+        self.flush_timeout(self.shared().settings().flush_timeout).await
     }
 
     /// Like [`flush`](Self::flush) with a timeout.
@@ -268,7 +267,7 @@ impl Client {
         let shared = self.shared();
         shared.drain()?;
         // The core closes by itself at its drain timeout; the driver task wakes for it.
-        match poll_fn(|cx| shared.closed.poll_cloned(cx)).await {
+        match poll_fn(|cx| shared.closed().poll_cloned(cx)).await {
             nats_proto::CloseReason::Drained => Ok(()),
             reason => Err(reason.into()),
         }
@@ -278,7 +277,7 @@ impl Client {
     pub async fn close(&self) {
         let shared = self.shared();
         shared.close();
-        poll_fn(|cx| shared.closed.poll_cloned(cx)).await;
+        poll_fn(|cx| shared.closed().poll_cloned(cx)).await;
     }
 
     nats_client::connection_accessors!();

@@ -9,19 +9,18 @@
 //!
 //! A command that someone waits on (a request, a reply, a flush) and a publish batch that reached
 //! [`DIRECT_WRITE`] are written by the calling task itself, non-blocking and outside the lock, when no batch
-//! of the driver's is in progress (`Core::writing`); what the socket does not take is handed to the driver.
+//! of the driver's is in progress (`Locked::is_writing`); what the socket does not take is handed to the driver.
 //! Plain sockets only: a TLS session belongs to the driver.
 
 use std::future::poll_fn;
 use std::io::IoSlice;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use nats_client::queue::MessageQueue;
-use nats_client::shared::{Core, Shared as SharedState, Urgency, DIRECT_WRITE};
+use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE};
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action as CoreAction, ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
 
@@ -45,7 +44,7 @@ impl<S: Socket> DirectWrite for S {
 
 /// The shared state, with the driver's socket handle as the transport.
 pub(crate) type Shared = SharedState<Link>;
-type Guard<'a> = MutexGuard<'a, Core<Link>>;
+type Guard<'a> = MutexGuard<'a, Locked<Link>>;
 
 /// Deadline for the timer while the core has none.
 const IDLE: Duration = Duration::from_secs(3600);
@@ -57,28 +56,73 @@ const HOLD: Duration = Duration::from_millis(1);
 /// Writes a caller holding the turn makes, at most, for bytes others wait on that came during its own.
 const URGENT_ROUNDS: usize = 4;
 
+/// This driver's state behind the connection's lock: the write turn as a caller holds it, the task's waker and
+/// timer, and the publishers waiting for room.
+#[derive(Debug, Default)]
+pub(crate) struct DriverState {
+    /// The write in progress is a caller's, outside the lock: the driver leaves the turn alone until the
+    /// caller gives it back.
+    caller_writing: bool,
+    /// The driver found the turn taken by a caller: the caller wakes it when it gives the turn back.
+    driver_waits_turn: bool,
+    /// The driver lets a small batch gather: a publish need not wake it.
+    holding: bool,
+    /// The driver task, while it waits.
+    task_waker: Option<Waker>,
+    /// When the driver's timer fires: a command that adds an earlier deadline must wake it.
+    timer_at: Option<Instant>,
+    /// Publishers waiting for room.
+    space_wakers: Vec<Waker>,
+}
+
+impl DriverState {
+    /// Registers a publisher's task to be woken when there is room again (once per task).
+    pub(crate) fn wait_for_room(&mut self, waker: &Waker) {
+        if !self.space_wakers.iter().any(|w| w.will_wake(waker)) {
+            self.space_wakers.push(waker.clone());
+        }
+    }
+}
+
 impl nats_client::shared::Driver for Link {
+    type State = DriverState;
+    /// The task waits on its waker, kept in the state.
+    type Signals = ();
+
+    fn wake(_shared: &Shared, core: &mut Locked<Link>) {
+        if let Some(waker) = core.driver().task_waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn space_freed(_shared: &Shared, core: &mut Locked<Link>) {
+        for waker in core.driver().space_wakers.drain(..) {
+            waker.wake();
+        }
+    }
+
     fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
-        let unwritten = core.conn.transmit_len();
+        let unwritten = core.conn().transmit_len();
         let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
-        if direct_now && unwritten > 0 && !core.writing && core.closed.is_none() {
-            if let Some(sock) = core.transport.as_ref().and_then(|l| l.0.clone()) {
+        if direct_now && unwritten > 0 && !core.is_writing() && !core.is_closed() {
+            if let Some(sock) = core.transport().and_then(|l| l.0.clone()) {
                 core = write_direct(shared, core, &sock, urgency == Urgency::Batch);
             }
         }
         // The driver has bytes to write (unless it lets a small batch gather, see `poll_step`), or a deadline
         // earlier than its timer (a request's, a flush's: only commands someone waits on set one, so a publish
         // need not look).
-        let earlier =
-            urgency == Urgency::Now && core.conn.poll_timeout().is_some_and(|d| core.timer_at.is_none_or(|t| d < t));
-        if urgency == Urgency::Now && core.conn.transmit_len() > 0 {
-            core.urgent = true;
+        let earlier = urgency == Urgency::Now
+            && core.conn().poll_timeout().is_some_and(|d| core.driver().timer_at.is_none_or(|t| d < t));
+        if urgency == Urgency::Now && core.conn().transmit_len() > 0 {
+            core.set_urgent();
         }
         // While the driver has a batch in hand it waits for the socket, not for publishes: it takes what
         // waits here as soon as that batch is out.
-        let to_write = core.conn.transmit_len() > 0 && !core.writing && (!core.holding || urgency == Urgency::Now);
-        if to_write || core.closed.is_some() || earlier {
-            if let Some(waker) = core.task_waker.take() {
+        let to_write =
+            core.conn().transmit_len() > 0 && !core.is_writing() && (!core.driver().holding || urgency == Urgency::Now);
+        if to_write || core.is_closed() || earlier {
+            if let Some(waker) = core.driver().task_waker.take() {
                 waker.wake();
             }
         }
@@ -91,9 +135,9 @@ impl nats_client::shared::Driver for Link {
 async fn caller_write_done(shared: &Shared) {
     poll_fn(|cx| {
         let mut core = shared.lock();
-        if core.caller_writing && core.transport.is_some() {
-            core.driver_waits_turn = true;
-            core.task_waker = Some(cx.waker().clone());
+        if core.driver().caller_writing && core.transport().is_some() {
+            core.driver().driver_waits_turn = true;
+            core.driver().task_waker = Some(cx.waker().clone());
             Poll::Pending
         } else {
             Poll::Ready(())
@@ -103,18 +147,18 @@ async fn caller_write_done(shared: &Shared) {
 }
 
 /// Writes what the core has to send from the calling task, as far as the socket takes it now, outside the lock
-/// (holding the write turn: `Core::caller_writing`); the rest is handed to the driver (in `Core::spare`, with
+/// (holding the write turn: `DriverState::caller_writing`); the rest is handed to the driver (in `Locked::spare`, with
 /// the turn). Bytes someone waits for that came during the write go out in the same turn, from this task (a
 /// few rounds at most, then the driver takes over). `batch`: a publisher writing its own batch, counted in
-/// `Shared::writes` so that the driver leaves the flow alone.
+/// `Shared::own_writes` so that the driver leaves the flow alone.
 fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn DirectWrite>, batch: bool) -> Guard<'a> {
-    core.writing = true;
-    core.caller_writing = true;
+    core.set_writing(true);
+    core.driver().caller_writing = true;
     if batch {
-        shared.writes.fetch_add(1, Ordering::Relaxed);
+        shared.count_own_write();
     }
     for _ in 0..URGENT_ROUNDS {
-        let mut wire = std::mem::take(&mut core.spare);
+        let mut wire = std::mem::take(core.spare_mut());
         shared.take_unwritten(&mut core, &mut wire);
         drop(core);
         while wire.has_remaining() {
@@ -127,24 +171,25 @@ fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn Dire
             }
         }
         core = shared.lock();
-        let current = core.transport.as_ref().and_then(|l| l.0.as_ref()).is_some_and(|s| Arc::ptr_eq(s, sock));
+        let current = core.transport().and_then(|l| l.0.as_ref()).is_some_and(|s| Arc::ptr_eq(s, sock));
         if !current {
             // The connection was lost meanwhile (its bytes with it), and the turn with it: a later connection's
             // turn is not ours to give back.
             return core;
         }
-        core.spare = wire;
-        if core.spare.has_remaining() || !core.urgent_left() {
+        *core.spare_mut() = wire;
+        if core.spare().has_remaining() || !core.urgent_left() {
             break;
         }
     }
-    core.caller_writing = false;
-    core.writing = core.spare.has_remaining();
-    let waited = std::mem::take(&mut core.driver_waits_turn);
-    if core.writing || core.closed.is_some() || waited || core.urgent_left() {
+    core.driver().caller_writing = false;
+    let left = core.spare().has_remaining();
+    core.set_writing(left);
+    let waited = std::mem::take(&mut core.driver().driver_waits_turn);
+    if core.is_writing() || core.is_closed() || waited || core.urgent_left() {
         // The socket is full (the driver carries on with what it did not take), the driver waits for the turn
         // (it put work off while this task held it), or bytes someone waits on are left.
-        if let Some(waker) = core.task_waker.take() {
+        if let Some(waker) = core.driver().task_waker.take() {
             waker.wake();
         }
     }
@@ -173,7 +218,7 @@ struct Hold {
     last_write: Option<Instant>,
     /// Until when a small batch gathers.
     until: Option<Instant>,
-    /// Callers' direct writes counted when the driver last looked (`Shared::writes`).
+    /// Callers' direct writes counted when the driver last looked (`Shared::own_writes`).
     seen_writes: u64,
 }
 
@@ -218,33 +263,33 @@ impl<R: Runtime> Driver<R> {
                 let mut core = self.shared.lock();
                 loop {
                     // Events first: none waits behind a dial.
-                    while let Some(event) = core.conn.poll_event() {
+                    while let Some(event) = core.conn_mut().poll_event() {
                         if let CoreEvent::Disconnected(e) = &event {
                             tracing::warn!(error = %e, "disconnected");
                         }
                         core.dispatch(&self.shared, event);
                     }
-                    match core.conn.poll_action() {
-                        None => return core.closed.is_some(),
-                        Some(CoreAction::Dial(addr)) => break Step::Dial(addr, core.conn.config().connect_timeout),
+                    match core.conn_mut().poll_action() {
+                        None => return core.is_closed(),
+                        Some(CoreAction::Dial(addr)) => break Step::Dial(addr, core.conn().config().connect_timeout),
                         Some(CoreAction::StartTls(addr)) => {
                             // The handshake shares the attempt's connect deadline.
                             let now = Instant::now();
                             let deadline =
-                                core.conn.connect_deadline().unwrap_or(now + core.conn.config().connect_timeout);
+                                core.conn().connect_deadline().unwrap_or(now + core.conn().config().connect_timeout);
                             break Step::StartTls(addr, deadline.saturating_duration_since(now));
                         }
                         Some(CoreAction::CloseTransport) => {
                             // After a close, what is left is written by `finish`; after a loss the bytes went
                             // with it.
-                            if core.closed.is_none() {
+                            if !core.is_closed() {
                                 self.stream = None;
-                                core.transport = None;
+                                core.set_transport(None);
                                 self.wire.clear();
-                                core.spare.clear();
-                                core.writing = false;
-                                core.caller_writing = false;
-                                core.driver_waits_turn = false;
+                                core.spare_mut().clear();
+                                core.set_writing(false);
+                                core.driver().caller_writing = false;
+                                core.driver().driver_waits_turn = false;
                                 self.shared.space_freed(&mut core);
                             }
                         }
@@ -264,18 +309,18 @@ impl<R: Runtime> Driver<R> {
             let socket = R::connect(addr.host_port(), timeout).await;
             let mut core = self.shared.lock();
             match socket {
-                Ok(socket) if core.closed.is_none() => {
+                Ok(socket) if !core.is_closed() => {
                     let stream = Stream::Plain(socket);
-                    core.transport = Some(Link(stream.direct().map(|s| s as Arc<dyn DirectWrite>)));
+                    core.set_transport(Some(Link(stream.direct().map(|s| s as Arc<dyn DirectWrite>))));
                     self.stream = Some(stream);
                     // A new stream: nothing of the old one may be decoded with it.
                     self.buf.clear();
-                    core.conn.handle_connected(Instant::now());
+                    core.conn_mut().handle_connected(Instant::now());
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(server = %addr, error = %e, "dial failed");
-                    core.conn.handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
+                    core.conn_mut().handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
                 }
             }
         }
@@ -285,14 +330,14 @@ impl<R: Runtime> Driver<R> {
     #[cfg(feature = "tls")]
     async fn start_tls(&mut self, addr: &ServerAddr, timeout: Duration) {
         use std::future::Future;
-        let session = self.shared.settings.tls.session(addr);
+        let session = self.shared.settings().tls.session(addr);
         let plain = match self.stream.take() {
             Some(Stream::Plain(s)) => Some(s),
             _ => None,
         };
         // No caller may write to the socket under the session: one writing now finishes first.
         caller_write_done(&self.shared).await;
-        self.shared.lock().transport = Some(Link(None));
+        self.shared.lock().set_transport(Some(Link(None)));
         let result = match (plain, session) {
             (Some(plain), Ok(session)) => {
                 tracing::debug!(server = %addr, "TLS handshake");
@@ -309,14 +354,14 @@ impl<R: Runtime> Driver<R> {
         };
         let mut core = self.shared.lock();
         match result {
-            Ok(tls) if core.closed.is_none() && core.transport.is_some() => {
+            Ok(tls) if !core.is_closed() && core.transport().is_some() => {
                 self.stream = Some(Stream::Tls(Box::new(tls)));
-                core.conn.handle_tls_ready(Instant::now());
+                core.conn_mut().handle_tls_ready(Instant::now());
             }
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(server = %addr, error = %e, "TLS failed");
-                core.conn.handle_transport_error(Instant::now(), e);
+                core.conn_mut().handle_transport_error(Instant::now(), e);
             }
         }
     }
@@ -325,7 +370,7 @@ impl<R: Runtime> Driver<R> {
     #[cfg(not(feature = "tls"))]
     async fn start_tls(&mut self, _addr: &ServerAddr, _timeout: Duration) {
         let error = ConnectionError::Incompatible("TLS needs the `tls` feature of nats-tokio");
-        self.shared.lock().conn.handle_transport_error(Instant::now(), error);
+        self.shared.lock().conn_mut().handle_transport_error(Instant::now(), error);
     }
 
     /// Writes what is left after a close, then drops the stream.
@@ -335,9 +380,9 @@ impl<R: Runtime> Driver<R> {
         {
             let mut core = self.shared.lock();
             if !self.wire.has_remaining() {
-                std::mem::swap(&mut self.wire, &mut core.spare);
+                std::mem::swap(&mut self.wire, core.spare_mut());
             }
-            core.transport = None;
+            core.set_transport(None);
             self.shared.take_unwritten(&mut core, &mut self.wire);
         }
         if let Some(mut stream) = self.stream.take() {
@@ -350,33 +395,33 @@ impl<R: Runtime> Driver<R> {
         {
             let mut core = self.shared.lock();
             // Registered before looking, so a command issued after this point wakes the task.
-            core.task_waker = Some(cx.waker().clone());
+            core.driver().task_waker = Some(cx.waker().clone());
             let now = Instant::now();
-            if core.caller_writing {
+            if core.driver().caller_writing {
                 // A caller holds the turn: it wakes the task when it gives it back with bytes left.
-                core.driver_waits_turn = true;
+                core.driver().driver_waits_turn = true;
             } else {
-                if !self.wire.has_remaining() && !core.spare.has_remaining() {
+                if !self.wire.has_remaining() && !core.spare().has_remaining() {
                     // The last batch is out: the write turn is free, so a command someone waits on goes out
                     // from its caller even while the driver lets publishes gather.
-                    core.writing = false;
+                    core.set_writing(false);
                 }
                 if self.stream.is_some() && !self.hold.gather(&self.wire, &self.shared, &mut core, now) {
                     take_batch(&mut self.wire, &self.shared, &mut core);
                 }
             }
-            if core.closed.is_some() || core.conn.has_action() {
+            if core.is_closed() || core.conn().has_action() {
                 return Poll::Ready(());
             }
             // The timer only ever moves earlier (or after it fired): a later deadline can wait for an early
             // firing, so a command that adds one need not wake the task. One that adds an earlier one does.
-            let next = core.conn.poll_timeout().unwrap_or(now + IDLE).min(self.hold.until.unwrap_or(now + IDLE));
+            let next = core.conn().poll_timeout().unwrap_or(now + IDLE).min(self.hold.until.unwrap_or(now + IDLE));
             if next < self.armed || self.fired {
                 self.timer.reset(next);
                 self.armed = next;
                 self.fired = false;
             }
-            core.timer_at = Some(self.armed);
+            core.driver().timer_at = Some(self.armed);
         }
         let mut lost = false;
         let mut tls_error = None;
@@ -415,16 +460,16 @@ impl<R: Runtime> Driver<R> {
         let mut core = self.shared.lock();
         if input {
             core.ingest(&self.shared, now, &mut self.buf);
-            std::mem::swap(&mut core.delivered.touched, &mut self.wake);
+            core.take_filled(&mut self.wake);
         }
         if let Some(e) = tls_error {
-            core.conn.handle_transport_error(now, e);
+            core.conn_mut().handle_transport_error(now, e);
         } else if lost {
-            core.conn.handle_eof(now);
+            core.conn_mut().handle_eof(now);
         }
         if fired {
             // Re-armed on the next step from the core's new deadline.
-            core.conn.handle_timeout(now);
+            core.conn_mut().handle_timeout(now);
         }
         Poll::Ready(())
     }
@@ -436,42 +481,42 @@ impl Hold {
     /// Woken for the first bytes of a batch, the driver writes them at once: a lone publish goes out without
     /// delay. But woken again right after its last write ([`RECENT`]), it is racing a publisher in full
     /// flow, one small batch at a time, for the lock and the CPU. Then it lets the batch gather for
-    /// [`HOLD`], unwoken by publishes (`Core::holding`), while the publisher writes its own large batches
+    /// [`HOLD`], unwoken by publishes (`DriverState::holding`), while the publisher writes its own large batches
     /// (at [`DIRECT_WRITE`]). The same when callers wrote batches of their own since it last looked: the flow
     /// writes for itself, and the driver looks again after another hold instead of taking its batch. A command
     /// someone waits on still wakes it at once.
-    fn gather(&mut self, wire: &WriteBuffer, shared: &Shared, core: &mut Core<Link>, now: Instant) -> bool {
-        let writes = shared.writes.load(Ordering::Relaxed);
+    fn gather(&mut self, wire: &WriteBuffer, shared: &Shared, core: &mut Locked<Link>, now: Instant) -> bool {
+        let writes = shared.own_writes();
         let others_wrote = std::mem::replace(&mut self.seen_writes, writes) != writes;
-        let small = core.conn.transmit_len() < DIRECT_WRITE && !core.spare.has_remaining();
-        if wire.has_remaining() || !small || core.urgent || core.closed.is_some() {
+        let small = core.conn().transmit_len() < DIRECT_WRITE && !core.spare().has_remaining();
+        if wire.has_remaining() || !small || core.is_urgent() || core.is_closed() {
             self.until = None;
         } else if self.until.is_none()
-            && core.conn.transmit_len() > 0
+            && core.conn().transmit_len() > 0
             && (others_wrote || self.last_write.is_some_and(|t| now - t < RECENT))
         {
             self.until = Some(now + HOLD);
         } else if self.until.is_some_and(|t| now >= t) {
             self.until = others_wrote.then_some(now + HOLD);
         }
-        core.holding = self.until.is_some();
-        core.holding
+        core.driver().holding = self.until.is_some();
+        core.driver().holding
     }
 }
 
 /// Takes the next batch to write into `wire`, if the last one is done: a caller's unfinished direct write
 /// first, then what waits in the core. The driver keeps the write turn while a batch is in hand.
-fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Core<Link>) {
+fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Locked<Link>) {
     if wire.has_remaining() {
         return;
     }
-    if core.spare.has_remaining() {
-        std::mem::swap(wire, &mut core.spare);
-    } else if core.conn.transmit_len() > 0 {
+    if core.spare().has_remaining() {
+        std::mem::swap(wire, core.spare_mut());
+    } else if core.conn().transmit_len() > 0 {
         // What waits in the core is what back-pressure counts: take it only when the last batch is out.
         shared.take_unwritten(core, wire);
     }
-    core.writing = wire.has_remaining();
+    core.set_writing(wire.has_remaining());
 }
 
 /// Writes as much of `wire` as the stream takes now. Ready(Ok) when all is written, Ready(Err) when the
