@@ -7,7 +7,6 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nats_blocking::Event;
 pub(crate) use nats_server_harness::fake::*;
 
 /// Runs `body` on a thread of its own and fails if it does not finish within `limit` (a hang anywhere, including
@@ -36,25 +35,5 @@ pub(crate) trait Finish {
 impl Finish for FakeServer {
     fn finish(self) {
         self.finish_within(STEP * 3);
-    }
-}
-
-/// Waits at most `limit` for an event satisfying `pred`; returns it with the events seen before it. Panics with
-/// everything seen otherwise.
-pub(crate) fn wait_event(
-    events: &nats_blocking::EventReceiver,
-    limit: Duration,
-    what: &str,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> (Event, Vec<Event>) {
-    let deadline = Instant::now() + limit;
-    let mut before = vec![];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(e) if pred(&e) => return (e, before),
-            Ok(e) => before.push(e),
-            Err(_) => panic!("no {what} event within {limit:?}; events seen: {before:?}"),
-        }
     }
 }

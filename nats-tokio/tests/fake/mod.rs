@@ -4,7 +4,6 @@
 //! [`Finish::finish`] waits for the script without blocking the runtime.
 #![allow(dead_code, unused_imports)]
 
-use std::any::Any;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -18,26 +17,22 @@ pub(crate) async fn within<T>(limit: Duration, body: impl Future<Output = T>) ->
     }
 }
 
-/// `server.finish().await` and `server.try_finish().await`, without blocking the runtime.
+/// `server.finish().await`: waits (bounded) for the script to end without blocking the runtime, and passes on
+/// its panic.
 pub(crate) trait Finish: Sized {
     async fn finish(self);
-    async fn try_finish(self) -> Result<(), Box<dyn Any + Send>>;
 }
 
 impl Finish for FakeServer {
     async fn finish(self) {
-        if let Err(panic) = self.try_finish().await {
-            std::panic::resume_unwind(panic);
-        }
-    }
-
-    async fn try_finish(self) -> Result<(), Box<dyn Any + Send>> {
         let limit = STEP * 3;
         let deadline = Instant::now() + limit;
         while !self.is_finished() {
             assert!(Instant::now() < deadline, "the fake server's script did not finish within {limit:?}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        self.join()
+        if let Err(panic) = self.join() {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
