@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use libfuzzer_sys::fuzz_target;
-use nats_proto::{Action, Config, Connection, Event, ServerAddr, State, WriteBuffer};
+use nats_proto::{Action, Config, Connection, Credentials, Event, ServerAddr, State, WriteBuffer};
 
 const SCRIPT: &[&[u8]] = &[
     b"INFO {\"server_id\":\"s\",\"headers\":true,\"max_payload\":1024,\"proto\":1}\r\n",
@@ -25,6 +25,11 @@ fuzz_target!(|data: &[u8]| {
     let mut config = Config::new(vec![ServerAddr::parse("127.0.0.1:4222").unwrap()]);
     config.retry_on_initial_connect = true;
     config.reconnect_buffer_size = 256;
+    // Half the inputs make their credentials with a callback: the core then asks for them
+    // (`Action::Credentials`) and op 13 answers, at any point, late or twice.
+    if data.len() % 2 == 1 {
+        config.auth.callback = Some(std::sync::Arc::new(|_: Option<&str>| Ok(Credentials::default())));
+    }
     let mut conn = Connection::new(config, now);
     let mut wire = WriteBuffer::new();
     let mut bytes = data.iter();
@@ -55,14 +60,22 @@ fuzz_target!(|data: &[u8]| {
             10 => drop(conn.drain(now)),
             11 if arg == 0 => conn.close(),
             12 => conn.handle_tls_ready(now),
+            13 => {
+                let answer = if arg % 4 == 0 { Err("unreadable".to_owned()) } else { Ok(Credentials::default()) };
+                conn.handle_credentials(now, answer);
+            }
             _ => {
                 conn.poll_transmit(&mut wire);
                 wire.advance(wire.remaining());
             }
         }
         while let Some(action) = conn.poll_action() {
-            if let Action::Dial(_) = action {
-                assert_ne!(conn.state(), State::Closed, "a closed connection never dials");
+            match action {
+                Action::Dial(_) => assert_ne!(conn.state(), State::Closed, "a closed connection never dials"),
+                Action::Credentials { .. } => {
+                    assert!(conn.config().auth.callback.is_some(), "credentials are asked for only with a callback")
+                }
+                _ => {}
             }
         }
         while let Some(event) = conn.poll_event() {

@@ -276,6 +276,17 @@ impl Reader {
                 Action::StartTls(addr) => {
                     core = start_tls(shared, core, &addr);
                 }
+                Action::Credentials { nonce } => {
+                    // The callback may read a `.creds` file: outside the lock.
+                    let callback = core.conn().config().auth.callback.clone();
+                    drop(core);
+                    let credentials = match callback {
+                        Some(callback) => callback(nonce.as_deref()),
+                        None => Err("no credentials callback".to_owned()),
+                    };
+                    core = shared.lock();
+                    core.conn_mut().handle_credentials(Instant::now(), credentials);
+                }
                 Action::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.
                     if core.conn().state() != State::Closed {

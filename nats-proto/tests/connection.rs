@@ -153,6 +153,59 @@ fn credentials_callback_gets_the_nonce_and_fills_connect() {
 }
 
 #[test]
+fn credentials_are_made_by_the_driver_and_a_late_answer_is_ignored() {
+    let called = Arc::new(Mutex::new(0));
+    let mut cfg = config(&[URL]);
+    cfg.retry_on_initial_connect = true;
+    let mut auth = Auth::default();
+    let count = called.clone();
+    auth.callback = Some(Arc::new(move |_: Option<&str>| {
+        *count.lock().unwrap() += 1;
+        Ok(Credentials::default())
+    }));
+    cfg.auth = auth;
+    let mut p = Peer::new(cfg);
+    p.drain();
+    let now = p.now();
+    p.conn.handle_connected(now);
+    // Fed directly (not through `Peer::input`, which answers as a driver would).
+    p.conn.handle_input(now, info_line(r#""nonce":"n-1""#).as_bytes());
+    assert_eq!(p.conn.state(), State::AwaitCredentials);
+    assert_eq!(p.actions(), [Action::Credentials { nonce: Some("n-1".into()) }]);
+    assert!(p.sent().is_empty(), "no CONNECT before the credentials");
+    assert_eq!(*called.lock().unwrap(), 0, "the core never calls the callback itself");
+    let mut c = Credentials::default();
+    c.jwt = Some("eyJ.late".into());
+    c.sig = Some("sig".into());
+    p.conn.handle_credentials(p.now(), Ok(c.clone()));
+    match p.sent().as_slice() {
+        [ClientOp::Connect(info), ClientOp::Ping] => assert_eq!(info.jwt.as_deref(), Some("eyJ.late")),
+        other => panic!("expected CONNECT + PING, got {other:?}"),
+    }
+    p.conn.handle_credentials(p.now(), Ok(c.clone()));
+    assert!(p.sent().is_empty(), "a second answer is ignored");
+
+    // An attempt whose credentials take longer than the connect timeout fails like any slow handshake, and
+    // the answer that comes afterwards is ignored.
+    p.eof();
+    p.drain();
+    p.advance_to_timeout();
+    assert!(p.actions().iter().any(|a| matches!(a, Action::Dial(_))));
+    p.conn.handle_connected(p.now());
+    p.conn.handle_input(p.now(), default_info().as_bytes());
+    assert_eq!(p.actions(), [Action::Credentials { nonce: None }]);
+    p.advance_to_timeout();
+    assert_ne!(p.conn.state(), State::AwaitCredentials);
+    let events = p.events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::ConnectFailed { error: ConnectionError::ConnectTimeout, .. })),
+        "{events:?}"
+    );
+    p.conn.handle_credentials(p.now(), Ok(c));
+    assert!(p.sent().is_empty(), "the answer for an attempt given up writes nothing");
+}
+
+#[test]
 fn failing_credentials_callback_fails_the_attempt_with_backoff() {
     let mut cfg = config(&[URL]);
     cfg.retry_on_initial_connect = true;

@@ -2,13 +2,14 @@
 //! drawn from the seed, and the user's record of what it was promised, checked at every event.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use nats_proto::subject::matches;
 use nats_proto::{
-    Action, CloseReason, Config, Connection, ConnectionError, Event, FlushError, FlushId, Msg, ReconnectPolicy,
-    RequestError, RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
+    Action, CloseReason, Config, Connection, ConnectionError, Credentials, Event, FlushError, FlushId, Msg,
+    ReconnectPolicy, RequestError, RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
 };
 
 use crate::rng::SimRng;
@@ -63,6 +64,8 @@ pub(crate) struct SimClient {
     pub(crate) link: Option<u64>,
     /// A dial under way: when it completes, and the port.
     pub(crate) dial: Option<(Duration, u16)>,
+    /// Credentials asked for and not yet answered: when each answer comes, and the nonce.
+    pub(crate) creds: Vec<(Duration, Option<String>)>,
     /// Disconnections seen: publishes and flushes of one epoch share one connection (or its buffer).
     pub(crate) epoch: u64,
     pub(crate) closed: bool,
@@ -106,7 +109,19 @@ impl SimClient {
         let wrong_password = profile.wrong_password && idx == 0;
         if profile.auth {
             let pass = if wrong_password { "wrong" } else { USER.1 };
-            config.auth.user_password = Some((USER.0.into(), pass.into()));
+            // A third of the clients (by their seed, so that no other draw moves) make their credentials with a
+            // callback: the core asks for them (`Action::Credentials`) and the answer comes later, sometimes
+            // after the attempt has timed out.
+            if config.seed % 3 == 0 {
+                config.auth.callback = Some(Arc::new(move |_: Option<&str>| {
+                    let mut c = Credentials::default();
+                    c.user = Some(USER.0.into());
+                    c.pass = Some(pass.into());
+                    Ok(c)
+                }));
+            } else {
+                config.auth.user_password = Some((USER.0.into(), pass.into()));
+            }
         }
         Self {
             idx,
@@ -116,6 +131,7 @@ impl SimClient {
             use_sink: rng.chance(500),
             link: None,
             dial: None,
+            creds: Vec::new(),
             epoch: 0,
             closed: false,
             ever_connected: false,
@@ -145,6 +161,7 @@ impl SimClient {
                 && self.link.is_some()
                 && self.wire.is_empty()
                 && self.dial.is_none()
+                && self.creds.is_empty()
                 && self.conn.transmit_len() == 0)
     }
 
@@ -328,6 +345,16 @@ impl World {
             }
             Action::StartTls(addr) => return Err(format!("client {ci}: asked for TLS to {addr}, offered by none")),
             Action::CloseTransport => self.close_transport(ci),
+            Action::Credentials { nonce } => {
+                // Mostly at once; sometimes slow; now and then past the connect timeout (1 s).
+                let delay = match self.rng.weighted(&[90, 9, 1]) {
+                    0 => self.rng.below(5_000),
+                    1 => self.rng.range(5_000, 500_000),
+                    _ => self.rng.range(1_000_000, 3_000_000),
+                };
+                let at = self.now + Duration::from_micros(delay);
+                self.clients[ci].creds.push((at, nonce));
+            }
             other => return Err(format!("client {ci}: an action the simulator does not know: {other:?}")),
         }
         Ok(())

@@ -183,9 +183,26 @@ impl World {
             if self.clients[ci].dial.is_some_and(|(t, _)| t <= self.now) {
                 self.complete_dial(ci)?;
             }
+            self.answer_credentials(ci);
         }
         self.reap()?;
         self.pump_all()
+    }
+
+    /// Credentials the core asked for come back from the callback (as a driver calls it, outside the core).
+    /// An answer for an attempt given up meanwhile must change nothing.
+    fn answer_credentials(&mut self, ci: usize) {
+        let now = self.instant();
+        let c = &mut self.clients[ci];
+        let due: Vec<_> = c.creds.iter().filter(|(t, _)| *t <= self.now).cloned().collect();
+        c.creds.retain(|(t, _)| *t > self.now);
+        for (_, nonce) in due {
+            let c = &mut self.clients[ci];
+            let waiting = c.conn.state() == nats_proto::State::AwaitCredentials;
+            let Some(callback) = c.conn.config().auth.callback.clone() else { continue };
+            c.conn.handle_credentials(now, callback(nonce.as_deref()));
+            self.counts.bump(if waiting { "credentials answered" } else { "credentials answered late" });
+        }
     }
 
     /// A dial the core asked for reaches its node, or fails.

@@ -19,6 +19,8 @@ pub enum State {
     AwaitInfo,
     /// Asked the driver to set up TLS.
     AwaitTls,
+    /// INFO read; asked the driver for credentials ([`Action::Credentials`]), CONNECT goes once they come.
+    AwaitCredentials,
     /// CONNECT and PING sent; waiting for PONG.
     AwaitPong,
     /// Ready.
@@ -99,6 +101,13 @@ pub enum Action {
     StartTls(ServerAddr),
     /// Write what `poll_transmit` still gives, then close the transport.
     CloseTransport,
+    /// Produce this handshake's credentials from the server's `nonce` (with the configured
+    /// [`CredentialsCallback`](crate::CredentialsCallback): it may read a file or sign), outside any lock, and
+    /// hand the result to `handle_credentials`. The attempt's connect timeout keeps running meanwhile.
+    Credentials {
+        /// The nonce of the server's INFO, if it sent one.
+        nonce: Option<String>,
+    },
 }
 
 /// What the connection has to tell its users (see [`Connection::poll_event`](super::Connection::poll_event)).

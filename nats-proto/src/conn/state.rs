@@ -1,7 +1,8 @@
 //! Every state transition of [`Connection`], in one place: the inputs and what they do.
 //!
 //! ```text
-//! Disconnected --timer--> Dialing --handle_connected--> AwaitInfo --INFO--> [AwaitTls] --> AwaitPong
+//! Disconnected --timer--> Dialing --handle_connected--> AwaitInfo --INFO--> [AwaitTls] --> [AwaitCredentials]
+//!                                                                                 --> AwaitPong
 //!      ^                                                                                      |
 //!      |  (eof, parse error, fatal -ERR, stale, connect timeout)                           PONG
 //!      +------------------------------------------------------- Connected <------------------+
@@ -18,7 +19,8 @@ use super::pool::backoff;
 use super::subs::Delivery;
 use super::timers::{after, Due, Timer};
 use super::{
-    Action, CloseReason, Connection, Deliver, Event, FlushError, FlushId, NoSink, PingPurpose, State, SubscriptionEnd,
+    Action, CloseReason, Connection, Credentials, Deliver, Event, FlushError, FlushId, NoSink, PingPurpose, State,
+    SubscriptionEnd,
 };
 use crate::error::{ConnectionError, PermissionOp, ServerError};
 use crate::info::{ConnectInfo, ServerInfo};
@@ -44,7 +46,7 @@ impl Connection {
     }
 
     /// The driver finished the TLS handshake asked for by [`Action::StartTls`].
-    pub fn handle_tls_ready(&mut self, now: Instant) {
+    pub fn handle_tls_ready(&mut self, _now: Instant) {
         if self.state != State::AwaitTls {
             return;
         }
@@ -52,7 +54,7 @@ impl Connection {
         if self.config.tls_first && !self.attempt_info {
             self.state = State::AwaitInfo;
         } else {
-            self.send_connect(now);
+            self.send_connect();
         }
     }
 
@@ -231,11 +233,45 @@ impl Connection {
                 self.actions.push_back(Action::StartTls(addr));
             }
         } else {
-            self.send_connect(now);
+            self.send_connect();
         }
     }
 
-    fn send_connect(&mut self, now: Instant) {
+    /// Sends CONNECT + PING, or first asks the driver for credentials when a callback makes them.
+    fn send_connect(&mut self) {
+        if self.config.auth.callback.is_some() {
+            let nonce = self.info.as_ref().and_then(|i| i.nonce.clone());
+            self.state = State::AwaitCredentials;
+            self.actions.push_back(Action::Credentials { nonce });
+            return;
+        }
+        let connect = self.connect_info();
+        self.finish_connect(connect);
+    }
+
+    /// The credentials asked for by [`Action::Credentials`], as the configured callback made them. Ignored
+    /// unless the connection waits for them (an answer for an attempt given up meanwhile).
+    pub fn handle_credentials(&mut self, now: Instant, credentials: Result<Credentials, String>) {
+        if self.state != State::AwaitCredentials {
+            return;
+        }
+        match credentials {
+            Ok(c) => {
+                let mut connect = self.connect_info();
+                connect.user = c.user.or(connect.user);
+                connect.pass = c.pass.or(connect.pass);
+                connect.auth_token = c.token.or(connect.auth_token);
+                connect.jwt = c.jwt;
+                connect.nkey = c.nkey;
+                connect.sig = c.sig;
+                self.finish_connect(connect);
+            }
+            Err(why) => self.lose(now, ConnectionError::Credentials(why)),
+        }
+    }
+
+    /// CONNECT's fields from the configuration, the server URL and the server's INFO.
+    fn connect_info(&self) -> ConnectInfo {
         let headers = self.info.as_ref().is_some_and(|i| i.headers);
         let mut connect = ConnectInfo::new();
         connect.tls_required = self.tls_active;
@@ -255,23 +291,10 @@ impl Connection {
             connect.pass = Some(pass.to_owned());
         }
         connect.auth_token = url.and_then(|a| a.token()).map(str::to_owned).or_else(|| self.config.auth.token.clone());
-        if let Some(callback) = self.config.auth.callback.clone() {
-            let nonce = self.info.as_ref().and_then(|i| i.nonce.as_deref());
-            match callback(nonce) {
-                Ok(c) => {
-                    connect.user = c.user.or(connect.user);
-                    connect.pass = c.pass.or(connect.pass);
-                    connect.auth_token = c.token.or(connect.auth_token);
-                    connect.jwt = c.jwt;
-                    connect.nkey = c.nkey;
-                    connect.sig = c.sig;
-                }
-                Err(why) => {
-                    self.lose(now, ConnectionError::Credentials(why));
-                    return;
-                }
-            }
-        }
+        connect
+    }
+
+    fn finish_connect(&mut self, connect: ConnectInfo) {
         self.out.push_connect(&connect);
         self.out.push_ping();
         self.state = State::AwaitPong;
@@ -331,7 +354,7 @@ impl Connection {
 
     fn on_server_error(&mut self, now: Instant, e: ServerError) {
         self.events.push_back(Event::ServerError(e.clone()));
-        if e.closes_connection() || matches!(self.state, State::AwaitPong) {
+        if e.closes_connection() || matches!(self.state, State::AwaitPong | State::AwaitCredentials) {
             self.lose(now, ConnectionError::Server(e));
             return;
         }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use nats_proto::{
-    Action, ClientDecoder, ClientOp, Config, ConnectInfo, Connection, Event, Pub, ServerAddr, Subject, WriteBuffer,
+    Action, ClientDecoder, ClientOp, Config, ConnectInfo, Connection, Event, Pub, ServerAddr, State, Subject,
+    WriteBuffer,
 };
 
 /// The default server of most tests.
@@ -95,6 +96,8 @@ pub(crate) struct Peer {
     wire: BytesMut,
     /// `Action::Dial`s seen by [`Peer::actions`] (or a handshake) that no handshake has answered yet.
     dials: Vec<ServerAddr>,
+    /// Driver instructions taken out while answering a request for credentials, not yet seen by `actions`.
+    held: Vec<Action>,
 }
 
 impl Peer {
@@ -108,6 +111,7 @@ impl Peer {
             decoder: ClientDecoder::default(),
             wire: BytesMut::new(),
             dials: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -142,10 +146,32 @@ impl Peer {
         d
     }
 
-    /// Server bytes arriving.
+    /// Server bytes arriving. A request for credentials they cause is answered at once, as a driver would:
+    /// with the configured callback.
     pub(crate) fn input(&mut self, data: impl AsRef<[u8]>) {
         let now = self.now();
         self.conn.handle_input(now, data.as_ref());
+        self.answer_credentials();
+    }
+
+    /// Answers an `Action::Credentials` with the configured callback; other instructions are kept, in order,
+    /// for [`Peer::actions`].
+    fn answer_credentials(&mut self) {
+        if self.conn.state() != State::AwaitCredentials {
+            return;
+        }
+        let mut asked = None;
+        while let Some(a) = self.conn.poll_action() {
+            match a {
+                Action::Credentials { nonce } => asked = Some(nonce),
+                other => self.held.push(other),
+            }
+        }
+        if let Some(nonce) = asked {
+            let callback = self.conn.config().auth.callback.clone().expect("credentials asked for without a callback");
+            let now = self.now();
+            self.conn.handle_credentials(now, callback(nonce.as_deref()));
+        }
     }
 
     /// The transport ends (or a dial fails).
@@ -168,7 +194,8 @@ impl Peer {
     /// Every driver instruction waiting, in order.
     pub(crate) fn actions(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
-        while let Some(a) = self.conn.poll_action() {
+        let held = std::mem::take(&mut self.held);
+        for a in held.into_iter().chain(std::iter::from_fn(|| self.conn.poll_action())) {
             if let Action::Dial(addr) = &a {
                 self.dials.push(addr.clone());
             }
