@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use nats_blocking::{Client, ConnectOptions, Error, Message, Subscriber};
-use nats_proto::{ServerInfo, Statistics};
+use nats_blocking::{Client, ConnectOptions, Error, Message, PendingLimits, Subscriber};
+use nats_proto::{Headers, Payload, ServerInfo, Statistics};
 
 use crate::{TestClient, TestSubscription};
 
@@ -41,6 +41,18 @@ impl TestClient for Client {
     fn max_payload(&self) -> usize {
         Client::max_payload(self)
     }
+
+    fn request_default(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Payload<'_>,
+    ) -> Result<Message, Error> {
+        match headers {
+            Some(headers) => Client::request_with_headers(self, subject, headers, payload),
+            None => Client::request(self, subject, payload),
+        }
+    }
 }
 
 impl TestSubscription for Subscriber {
@@ -50,5 +62,17 @@ impl TestSubscription for Subscriber {
 
     fn unsubscribe(&mut self) -> Result<(), Error> {
         Subscriber::unsubscribe(self)
+    }
+
+    fn unsubscribe_after(&mut self, max: u64) -> Result<(), Error> {
+        Subscriber::unsubscribe_after(self, max)
+    }
+
+    fn pending_messages_and_bytes(&self) -> (usize, usize) {
+        Subscriber::pending(self)
+    }
+
+    fn set_pending_limits(&mut self, limits: PendingLimits) {
+        Subscriber::set_pending_limits(self, limits);
     }
 }

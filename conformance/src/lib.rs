@@ -2,8 +2,9 @@
 //!
 //! The suite's cases (under `tests/`) are written in blocking style, generic over [`TestClient`]: the
 //! shared seam ([`nats_client::seam::Client`]) plus the few calls the tests need that the seam lacks
-//! (connect, flush with a timeout, drain, close, statistics, the server's INFO). A macro instantiates every
-//! case once per client, so `cargo test -p conformance` runs each of them on
+//! (connect, flush with a timeout, drain, close, statistics, the server's INFO, a request with the default
+//! timeout; for subscriptions, [`TestSubscription`]: unsubscribing, pending counts and limits). A macro
+//! instantiates every case once per client, so `cargo test -p conformance` runs each of them on
 //!
 //! - `nats_blocking::Client`, which implements [`TestClient`] directly, and
 //! - [`TokioClient`], a `nats_tokio::Client` driven from blocking code: every call is `block_on` on one
@@ -23,8 +24,8 @@ mod tokio_client;
 use std::time::Duration;
 
 use nats_client::seam;
-use nats_client::{ConnectOptions, Error, Message};
-use nats_proto::{ServerInfo, Statistics};
+use nats_client::{ConnectOptions, Error, Message, PendingLimits};
+use nats_proto::{Headers, Payload, ServerInfo, Statistics};
 
 pub use support::{wait_event, within, Finish};
 pub use tokio_client::{TokioClient, TokioPendingReply, TokioReplies, TokioSubscription};
@@ -51,6 +52,10 @@ pub trait TestClient: seam::Client<Subscription: TestSubscription> {
     fn server_info(&self) -> Option<ServerInfo>;
     /// The largest message the server accepts.
     fn max_payload(&self) -> usize;
+    /// A request that waits for its reply as long as the client's default (`ConnectOptions::request_timeout`),
+    /// the one timeout the seam's `request` does not cover.
+    fn request_default(&self, subject: &str, headers: Option<&Headers>, payload: Payload<'_>)
+        -> Result<Message, Error>;
 }
 
 /// A subscription under test: the seam's, plus what the suite needs beyond it.
@@ -59,4 +64,10 @@ pub trait TestSubscription: seam::Subscription {
     fn try_next(&mut self) -> Option<Message>;
     /// Ends the subscription now.
     fn unsubscribe(&mut self) -> Result<(), Error>;
+    /// Ends the subscription after `max` messages in all (those already delivered count).
+    fn unsubscribe_after(&mut self, max: u64) -> Result<(), Error>;
+    /// Messages and bytes queued, not yet read (the seam's `pending` is the first of the two).
+    fn pending_messages_and_bytes(&self) -> (usize, usize);
+    /// Changes this subscription's pending limits (past them, messages are dropped and counted).
+    fn set_pending_limits(&mut self, limits: PendingLimits);
 }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nats_client::seam;
-use nats_client::{ConnectOptions, Error, EventReceiver, Message};
+use nats_client::{ConnectOptions, Error, EventReceiver, Message, PendingLimits};
 use nats_proto::{Headers, Payload, ServerInfo, Statistics};
 use nats_tokio::{PendingReply, Responses, Subscriber};
 
@@ -216,6 +216,18 @@ impl TestClient for TokioClient {
     fn max_payload(&self) -> usize {
         self.client.max_payload()
     }
+
+    fn request_default(
+        &self,
+        subject: &str,
+        headers: Option<&Headers>,
+        payload: Payload<'_>,
+    ) -> Result<Message, Error> {
+        match headers {
+            Some(headers) => block_on(self.client.request_with_headers(subject, headers, payload)),
+            None => block_on(self.client.request(subject, payload)),
+        }
+    }
 }
 
 impl TestSubscription for TokioSubscription {
@@ -225,5 +237,17 @@ impl TestSubscription for TokioSubscription {
 
     fn unsubscribe(&mut self) -> Result<(), Error> {
         block_on(self.sub.unsubscribe())
+    }
+
+    fn unsubscribe_after(&mut self, max: u64) -> Result<(), Error> {
+        block_on(self.sub.unsubscribe_after(max))
+    }
+
+    fn pending_messages_and_bytes(&self) -> (usize, usize) {
+        self.sub.pending()
+    }
+
+    fn set_pending_limits(&mut self, limits: PendingLimits) {
+        self.sub.set_pending_limits(limits);
     }
 }

@@ -3,12 +3,11 @@
 #![allow(dead_code)]
 
 use nats_blocking::EventReceiver;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use nats_blocking::ConnectOptionsExt as _;
-use nats_blocking::{Client, ConnectOptions, Error, Event, Message, ReconnectPolicy, Subscriber};
+use nats_blocking::{Client, ConnectOptions, Event, Message, ReconnectPolicy, Subscriber};
 use nats_server_harness::NatsServer;
 
 /// The longest any single expected thing (a message, an event) may take before the test fails.
@@ -56,53 +55,12 @@ pub(crate) fn text(msg: &Message) -> String {
     String::from_utf8(msg.payload().to_vec()).expect("UTF-8 payload")
 }
 
-/// The subject as UTF-8.
-#[track_caller]
-pub(crate) fn subject(msg: &Message) -> String {
-    msg.subject().as_str().expect("UTF-8 subject").to_owned()
-}
-
-/// Everything already queued on `sub` (call after a `flush`, which orders it after the messages it covers).
-pub(crate) fn take_queued(sub: &mut Subscriber) -> Vec<Message> {
-    std::iter::from_fn(|| sub.try_next()).collect()
-}
-
-/// Reads until the subscription ends, failing if it does not end within [`WAIT`] of the last message.
-#[track_caller]
-pub(crate) fn read_to_end(sub: &mut Subscriber) -> Vec<Message> {
-    let mut out = vec![];
-    loop {
-        match sub.next_timeout(WAIT) {
-            Ok(msg) => out.push(msg),
-            Err(Error::Closed) => return out,
-            Err(e) => panic!("subscription {} did not end after {} messages: {e:?}", sub.sid(), out.len()),
-        }
-    }
-}
-
-/// Asserts the subscription has ended: no message, `Error::Closed` at once.
-#[track_caller]
-pub(crate) fn assert_ended(sub: &mut Subscriber) {
-    let started = Instant::now();
-    match sub.next_timeout(WAIT) {
-        Err(Error::Closed) => {}
-        other => panic!("subscription {} should have ended, got {other:?}", sub.sid()),
-    }
-    assert!(started.elapsed() < Duration::from_secs(1), "an ended subscription should not wait");
-}
-
 /// Anything events can be received from with a timeout: the client's receiver or a recorder's channel.
 pub(crate) trait RecvEvents {
     fn recv_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError>;
 }
 
 impl RecvEvents for EventReceiver {
-    fn recv_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
-        self.recv_timeout(timeout)
-    }
-}
-
-impl RecvEvents for Receiver<Event> {
     fn recv_event(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
         self.recv_timeout(timeout)
     }
@@ -127,28 +85,4 @@ pub(crate) fn wait_event(
             Err(RecvTimeoutError::Disconnected) => panic!("event channel closed waiting for {what}; saw {seen:?}"),
         }
     }
-}
-
-/// Polls `cond` every few milliseconds until it holds, panicking with `what` after `timeout`.
-#[track_caller]
-pub(crate) fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// An event callback that records every event (for events emitted during `connect`, before `events()` can be
-/// called), and the receiver it feeds.
-pub(crate) fn event_recorder() -> (impl Fn(Event) + Send + Sync + 'static, Receiver<Event>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let tx = Arc::new(Mutex::new(tx));
-    (move |e| drop(tx.lock().unwrap().send(e)), rx)
-}
-
-/// A loopback port with nothing listening on it.
-pub(crate) fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
 }

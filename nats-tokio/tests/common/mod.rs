@@ -5,8 +5,6 @@
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -115,11 +113,6 @@ pub(crate) fn subject(msg: &Message) -> String {
     msg.subject().as_str().expect("UTF-8 subject").to_owned()
 }
 
-/// Everything already queued on `sub` (call after a `flush`, which orders it after the messages it covers).
-pub(crate) fn take_queued(sub: &mut Subscriber) -> Vec<Message> {
-    std::iter::from_fn(|| sub.try_next()).collect()
-}
-
 /// Reads until the subscription ends, failing if it does not end within [`WAIT`] of the last message.
 #[track_caller]
 pub(crate) fn read_to_end(sub: &mut Subscriber) -> impl Future<Output = Vec<Message>> + '_ {
@@ -171,33 +164,6 @@ pub(crate) async fn wait_event(
     }
 }
 
-/// Every event waiting now on the `events()` stream, without waiting.
-pub(crate) fn drain_events(events: &mut Events) -> Vec<Event> {
-    std::iter::from_fn(|| events.try_next()).collect()
-}
-
-/// Like [`wait_event`], for the events of an [`event_recorder`].
-pub(crate) async fn wait_recorded(
-    rx: &Receiver<Event>,
-    timeout: Duration,
-    what: &str,
-    pred: impl Fn(&Event) -> bool,
-) -> (Event, Vec<Event>) {
-    let deadline = Instant::now() + timeout;
-    let mut seen = vec![];
-    loop {
-        match rx.try_recv() {
-            Ok(e) if pred(&e) => return (e, seen),
-            Ok(e) => seen.push(e),
-            Err(TryRecvError::Empty) => {
-                assert!(Instant::now() < deadline, "no {what} event within {timeout:?}; saw {seen:?}");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(TryRecvError::Disconnected) => panic!("the recorder ended waiting for {what}; saw {seen:?}"),
-        }
-    }
-}
-
 /// Polls `cond` every few milliseconds until it holds, panicking with `what` after `timeout`.
 pub(crate) async fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -207,24 +173,10 @@ pub(crate) async fn wait_until(timeout: Duration, what: &str, mut cond: impl FnM
     }
 }
 
-/// An event callback that records every event (for events emitted during `connect`, before `events()` can be
-/// called), and the receiver it feeds.
-pub(crate) fn event_recorder() -> (impl Fn(Event) + Send + Sync + 'static, Receiver<Event>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let tx = Arc::new(Mutex::new(tx));
-    (move |e| drop(tx.lock().unwrap().send(e)), rx)
-}
-
 /// A loopback port with nothing listening on it.
 pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
-}
-
-/// Runs blocking harness work (start, stop, restart a server) without stalling the runtime's other tasks.
-/// Needs the multi-thread runtime.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 /// A numeric field (`"name": 12`) of a monitoring endpoint's JSON body.
@@ -235,12 +187,6 @@ pub(crate) fn json_number(body: &str, field: &str) -> u64 {
     let digits: String =
         body[at + key.len()..].chars().skip_while(|c| c.is_whitespace()).take_while(char::is_ascii_digit).collect();
     digits.parse().unwrap_or_else(|_| panic!("{field} is not a number in {body}"))
-}
-
-/// Client connections the server has open (needs monitoring).
-#[track_caller]
-pub(crate) fn server_connections(server: &NatsServer) -> u64 {
-    json_number(&server.monitor_get("/connz").expect("GET /connz"), "num_connections")
 }
 
 /// Subscriptions the server holds over all clients (needs monitoring).
