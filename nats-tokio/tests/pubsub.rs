@@ -6,15 +6,19 @@
 //! once and run against both clients.
 
 mod common;
+mod fake;
 
 use std::future::poll_fn;
+use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use common::{assert_ended, connect, read_to_end, recv, text, BoundedExt as _};
+use fake::{server_info, FakeServer, Finish as _, Recv, STEP};
 use futures_core::Stream;
+use nats_proto::ClientOp;
 use nats_server_harness::NatsServer;
-use nats_tokio::Error;
+use nats_tokio::{ConnectOptionsExt as _, Error};
 
 // Not in the suite: `Subscriber::end_reason` is this client's alone (the suite checks that both subscriptions
 // end, with `unsubscribe_after` and with `unsubscribe`).
@@ -69,4 +73,61 @@ async fn the_subscriber_is_a_stream_woken_by_a_publish_from_another_task() {
     task.bounded().await.unwrap();
     sub.unsubscribe().bounded().await.unwrap();
     assert!(poll_fn(|cx| Pin::new(&mut sub).poll_next(cx)).bounded().await.is_none(), "ends after unsubscribe");
+}
+
+// Not in the suite: cancelling a publish by dropping its future is this client's alone. A publish is accepted
+// (encoded) at once; one that then waits (for room behind a write in progress, the socket being full) and is
+// dropped unfinished must lose nothing and cut nothing. The server here reads slowly, so the socket fills
+// again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_dropped_while_they_wait_for_room_lose_nothing() {
+    const N: usize = 2_000;
+    const SIZE: usize = 16 * 1024;
+    let server = FakeServer::start(|s| {
+        let mut c = s.accept();
+        c.greet(&server_info(1 << 20));
+        let mut next = 0;
+        while next < N {
+            match c.recv(STEP) {
+                Recv::Op(ClientOp::Pub(p)) => {
+                    assert_eq!(p.payload.len(), SIZE, "message {next} arrived whole");
+                    let seq: usize = std::str::from_utf8(&p.payload[..8]).unwrap().trim().parse().unwrap();
+                    assert_eq!(seq, next, "in order, none lost");
+                    assert!(p.payload[8..].iter().all(|&b| b == b'x'), "message {next} intact");
+                    next += 1;
+                    if next % 32 == 0 {
+                        // A slow reader: the client's socket fills.
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                Recv::Op(_) => {}
+                other => panic!("after {next} messages: {other:?}"),
+            }
+        }
+        c.until_eof(STEP);
+    });
+    let client = nats_tokio::ConnectOptions::new().server(server.url()).connect().bounded().await.unwrap();
+    let (mut dropped, mut waited) = (0, 0);
+    for i in 0..N {
+        let mut payload = format!("{i:8}").into_bytes();
+        payload.resize(SIZE, b'x');
+        let mut publish = Box::pin(client.publish("big.x", payload));
+        // Polled once: accepted (encoded) at once. When it must wait (for the socket, or for room), it is
+        // dropped unfinished every other time, and awaited otherwise.
+        match poll_fn(|cx| std::task::Poll::Ready(publish.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(result) => result.unwrap(),
+            std::task::Poll::Pending if i % 2 == 0 => {
+                dropped += 1;
+                drop(publish);
+            }
+            std::task::Poll::Pending => {
+                waited += 1;
+                publish.bounded().await.unwrap();
+            }
+        }
+    }
+    client.flush().bounded().await.unwrap();
+    assert!(dropped > 0 && waited > 0, "the socket never filled: the case did not test what it is for");
+    drop(client);
+    server.finish().await;
 }
