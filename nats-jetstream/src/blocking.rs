@@ -25,10 +25,12 @@ use crate::common::binding::*;
 use nats_client::seam::Client;
 
 mod kv;
+mod object;
 mod publish;
 mod pull;
 
 pub use kv::{Store, Watch};
+pub use object::{ObjectReader, ObjectStore};
 pub use publish::PublishWindow;
 pub use pull::{Messages, Ordered, PullHandle};
 

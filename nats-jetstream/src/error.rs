@@ -258,6 +258,26 @@ pub enum JetStreamError {
         /// What is wrong.
         reason: String,
     },
+    /// An object name the store cannot take (empty).
+    InvalidObjectName {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// No object of that name (never put, or deleted).
+    ObjectNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// What was read of an object does not match its info: its size, chunk count or SHA-256 digest. The
+    /// content must not be trusted.
+    ObjectCorrupt {
+        /// The object's name.
+        name: String,
+        /// What did not match.
+        reason: String,
+    },
 }
 
 impl fmt::Display for JetStreamError {
@@ -275,6 +295,9 @@ impl fmt::Display for JetStreamError {
             Self::DomainAndPrefix => f.write_str("a JetStream domain and an API prefix cannot both be set"),
             Self::InvalidPrefix { prefix, reason } => write!(f, "invalid domain or API prefix {prefix:?}: {reason}"),
             Self::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            Self::InvalidObjectName { name, reason } => write!(f, "invalid object name {name:?}: {reason}"),
+            Self::ObjectNotFound { name } => write!(f, "object {name:?} not found"),
+            Self::ObjectCorrupt { name, reason } => write!(f, "object {name:?} is corrupt: {reason}"),
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod error;
 pub use error::{AckResult, Error};
 pub mod kv;
 pub mod model;
+pub mod object;
 pub mod ordered;
 pub mod pull;
 pub mod status;

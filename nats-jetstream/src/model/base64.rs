@@ -40,8 +40,21 @@ pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The URL-safe alphabet (RFC 4648 §5): object names in subjects and object digests, padded as Go's
+/// `base64.URLEncoding` writes them.
+const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// Encodes bytes as padded standard base64.
 pub(crate) fn encode(bytes: &[u8]) -> String {
+    encode_with(bytes, ALPHABET)
+}
+
+/// Encodes bytes as padded URL-safe base64.
+pub(crate) fn encode_url(bytes: &[u8]) -> String {
+    encode_with(bytes, URL_ALPHABET)
+}
+
+fn encode_with(bytes: &[u8], alphabet: &[u8; 64]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for group in bytes.chunks(3) {
         let mut padded = [0u8; 3];
@@ -49,7 +62,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
         let bits = u32::from_be_bytes([0, padded[0], padded[1], padded[2]]);
         for i in 0..4 {
             if i <= group.len() {
-                out.push(char::from(ALPHABET[(bits >> (18 - 6 * i) & 63) as usize]));
+                out.push(char::from(alphabet[(bits >> (18 - 6 * i) & 63) as usize]));
             } else {
                 out.push('=');
             }
@@ -62,6 +75,13 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn url_safe_alphabet_and_padding() {
+        assert_eq!(encode_url(&[0xfb, 0xff]), "-_8=");
+        assert_eq!(encode(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(encode_url(b"my object.txt"), "bXkgb2JqZWN0LnR4dA==");
+    }
 
     #[test]
     fn rfc4648_vectors() {

@@ -28,6 +28,7 @@ mod consumer;
 mod kv;
 mod message;
 pub(crate) mod nanos;
+mod object;
 mod paging;
 mod publish;
 mod stream;
@@ -41,6 +42,7 @@ pub use consumer::{
 };
 pub use kv::{KvConfig, KvStatus, KV_MAX_HISTORY};
 pub use message::{DirectGetMessage, MsgDeleteRequest, MsgGetRequest, MsgGetResponse, StoredMessage};
+pub use object::{ObjectInfo, ObjectLink, ObjectMeta, ObjectOptions, ObjectStoreConfig, ObjectStoreStatus};
 pub use paging::{
     ConsumerListResponse, ConsumerNamesResponse, PageRequest, Paged, Pager, StreamListResponse, StreamNamesResponse,
 };
@@ -51,6 +53,8 @@ pub use stream::{
     StreamConfig, StreamCreateResponse, StreamInfo, StreamInfoRequest, StreamSource, StreamState, SubjectTransform,
     SuccessResponse,
 };
+
+pub(crate) use base64::encode_url;
 
 use serde::{Deserialize, Deserializer};
 

@@ -1,0 +1,301 @@
+//! The object store on the blocking client (ADR-20): [`ObjectStore`] puts from any reader in chunks, with a
+//! window of publish acks, and [`ObjectReader`] reads an object back as a `std::io::Read`, verifying its size and
+//! SHA-256 digest as it goes. Memory stays bounded whatever the object's size: one chunk being written, a few
+//! MiB being read.
+
+use std::io::{self, Read};
+
+use bytes::Bytes;
+
+use super::{Context, Ordered};
+use crate::call::PublishOptions;
+use crate::error::{Error, JetStreamError};
+use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus, PurgeRequest};
+use crate::object::{self, ObjectVerifier, ObjectWriter};
+use crate::ordered::OrderedConfig;
+use crate::pull::ConsumeConfig;
+use nats_client::seam::Client;
+
+/// Acks of chunk publishes outstanding during a put.
+const PUT_WINDOW: usize = 8;
+/// Bytes a reader lets its consumer pull ahead.
+const READ_AHEAD: u64 = 4 * 1024 * 1024;
+
+impl<T: Client> Context<T> {
+    /// Creates an object store (a stream `OBJ_<bucket>`).
+    pub fn create_object_store(&self, config: &ObjectStoreConfig) -> Result<ObjectStore<T>, Error> {
+        let info = self.create_stream(&config.to_stream_config()?)?;
+        Ok(ObjectStore { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+    }
+
+    /// Binds to an existing store; fails with 10059 ("stream not found") when there is none.
+    pub fn object_store(&self, bucket: &str) -> Result<ObjectStore<T>, Error> {
+        crate::api::validate_bucket(bucket)?;
+        let info = self.stream_info(&object::stream_name(bucket))?;
+        ObjectStoreStatus::from_stream_info(info)?;
+        Ok(ObjectStore { js: self.clone(), bucket: bucket.to_owned(), stream: object::stream_name(bucket) })
+    }
+
+    /// Deletes a store and every object in it.
+    pub fn delete_object_store(&self, bucket: &str) -> Result<bool, Error> {
+        crate::api::validate_bucket(bucket)?;
+        self.delete_stream(&object::stream_name(bucket))
+    }
+}
+
+/// An object store.
+#[derive(Debug, Clone)]
+pub struct ObjectStore<T> {
+    js: Context<T>,
+    bucket: String,
+    stream: String,
+}
+
+impl<T: Client> ObjectStore<T> {
+    /// The store's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Stores what `data` yields under `meta.name`, replacing a previous version (whose chunks are purged
+    /// once the new one is in place). Returns the new version's info. A failed chunk leaves nothing behind:
+    /// the new chunks are purged and the previous version stays.
+    pub fn put(&self, meta: ObjectMeta, mut data: impl Read) -> Result<ObjectInfo, Error> {
+        let inbox = self.js.client.new_inbox();
+        let nuid = inbox.rsplit('.').next().unwrap_or(&inbox);
+        let mut writer = ObjectWriter::new(&self.bucket, meta, nuid)?;
+        let previous = self.meta(writer.name()).ok();
+        let written = self.put_chunks(&mut writer, &mut data);
+        if let Err(e) = written {
+            self.purge_chunks(writer.nuid());
+            return Err(e);
+        }
+        let put = writer.finish();
+        let options = PublishOptions { headers: Some(put.headers), ..PublishOptions::new() };
+        if let Err(e) = self.js.publish_with(&put.subject, put.payload, &options) {
+            self.purge_chunks(&put.info.nuid);
+            return Err(e);
+        }
+        if let Some(old) = previous.filter(|old| old.nuid != put.info.nuid) {
+            self.purge_chunks(&old.nuid);
+        }
+        Ok(put.info)
+    }
+
+    /// [`put`](Self::put) of bytes in memory, under `name`.
+    pub fn put_bytes(&self, name: &str, data: &[u8]) -> Result<ObjectInfo, Error> {
+        self.put(ObjectMeta::new(name), data)
+    }
+
+    fn put_chunks(&self, writer: &mut ObjectWriter, data: &mut impl Read) -> Result<(), Error> {
+        let mut window = self.js.publish_window(PUT_WINDOW);
+        let mut buf = vec![0u8; writer.chunk_size()];
+        loop {
+            let n = read_full(data, &mut buf).map_err(|e| read_error(writer.name(), &e))?;
+            if n == 0 {
+                break;
+            }
+            writer.add_chunk(&buf[..n]);
+            if let Some(ack) = window.publish(writer.chunk_subject(), Bytes::copy_from_slice(&buf[..n]))? {
+                ack?;
+            }
+            if n < buf.len() {
+                break;
+            }
+        }
+        window.wait_all().into_iter().try_for_each(|ack| ack.map(drop))
+    }
+
+    fn purge_chunks(&self, nuid: &str) {
+        // Best effort: chunks left behind only take space.
+        let request = PurgeRequest { filter: object::chunk_subject(&self.bucket, nuid), ..PurgeRequest::default() };
+        let _ = self.js.purge_stream(&self.stream, &request);
+    }
+
+    /// The latest meta of `name`, a delete marker included.
+    fn meta(&self, name: &str) -> Result<ObjectInfo, Error> {
+        object::validate_name(name)?;
+        let call = self.js.api.direct_get_last(&self.stream, &object::meta_subject(&self.bucket, name))?;
+        match self.js.call(&call) {
+            Ok(msg) => Ok(object::info_from_meta(&msg.payload, Some(msg.time))?),
+            Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message) => {
+                Err(JetStreamError::ObjectNotFound { name: name.to_owned() }.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The info of `name`; [`JetStreamError::ObjectNotFound`] when there is none or it was deleted.
+    pub fn info(&self, name: &str) -> Result<ObjectInfo, Error> {
+        let info = self.meta(name)?;
+        if info.deleted {
+            return Err(JetStreamError::ObjectNotFound { name: name.to_owned() }.into());
+        }
+        Ok(info)
+    }
+
+    /// Reads `name`: a reader that yields its content and fails with [`JetStreamError::ObjectCorrupt`] (as an
+    /// `io::Error` of kind `InvalidData`) when what came does not match its size or digest.
+    pub fn get(&self, name: &str) -> Result<ObjectReader<T>, Error> {
+        let info = self.info(name)?;
+        let chunks = if info.chunks == 0 {
+            None
+        } else {
+            let config = OrderedConfig {
+                filter_subjects: vec![object::chunk_subject(&self.bucket, &info.nuid)],
+                ..OrderedConfig::default()
+            };
+            let mut ordered = self.js.ordered(&self.stream, config)?;
+            ordered.consume = ConsumeConfig { max_bytes: Some(READ_AHEAD), ..ConsumeConfig::default() };
+            Some(ordered)
+        };
+        Ok(ObjectReader { verifier: Some(ObjectVerifier::new(info)), chunks, current: Bytes::new() })
+    }
+
+    /// The whole content of `name`, verified.
+    pub fn get_bytes(&self, name: &str) -> Result<Vec<u8>, Error> {
+        let mut reader = self.get(name)?;
+        let mut out = Vec::with_capacity(usize::try_from(reader.info().size).unwrap_or(0));
+        reader.read_to_end(&mut out).map_err(|e| from_read_error(name, e))?;
+        Ok(out)
+    }
+
+    /// Deletes `name`: a delete marker replaces its meta, then its chunks are purged.
+    pub fn delete(&self, name: &str) -> Result<(), Error> {
+        let info = self.info(name)?;
+        let marker = object::deleted(&info);
+        let options = PublishOptions { headers: Some(marker.headers), ..PublishOptions::new() };
+        self.js.publish_with(&marker.subject, marker.payload, &options)?;
+        self.purge_chunks(&info.nuid);
+        Ok(())
+    }
+
+    /// Every object in the store (deleted ones left out), in the order they were last written.
+    pub fn list(&self) -> Result<Vec<ObjectInfo>, Error> {
+        let filter = object::meta_filter(&self.bucket);
+        let config = OrderedConfig {
+            filter_subjects: vec![filter],
+            deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
+            ..OrderedConfig::default()
+        };
+        let mut ordered = self.js.ordered(&self.stream, config)?;
+        let (mut out, mut seen) = (Vec::new(), 0u64);
+        // The first consumer's pending count says how many meta messages there are: the last of each name.
+        while ordered.initial_pending().is_none_or(|pending| seen < pending) {
+            if let Some(msg) = ordered.step()? {
+                seen += 1;
+                let info = object::info_from_meta(msg.payload(), msg.metadata().ok().map(|m| m.timestamp))?;
+                if !info.deleted {
+                    out.push(info);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The store's status.
+    pub fn status(&self) -> Result<ObjectStoreStatus, Error> {
+        Ok(ObjectStoreStatus::from_stream_info(self.js.stream_info(&self.stream)?)?)
+    }
+}
+
+/// An object being read: see [`ObjectStore::get`].
+#[derive(Debug)]
+pub struct ObjectReader<T: Client> {
+    /// `None` once the content was checked.
+    verifier: Option<ObjectVerifier>,
+    /// The chunks' ordered consumer; `None` for an empty object.
+    chunks: Option<Ordered<T>>,
+    /// The chunk being read out.
+    current: Bytes,
+}
+
+impl<T: Client> ObjectReader<T> {
+    /// The object's info.
+    pub fn info(&self) -> &ObjectInfo {
+        match &self.verifier {
+            Some(v) => v.info(),
+            None => &EMPTY_INFO,
+        }
+    }
+
+    fn next_chunk(&mut self) -> io::Result<bool> {
+        let Some(verifier) = self.verifier.as_mut() else { return Ok(false) };
+        if verifier.is_complete() {
+            // Every chunk came: the whole content is checked, once.
+            self.chunks = None;
+            if let Some(verifier) = self.verifier.take() {
+                verifier.finish().map_err(corrupt)?;
+            }
+            return Ok(false);
+        }
+        let Some(ordered) = self.chunks.as_mut() else { return Ok(false) };
+        loop {
+            // Fewer chunks stored than the object has (purged by a limit, say) would leave the reader waiting
+            // for ever: the first consumer's pending count says so at once.
+            if ordered.resets() == 0 {
+                if let Some(stored) = ordered.initial_pending() {
+                    verifier.check_stored(stored).map_err(corrupt)?;
+                }
+            }
+            match ordered.step() {
+                Ok(Some(msg)) => {
+                    let data = msg.message.payload_bytes();
+                    verifier.add_chunk(&data).map_err(corrupt)?;
+                    self.current = data;
+                    return Ok(true);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+    }
+}
+
+static EMPTY_INFO: std::sync::LazyLock<ObjectInfo> = std::sync::LazyLock::new(ObjectInfo::default);
+
+impl<T: Client> Read for ObjectReader<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            if !self.next_chunk()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A verification failure as a reader's error (kind `InvalidData`), carrying this crate's error.
+fn corrupt(e: JetStreamError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Error::from(e))
+}
+
+/// Reads until `buf` is full or the reader ends; returns how much came.
+fn read_full(data: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match data.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The put's source failed.
+fn read_error(name: &str, e: &io::Error) -> Error {
+    JetStreamError::InvalidConfig { reason: format!("reading object {name:?}: {e}") }.into()
+}
+
+/// A reader's error back as this crate's: a JetStream error it carries, or a client error.
+fn from_read_error(name: &str, e: io::Error) -> Error {
+    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(e)) => *e,
+        Some(Err(other)) => JetStreamError::InvalidReply { reason: format!("reading object {name:?}: {other}") }.into(),
+        None => JetStreamError::InvalidReply { reason: format!("reading object {name:?}") }.into(),
+    }
+}

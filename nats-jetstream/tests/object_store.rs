@@ -1,0 +1,187 @@
+//! The object store against a real `nats-server -js`, on both bindings and on both servers (2.15 and 2.9):
+//! multi-chunk round trips (digest checked), replacing a version (old chunks purged), delete, list, info,
+//! status, an empty object, a reader that fails, and a stored chunk altered behind the store's back (a typed
+//! error, never silent data).
+
+// Tests read the clock and sleep; the crate's clippy.toml forbids both in the sans-IO core only.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::Read;
+
+use nats_jetstream::error::JetStreamError;
+use nats_jetstream::model::{ObjectMeta, ObjectOptions, ObjectStoreConfig, PurgeRequest, StorageType};
+use nats_jetstream::object::{chunk_subject, meta_subject};
+use nats_jetstream::Error;
+use nats_server_harness::{NatsServer, ServerVersion};
+
+/// Deterministic content of `len` bytes (so a misplaced chunk changes the digest).
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed).collect()
+}
+
+fn js_server(version: ServerVersion) -> NatsServer {
+    NatsServer::builder().version(version).jetstream(true).start().expect("start nats-server with JetStream")
+}
+
+fn memory_store(bucket: &str) -> ObjectStoreConfig {
+    ObjectStoreConfig { storage: StorageType::Memory, ..ObjectStoreConfig::new(bucket) }
+}
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e.jetstream(), Some(JetStreamError::ObjectNotFound { .. }))
+}
+
+mod blocking {
+    use super::*;
+    use nats_jetstream::blocking::Context;
+
+    fn round_trips_replaces_deletes_and_lists(version: ServerVersion) {
+        let server = js_server(version);
+        let js = Context::new(nats_blocking::connect(&server.url()).expect("connect"));
+        let store = js.create_object_store(&memory_store("files")).expect("create store");
+
+        // Three and a half chunks, and a smaller chunk size for another object.
+        let big = content(3 * 128 * 1024 + 1000, 1);
+        let info = store.put(ObjectMeta::new("big.bin"), &big[..]).expect("put");
+        assert_eq!((info.size, info.chunks), (big.len() as u64, 4));
+        assert!(info.digest.starts_with("SHA-256="));
+        assert_eq!(store.get_bytes("big.bin").expect("get"), big);
+        let small_chunks = ObjectMeta {
+            options: Some(ObjectOptions { max_chunk_size: 1000, ..ObjectOptions::default() }),
+            ..ObjectMeta::new("small/chunks.txt")
+        };
+        let text = content(2500, 2);
+        assert_eq!(store.put(small_chunks, &text[..]).expect("put").chunks, 3);
+        let mut reader = store.get("small/chunks.txt").expect("get");
+        let mut got = Vec::new();
+        let mut piece = [0u8; 333];
+        loop {
+            let n = reader.read(&mut piece).expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&piece[..n]);
+        }
+        assert_eq!(got, text, "read in pieces that cross chunk boundaries");
+
+        // An empty object.
+        let empty = store.put_bytes("empty", b"").expect("put empty");
+        assert_eq!((empty.size, empty.chunks), (0, 0));
+        assert!(store.get_bytes("empty").expect("get empty").is_empty());
+
+        // A new version replaces the old one, whose chunks are purged.
+        let before = store.status().expect("status").info.state.messages;
+        let replaced = store.put_bytes("big.bin", b"now small").expect("replace");
+        assert_ne!(replaced.nuid, info.nuid);
+        assert_eq!(store.get_bytes("big.bin").expect("get"), b"now small");
+        let after = store.status().expect("status").info.state.messages;
+        assert_eq!(after, before - 4 + 1, "the old version's four chunks are gone (meta rolled up)");
+
+        // info, list, delete.
+        assert_eq!(store.info("big.bin").expect("info").size, 9);
+        assert!(store.info("big.bin").unwrap().modified.is_some(), "the time of its meta message");
+        let mut names: Vec<String> = store.list().expect("list").iter().map(|i| i.name().to_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["big.bin", "empty", "small/chunks.txt"]);
+        store.delete("small/chunks.txt").expect("delete");
+        assert!(is_not_found(&store.info("small/chunks.txt").unwrap_err()));
+        assert!(is_not_found(&store.get("small/chunks.txt").unwrap_err()));
+        assert!(is_not_found(&store.delete("small/chunks.txt").unwrap_err()));
+        assert!(is_not_found(&store.get("never.put").unwrap_err()));
+        assert_eq!(store.list().expect("list").len(), 2, "a deleted object is not listed");
+        let status = store.status().expect("status");
+        assert_eq!(status.bucket, "files");
+        assert!(!status.sealed);
+
+        // Binding, and the stores that are not.
+        assert!(js.object_store("files").is_ok());
+        assert!(js.object_store("nothing").is_err());
+        assert!(matches!(
+            store.put_bytes("", b"x").unwrap_err().jetstream(),
+            Some(JetStreamError::InvalidObjectName { .. })
+        ));
+        assert!(js.delete_object_store("files").expect("delete store"));
+    }
+
+    fn a_tampered_chunk_is_a_typed_error(version: ServerVersion) {
+        let server = js_server(version);
+        let client = nats_blocking::connect(&server.url()).expect("connect");
+        let js = Context::new(client);
+        let store = js.create_object_store(&memory_store("tamper")).expect("create store");
+        let data = content(300_000, 3);
+        let info = store.put(ObjectMeta::new("o"), &data[..]).expect("put");
+        // Replace the stored chunks with others of the same sizes but different bytes.
+        let chunks = chunk_subject("tamper", &info.nuid);
+        js.purge_stream("OBJ_tamper", &PurgeRequest { filter: chunks.clone(), ..PurgeRequest::default() })
+            .expect("purge");
+        for piece in content(300_000, 4).chunks(128 * 1024) {
+            js.publish(&chunks, piece.to_vec()).expect("publish a forged chunk");
+        }
+        let e = store.get_bytes("o").unwrap_err();
+        assert!(matches!(e.jetstream(), Some(JetStreamError::ObjectCorrupt { .. })), "{e}");
+        // Chunks missing (two of three stored): refused at once, not waited for.
+        js.purge_stream("OBJ_tamper", &PurgeRequest { filter: chunks.clone(), ..PurgeRequest::default() })
+            .expect("purge");
+        for piece in data.chunks(128 * 1024).take(2) {
+            js.publish(&chunks, piece.to_vec()).expect("publish a genuine chunk");
+        }
+        let e = store.get_bytes("o").unwrap_err();
+        assert!(
+            matches!(e.jetstream(), Some(JetStreamError::ObjectCorrupt { reason, .. }) if reason.contains("only 2")),
+            "{e}"
+        );
+        // The genuine content cut at other boundaries is the same object: the digest covers the bytes.
+        js.purge_stream("OBJ_tamper", &PurgeRequest { filter: chunks.clone(), ..PurgeRequest::default() })
+            .expect("purge");
+        for piece in data.chunks(100_000) {
+            js.publish(&chunks, piece.to_vec()).expect("publish a genuine chunk");
+        }
+        assert_eq!(store.get_bytes("o").expect("get"), data);
+        // The meta message is where other clients look for it.
+        assert_eq!(
+            js.get_last_message("OBJ_tamper", &meta_subject("tamper", "o")).expect("meta").subject,
+            meta_subject("tamper", "o")
+        );
+    }
+
+    fn a_failing_source_leaves_the_previous_version(version: ServerVersion) {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(std::io::Error::other("disk on fire"));
+                }
+                let n = buf.len().min(self.0);
+                buf[..n].fill(7);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let server = js_server(version);
+        let js = Context::new(nats_blocking::connect(&server.url()).expect("connect"));
+        let store = js.create_object_store(&memory_store("failing")).expect("create store");
+        store.put_bytes("doc", b"version 1").expect("put");
+        let messages = store.status().unwrap().info.state.messages;
+        let e = store.put(ObjectMeta::new("doc"), Failing(200_000)).unwrap_err();
+        assert!(e.to_string().contains("disk on fire"), "{e}");
+        assert_eq!(store.get_bytes("doc").expect("get"), b"version 1");
+        assert_eq!(store.status().unwrap().info.state.messages, messages, "the new chunks were purged");
+    }
+
+    macro_rules! on_both_servers {
+        ($($name:ident),* $(,)?) => {
+            mod current {
+                $(#[test] fn $name() { super::$name(super::ServerVersion::Current) })*
+            }
+            mod old {
+                $(#[test] fn $name() { super::$name(super::ServerVersion::Old) })*
+            }
+        };
+    }
+
+    on_both_servers!(
+        round_trips_replaces_deletes_and_lists,
+        a_tampered_chunk_is_a_typed_error,
+        a_failing_source_leaves_the_previous_version
+    );
+}
