@@ -34,6 +34,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod kv;
+mod object;
 mod publish;
 mod pull;
 
@@ -41,6 +42,7 @@ use crate::common::binding::*;
 use nats_client::seam::{deadline_after, sleep_until, AsyncClient, Timer};
 
 pub use kv::{AsyncStore, AsyncWatch};
+pub use object::{AsyncObjectReader, AsyncObjectStore};
 pub use publish::AsyncPublishWindow;
 pub use pull::{AsyncMessages, AsyncOrdered, AsyncPullHandle};
 

@@ -346,3 +346,64 @@ pub(crate) fn next_history_seq(seq: u64, entry: &Entry) -> Result<u64, Error> {
         .into()),
     }
 }
+
+// ---- the object store's glue, the same on both bindings ----
+
+/// Acks of chunk publishes outstanding during an object put.
+pub(crate) const OBJECT_PUT_WINDOW: usize = 8;
+/// Bytes an object reader lets its consumer pull ahead.
+pub(crate) const OBJECT_READ_AHEAD: u64 = 4 * 1024 * 1024;
+
+/// A fresh NUID for an object version: the random last token of a new inbox.
+pub(crate) fn nuid_of(inbox: &str) -> &str {
+    inbox.rsplit('.').next().unwrap_or(inbox)
+}
+
+/// The purge of one object version's chunks.
+pub(crate) fn chunks_purge(bucket: &str, nuid: &str) -> crate::model::PurgeRequest {
+    crate::model::PurgeRequest { filter: crate::object::chunk_subject(bucket, nuid), ..Default::default() }
+}
+
+/// A publish carrying `headers` (an object's meta, with its rollup).
+pub(crate) fn with_headers(headers: nats_proto::Headers) -> crate::call::PublishOptions {
+    crate::call::PublishOptions { headers: Some(headers), ..crate::call::PublishOptions::new() }
+}
+
+/// An object's meta from a direct get of its meta subject; none stored is `ObjectNotFound`.
+pub(crate) fn object_meta(
+    name: &str,
+    reply: Result<crate::model::DirectGetMessage, Error>,
+) -> Result<crate::model::ObjectInfo, Error> {
+    match reply {
+        Ok(msg) => Ok(crate::object::info_from_meta(&msg.payload, Some(msg.time))?),
+        Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message) => {
+            Err(JetStreamError::ObjectNotFound { name: name.to_owned() }.into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A meta that is a delete marker reads as no object.
+pub(crate) fn live_object(info: crate::model::ObjectInfo) -> Result<crate::model::ObjectInfo, Error> {
+    if info.deleted {
+        return Err(JetStreamError::ObjectNotFound { name: info.meta.name }.into());
+    }
+    Ok(info)
+}
+
+/// The ordered consumer of one object version's chunks, and its read-ahead.
+pub(crate) fn chunks_consumer(bucket: &str, nuid: &str) -> (OrderedConfig, crate::pull::ConsumeConfig) {
+    let config =
+        OrderedConfig { filter_subjects: vec![crate::object::chunk_subject(bucket, nuid)], ..Default::default() };
+    let consume = crate::pull::ConsumeConfig { max_bytes: Some(OBJECT_READ_AHEAD), ..Default::default() };
+    (config, consume)
+}
+
+/// The ordered consumer listing a store: the last meta message of each name.
+pub(crate) fn objects_consumer(bucket: &str) -> OrderedConfig {
+    OrderedConfig {
+        filter_subjects: vec![crate::object::meta_filter(bucket)],
+        deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
+        ..Default::default()
+    }
+}

@@ -185,3 +185,124 @@ mod blocking {
         a_failing_source_leaves_the_previous_version
     );
 }
+
+mod asynch {
+    use std::pin::Pin;
+    use std::task::{Context as TaskContext, Poll};
+
+    use bytes::Bytes;
+    use futures_core::Stream;
+    use nats_jetstream::asynch::AsyncContext;
+
+    use super::*;
+
+    /// A stream of `data` in blocks of `block` bytes (not the chunk size: the store cuts them).
+    struct Blocks(Vec<u8>, usize);
+
+    impl Stream for Blocks {
+        type Item = std::io::Result<Bytes>;
+
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+            if self.0.is_empty() {
+                return Poll::Ready(None);
+            }
+            let n = self.1.min(self.0.len());
+            let rest = self.0.split_off(n);
+            Poll::Ready(Some(Ok(Bytes::from(std::mem::replace(&mut self.0, rest)))))
+        }
+    }
+
+    async fn round_trips_replaces_deletes_and_lists(version: ServerVersion) {
+        let server = js_server(version);
+        let client = nats_tokio::connect(&server.url()).await.expect("connect");
+        let js = AsyncContext::new(client);
+        let store = js.create_object_store(&memory_store("afiles")).await.expect("create store");
+        let big = content(2 * 128 * 1024 + 5, 5);
+        let info = store.put(ObjectMeta::new("big"), Blocks(big.clone(), 50_000)).await.expect("put");
+        assert_eq!((info.size, info.chunks), (big.len() as u64, 3), "blocks of 50,000 cut into 128 KiB chunks");
+        let mut reader = store.get("big").await.expect("get");
+        let mut got = Vec::new();
+        while let Some(block) = reader.next().await {
+            got.extend_from_slice(&block.expect("block"));
+        }
+        assert_eq!(got, big);
+        assert_eq!(store.put_bytes("big", "v2").await.expect("replace").size, 2);
+        assert_eq!(store.get_bytes("big").await.expect("get"), b"v2");
+        store.put_bytes("other", Bytes::new()).await.expect("empty");
+        assert!(store.get_bytes("other").await.expect("get empty").is_empty());
+        assert_eq!(store.list().await.expect("list").len(), 2);
+        store.delete("big").await.expect("delete");
+        assert!(is_not_found(&store.info("big").await.unwrap_err()));
+        assert_eq!(store.list().await.expect("list").len(), 1);
+        assert_eq!(store.status().await.expect("status").bucket, "afiles");
+        assert!(js.object_store("afiles").await.is_ok());
+        assert!(js.delete_object_store("afiles").await.expect("delete store"));
+    }
+
+    async fn both_bindings_read_each_others_objects(version: ServerVersion) {
+        let server = js_server(version);
+        let js = AsyncContext::new(nats_tokio::connect(&server.url()).await.expect("connect"));
+        let store = js.create_object_store(&memory_store("shared")).await.expect("create store");
+        let data = content(200_000, 6);
+        store.put(ObjectMeta::new("from-async"), Blocks(data.clone(), 7_000)).await.expect("put");
+        let url = server.url();
+        let (back, blocking_info) = tokio::task::spawn_blocking(move || {
+            let js = nats_jetstream::blocking::Context::new(nats_blocking::connect(&url).expect("connect"));
+            let store = js.object_store("shared").expect("bind");
+            let back = store.get_bytes("from-async").expect("blocking get");
+            (back, store.put_bytes("from-blocking", b"hello from a thread").expect("blocking put"))
+        })
+        .await
+        .unwrap();
+        assert_eq!(back, data);
+        let async_info = store.info("from-blocking").await.expect("info");
+        assert_eq!((async_info.size, &async_info.digest), (blocking_info.size, &blocking_info.digest));
+        assert_eq!(store.get_bytes("from-blocking").await.expect("get"), b"hello from a thread");
+    }
+
+    async fn missing_chunks_are_a_typed_error(version: ServerVersion) {
+        let server = js_server(version);
+        let js = AsyncContext::new(nats_tokio::connect(&server.url()).await.expect("connect"));
+        let store = js.create_object_store(&memory_store("amissing")).await.expect("create store");
+        let data = content(300_000, 7);
+        let info = store.put(ObjectMeta::new("o"), Blocks(data.clone(), 300_000)).await.expect("put");
+        let chunks = chunk_subject("amissing", &info.nuid);
+        js.purge_stream("OBJ_amissing", &PurgeRequest { filter: chunks.clone(), ..PurgeRequest::default() })
+            .await
+            .expect("purge");
+        js.publish(&chunks, Bytes::copy_from_slice(&data[..128 * 1024])).await.expect("one chunk back");
+        let e = store.get_bytes("o").await.unwrap_err();
+        assert!(matches!(e.jetstream(), Some(JetStreamError::ObjectCorrupt { .. })), "{e}");
+    }
+
+    macro_rules! on_both_servers {
+        ($($name:ident),* $(,)?) => {
+            mod current {
+                $(#[tokio::test] async fn $name() { super::$name(super::ServerVersion::Current).await })*
+            }
+            mod old {
+                $(#[tokio::test] async fn $name() { super::$name(super::ServerVersion::Old).await })*
+            }
+        };
+    }
+
+    on_both_servers!(
+        round_trips_replaces_deletes_and_lists,
+        both_bindings_read_each_others_objects,
+        missing_chunks_are_a_typed_error
+    );
+
+    /// On smol, with no tokio runtime: the store's waits are the client's (smol's).
+    #[test]
+    fn on_smol_put_and_get() {
+        let server = js_server(ServerVersion::Current);
+        smol::block_on(async {
+            let options = nats_tokio::ConnectOptions::new().server(&server.url());
+            let client = nats_tokio::connect_smol(options).await.expect("connect");
+            let store = AsyncContext::new(client).create_object_store(&memory_store("smol")).await.expect("store");
+            let data = content(140_000, 8);
+            store.put(ObjectMeta::new("s"), Blocks(data.clone(), 1 << 20)).await.expect("put");
+            assert_eq!(store.get_bytes("s").await.expect("get"), data);
+        });
+    }
+}

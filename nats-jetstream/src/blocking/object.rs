@@ -8,18 +8,13 @@ use std::io::{self, Read};
 use bytes::Bytes;
 
 use super::{Context, Ordered};
-use crate::call::PublishOptions;
+use crate::common::{
+    chunks_consumer, chunks_purge, live_object, object_meta, objects_consumer, with_headers, OBJECT_PUT_WINDOW,
+};
 use crate::error::{Error, JetStreamError};
-use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus, PurgeRequest};
+use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
 use crate::object::{self, ObjectVerifier, ObjectWriter};
-use crate::ordered::OrderedConfig;
-use crate::pull::ConsumeConfig;
 use nats_client::seam::Client;
-
-/// Acks of chunk publishes outstanding during a put.
-const PUT_WINDOW: usize = 8;
-/// Bytes a reader lets its consumer pull ahead.
-const READ_AHEAD: u64 = 4 * 1024 * 1024;
 
 impl<T: Client> Context<T> {
     /// Creates an object store (a stream `OBJ_<bucket>`).
@@ -62,8 +57,7 @@ impl<T: Client> ObjectStore<T> {
     /// the new chunks are purged and the previous version stays.
     pub fn put(&self, meta: ObjectMeta, mut data: impl Read) -> Result<ObjectInfo, Error> {
         let inbox = self.js.client.new_inbox();
-        let nuid = inbox.rsplit('.').next().unwrap_or(&inbox);
-        let mut writer = ObjectWriter::new(&self.bucket, meta, nuid)?;
+        let mut writer = ObjectWriter::new(&self.bucket, meta, crate::common::nuid_of(&inbox))?;
         let previous = self.meta(writer.name()).ok();
         let written = self.put_chunks(&mut writer, &mut data);
         if let Err(e) = written {
@@ -71,8 +65,7 @@ impl<T: Client> ObjectStore<T> {
             return Err(e);
         }
         let put = writer.finish();
-        let options = PublishOptions { headers: Some(put.headers), ..PublishOptions::new() };
-        if let Err(e) = self.js.publish_with(&put.subject, put.payload, &options) {
+        if let Err(e) = self.js.publish_with(&put.subject, put.payload, &with_headers(put.headers)) {
             self.purge_chunks(&put.info.nuid);
             return Err(e);
         }
@@ -88,7 +81,7 @@ impl<T: Client> ObjectStore<T> {
     }
 
     fn put_chunks(&self, writer: &mut ObjectWriter, data: &mut impl Read) -> Result<(), Error> {
-        let mut window = self.js.publish_window(PUT_WINDOW);
+        let mut window = self.js.publish_window(OBJECT_PUT_WINDOW);
         let mut buf = vec![0u8; writer.chunk_size()];
         loop {
             let n = read_full(data, &mut buf).map_err(|e| read_error(writer.name(), &e))?;
@@ -108,30 +101,19 @@ impl<T: Client> ObjectStore<T> {
 
     fn purge_chunks(&self, nuid: &str) {
         // Best effort: chunks left behind only take space.
-        let request = PurgeRequest { filter: object::chunk_subject(&self.bucket, nuid), ..PurgeRequest::default() };
-        let _ = self.js.purge_stream(&self.stream, &request);
+        let _ = self.js.purge_stream(&self.stream, &chunks_purge(&self.bucket, nuid));
     }
 
     /// The latest meta of `name`, a delete marker included.
     fn meta(&self, name: &str) -> Result<ObjectInfo, Error> {
         object::validate_name(name)?;
         let call = self.js.api.direct_get_last(&self.stream, &object::meta_subject(&self.bucket, name))?;
-        match self.js.call(&call) {
-            Ok(msg) => Ok(object::info_from_meta(&msg.payload, Some(msg.time))?),
-            Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message) => {
-                Err(JetStreamError::ObjectNotFound { name: name.to_owned() }.into())
-            }
-            Err(e) => Err(e),
-        }
+        object_meta(name, self.js.call(&call))
     }
 
     /// The info of `name`; [`JetStreamError::ObjectNotFound`] when there is none or it was deleted.
     pub fn info(&self, name: &str) -> Result<ObjectInfo, Error> {
-        let info = self.meta(name)?;
-        if info.deleted {
-            return Err(JetStreamError::ObjectNotFound { name: name.to_owned() }.into());
-        }
-        Ok(info)
+        live_object(self.meta(name)?)
     }
 
     /// Reads `name`: a reader that yields its content and fails with [`JetStreamError::ObjectCorrupt`] (as an
@@ -141,12 +123,9 @@ impl<T: Client> ObjectStore<T> {
         let chunks = if info.chunks == 0 {
             None
         } else {
-            let config = OrderedConfig {
-                filter_subjects: vec![object::chunk_subject(&self.bucket, &info.nuid)],
-                ..OrderedConfig::default()
-            };
+            let (config, consume) = chunks_consumer(&self.bucket, &info.nuid);
             let mut ordered = self.js.ordered(&self.stream, config)?;
-            ordered.consume = ConsumeConfig { max_bytes: Some(READ_AHEAD), ..ConsumeConfig::default() };
+            ordered.consume = consume;
             Some(ordered)
         };
         Ok(ObjectReader { verifier: Some(ObjectVerifier::new(info)), chunks, current: Bytes::new() })
@@ -164,21 +143,14 @@ impl<T: Client> ObjectStore<T> {
     pub fn delete(&self, name: &str) -> Result<(), Error> {
         let info = self.info(name)?;
         let marker = object::deleted(&info);
-        let options = PublishOptions { headers: Some(marker.headers), ..PublishOptions::new() };
-        self.js.publish_with(&marker.subject, marker.payload, &options)?;
+        self.js.publish_with(&marker.subject, marker.payload, &with_headers(marker.headers))?;
         self.purge_chunks(&info.nuid);
         Ok(())
     }
 
     /// Every object in the store (deleted ones left out), in the order they were last written.
     pub fn list(&self) -> Result<Vec<ObjectInfo>, Error> {
-        let filter = object::meta_filter(&self.bucket);
-        let config = OrderedConfig {
-            filter_subjects: vec![filter],
-            deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
-            ..OrderedConfig::default()
-        };
-        let mut ordered = self.js.ordered(&self.stream, config)?;
+        let mut ordered = self.js.ordered(&self.stream, objects_consumer(&self.bucket))?;
         let (mut out, mut seen) = (Vec::new(), 0u64);
         // The first consumer's pending count says how many meta messages there are: the last of each name.
         while ordered.initial_pending().is_none_or(|pending| seen < pending) {

@@ -1,0 +1,260 @@
+//! The object store on an async client (ADR-20): the same as [`crate::blocking`]'s, with `.await`. A put takes
+//! a `Stream` of byte blocks (any sizes; they are cut into chunks), a get is a `Stream` of verified blocks.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+
+use super::{AsyncContext, AsyncOrdered};
+use crate::common::{
+    chunks_consumer, chunks_purge, live_object, object_meta, objects_consumer, with_headers, OBJECT_PUT_WINDOW,
+};
+use crate::error::{Error, JetStreamError};
+use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
+use crate::object::{self, ObjectVerifier, ObjectWriter};
+use nats_client::seam::AsyncClient;
+
+impl<T: AsyncClient> AsyncContext<T> {
+    /// Creates an object store (a stream `OBJ_<bucket>`).
+    pub async fn create_object_store(&self, config: &ObjectStoreConfig) -> Result<AsyncObjectStore<T>, Error> {
+        let info = self.create_stream(&config.to_stream_config()?).await?;
+        Ok(AsyncObjectStore { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+    }
+
+    /// Binds to an existing store; fails with 10059 ("stream not found") when there is none.
+    pub async fn object_store(&self, bucket: &str) -> Result<AsyncObjectStore<T>, Error> {
+        crate::api::validate_bucket(bucket)?;
+        let stream = object::stream_name(bucket);
+        ObjectStoreStatus::from_stream_info(self.stream_info(&stream).await?)?;
+        Ok(AsyncObjectStore { js: self.clone(), bucket: bucket.to_owned(), stream })
+    }
+
+    /// Deletes a store and every object in it.
+    pub async fn delete_object_store(&self, bucket: &str) -> Result<bool, Error> {
+        crate::api::validate_bucket(bucket)?;
+        self.delete_stream(&object::stream_name(bucket)).await
+    }
+}
+
+/// An object store on an async client.
+#[derive(Debug, Clone)]
+pub struct AsyncObjectStore<T> {
+    js: AsyncContext<T>,
+    bucket: String,
+    stream: String,
+}
+
+impl<T: AsyncClient> AsyncObjectStore<T> {
+    /// The store's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Stores what `data` yields under `meta.name` (see [`crate::blocking::ObjectStore::put`]); an `Err` item
+    /// ends the put, leaving the previous version.
+    pub async fn put<S>(&self, meta: ObjectMeta, mut data: S) -> Result<ObjectInfo, Error>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+    {
+        let inbox = self.js.client.new_inbox();
+        let mut writer = ObjectWriter::new(&self.bucket, meta, crate::common::nuid_of(&inbox))?;
+        let previous = self.meta(writer.name()).await.ok();
+        if let Err(e) = self.put_chunks(&mut writer, &mut data).await {
+            self.purge_chunks(writer.nuid()).await;
+            return Err(e);
+        }
+        let put = writer.finish();
+        if let Err(e) = self.js.publish_with(&put.subject, put.payload, &with_headers(put.headers)).await {
+            self.purge_chunks(&put.info.nuid).await;
+            return Err(e);
+        }
+        if let Some(old) = previous.filter(|old| old.nuid != put.info.nuid) {
+            self.purge_chunks(&old.nuid).await;
+        }
+        Ok(put.info)
+    }
+
+    /// [`put`](Self::put) of bytes in memory, under `name`.
+    pub async fn put_bytes(&self, name: &str, data: impl Into<Bytes>) -> Result<ObjectInfo, Error> {
+        let data = data.into();
+        let mut once = Some(Ok(data));
+        let blocks = futures_stream(move || once.take());
+        self.put(ObjectMeta::new(name), blocks).await
+    }
+
+    async fn put_chunks<S>(&self, writer: &mut ObjectWriter, data: &mut S) -> Result<(), Error>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+    {
+        let mut window = self.js.publish_window(OBJECT_PUT_WINDOW);
+        let size = writer.chunk_size();
+        let mut pending = BytesMut::new();
+        let mut ended = false;
+        while !ended || !pending.is_empty() {
+            while !ended && pending.len() < size {
+                match poll_fn(|cx| Pin::new(&mut *data).poll_next(cx)).await {
+                    Some(Ok(block)) => pending.extend_from_slice(&block),
+                    Some(Err(e)) => {
+                        let reason = format!("reading object {:?}: {e}", writer.name());
+                        return Err(JetStreamError::InvalidConfig { reason }.into());
+                    }
+                    None => ended = true,
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let chunk = pending.split_to(pending.len().min(size)).freeze();
+            writer.add_chunk(&chunk);
+            if let Some(ack) = window.publish(writer.chunk_subject(), chunk).await? {
+                ack?;
+            }
+        }
+        window.wait_all().await.into_iter().try_for_each(|ack| ack.map(drop))
+    }
+
+    async fn purge_chunks(&self, nuid: &str) {
+        // Best effort: chunks left behind only take space.
+        let _ = self.js.purge_stream(&self.stream, &chunks_purge(&self.bucket, nuid)).await;
+    }
+
+    /// The latest meta of `name`, a delete marker included.
+    async fn meta(&self, name: &str) -> Result<ObjectInfo, Error> {
+        object::validate_name(name)?;
+        let call = self.js.api.direct_get_last(&self.stream, &object::meta_subject(&self.bucket, name))?;
+        object_meta(name, self.js.call(&call).await)
+    }
+
+    /// The info of `name`; [`JetStreamError::ObjectNotFound`] when there is none or it was deleted.
+    pub async fn info(&self, name: &str) -> Result<ObjectInfo, Error> {
+        live_object(self.meta(name).await?)
+    }
+
+    /// Reads `name`: a `Stream` of its content in blocks, verified (see [`AsyncObjectReader`]).
+    pub async fn get(&self, name: &str) -> Result<AsyncObjectReader<T>, Error> {
+        let info = self.info(name).await?;
+        let chunks = if info.chunks == 0 {
+            None
+        } else {
+            let (config, consume) = chunks_consumer(&self.bucket, &info.nuid);
+            let mut ordered = self.js.ordered(&self.stream, config).await?;
+            ordered.consume = consume;
+            Some(ordered)
+        };
+        Ok(AsyncObjectReader { verifier: Some(ObjectVerifier::new(info)), chunks })
+    }
+
+    /// The whole content of `name`, verified.
+    pub async fn get_bytes(&self, name: &str) -> Result<Vec<u8>, Error> {
+        let mut reader = self.get(name).await?;
+        let mut out = Vec::with_capacity(usize::try_from(reader.info().map_or(0, |i| i.size)).unwrap_or(0));
+        while let Some(block) = reader.next().await {
+            out.extend_from_slice(&block?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes `name`: a delete marker replaces its meta, then its chunks are purged.
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        let info = self.info(name).await?;
+        let marker = object::deleted(&info);
+        self.js.publish_with(&marker.subject, marker.payload, &with_headers(marker.headers)).await?;
+        self.purge_chunks(&info.nuid).await;
+        Ok(())
+    }
+
+    /// Every object in the store (deleted ones left out), in the order they were last written.
+    pub async fn list(&self) -> Result<Vec<ObjectInfo>, Error> {
+        let mut ordered = self.js.ordered(&self.stream, objects_consumer(&self.bucket)).await?;
+        let (mut out, mut seen) = (Vec::new(), 0u64);
+        while ordered.initial_pending().is_none_or(|pending| seen < pending) {
+            if let Some(msg) = poll_fn(|cx| ordered.poll_step(cx)).await? {
+                seen += 1;
+                let info = object::info_from_meta(msg.payload(), msg.metadata().ok().map(|m| m.timestamp))?;
+                if !info.deleted {
+                    out.push(info);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The store's status.
+    pub async fn status(&self) -> Result<ObjectStoreStatus, Error> {
+        Ok(ObjectStoreStatus::from_stream_info(self.js.stream_info(&self.stream).await?)?)
+    }
+}
+
+/// An object being read: a `Stream` of its content in blocks (one per stored chunk), ending after the last
+/// one once size, chunk count and digest are checked; a mismatch is a final
+/// [`JetStreamError::ObjectCorrupt`] item.
+#[derive(Debug)]
+pub struct AsyncObjectReader<T: AsyncClient> {
+    /// `None` once the content was checked.
+    verifier: Option<ObjectVerifier>,
+    /// The chunks' ordered consumer; `None` for an empty object.
+    chunks: Option<AsyncOrdered<T>>,
+}
+
+impl<T: AsyncClient> AsyncObjectReader<T> {
+    /// The object's info, until the content has been read and checked.
+    pub fn info(&self) -> Option<&ObjectInfo> {
+        self.verifier.as_ref().map(ObjectVerifier::info)
+    }
+
+    /// The next block of content; `None` after the last (and its check).
+    pub async fn next(&mut self) -> Option<Result<Bytes, Error>> {
+        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<T: AsyncClient> Stream for AsyncObjectReader<T> {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(verifier) = this.verifier.as_mut() else { return Poll::Ready(None) };
+        if verifier.is_complete() {
+            this.chunks = None;
+            let checked = this.verifier.take().map(ObjectVerifier::finish);
+            return Poll::Ready(checked.and_then(Result::err).map(|e| Err(e.into())));
+        }
+        let Some(ordered) = this.chunks.as_mut() else { return Poll::Ready(None) };
+        loop {
+            if ordered.resets() == 0 {
+                if let Some(Err(e)) = ordered.initial_pending().map(|stored| verifier.check_stored(stored)) {
+                    this.verifier = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            match ordered.poll_step(cx) {
+                Poll::Ready(Ok(Some(msg))) => {
+                    let data = msg.message.payload_bytes();
+                    if let Err(e) = verifier.add_chunk(&data) {
+                        this.verifier = None;
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A `Stream` of what `next` gives, never pending.
+fn futures_stream<I>(next: impl FnMut() -> Option<I> + Unpin) -> impl Stream<Item = I> + Unpin {
+    struct FromFn<F>(F);
+    impl<I, F: FnMut() -> Option<I> + Unpin> Stream for FromFn<F> {
+        type Item = I;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<I>> {
+            Poll::Ready((self.0)())
+        }
+    }
+    FromFn(next)
+}
