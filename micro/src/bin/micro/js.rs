@@ -28,9 +28,11 @@ use self::show::{
 use super::{headers, parse_duration, print_table, Cli};
 
 mod kv;
+mod object;
 mod show;
 
 pub(super) use self::kv::{kv, KvCommand};
+pub(super) use self::object::{object, ObjectCommand};
 
 #[derive(Subcommand)]
 pub(super) enum StreamCommand {
@@ -214,6 +216,7 @@ enum About<'a> {
     Message(&'a str, u64),
     Subject(&'a str),
     Bucket(&'a str),
+    Store(&'a str),
 }
 
 impl std::fmt::Display for About<'_> {
@@ -225,6 +228,7 @@ impl std::fmt::Display for About<'_> {
             About::Message(s, seq) => write!(f, "message {seq} of stream {s}"),
             About::Subject(s) => write!(f, "publish to {s}"),
             About::Bucket(b) => write!(f, "bucket {b}"),
+            About::Store(b) => write!(f, "object store {b}"),
         }
     }
 }
@@ -235,6 +239,7 @@ fn explain(about: About<'_>) -> impl Fn(Error) -> String + '_ {
         let code = e.jetstream().and_then(JetStreamError::error_code);
         match (code, about) {
             (Some(ErrorCode::StreamNotFound), About::Bucket(b)) => return format!("bucket {b} not found"),
+            (Some(ErrorCode::StreamNotFound), About::Store(b)) => return format!("object store {b} not found"),
             (Some(ErrorCode::StreamNotFound), About::Stream(s) | About::Consumer(s, _) | About::Message(s, _)) => {
                 return format!("stream {s} not found")
             }

@@ -128,6 +128,9 @@ enum Command {
     /// Key/Value buckets: add, put, get, del, history, watch, ls, info, rm.
     #[command(subcommand)]
     Kv(js::KvCommand),
+    /// Object stores: add, put, get, ls, info, rm.
+    #[command(subcommand)]
+    Object(js::ObjectCommand),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -337,6 +340,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         Command::Js(c) => js::js(cli, &client, c)?,
         Command::Consumer(c) => js::consumer(cli, &client, c)?,
         Command::Kv(c) => js::kv(cli, &client, c)?,
+        Command::Object(c) => js::object(cli, &client, c)?,
     }
     Ok(())
 }
