@@ -306,3 +306,68 @@ mod asynch {
         });
     }
 }
+
+/// Objects written by this store read back with another client's object store (nats-py's), and the other
+/// way round: the same subjects, meta JSON, chunking and digest.
+mod interop {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    use nats_jetstream::blocking::Context;
+
+    use super::*;
+
+    /// The Python with nats-py that `scripts/setup` installs (`.tools/venv`), else `python3` if it has nats-py.
+    fn python() -> Option<PathBuf> {
+        let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python");
+        [venv, PathBuf::from("python3")]
+            .into_iter()
+            .find(|p| Command::new(p).args(["-c", "import nats"]).output().is_ok_and(|o| o.status.success()))
+    }
+
+    const SCRIPT: &str = r#"
+import asyncio, hashlib, sys
+import nats
+
+async def main(url, bucket, name, data_len):
+    nc = await nats.connect(url)
+    obs = await nc.jetstream().object_store(bucket)
+    got = await obs.get(name)
+    print(len(got.data), hashlib.sha256(got.data).hexdigest(), got.info.chunks)
+    data = bytes((i * 7919 + 3) % 251 for i in range(int(data_len)))
+    await obs.put("from-python", data)
+    await nc.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"#;
+
+    #[test]
+    fn nats_py_reads_our_objects_and_we_read_theirs() {
+        let Some(python) = python() else {
+            eprintln!("skipped: no Python with nats-py (run scripts/setup, which installs it into .tools/venv)");
+            return;
+        };
+        let server = js_server(ServerVersion::Current);
+        let js = Context::new(nats_blocking::connect(&server.url()).expect("connect"));
+        let store = js.create_object_store(&ObjectStoreConfig::new("interop")).expect("create store");
+        let ours = content(300_000, 9);
+        store.put(ObjectMeta::new("from-rust.bin"), &ours[..]).expect("put");
+        let theirs_len = 200_000;
+        let out = Command::new(&python)
+            .args(["-c", SCRIPT, &server.url(), "interop", "from-rust.bin", &theirs_len.to_string()])
+            .output()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "nats-py failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let fields: Vec<&str> = stdout.split_whitespace().collect();
+        let hex: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&ours).iter().map(|b| format!("{b:02x}")).collect()
+        };
+        assert_eq!(fields, [ours.len().to_string().as_str(), hex.as_str(), "3"], "nats-py read what we wrote");
+        let expected: Vec<u8> = (0..theirs_len).map(|i| ((i * 7919 + 3) % 251) as u8).collect();
+        let info = store.info("from-python").expect("their object's info");
+        assert_eq!(info.size, theirs_len as u64);
+        assert_eq!(store.get_bytes("from-python").expect("we read what nats-py wrote, digest checked"), expected);
+    }
+}
