@@ -42,7 +42,7 @@ use crate::common::binding::*;
 use nats_client::seam::{deadline_after, sleep_until, AsyncClient, Timer};
 
 pub use kv::{AsyncStore, AsyncWatch};
-pub use object::{AsyncObjectReader, AsyncObjectStore};
+pub use object::{AsyncObjectReader, AsyncObjectStore, AsyncObjectWatch};
 pub use publish::AsyncPublishWindow;
 pub use pull::{AsyncMessages, AsyncOrdered, AsyncPullHandle};
 

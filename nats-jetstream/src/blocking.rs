@@ -30,7 +30,7 @@ mod publish;
 mod pull;
 
 pub use kv::{Store, Watch};
-pub use object::{ObjectReader, ObjectStore};
+pub use object::{ObjectReader, ObjectStore, ObjectWatch};
 pub use publish::PublishWindow;
 pub use pull::{Messages, Ordered, PullHandle};
 

@@ -99,11 +99,12 @@ pub(crate) const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
 /// The subjects every Key/Value stream stores under: what lists the buckets.
 pub(crate) const KV_STREAMS_SUBJECT: &str = "$KV.*.>";
 
-/// What a Key/Value watch yields.
+/// What a watch yields: of a Key/Value bucket ([`Entry`]), or of an object store
+/// ([`ObjectInfo`](crate::model::ObjectInfo), delete markers included).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Watched {
-    /// An entry (a put, or a delete or purge marker).
-    Entry(Entry),
+pub enum Watched<T = Entry> {
+    /// An entry (a put, or a delete or purge marker), or an object's latest info.
+    Entry(T),
     /// Every entry that existed when the watch started has been yielded; what follows is new.
     InitialDone,
 }
@@ -271,21 +272,44 @@ pub(crate) fn watch_entry(bucket: &str, m: Message) -> Option<Entry> {
 }
 
 /// A watch's bookkeeping on top of its ordered consumer: when the initial data is done, and the marker
-/// saying so.
+/// saying so. `T` is what each message is read as, with the count of messages pending after it.
 #[derive(Debug)]
-pub(crate) struct WatchState {
+pub(crate) struct WatchState<T = Entry> {
     bucket: String,
     tracker: Option<kv::WatchTracker>,
-    queued: Option<Watched>,
+    queued: Option<Watched<T>>,
+    decode: fn(&str, Message) -> Option<(T, u64)>,
 }
 
-impl WatchState {
+impl WatchState<Entry> {
+    /// A Key/Value watch of `bucket`.
     pub(crate) fn new(bucket: String) -> Self {
-        Self { bucket, tracker: None, queued: None }
+        Self::with(bucket, |bucket, m| {
+            let entry = watch_entry(bucket, m)?;
+            let delta = entry.delta;
+            Some((entry, delta))
+        })
+    }
+}
+
+impl WatchState<crate::model::ObjectInfo> {
+    /// An object store watch: each meta message read as its object's info (a broken one is skipped).
+    pub(crate) fn objects(bucket: String) -> Self {
+        Self::with(bucket, |_, m| {
+            let meta = m.reply().and_then(|r| r.as_str()).and_then(|r| AckMetadata::parse(r).ok())?;
+            let info = crate::object::info_from_meta(m.payload(), Some(meta.timestamp)).ok()?;
+            Some((info, meta.pending))
+        })
+    }
+}
+
+impl<T> WatchState<T> {
+    fn with(bucket: String, decode: fn(&str, Message) -> Option<(T, u64)>) -> Self {
+        Self { bucket, tracker: None, queued: None, decode }
     }
 
     /// What is owed before the next step (the marker after the last initial entry).
-    pub(crate) fn take_queued(&mut self) -> Option<Watched> {
+    pub(crate) fn take_queued(&mut self) -> Option<Watched<T>> {
         self.queued.take()
     }
 
@@ -295,7 +319,7 @@ impl WatchState {
         &mut self,
         initial_pending: Option<u64>,
         step: Result<Option<Message>, Error>,
-    ) -> Option<Result<Watched, Error>> {
+    ) -> Option<Result<Watched<T>, Error>> {
         // The first consumer's create reply tells how much initial data there is.
         if self.tracker.is_none() {
             if let Some(pending) = initial_pending {
@@ -305,7 +329,7 @@ impl WatchState {
                 if now {
                     // Keep what this step produced for after the marker.
                     match step {
-                        Ok(Some(m)) => self.queued = watch_entry(&self.bucket, m).map(Watched::Entry),
+                        Ok(Some(m)) => self.queued = (self.decode)(&self.bucket, m).map(|(e, _)| Watched::Entry(e)),
                         Err(e) => return Some(Err(e)),
                         Ok(None) => {}
                     }
@@ -315,9 +339,9 @@ impl WatchState {
         }
         match step {
             Ok(Some(message)) => {
-                let entry = watch_entry(&self.bucket, message)?;
+                let (entry, delta) = (self.decode)(&self.bucket, message)?;
                 if let Some(tracker) = self.tracker.as_mut() {
-                    if tracker.on_entry(entry.delta) {
+                    if tracker.on_entry(delta) {
                         self.queued = Some(Watched::InitialDone);
                     }
                 }
@@ -362,6 +386,11 @@ pub(crate) fn nuid_of(inbox: &str) -> &str {
 /// The purge of one object version's chunks.
 pub(crate) fn chunks_purge(bucket: &str, nuid: &str) -> crate::model::PurgeRequest {
     crate::model::PurgeRequest { filter: crate::object::chunk_subject(bucket, nuid), ..Default::default() }
+}
+
+/// The purge of an object name's meta message (after a rename).
+pub(crate) fn meta_purge(bucket: &str, name: &str) -> crate::model::PurgeRequest {
+    crate::model::PurgeRequest { filter: crate::object::meta_subject(bucket, name), ..Default::default() }
 }
 
 /// A publish carrying `headers` (an object's meta, with its rollup).

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::JetStreamError;
 use crate::kv::ROLLUP;
-use crate::model::{ObjectInfo, ObjectMeta};
+use crate::model::{ObjectInfo, ObjectLink, ObjectMeta, ObjectOptions};
 
 /// The prefix of every object store's stream name.
 pub const STREAM_PREFIX: &str = "OBJ_";
@@ -169,8 +169,66 @@ pub fn deleted(info: &ObjectInfo) -> FinishedPut {
     marker.size = 0;
     marker.chunks = 0;
     marker.digest.clear();
-    let payload = Bytes::from(serde_json::to_vec(&marker).unwrap_or_default());
-    FinishedPut { subject: meta_subject(&info.bucket, &info.meta.name), headers: rollup(), payload, info: marker }
+    meta_message(marker)
+}
+
+/// The meta message of `current` with its descriptive fields replaced by `meta` (name, description, headers,
+/// metadata), its content and options kept: a rename when the name differs.
+pub fn updated(current: &ObjectInfo, meta: ObjectMeta) -> Result<FinishedPut, JetStreamError> {
+    validate_name(&meta.name)?;
+    let mut info = current.clone();
+    let options = info.meta.options.take();
+    info.meta = ObjectMeta { options, ..meta };
+    Ok(meta_message(info))
+}
+
+/// The meta message of a link named `name` in `bucket` to the object `target` (which must be neither deleted
+/// nor a link itself), or to the whole store `target.bucket` when `target.meta.name` is empty.
+pub fn link(bucket: &str, name: &str, nuid: &str, target: &ObjectInfo) -> Result<FinishedPut, JetStreamError> {
+    crate::api::validate_bucket(bucket)?;
+    validate_name(name)?;
+    if target.deleted {
+        return Err(JetStreamError::ObjectNotFound { name: target.meta.name.clone() });
+    }
+    if target.link().is_some() {
+        return Err(JetStreamError::InvalidObjectName {
+            name: name.to_owned(),
+            reason: "a link cannot point to a link",
+        });
+    }
+    let link = ObjectLink { bucket: target.bucket.clone(), name: target.meta.name.clone() };
+    let meta = ObjectMeta {
+        options: Some(ObjectOptions { link: Some(link), ..ObjectOptions::default() }),
+        ..ObjectMeta::new(name)
+    };
+    Ok(meta_message(ObjectInfo { meta, bucket: bucket.to_owned(), nuid: nuid.to_owned(), ..ObjectInfo::default() }))
+}
+
+/// The object a link names; a link to a whole store cannot be read as an object.
+pub fn link_target<'a>(info: &ObjectInfo, link: &'a ObjectLink) -> Result<&'a str, JetStreamError> {
+    if link.name.is_empty() {
+        return Err(JetStreamError::InvalidObjectName {
+            name: info.meta.name.clone(),
+            reason: "a link to a whole store has no content to read",
+        });
+    }
+    Ok(&link.name)
+}
+
+/// A store as the target of a link (see [`link`]).
+pub fn store_as_target(bucket: &str) -> ObjectInfo {
+    ObjectInfo { bucket: bucket.to_owned(), ..ObjectInfo::default() }
+}
+
+/// The error of a name that is taken (by an object that is not a link, for a link or a rename).
+pub fn name_taken(name: &str) -> JetStreamError {
+    JetStreamError::InvalidObjectName { name: name.to_owned(), reason: "an object of that name exists" }
+}
+
+/// An info as its meta message (with the rollup that keeps one per name).
+fn meta_message(info: ObjectInfo) -> FinishedPut {
+    let payload = Bytes::from(serde_json::to_vec(&info).unwrap_or_default());
+    FinishedPut { subject: meta_subject(&info.bucket, &info.meta.name), headers: rollup(), payload, info }
 }
 
 /// Reads an object's info from its meta message (its time is the object's modification time).
@@ -279,6 +337,23 @@ mod tests {
         assert!(marker.info.deleted && marker.info.size == 0 && marker.info.digest.is_empty());
         assert_eq!(marker.subject, meta_subject("b", "gone"));
         assert!(String::from_utf8(marker.payload.to_vec()).unwrap().contains(r#""deleted":true"#));
+    }
+
+    #[test]
+    fn links_and_updates_keep_what_they_must() {
+        let mut w = ObjectWriter::new("b", ObjectMeta::new("target"), "N1").unwrap();
+        w.add_chunk(b"data");
+        let target = w.finish().info;
+        let l = link("b2", "alias", "N2", &target).unwrap();
+        assert_eq!(l.info.link(), Some(&ObjectLink { bucket: "b".into(), name: "target".into() }));
+        assert_eq!((l.info.size, l.info.chunks, l.subject.as_str()), (0, 0, "$O.b2.M.YWxpYXM="));
+        assert!(link("b2", "again", "N3", &l.info).is_err(), "no link to a link");
+        assert!(link("b2", "x", "N3", &deleted(&target).info).is_err(), "no link to a deleted object");
+        let renamed = updated(&target, ObjectMeta { description: "d".into(), ..ObjectMeta::new("new") }).unwrap();
+        assert_eq!((renamed.info.name(), renamed.info.size, renamed.info.nuid.as_str()), ("new", 4, "N1"));
+        assert_eq!(renamed.info.digest, target.digest);
+        assert_eq!(renamed.subject, meta_subject("b", "new"));
+        assert!(updated(&target, ObjectMeta::new("")).is_err());
     }
 
     #[test]

@@ -168,6 +168,58 @@ mod blocking {
         assert_eq!(store.status().unwrap().info.state.messages, messages, "the new chunks were purged");
     }
 
+    fn links_renames_watch_and_seal(version: ServerVersion) {
+        use nats_jetstream::blocking::Watched;
+        let server = js_server(version);
+        let js = Context::new(nats_blocking::connect(&server.url()).expect("connect"));
+        let docs = js.create_object_store(&memory_store("docs")).expect("create store");
+        let other = js.create_object_store(&memory_store("other")).expect("create store");
+        let target = other.put_bytes("report.pdf", b"the report").expect("put");
+        docs.put_bytes("local", b"here").expect("put");
+
+        // Links: read as their target, in another store too; a store link is not readable as content.
+        let link = docs.add_link("latest", &target).expect("link");
+        assert_eq!(link.link().map(|l| (l.bucket.as_str(), l.name.as_str())), Some(("other", "report.pdf")));
+        assert_eq!(docs.get_bytes("latest").expect("read through the link"), b"the report");
+        assert!(docs.add_link("again", &link).is_err(), "no link to a link");
+        assert!(docs.add_link("local", &target).is_err(), "an object that is not a link is not replaced");
+        docs.add_bucket_link("everything", &other).expect("bucket link");
+        assert!(docs.get_bytes("everything").is_err());
+
+        // Rename: the content stays, the old name is free, a taken name is refused.
+        let renamed = docs
+            .update_meta("local", ObjectMeta { description: "moved".into(), ..ObjectMeta::new("moved") })
+            .expect("rename");
+        assert_eq!((renamed.name(), renamed.meta.description.as_str()), ("moved", "moved"));
+        assert_eq!(docs.get_bytes("moved").expect("get renamed"), b"here");
+        assert!(is_not_found(&docs.info("local").unwrap_err()));
+        assert!(docs.update_meta("moved", ObjectMeta::new("latest")).is_err(), "the name is taken");
+
+        // Watch: the latest of every name, the marker, then changes (delete markers included).
+        let mut watch = docs.watch().expect("watch");
+        let mut initial = Vec::new();
+        while let Watched::Entry(info) = watch.next().expect("never ends").expect("item") {
+            initial.push(info.name().to_owned());
+        }
+        initial.sort();
+        assert_eq!(initial, ["everything", "latest", "moved"]);
+        docs.put_bytes("new", b"1").expect("put");
+        match watch.next().expect("never ends").expect("item") {
+            Watched::Entry(info) => assert_eq!((info.name(), info.size), ("new", 1)),
+            other => panic!("{other:?}"),
+        }
+        docs.delete("new").expect("delete");
+        match watch.next().expect("never ends").expect("item") {
+            Watched::Entry(info) => assert!(info.deleted && info.name() == "new"),
+            other => panic!("{other:?}"),
+        }
+
+        // Seal: no more changes.
+        assert!(docs.seal().expect("seal").sealed);
+        assert!(docs.put_bytes("late", b"x").is_err());
+        assert_eq!(docs.get_bytes("moved").expect("still readable"), b"here");
+    }
+
     macro_rules! on_both_servers {
         ($($name:ident),* $(,)?) => {
             mod current {
@@ -182,7 +234,8 @@ mod blocking {
     on_both_servers!(
         round_trips_replaces_deletes_and_lists,
         a_tampered_chunk_is_a_typed_error,
-        a_failing_source_leaves_the_previous_version
+        a_failing_source_leaves_the_previous_version,
+        links_renames_watch_and_seal
     );
 }
 
@@ -275,6 +328,30 @@ mod asynch {
         assert!(matches!(e.jetstream(), Some(JetStreamError::ObjectCorrupt { .. })), "{e}");
     }
 
+    async fn links_renames_watch_and_seal(version: ServerVersion) {
+        use nats_jetstream::asynch::Watched;
+        let server = js_server(version);
+        let js = AsyncContext::new(nats_tokio::connect(&server.url()).await.expect("connect"));
+        let docs = js.create_object_store(&memory_store("adocs")).await.expect("create store");
+        let target = docs.put_bytes("target", "content").await.expect("put");
+        docs.add_link("alias", &target).await.expect("link");
+        assert_eq!(docs.get_bytes("alias").await.expect("through the link"), b"content");
+        let renamed = docs.update_meta("target", ObjectMeta::new("renamed")).await.expect("rename");
+        assert_eq!(renamed.digest, target.digest);
+        assert!(is_not_found(&docs.info("target").await.unwrap_err()));
+        let mut watch = docs.watch().await.expect("watch");
+        let mut names = Vec::new();
+        while let Watched::Entry(info) = watch.next().await.expect("never ends").expect("item") {
+            names.push(info.name().to_owned());
+        }
+        names.sort();
+        assert_eq!(names, ["alias", "renamed"]);
+        docs.put_bytes("later", "x").await.expect("put");
+        assert!(matches!(watch.next().await, Some(Ok(Watched::Entry(info))) if info.name() == "later"));
+        assert!(docs.seal().await.expect("seal").sealed);
+        assert!(docs.put_bytes("sealed", "x").await.is_err());
+    }
+
     macro_rules! on_both_servers {
         ($($name:ident),* $(,)?) => {
             mod current {
@@ -289,7 +366,8 @@ mod asynch {
     on_both_servers!(
         round_trips_replaces_deletes_and_lists,
         both_bindings_read_each_others_objects,
-        missing_chunks_are_a_typed_error
+        missing_chunks_are_a_typed_error,
+        links_renames_watch_and_seal
     );
 
     /// On smol, with no tokio runtime: the store's waits are the client's (smol's).

@@ -10,7 +10,8 @@ use futures_core::Stream;
 
 use super::{AsyncContext, AsyncOrdered};
 use crate::common::{
-    chunks_consumer, chunks_purge, live_object, object_meta, objects_consumer, with_headers, OBJECT_PUT_WINDOW,
+    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, with_headers, WatchState,
+    Watched, OBJECT_PUT_WINDOW,
 };
 use crate::error::{Error, JetStreamError};
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
@@ -135,7 +136,18 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
 
     /// Reads `name`: a `Stream` of its content in blocks, verified (see [`AsyncObjectReader`]).
     pub async fn get(&self, name: &str) -> Result<AsyncObjectReader<T>, Error> {
-        let info = self.info(name).await?;
+        let mut info = self.info(name).await?;
+        let mut store = self.clone();
+        if let Some(link) = info.link().cloned() {
+            // A link to an object is read as that object (one hop: links never point to links).
+            let target = object::link_target(&info, &link)?.to_owned();
+            store = self.js.object_store(&link.bucket).await?;
+            info = store.info(&target).await?;
+        }
+        store.read(info).await
+    }
+
+    async fn read(&self, info: ObjectInfo) -> Result<AsyncObjectReader<T>, Error> {
         let chunks = if info.chunks == 0 {
             None
         } else {
@@ -185,6 +197,89 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
     /// The store's status.
     pub async fn status(&self) -> Result<ObjectStoreStatus, Error> {
         Ok(ObjectStoreStatus::from_stream_info(self.js.stream_info(&self.stream).await?)?)
+    }
+
+    /// Seals the store: no more puts, deletes or purges, for good.
+    pub async fn seal(&self) -> Result<ObjectStoreStatus, Error> {
+        let mut config = self.js.stream_info(&self.stream).await?.config;
+        config.sealed = true;
+        Ok(ObjectStoreStatus::from_stream_info(self.js.update_stream(&config).await?)?)
+    }
+
+    /// Replaces the name, description, headers and metadata of `name` (see
+    /// [`crate::blocking::ObjectStore::update_meta`]).
+    pub async fn update_meta(&self, name: &str, meta: ObjectMeta) -> Result<ObjectInfo, Error> {
+        let current = self.info(name).await?;
+        let renamed = meta.name != name;
+        if renamed && self.info(&meta.name).await.is_ok() {
+            return Err(object::name_taken(&meta.name).into());
+        }
+        let update = object::updated(&current, meta)?;
+        self.js.publish_with(&update.subject, update.payload, &with_headers(update.headers)).await?;
+        if renamed {
+            let _ = self.js.purge_stream(&self.stream, &meta_purge(&self.bucket, name)).await;
+        }
+        Ok(update.info)
+    }
+
+    /// Adds `name` as a link to the object `target`; reading it reads the target.
+    pub async fn add_link(&self, name: &str, target: &ObjectInfo) -> Result<ObjectInfo, Error> {
+        self.link_to(name, target).await
+    }
+
+    /// Adds `name` as a link to the whole store `target`.
+    pub async fn add_bucket_link(&self, name: &str, target: &AsyncObjectStore<T>) -> Result<ObjectInfo, Error> {
+        self.link_to(name, &object::store_as_target(&target.bucket)).await
+    }
+
+    async fn link_to(&self, name: &str, target: &ObjectInfo) -> Result<ObjectInfo, Error> {
+        if self.info(name).await.is_ok_and(|existing| existing.link().is_none()) {
+            return Err(object::name_taken(name).into());
+        }
+        let inbox = self.js.client.new_inbox();
+        let link = object::link(&self.bucket, name, crate::common::nuid_of(&inbox), target)?;
+        self.js.publish_with(&link.subject, link.payload, &with_headers(link.headers)).await?;
+        Ok(link.info)
+    }
+
+    /// Watches the store (see [`crate::blocking::ObjectStore::watch`]), as a `Stream`.
+    pub async fn watch(&self) -> Result<AsyncObjectWatch<T>, Error> {
+        let ordered = self.js.ordered(&self.stream, objects_consumer(&self.bucket)).await?;
+        Ok(AsyncObjectWatch { ordered, state: WatchState::objects(self.bucket.clone()) })
+    }
+}
+
+/// A watch of an object store, as a `Stream`: see [`AsyncObjectStore::watch`]. It never ends by itself.
+#[derive(Debug)]
+pub struct AsyncObjectWatch<T: AsyncClient> {
+    ordered: AsyncOrdered<T>,
+    state: WatchState<ObjectInfo>,
+}
+
+impl<T: AsyncClient> AsyncObjectWatch<T> {
+    /// The next change (or the initial-data marker).
+    pub async fn next(&mut self) -> Option<Result<Watched<ObjectInfo>, Error>> {
+        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<T: AsyncClient> Stream for AsyncObjectWatch<T> {
+    type Item = Result<Watched<ObjectInfo>, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(queued) = this.state.take_queued() {
+            return Poll::Ready(Some(Ok(queued)));
+        }
+        loop {
+            let step = match this.ordered.poll_step(cx) {
+                Poll::Ready(step) => step.map(|m| m.map(|m| m.message)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if let Some(out) = this.state.on_step(this.ordered.initial_pending(), step) {
+                return Poll::Ready(Some(out));
+            }
+        }
     }
 }
 

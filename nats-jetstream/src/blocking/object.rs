@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use super::{Context, Ordered};
 use crate::common::{
-    chunks_consumer, chunks_purge, live_object, object_meta, objects_consumer, with_headers, OBJECT_PUT_WINDOW,
+    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, with_headers, WatchState,
+    Watched, OBJECT_PUT_WINDOW,
 };
 use crate::error::{Error, JetStreamError};
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
@@ -120,6 +121,11 @@ impl<T: Client> ObjectStore<T> {
     /// `io::Error` of kind `InvalidData`) when what came does not match its size or digest.
     pub fn get(&self, name: &str) -> Result<ObjectReader<T>, Error> {
         let info = self.info(name)?;
+        if let Some(link) = info.link() {
+            // A link to an object is read as that object (one hop: links never point to links).
+            let target = object::link_target(&info, link)?;
+            return self.js.object_store(&link.bucket)?.get(target);
+        }
         let chunks = if info.chunks == 0 {
             None
         } else {
@@ -168,6 +174,80 @@ impl<T: Client> ObjectStore<T> {
     /// The store's status.
     pub fn status(&self) -> Result<ObjectStoreStatus, Error> {
         Ok(ObjectStoreStatus::from_stream_info(self.js.stream_info(&self.stream)?)?)
+    }
+
+    /// Seals the store: no more puts, deletes or purges, for good.
+    pub fn seal(&self) -> Result<ObjectStoreStatus, Error> {
+        let mut config = self.js.stream_info(&self.stream)?.config;
+        config.sealed = true;
+        Ok(ObjectStoreStatus::from_stream_info(self.js.update_stream(&config)?)?)
+    }
+
+    /// Replaces the name, description, headers and metadata of `name` (its content stays). A new name must
+    /// be free; the old name then has no object.
+    pub fn update_meta(&self, name: &str, meta: ObjectMeta) -> Result<ObjectInfo, Error> {
+        let current = self.info(name)?;
+        let renamed = meta.name != name;
+        if renamed && self.info(&meta.name).is_ok() {
+            return Err(object::name_taken(&meta.name).into());
+        }
+        let update = object::updated(&current, meta)?;
+        self.js.publish_with(&update.subject, update.payload, &with_headers(update.headers))?;
+        if renamed {
+            let _ = self.js.purge_stream(&self.stream, &meta_purge(&self.bucket, name));
+        }
+        Ok(update.info)
+    }
+
+    /// Adds `name` as a link to the object `target` (of this store or another); reading it reads the target.
+    /// An existing object of that name that is not a link is not replaced.
+    pub fn add_link(&self, name: &str, target: &ObjectInfo) -> Result<ObjectInfo, Error> {
+        self.link_to(name, target)
+    }
+
+    /// Adds `name` as a link to the whole store `target`.
+    pub fn add_bucket_link(&self, name: &str, target: &ObjectStore<T>) -> Result<ObjectInfo, Error> {
+        self.link_to(name, &object::store_as_target(&target.bucket))
+    }
+
+    fn link_to(&self, name: &str, target: &ObjectInfo) -> Result<ObjectInfo, Error> {
+        if self.info(name).is_ok_and(|existing| existing.link().is_none()) {
+            return Err(object::name_taken(name).into());
+        }
+        let inbox = self.js.client.new_inbox();
+        let link = object::link(&self.bucket, name, crate::common::nuid_of(&inbox), target)?;
+        self.js.publish_with(&link.subject, link.payload, &with_headers(link.headers))?;
+        Ok(link.info)
+    }
+
+    /// Watches the store: the latest info of every object (delete markers included), then
+    /// [`Watched::InitialDone`], then every change as it happens.
+    pub fn watch(&self) -> Result<ObjectWatch<T>, Error> {
+        let ordered = self.js.ordered(&self.stream, objects_consumer(&self.bucket))?;
+        Ok(ObjectWatch { ordered, state: WatchState::objects(self.bucket.clone()) })
+    }
+}
+
+/// A watch of an object store: see [`ObjectStore::watch`].
+#[derive(Debug)]
+pub struct ObjectWatch<T: Client> {
+    ordered: Ordered<T>,
+    state: WatchState<ObjectInfo>,
+}
+
+impl<T: Client> Iterator for ObjectWatch<T> {
+    type Item = Result<Watched<ObjectInfo>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(queued) = self.state.take_queued() {
+            return Some(Ok(queued));
+        }
+        loop {
+            let step = self.ordered.step().map(|m| m.map(|m| m.message));
+            if let Some(out) = self.state.on_step(self.ordered.initial_pending(), step) {
+                return Some(out);
+            }
+        }
     }
 }
 
