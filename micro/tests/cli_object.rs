@@ -61,8 +61,16 @@ fn object_add_put_ls_info_get_rm() {
     assert_eq!(stdout.stdout, "line one\nline two\n");
 
     assert!(micro_quiet(&url, &["object", "rm", "media", "photo.raw"]).stdout.contains("Deleted photo.raw"));
+    let watched = micro_quiet(&url, &["object", "watch", "media", "--count", "2"]);
+    let lines: Vec<&str> = watched.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{watched:?}");
+    assert!(lines.iter().any(|l| l.contains("DEL media > photo.raw")), "{watched:?}");
+    assert!(lines.iter().any(|l| l.contains("PUT media > docs/notes.txt")), "{watched:?}");
     assert_clean_failure(&micro(&url, &["object", "info", "media", "photo.raw"]), &["photo.raw", "not found"]);
     assert_clean_failure(&micro(&url, &["object", "get", "nothing", "x"]), &["object store nothing not found"]);
+    assert!(micro_quiet(&url, &["object", "seal", "media"]).stdout.contains("Sealed object store media"));
+    let out = micro(&url, &["object", "put", "media", notes.to_str().unwrap(), "--name", "late"]);
+    assert_clean_failure(&out, &["object store media"]);
     assert!(micro_quiet(&url, &["object", "rm", "media"]).stdout.contains("Deleted object store media"));
     assert_eq!(micro_quiet(&url, &["object", "ls"]).stdout.trim(), "No object stores");
     let _ = fs::remove_dir_all(&dir);

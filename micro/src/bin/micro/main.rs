@@ -128,7 +128,7 @@ enum Command {
     /// Key/Value buckets: add, put, get, del, history, watch, ls, info, rm.
     #[command(subcommand)]
     Kv(js::KvCommand),
-    /// Object stores: add, put, get, ls, info, rm.
+    /// Object stores: add, put, get, ls, info, rm, watch, seal.
     #[command(subcommand)]
     Object(js::ObjectCommand),
 }

@@ -1,4 +1,5 @@
-//! `micro object`: object stores and their objects, in natscli's words (`nats object add|put|get|ls|info|rm`).
+//! `micro object`: object stores and their objects, in natscli's words (`nats object
+//! add|put|get|ls|info|rm|watch|seal`).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use nats_blocking::Client;
-use nats_jetstream::blocking::ObjectStore;
+use nats_jetstream::blocking::{ObjectStore, Watched};
 use nats_jetstream::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, StorageType};
 
 use super::show::{print_json, size, span, utc};
@@ -70,6 +71,19 @@ pub(crate) enum ObjectCommand {
         bucket: String,
         /// The object.
         name: Option<String>,
+    },
+    /// Print the latest of every object, then every change as it happens (deletes included).
+    Watch {
+        /// The store.
+        bucket: String,
+        /// Exit after COUNT changes (the initial objects included).
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Seal a store: no more changes, for good.
+    Seal {
+        /// The store.
+        bucket: String,
     },
 }
 
@@ -163,6 +177,35 @@ pub(crate) fn object(cli: &Cli, client: &Client, command: &ObjectCommand) -> Res
             store(bucket)?.delete(name).map_err(explain(About::Store(bucket)))?;
             if !js.json {
                 say!("Deleted {name} from store {bucket}");
+            }
+        }
+        ObjectCommand::Watch { bucket, count } => {
+            let watch = store(bucket)?.watch().map_err(explain(About::Store(bucket)))?;
+            let objects = watch.filter_map(|w| match w {
+                Ok(Watched::Entry(info)) => Some(Ok(info)),
+                Ok(Watched::InitialDone) => None,
+                Err(e) => Some(Err(e)),
+            });
+            for info in objects.take(count.unwrap_or(usize::MAX)) {
+                let info = info.map_err(explain(About::Store(bucket)))?;
+                if js.json {
+                    say!("{}", object_json(&info));
+                    continue;
+                }
+                let when = info.modified.map(utc).unwrap_or_default();
+                if info.deleted {
+                    say!("[{when}] DEL {bucket} > {}", info.name());
+                } else {
+                    say!("[{when}] PUT {bucket} > {} ({})", info.name(), size_text(info.size));
+                }
+            }
+        }
+        ObjectCommand::Seal { bucket } => {
+            let status = store(bucket)?.seal().map_err(explain(About::Store(bucket)))?;
+            if js.json {
+                print_json(&status.info);
+            } else {
+                say!("Sealed object store {bucket}");
             }
         }
         ObjectCommand::Rm { bucket, name: None } => {
