@@ -37,6 +37,7 @@ mod kv;
 mod object;
 mod publish;
 mod pull;
+mod push;
 
 use crate::common::binding::*;
 use nats_client::seam::{deadline_after, sleep_until, AsyncClient, Timer};
@@ -45,6 +46,7 @@ pub use kv::{AsyncStore, AsyncWatch};
 pub use object::{AsyncObjectReader, AsyncObjectStore, AsyncObjectWatch};
 pub use publish::AsyncPublishWindow;
 pub use pull::{AsyncMessages, AsyncOrdered, AsyncPullHandle};
+pub use push::AsyncPushMessages;
 
 pub use crate::common::{Watched, DEFAULT_TIMEOUT};
 

@@ -28,11 +28,13 @@ mod kv;
 mod object;
 mod publish;
 mod pull;
+mod push;
 
 pub use kv::{Store, Watch};
 pub use object::{ObjectReader, ObjectStore, ObjectWatch};
 pub use publish::PublishWindow;
 pub use pull::{Messages, Ordered, PullHandle};
+pub use push::PushMessages;
 
 pub use crate::common::{Watched, DEFAULT_TIMEOUT};
 

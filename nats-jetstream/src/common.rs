@@ -436,3 +436,22 @@ pub(crate) fn objects_consumer(bucket: &str) -> OrderedConfig {
         ..Default::default()
     }
 }
+
+/// A push consumer's config as created, and the queue group its subscription joins.
+pub(crate) struct PushSetup {
+    pub(crate) config: crate::model::ConsumerConfig,
+    pub(crate) queue: Option<String>,
+}
+
+/// Completes a push consumer's config: a deliver subject from `inbox` when it has none, and a name from it
+/// for an ephemeral consumer (the API needs one).
+pub(crate) fn push_setup(mut config: crate::model::ConsumerConfig, mut inbox: impl FnMut() -> String) -> PushSetup {
+    if config.deliver_subject.is_empty() {
+        config.deliver_subject = inbox();
+    }
+    if config.name.is_empty() && config.durable_name.is_empty() {
+        config.name = format!("push_{}", nuid_of(&inbox()));
+    }
+    let queue = (!config.deliver_group.is_empty()).then(|| config.deliver_group.clone());
+    PushSetup { config, queue }
+}

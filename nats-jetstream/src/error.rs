@@ -270,6 +270,9 @@ pub enum JetStreamError {
         /// The name asked for.
         name: String,
     },
+    /// Nothing came on a push consumer's deliver subject for two heartbeat intervals: the consumer (or its
+    /// server) may be gone. The consumer's messages go on if it comes back.
+    MissedHeartbeats,
     /// What was read of an object does not match its info: its size, chunk count or SHA-256 digest. The
     /// content must not be trusted.
     ObjectCorrupt {
@@ -297,6 +300,7 @@ impl fmt::Display for JetStreamError {
             Self::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
             Self::InvalidObjectName { name, reason } => write!(f, "invalid object name {name:?}: {reason}"),
             Self::ObjectNotFound { name } => write!(f, "object {name:?} not found"),
+            Self::MissedHeartbeats => f.write_str("missed heartbeats: nothing from the consumer for two intervals"),
             Self::ObjectCorrupt { name, reason } => write!(f, "object {name:?} is corrupt: {reason}"),
         }
     }

@@ -46,4 +46,5 @@ pub mod model;
 pub mod object;
 pub mod ordered;
 pub mod pull;
+pub mod push;
 pub mod status;
