@@ -393,3 +393,22 @@ fn kv_watch_prints_the_latest_value_then_changes() {
     assert_eq!(out.stdout.lines().filter(|l| l.contains(" w > ")).count(), 2, "{out:?}");
     assert_usage_error(&micro(&url, &["kv", "watch"]), "BUCKET");
 }
+
+#[test]
+fn consumer_add_makes_a_push_consumer_with_deliver_subject_group_and_heartbeat() {
+    let server = jetstream_server();
+    let url = server.url();
+    micro_quiet(&url, &["stream", "add", "PUSHED", "--subjects", "pushed.>", "--storage", "memory"]);
+    let args = ["consumer", "add", "PUSHED", "watcher", "--deliver-subject", "to.watchers", "--deliver-group", "w"];
+    let out = micro_quiet(&url, &[&args[..], &["--heartbeat", "2s", "--flow-control"]].concat());
+    assert!(out.stdout.contains("Kind: push, durable"), "{out:?}");
+    assert!(out.stdout.contains("Deliver To: to.watchers, group w"), "{out:?}");
+    assert!(out.stdout.contains("Heartbeat: 2s, flow control"), "{out:?}");
+    let info = micro_json(&url, &["consumer", "info", "PUSHED", "watcher"]);
+    assert_eq!(info["config"]["deliver_subject"], "to.watchers");
+    assert_eq!(info["config"]["deliver_group"], "w");
+    assert_eq!(info["config"]["flow_control"], true);
+    assert_eq!(info["config"]["idle_heartbeat"], 2_000_000_000u64);
+    // A group or a heartbeat makes sense only for a push consumer.
+    assert_usage_error(&micro(&url, &["consumer", "add", "PUSHED", "x", "--deliver-group", "w"]), "--deliver-subject");
+}

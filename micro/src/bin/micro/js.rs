@@ -29,6 +29,7 @@ use super::{headers, parse_duration, print_table, Cli};
 
 mod kv;
 mod object;
+mod push;
 mod show;
 
 pub(super) use self::kv::{kv, KvCommand};
@@ -136,6 +137,8 @@ pub(super) enum ConsumerCommand {
         /// Where to start: every message, only new ones, or the last one.
         #[arg(long, value_enum, default_value = "all")]
         deliver: Deliver,
+        #[command(flatten)]
+        push: push::PushArgs,
     },
     /// Show a consumer's configuration and state.
     Info {
@@ -466,8 +469,8 @@ pub(super) fn consumer(cli: &Cli, client: &Client, command: &ConsumerCommand) ->
                 &rows,
             );
         }
-        ConsumerCommand::Add { stream, name, filter, deliver } => {
-            let config = ConsumerConfig {
+        ConsumerCommand::Add { stream, name, filter, deliver, push } => {
+            let mut config = ConsumerConfig {
                 durable_name: name.clone(),
                 ack_policy: AckPolicy::Explicit,
                 filter_subject: filter.clone().unwrap_or_default(),
@@ -478,6 +481,7 @@ pub(super) fn consumer(cli: &Cli, client: &Client, command: &ConsumerCommand) ->
                 },
                 ..ConsumerConfig::named(name)
             };
+            push.apply(&mut config);
             let call = api.create_consumer(stream, &config, CreateAction::Create);
             let (info, raw) = js.raw(call).map_err(explain(About::Consumer(stream, name)))?;
             if js.json {

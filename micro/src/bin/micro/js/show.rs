@@ -92,6 +92,14 @@ pub(super) fn print_consumer(info: &ConsumerInfo) {
     }
     let kind = if c.deliver_subject.is_empty() { "pull" } else { "push" };
     say!("         Kind: {kind}{}", if c.durable_name.is_empty() { "" } else { ", durable" });
+    if kind == "push" {
+        let group = if c.deliver_group.is_empty() { String::new() } else { format!(", group {}", c.deliver_group) };
+        say!("   Deliver To: {}{group}", c.deliver_subject);
+        if !c.idle_heartbeat.is_zero() {
+            let fc = if c.flow_control { ", flow control" } else { "" };
+            say!("    Heartbeat: {}{fc}", span(c.idle_heartbeat));
+        }
+    }
     say!("       Filter: {}", filter_of(c));
     say!("      Deliver: {}", c.deliver_policy);
     let wait = if c.ack_wait.is_zero() { String::new() } else { format!(", wait {}", span(c.ack_wait)) };
