@@ -12,7 +12,7 @@ use crate::ack::{AckMetadata, OwnedAckMetadata};
 use crate::error::Error;
 use crate::error::{ErrorCode, JetStreamError};
 use crate::kv::{self, Entry};
-use crate::model::{DirectGetMessage, StreamInfo, StreamInfoRequest};
+use crate::model::{DirectGetMessage, StreamInfo};
 use crate::ordered::{Delivery, OrderedConfig, OrderedConsumer, ResetReason};
 use crate::pull::{FetchEnd, PullEvent};
 
@@ -243,24 +243,25 @@ pub(crate) fn direct_entry(bucket: &str, reply: Result<DirectGetMessage, Error>)
     }
 }
 
-/// The stream info request listing a bucket's subjects.
-pub(crate) fn keys_request(bucket: &str) -> StreamInfoRequest {
-    StreamInfoRequest { subjects_filter: crate::api::kv_stream_subjects(bucket), ..StreamInfoRequest::default() }
+/// The keys with a value among the latest entries of every key, sorted.
+pub(crate) fn live_keys(latest: Vec<Entry>) -> Vec<String> {
+    let mut keys: Vec<String> = latest.into_iter().filter(|e| !e.operation.is_marker()).map(|e| e.key).collect();
+    keys.sort();
+    keys
 }
 
-/// The keys a bucket's stream holds a message for (values and markers alike).
-pub(crate) fn stored_keys<'a>(bucket: &'a str, info: &'a StreamInfo) -> impl Iterator<Item = &'a str> + 'a {
-    info.state.subjects.keys().filter_map(move |subject| kv::key_from_subject(bucket, subject))
-}
-
-/// The ordered consumer of a watch of `filter` in `bucket`: the latest entry per key first.
-pub(crate) fn watch_config(bucket: &str, filter: &str) -> Result<OrderedConfig, Error> {
-    kv::validate_filter(filter)?;
-    Ok(OrderedConfig {
-        filter_subjects: vec![crate::api::kv_subject(bucket, filter)],
-        deliver_policy: crate::model::DeliverPolicy::LastPerSubject,
-        ..OrderedConfig::default()
-    })
+/// The keys whose latest entry is a delete or purge marker, with how many messages of each to keep.
+pub(crate) fn deleted_keys(
+    latest: Vec<Entry>,
+    older_than: Option<Duration>,
+    now: std::time::SystemTime,
+) -> Vec<(String, u64)> {
+    let older_than = older_than.unwrap_or(kv::PURGE_DELETES_OLDER_THAN);
+    latest
+        .into_iter()
+        .filter(|e| e.operation.is_marker())
+        .map(|e| (e.key, kv::purge_deletes_keep(e.created, now, older_than)))
+        .collect()
 }
 
 /// A watched message as an entry (`None` when it is not one of the bucket's).

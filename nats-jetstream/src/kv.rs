@@ -27,6 +27,8 @@ use nats_proto::{HeaderView, Headers};
 
 use crate::ack::AckMetadata;
 use crate::error::{ErrorCode, JetStreamError};
+use crate::model::DeliverPolicy;
+use crate::ordered::OrderedConfig;
 
 /// Header naming a KV operation on a marker message (`DEL` or `PURGE`).
 pub const KV_OPERATION: &str = "KV-Operation";
@@ -249,6 +251,60 @@ fn insert(headers: &mut Headers, name: &str, value: &str) {
     // Names are constants and values digits or fixed words: nothing a header block can refuse.
     let inserted = headers.insert(name, value);
     debug_assert!(inserted.is_ok());
+}
+
+/// How long a delete or purge marker is kept by [`purge_deletes`](crate::blocking::Store::purge_deletes) by
+/// default: older markers go with their key's whole history, younger ones are kept (alone).
+pub const PURGE_DELETES_OLDER_THAN: Duration = Duration::from_secs(30 * 60);
+
+/// How many messages of a marker's key to keep when deletes are purged: none once the marker is older
+/// than `older_than`, else the marker itself.
+pub fn purge_deletes_keep(created: SystemTime, now: SystemTime, older_than: Duration) -> u64 {
+    let age = now.duration_since(created).unwrap_or_default();
+    u64::from(age < older_than)
+}
+
+/// What a watch starts with and yields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Keys or filters (`*`, `>`) to watch; empty: every key.
+    pub keys: Vec<String>,
+    /// Only changes from now on: no initial entries (the initial-data marker comes at once).
+    pub updates_only: bool,
+    /// Every revision still stored first, not only the latest of each key.
+    pub include_history: bool,
+    /// Leave delete and purge markers out.
+    pub ignore_deletes: bool,
+    /// Entries without their values: keys, revisions and operations only.
+    pub meta_only: bool,
+}
+
+impl WatchOptions {
+    /// Watches these keys or filters.
+    pub fn keys<S: Into<String>>(keys: impl IntoIterator<Item = S>) -> Self {
+        Self { keys: keys.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+
+    /// The ordered consumer of the watch over `bucket`.
+    pub fn to_ordered_config(&self, bucket: &str) -> Result<OrderedConfig, JetStreamError> {
+        validate_bucket(bucket)?;
+        if self.updates_only && self.include_history {
+            return Err(JetStreamError::InvalidConfig { reason: "a watch of updates only has no history".into() });
+        }
+        let all = [">".to_owned()];
+        let keys = if self.keys.is_empty() { &all[..] } else { &self.keys[..] };
+        let mut filter_subjects = Vec::with_capacity(keys.len());
+        for key in keys {
+            validate_filter(key)?;
+            filter_subjects.push(crate::api::kv_subject(bucket, key));
+        }
+        let deliver_policy = match (self.updates_only, self.include_history) {
+            (true, _) => DeliverPolicy::New,
+            (_, true) => DeliverPolicy::All,
+            _ => DeliverPolicy::LastPerSubject,
+        };
+        Ok(OrderedConfig { filter_subjects, deliver_policy, headers_only: self.meta_only, ..OrderedConfig::default() })
+    }
 }
 
 /// Headers of an update (compare-and-set put): the key's last revision must be `revision` (0: the key has

@@ -5,22 +5,24 @@ use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{ready, Context as TaskContext, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
 
 use super::{AsyncContext, AsyncOrdered};
 use crate::call::Call;
-use crate::common::{direct_entry, keys_request, next_history_seq, stored_keys, watch_config, WatchState, Watched};
+use crate::common::{deleted_keys, direct_entry, live_keys, next_history_seq, WatchState, Watched};
 use crate::error::Error;
-use crate::kv::{self, CreateRetry, Entry};
-use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest};
+use crate::kv::{self, CreateRetry, Entry, WatchOptions};
+use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest, PurgeRequest};
 use nats_client::seam::AsyncClient;
 
 /// A Key/Value watch, as a `Stream`: see [`AsyncStore::watch`]. It never ends by itself.
 pub struct AsyncWatch<T: AsyncClient> {
     ordered: AsyncOrdered<T>,
     state: WatchState,
+    ignore_deletes: bool,
 }
 
 impl<T: AsyncClient + fmt::Debug> fmt::Debug for AsyncWatch<T> {
@@ -46,8 +48,15 @@ impl<T: AsyncClient> Stream for AsyncWatch<T> {
         }
         loop {
             let step = ready!(this.ordered.poll_step(cx)).map(|m| m.map(|m| m.message));
-            if let Some(out) = this.state.on_step(this.ordered.initial_pending(), step) {
-                return Poll::Ready(Some(out));
+            match this.state.on_step(this.ordered.initial_pending(), step) {
+                // Left out; the initial-data marker it may have completed comes now.
+                Some(Ok(Watched::Entry(e))) if this.ignore_deletes && e.operation.is_marker() => {
+                    if let Some(queued) = this.state.take_queued() {
+                        return Poll::Ready(Some(Ok(queued)));
+                    }
+                }
+                Some(out) => return Poll::Ready(Some(out)),
+                None => {}
             }
         }
     }
@@ -161,22 +170,53 @@ impl<T: AsyncClient> AsyncStore<T> {
     /// every matching key, then [`Watched::InitialDone`], then every change as it happens, across server
     /// restarts. Delete and purge markers are entries too (see [`Entry::operation`]).
     pub async fn watch(&self, filter: &str) -> Result<AsyncWatch<T>, Error> {
-        let config = watch_config(&self.bucket, filter)?;
-        let ordered = self.js.ordered(&self.stream, config).await?;
-        Ok(AsyncWatch { ordered, state: WatchState::new(self.bucket.clone()) })
+        self.watch_with(&WatchOptions::keys([filter])).await
     }
 
-    /// Every key with a value (deleted and purged keys left out).
-    pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        let call = self.js.api.stream_info_with(&self.stream, &keys_request(&self.bucket))?;
-        let info = self.js.call(&call).await?;
-        let mut keys = Vec::new();
-        for key in stored_keys(&self.bucket, &info) {
-            if self.get(key).await?.is_some() {
-                keys.push(key.to_owned());
+    /// A watch with options (see [`crate::blocking::Store::watch_with`]).
+    pub async fn watch_with(&self, options: &WatchOptions) -> Result<AsyncWatch<T>, Error> {
+        let ordered = self.js.ordered(&self.stream, options.to_ordered_config(&self.bucket)?).await?;
+        Ok(AsyncWatch { ordered, state: WatchState::new(self.bucket.clone()), ignore_deletes: options.ignore_deletes })
+    }
+
+    /// The latest entry of every key, markers included, without values.
+    async fn latest_entries(&self) -> Result<Vec<Entry>, Error> {
+        let mut watch = self.watch_with(&WatchOptions { meta_only: true, ..WatchOptions::default() }).await?;
+        let mut out = Vec::new();
+        while let Some(item) = watch.next().await {
+            match item? {
+                Watched::Entry(entry) => out.push(entry),
+                Watched::InitialDone => break,
             }
         }
-        keys.sort();
-        Ok(keys)
+        Ok(out)
+    }
+
+    /// Every key with a value (deleted and purged keys left out), sorted.
+    pub async fn keys(&self) -> Result<Vec<String>, Error> {
+        Ok(live_keys(self.latest_entries().await?))
+    }
+
+    /// Drops the history of deleted and purged keys (see [`crate::blocking::Store::purge_deletes`]).
+    pub async fn purge_deletes(&self, older_than: Option<Duration>) -> Result<usize, Error> {
+        let markers = deleted_keys(self.latest_entries().await?, older_than, std::time::SystemTime::now());
+        for (key, keep) in &markers {
+            let request =
+                PurgeRequest { filter: crate::api::kv_subject(&self.bucket, key), keep: *keep, ..Default::default() };
+            self.js.purge_stream(&self.stream, &request).await?;
+        }
+        Ok(markers.len())
+    }
+
+    /// [`create`](Self::create) of a value the server removes after `ttl` (server 2.11+).
+    pub async fn create_with_ttl(&self, key: &str, value: impl Into<Bytes>, ttl: Duration) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        self.write(key, Some(kv::create_headers(Some(ttl))), value.into()).await
+    }
+
+    /// [`purge`](Self::purge), the marker itself removed after `ttl` (server 2.11+).
+    pub async fn purge_with_ttl(&self, key: &str, ttl: Duration) -> Result<u64, Error> {
+        kv::validate_key(key)?;
+        self.write(key, Some(kv::purge_headers(None, Some(ttl))), Bytes::new()).await
     }
 }

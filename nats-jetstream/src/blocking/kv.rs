@@ -1,14 +1,16 @@
 //! Key/Value on the blocking client: a bucket ([`Store`]) and a watch of it ([`Watch`]), made of Key/Value
 //! writes, direct gets and an ordered consumer.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::{Context, Ordered};
 use crate::call::Call;
-use crate::common::{direct_entry, keys_request, next_history_seq, stored_keys, watch_config, WatchState, Watched};
+use crate::common::{deleted_keys, direct_entry, live_keys, next_history_seq, WatchState, Watched};
 use crate::error::Error;
-use crate::kv::{self, CreateRetry, Entry};
-use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest};
+use crate::kv::{self, CreateRetry, Entry, WatchOptions};
+use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest, PurgeRequest};
 use nats_client::seam::Client;
 
 /// A Key/Value watch: see [`Store::watch`].
@@ -16,6 +18,7 @@ use nats_client::seam::Client;
 pub struct Watch<T: Client> {
     ordered: Ordered<T>,
     state: WatchState,
+    ignore_deletes: bool,
 }
 
 impl<T: Client> Iterator for Watch<T> {
@@ -27,8 +30,15 @@ impl<T: Client> Iterator for Watch<T> {
         }
         loop {
             let step = self.ordered.step().map(|m| m.map(|m| m.message));
-            if let Some(out) = self.state.on_step(self.ordered.initial_pending(), step) {
-                return Some(out);
+            match self.state.on_step(self.ordered.initial_pending(), step) {
+                // Left out; the initial-data marker it may have completed comes now.
+                Some(Ok(Watched::Entry(e))) if self.ignore_deletes && e.operation.is_marker() => {
+                    if let Some(queued) = self.state.take_queued() {
+                        return Some(Ok(queued));
+                    }
+                }
+                Some(out) => return Some(out),
+                None => {}
             }
         }
     }
@@ -142,21 +152,55 @@ impl<T: Client> Store<T> {
     /// every matching key, then [`Watched::InitialDone`], then every change as it happens, across server
     /// restarts. Delete and purge markers are entries too (see [`Entry::operation`]).
     pub fn watch(&self, filter: &str) -> Result<Watch<T>, Error> {
-        let config = watch_config(&self.bucket, filter)?;
-        let ordered = self.js.ordered(&self.stream, config)?;
-        Ok(Watch { ordered, state: WatchState::new(self.bucket.clone()) })
+        self.watch_with(&WatchOptions::keys([filter]))
     }
 
-    /// Every key with a value (deleted and purged keys left out).
-    pub fn keys(&self) -> Result<Vec<String>, Error> {
-        let info = self.js.call(&self.js.api.stream_info_with(&self.stream, &keys_request(&self.bucket))?)?;
-        let mut keys = Vec::new();
-        for key in stored_keys(&self.bucket, &info) {
-            if self.get(key)?.is_some() {
-                keys.push(key.to_owned());
+    /// A watch with options: several keys, updates only, the whole history, without deletes, without values.
+    pub fn watch_with(&self, options: &WatchOptions) -> Result<Watch<T>, Error> {
+        let ordered = self.js.ordered(&self.stream, options.to_ordered_config(&self.bucket)?)?;
+        Ok(Watch { ordered, state: WatchState::new(self.bucket.clone()), ignore_deletes: options.ignore_deletes })
+    }
+
+    /// The latest entry of every key, markers included, without values: one ordered consumer, no request
+    /// per key.
+    fn latest_entries(&self) -> Result<Vec<Entry>, Error> {
+        let mut out = Vec::new();
+        for item in self.watch_with(&WatchOptions { meta_only: true, ..WatchOptions::default() })? {
+            match item? {
+                Watched::Entry(entry) => out.push(entry),
+                Watched::InitialDone => return Ok(out),
             }
         }
-        keys.sort();
-        Ok(keys)
+        Ok(out)
+    }
+
+    /// Every key with a value (deleted and purged keys left out), sorted.
+    pub fn keys(&self) -> Result<Vec<String>, Error> {
+        Ok(live_keys(self.latest_entries()?))
+    }
+
+    /// Drops the history of deleted and purged keys: a marker older than `older_than` (default 30 minutes)
+    /// goes with everything stored under its key; a younger one is kept, alone. Returns the keys purged.
+    pub fn purge_deletes(&self, older_than: Option<Duration>) -> Result<usize, Error> {
+        let markers = deleted_keys(self.latest_entries()?, older_than, std::time::SystemTime::now());
+        for (key, keep) in &markers {
+            let request =
+                PurgeRequest { filter: crate::api::kv_subject(&self.bucket, key), keep: *keep, ..Default::default() };
+            self.js.purge_stream(&self.stream, &request)?;
+        }
+        Ok(markers.len())
+    }
+
+    /// [`create`](Self::create) of a value that the server removes after `ttl` (server 2.11+, a bucket with a
+    /// limit-marker TTL).
+    pub fn create_with_ttl(&self, key: &str, value: impl Into<Bytes>, ttl: Duration) -> Result<u64, Error> {
+        kv::validate_put_key(key)?;
+        self.write(key, Some(kv::create_headers(Some(ttl))), value.into())
+    }
+
+    /// [`purge`](Self::purge), the marker itself removed after `ttl` (server 2.11+).
+    pub fn purge_with_ttl(&self, key: &str, ttl: Duration) -> Result<u64, Error> {
+        kv::validate_key(key)?;
+        self.write(key, Some(kv::purge_headers(None, Some(ttl))), Bytes::new())
     }
 }
