@@ -205,6 +205,21 @@ impl<T: AsyncClient> AsyncContext<T> {
         self.call(&self.api.consumer_info(stream, consumer)?).await
     }
 
+    /// Pauses a consumer until `until`: it delivers nothing meanwhile (server 2.11+).
+    pub async fn pause_consumer(
+        &self,
+        stream: &str,
+        consumer: &str,
+        until: SystemTime,
+    ) -> Result<ConsumerPauseResponse, Error> {
+        self.call(&self.api.pause_consumer(stream, consumer, Some(until))?).await
+    }
+
+    /// Resumes a paused consumer.
+    pub async fn resume_consumer(&self, stream: &str, consumer: &str) -> Result<ConsumerPauseResponse, Error> {
+        self.call(&self.api.pause_consumer(stream, consumer, None)?).await
+    }
+
     /// Deletes a consumer.
     pub async fn delete_consumer(&self, stream: &str, consumer: &str) -> Result<bool, Error> {
         self.call(&self.api.delete_consumer(stream, consumer)?).await

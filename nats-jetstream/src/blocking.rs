@@ -186,6 +186,21 @@ impl<T: Client> Context<T> {
         self.call(&self.api.consumer_info(stream, consumer)?)
     }
 
+    /// Pauses a consumer until `until`: it delivers nothing meanwhile (server 2.11+).
+    pub fn pause_consumer(
+        &self,
+        stream: &str,
+        consumer: &str,
+        until: SystemTime,
+    ) -> Result<ConsumerPauseResponse, Error> {
+        self.call(&self.api.pause_consumer(stream, consumer, Some(until))?)
+    }
+
+    /// Resumes a paused consumer.
+    pub fn resume_consumer(&self, stream: &str, consumer: &str) -> Result<ConsumerPauseResponse, Error> {
+        self.call(&self.api.pause_consumer(stream, consumer, None)?)
+    }
+
     /// Deletes a consumer.
     pub fn delete_consumer(&self, stream: &str, consumer: &str) -> Result<bool, Error> {
         self.call(&self.api.delete_consumer(stream, consumer)?)

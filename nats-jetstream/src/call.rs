@@ -27,10 +27,10 @@ use serde::Serialize;
 use crate::api::ApiPrefix;
 use crate::error::{decode_message_reply, decode_pub_ack, JetStreamError};
 use crate::model::{
-    AccountInfo, ConsumerConfig, ConsumerInfo, ConsumerListResponse, ConsumerNamesResponse, CreateAction,
-    CreateConsumerRequest, DirectGetMessage, MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PageRequest, PubAck,
-    PullRequest, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo, StreamInfoRequest,
-    StreamListResponse, StreamNamesResponse, SuccessResponse,
+    AccountInfo, ConsumerConfig, ConsumerInfo, ConsumerListResponse, ConsumerNamesResponse, ConsumerPauseRequest,
+    ConsumerPauseResponse, CreateAction, CreateConsumerRequest, DirectGetMessage, MsgDeleteRequest, MsgGetRequest,
+    MsgGetResponse, PageRequest, PubAck, PullRequest, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig,
+    StreamInfo, StreamInfoRequest, StreamListResponse, StreamNamesResponse, SuccessResponse,
 };
 
 type Decoder<T> = fn(Option<HeaderView<'_>>, Bytes) -> Result<T, JetStreamError>;
@@ -121,6 +121,9 @@ pub struct PublishOptions {
     pub expected_last_msg_id: Option<String>,
     /// Headers of the message itself.
     pub headers: Option<Headers>,
+    /// `Nats-TTL`: the stream removes the message after this long (server 2.11+, a stream with
+    /// `allow_msg_ttl`).
+    pub ttl: Option<std::time::Duration>,
 }
 
 impl PublishOptions {
@@ -159,6 +162,12 @@ impl PublishOptions {
         self
     }
 
+    /// `Nats-TTL`: the stream removes the message after `ttl` (server 2.11+).
+    pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
     /// The message's own headers, sent along with the expectations.
     pub fn headers(mut self, headers: Headers) -> Self {
         self.headers = Some(headers);
@@ -183,6 +192,9 @@ impl PublishOptions {
         }
         if let Some(id) = &self.expected_last_msg_id {
             set("Nats-Expected-Last-Msg-Id", id.clone())?;
+        }
+        if let Some(ttl) = self.ttl {
+            set(crate::kv::TTL, crate::kv::format_ttl(ttl))?;
         }
         Ok((!h.is_empty()).then_some(h))
     }
@@ -306,6 +318,18 @@ impl Api {
     /// A consumer's config and state. A missing stream is 10059, a missing consumer 10014.
     pub fn consumer_info(&self, stream: &str, consumer: &str) -> Result<Call<ConsumerInfo>, JetStreamError> {
         Ok(Call::new(self.prefix.consumer_info(stream, consumer)?, Bytes::new(), json))
+    }
+
+    /// Pauses a consumer until `until` (it delivers nothing meanwhile), or resumes it with `None` (server
+    /// 2.11+).
+    pub fn pause_consumer(
+        &self,
+        stream: &str,
+        consumer: &str,
+        until: Option<std::time::SystemTime>,
+    ) -> Result<Call<ConsumerPauseResponse>, JetStreamError> {
+        let request = ConsumerPauseRequest { pause_until: until };
+        Ok(Call::new(self.prefix.consumer_pause(stream, consumer)?, body(&request), json))
     }
 
     /// Deletes a consumer.

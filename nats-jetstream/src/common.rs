@@ -83,9 +83,11 @@ pub(crate) mod binding {
     pub(crate) use crate::api::ApiPrefix;
     pub(crate) use crate::call::{Api, Call, PublishOptions};
     pub(crate) use crate::error::{Error, JetStreamError};
+    pub(crate) use std::time::SystemTime;
+
     pub(crate) use crate::model::{
-        AccountInfo, ConsumerConfig, ConsumerInfo, CreateAction, DirectGetMessage, KvConfig, MsgGetRequest, Paged,
-        Pager, PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
+        AccountInfo, ConsumerConfig, ConsumerInfo, ConsumerPauseResponse, CreateAction, DirectGetMessage, KvConfig,
+        MsgGetRequest, Paged, Pager, PubAck, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig, StreamInfo,
     };
     pub(crate) use crate::ordered::{OrderedConfig, OrderedConsumer};
     pub(crate) use crate::pull::ConsumeConfig;
