@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let mut wire = WriteBuffer::new();
     let mut bytes = data.iter();
     let mut flushes = 0;
+    let mut last_ask = 0u64;
     while let Some(&op) = bytes.next() {
         let arg = bytes.next().copied().unwrap_or(0);
         match op % 16 {
@@ -62,7 +63,8 @@ fuzz_target!(|data: &[u8]| {
             12 => conn.handle_tls_ready(now),
             13 => {
                 let answer = if arg % 4 == 0 { Err("unreadable".to_owned()) } else { Ok(Credentials::default()) };
-                conn.handle_credentials(now, answer);
+                // The latest ask, or a stale one.
+                conn.handle_credentials(now, last_ask.saturating_sub(u64::from(arg % 3 == 1)), answer);
             }
             _ => {
                 conn.poll_transmit(&mut wire);
@@ -72,8 +74,10 @@ fuzz_target!(|data: &[u8]| {
         while let Some(action) = conn.poll_action() {
             match action {
                 Action::Dial(_) => assert_ne!(conn.state(), State::Closed, "a closed connection never dials"),
-                Action::Credentials { .. } => {
-                    assert!(conn.config().auth.callback.is_some(), "credentials are asked for only with a callback")
+                Action::Credentials { ask, .. } => {
+                    assert!(conn.config().auth.callback.is_some(), "credentials are asked for only with a callback");
+                    assert!(ask > last_ask, "each ask has a new number");
+                    last_ask = ask;
                 }
                 _ => {}
             }

@@ -276,7 +276,7 @@ impl Reader {
                 Action::StartTls(addr) => {
                     core = start_tls(shared, core, &addr);
                 }
-                Action::Credentials { nonce } => {
+                Action::Credentials { nonce, ask } => {
                     // The callback may read a `.creds` file: outside the lock.
                     let callback = core.conn().config().auth.callback.clone();
                     drop(core);
@@ -285,7 +285,7 @@ impl Reader {
                         None => Err("no credentials callback".to_owned()),
                     };
                     core = shared.lock();
-                    core.conn_mut().handle_credentials(Instant::now(), credentials);
+                    core.conn_mut().handle_credentials(Instant::now(), ask, credentials);
                 }
                 Action::CloseTransport => {
                     // After a close the writer sends what is left and shuts the socket; after a loss, do it now.

@@ -386,6 +386,12 @@ pub(crate) fn nuid_of(inbox: &str) -> &str {
     inbox.rsplit('.').next().unwrap_or(inbox)
 }
 
+/// Room to reserve for an object of `size` bytes read whole: never more than the read-ahead up front (a meta
+/// message may claim any size; the content still has to come).
+pub(crate) fn reserve_for(size: u64) -> usize {
+    usize::try_from(size.min(OBJECT_READ_AHEAD)).unwrap_or(0)
+}
+
 /// The purge of one object version's chunks.
 pub(crate) fn chunks_purge(bucket: &str, nuid: &str) -> crate::model::PurgeRequest {
     crate::model::PurgeRequest { filter: crate::object::chunk_subject(bucket, nuid), ..Default::default() }

@@ -215,6 +215,21 @@ pub fn link_target<'a>(info: &ObjectInfo, link: &'a ObjectLink) -> Result<&'a st
     Ok(&link.name)
 }
 
+/// The object a link leads to, checked: a live object, not a link itself (links are followed one hop only,
+/// so a cycle written by other clients is an error, not a loop).
+pub fn followed(info: &ObjectInfo, link: &ObjectLink, target: ObjectInfo) -> Result<ObjectInfo, JetStreamError> {
+    if target.link().is_some() {
+        return Err(JetStreamError::InvalidObjectName {
+            name: info.meta.name.clone(),
+            reason: "a link that leads to another link is not followed",
+        });
+    }
+    if target.deleted {
+        return Err(JetStreamError::ObjectNotFound { name: link.name.clone() });
+    }
+    Ok(target)
+}
+
 /// A store as the target of a link (see [`link`]).
 pub fn store_as_target(bucket: &str) -> ObjectInfo {
     ObjectInfo { bucket: bucket.to_owned(), ..ObjectInfo::default() }

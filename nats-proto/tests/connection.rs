@@ -171,18 +171,18 @@ fn credentials_are_made_by_the_driver_and_a_late_answer_is_ignored() {
     // Fed directly (not through `Peer::input`, which answers as a driver would).
     p.conn.handle_input(now, info_line(r#""nonce":"n-1""#).as_bytes());
     assert_eq!(p.conn.state(), State::AwaitCredentials);
-    assert_eq!(p.actions(), [Action::Credentials { nonce: Some("n-1".into()) }]);
+    assert_eq!(p.actions(), [Action::Credentials { nonce: Some("n-1".into()), ask: 1 }]);
     assert!(p.sent().is_empty(), "no CONNECT before the credentials");
     assert_eq!(*called.lock().unwrap(), 0, "the core never calls the callback itself");
     let mut c = Credentials::default();
     c.jwt = Some("eyJ.late".into());
     c.sig = Some("sig".into());
-    p.conn.handle_credentials(p.now(), Ok(c.clone()));
+    p.conn.handle_credentials(p.now(), 1, Ok(c.clone()));
     match p.sent().as_slice() {
         [ClientOp::Connect(info), ClientOp::Ping] => assert_eq!(info.jwt.as_deref(), Some("eyJ.late")),
         other => panic!("expected CONNECT + PING, got {other:?}"),
     }
-    p.conn.handle_credentials(p.now(), Ok(c.clone()));
+    p.conn.handle_credentials(p.now(), 1, Ok(c.clone()));
     assert!(p.sent().is_empty(), "a second answer is ignored");
 
     // An attempt whose credentials take longer than the connect timeout fails like any slow handshake, and
@@ -193,7 +193,7 @@ fn credentials_are_made_by_the_driver_and_a_late_answer_is_ignored() {
     assert!(p.actions().iter().any(|a| matches!(a, Action::Dial(_))));
     p.conn.handle_connected(p.now());
     p.conn.handle_input(p.now(), default_info().as_bytes());
-    assert_eq!(p.actions(), [Action::Credentials { nonce: None }]);
+    assert_eq!(p.actions(), [Action::Credentials { nonce: None, ask: 2 }]);
     p.advance_to_timeout();
     assert_ne!(p.conn.state(), State::AwaitCredentials);
     let events = p.events();
@@ -201,8 +201,18 @@ fn credentials_are_made_by_the_driver_and_a_late_answer_is_ignored() {
         events.iter().any(|e| matches!(e, Event::ConnectFailed { error: ConnectionError::ConnectTimeout, .. })),
         "{events:?}"
     );
-    p.conn.handle_credentials(p.now(), Ok(c));
+    p.conn.handle_credentials(p.now(), 2, Ok(c.clone()));
     assert!(p.sent().is_empty(), "the answer for an attempt given up writes nothing");
+    // The next attempt's wait does not take the previous attempt's answer (signed over another nonce).
+    p.advance_to_timeout();
+    p.conn.handle_connected(p.now());
+    p.conn.handle_input(p.now(), info_line(r#""nonce":"n-3""#).as_bytes());
+    assert_eq!(p.actions().last(), Some(&Action::Credentials { nonce: Some("n-3".into()), ask: 3 }));
+    p.conn.handle_credentials(p.now(), 2, Ok(c.clone()));
+    assert!(p.sent().is_empty(), "an answer to ask 2 is not taken by ask 3");
+    assert_eq!(p.conn.state(), State::AwaitCredentials);
+    p.conn.handle_credentials(p.now(), 3, Ok(c));
+    assert!(matches!(p.sent().as_slice(), [ClientOp::Connect(_), ClientOp::Ping]));
 }
 
 #[test]

@@ -64,8 +64,8 @@ pub(crate) struct SimClient {
     pub(crate) link: Option<u64>,
     /// A dial under way: when it completes, and the port.
     pub(crate) dial: Option<(Duration, u16)>,
-    /// Credentials asked for and not yet answered: when each answer comes, and the nonce.
-    pub(crate) creds: Vec<(Duration, Option<String>)>,
+    /// Credentials asked for and not yet answered: when each answer comes, the ask's number, and the nonce.
+    pub(crate) creds: Vec<(Duration, u64, Option<String>)>,
     /// Disconnections seen: publishes and flushes of one epoch share one connection (or its buffer).
     pub(crate) epoch: u64,
     pub(crate) closed: bool,
@@ -345,7 +345,7 @@ impl World {
             }
             Action::StartTls(addr) => return Err(format!("client {ci}: asked for TLS to {addr}, offered by none")),
             Action::CloseTransport => self.close_transport(ci),
-            Action::Credentials { nonce } => {
+            Action::Credentials { nonce, ask } => {
                 // Mostly at once; sometimes slow; now and then past the connect timeout (1 s).
                 let delay = match self.rng.weighted(&[90, 9, 1]) {
                     0 => self.rng.below(5_000),
@@ -353,7 +353,7 @@ impl World {
                     _ => self.rng.range(1_000_000, 3_000_000),
                 };
                 let at = self.now + Duration::from_micros(delay);
-                self.clients[ci].creds.push((at, nonce));
+                self.clients[ci].creds.push((at, ask, nonce));
             }
             other => return Err(format!("client {ci}: an action the simulator does not know: {other:?}")),
         }

@@ -194,13 +194,13 @@ impl World {
     fn answer_credentials(&mut self, ci: usize) {
         let now = self.instant();
         let c = &mut self.clients[ci];
-        let due: Vec<_> = c.creds.iter().filter(|(t, _)| *t <= self.now).cloned().collect();
-        c.creds.retain(|(t, _)| *t > self.now);
-        for (_, nonce) in due {
+        let due: Vec<_> = c.creds.iter().filter(|(t, ..)| *t <= self.now).cloned().collect();
+        c.creds.retain(|(t, ..)| *t > self.now);
+        for (_, ask, nonce) in due {
             let c = &mut self.clients[ci];
             let waiting = c.conn.state() == nats_proto::State::AwaitCredentials;
             let Some(callback) = c.conn.config().auth.callback.clone() else { continue };
-            c.conn.handle_credentials(now, callback(nonce.as_deref()));
+            c.conn.handle_credentials(now, ask, callback(nonce.as_deref()));
             self.counts.bump(if waiting { "credentials answered" } else { "credentials answered late" });
         }
     }

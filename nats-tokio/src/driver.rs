@@ -226,7 +226,7 @@ struct Hold {
 enum Step {
     Dial(ServerAddr, Duration),
     StartTls(ServerAddr, Duration),
-    Credentials(Option<String>, Option<nats_proto::CredentialsCallback>),
+    Credentials(Option<String>, u64, Option<nats_proto::CredentialsCallback>),
 }
 
 /// Runs the connection until it is closed.
@@ -273,8 +273,8 @@ impl<R: Runtime> Driver<R> {
                     match core.conn_mut().poll_action() {
                         None => return core.is_closed(),
                         Some(CoreAction::Dial(addr)) => break Step::Dial(addr, core.conn().config().connect_timeout),
-                        Some(CoreAction::Credentials { nonce }) => {
-                            break Step::Credentials(nonce, core.conn().config().auth.callback.clone())
+                        Some(CoreAction::Credentials { nonce, ask }) => {
+                            break Step::Credentials(nonce, ask, core.conn().config().auth.callback.clone())
                         }
                         Some(CoreAction::StartTls(addr)) => {
                             // The handshake shares the attempt's connect deadline.
@@ -308,14 +308,14 @@ impl<R: Runtime> Driver<R> {
                     self.start_tls(&addr, timeout).await;
                     continue;
                 }
-                Step::Credentials(nonce, callback) => {
+                Step::Credentials(nonce, ask, callback) => {
                     // Outside the lock (the callback may read a `.creds` file); it is quick, so it runs here
                     // rather than on a blocking pool the runtime may not have.
                     let credentials = match callback {
                         Some(callback) => callback(nonce.as_deref()),
                         None => Err("no credentials callback".to_owned()),
                     };
-                    self.shared.lock().conn_mut().handle_credentials(Instant::now(), credentials);
+                    self.shared.lock().conn_mut().handle_credentials(Instant::now(), ask, credentials);
                     continue;
                 }
             };

@@ -10,8 +10,8 @@ use futures_core::Stream;
 
 use super::{AsyncContext, AsyncOrdered};
 use crate::common::{
-    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, with_headers, WatchState,
-    Watched, OBJECT_PUT_WINDOW,
+    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, reserve_for, with_headers,
+    WatchState, Watched, OBJECT_PUT_WINDOW,
 };
 use crate::error::{Error, JetStreamError};
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
@@ -69,8 +69,11 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
         }
         let put = writer.finish();
         if let Err(e) = self.js.publish_with(&put.subject, put.payload, &with_headers(put.headers)).await {
-            self.purge_chunks(&put.info.nuid).await;
-            return Err(e);
+            // The meta may be stored with its ack lost: then the put happened, and its chunks must stay.
+            if !self.meta(&put.info.meta.name).await.is_ok_and(|stored| stored.nuid == put.info.nuid) {
+                self.purge_chunks(&put.info.nuid).await;
+                return Err(e);
+            }
         }
         if let Some(old) = previous.filter(|old| old.nuid != put.info.nuid) {
             self.purge_chunks(&old.nuid).await;
@@ -91,30 +94,11 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
         S: Stream<Item = std::io::Result<Bytes>> + Unpin,
     {
         let mut window = self.js.publish_window(OBJECT_PUT_WINDOW);
-        let size = writer.chunk_size();
-        let mut pending = BytesMut::new();
-        let mut ended = false;
-        while !ended || !pending.is_empty() {
-            while !ended && pending.len() < size {
-                match poll_fn(|cx| Pin::new(&mut *data).poll_next(cx)).await {
-                    Some(Ok(block)) => pending.extend_from_slice(&block),
-                    Some(Err(e)) => {
-                        let reason = format!("reading object {:?}: {e}", writer.name());
-                        return Err(JetStreamError::InvalidConfig { reason }.into());
-                    }
-                    None => ended = true,
-                }
-            }
-            if pending.is_empty() {
-                break;
-            }
-            let chunk = pending.split_to(pending.len().min(size)).freeze();
-            writer.add_chunk(&chunk);
-            if let Some(ack) = window.publish(writer.chunk_subject(), chunk).await? {
-                ack?;
-            }
-        }
-        window.wait_all().await.into_iter().try_for_each(|ack| ack.map(drop))
+        let sent = send_chunks(&mut window, writer, data).await;
+        // Every chunk sent is stored (or refused) before this returns, even after a failure: a purge of the
+        // chunks must not run ahead of one still in flight.
+        let acks = window.wait_all().await;
+        sent.and_then(|()| acks.into_iter().try_for_each(|ack| ack.map(drop)))
     }
 
     async fn purge_chunks(&self, nuid: &str) {
@@ -136,15 +120,16 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
 
     /// Reads `name`: a `Stream` of its content in blocks, verified (see [`AsyncObjectReader`]).
     pub async fn get(&self, name: &str) -> Result<AsyncObjectReader<T>, Error> {
-        let mut info = self.info(name).await?;
-        let mut store = self.clone();
-        if let Some(link) = info.link().cloned() {
-            // A link to an object is read as that object (one hop: links never point to links).
-            let target = object::link_target(&info, &link)?.to_owned();
-            store = self.js.object_store(&link.bucket).await?;
-            info = store.info(&target).await?;
+        let info = self.info(name).await?;
+        match info.link().cloned() {
+            // A link is read as its object: one hop, never a link again.
+            Some(link) => {
+                let store = self.js.object_store(&link.bucket).await?;
+                let target = store.info(object::link_target(&info, &link)?).await?;
+                store.read(object::followed(&info, &link, target)?).await
+            }
+            None => self.read(info).await,
         }
-        store.read(info).await
     }
 
     async fn read(&self, info: ObjectInfo) -> Result<AsyncObjectReader<T>, Error> {
@@ -162,7 +147,7 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
     /// The whole content of `name`, verified.
     pub async fn get_bytes(&self, name: &str) -> Result<Vec<u8>, Error> {
         let mut reader = self.get(name).await?;
-        let mut out = Vec::with_capacity(usize::try_from(reader.info().map_or(0, |i| i.size)).unwrap_or(0));
+        let mut out = Vec::with_capacity(reserve_for(reader.info().map_or(0, |i| i.size)));
         while let Some(block) = reader.next().await {
             out.extend_from_slice(&block?);
         }
@@ -180,15 +165,13 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
 
     /// Every object in the store (deleted ones left out), in the order they were last written.
     pub async fn list(&self) -> Result<Vec<ObjectInfo>, Error> {
-        let mut ordered = self.js.ordered(&self.stream, objects_consumer(&self.bucket)).await?;
-        let (mut out, mut seen) = (Vec::new(), 0u64);
-        while ordered.initial_pending().is_none_or(|pending| seen < pending) {
-            if let Some(msg) = poll_fn(|cx| ordered.poll_step(cx)).await? {
-                seen += 1;
-                let info = object::info_from_meta(msg.payload(), msg.metadata().ok().map(|m| m.timestamp))?;
-                if !info.deleted {
-                    out.push(info);
-                }
+        let mut watch = self.watch().await?;
+        let mut out = Vec::new();
+        while let Some(item) = watch.next().await {
+            match item? {
+                Watched::Entry(info) if !info.deleted => out.push(info),
+                Watched::Entry(_) => {}
+                Watched::InitialDone => break,
             }
         }
         Ok(out)
@@ -217,7 +200,7 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
         let update = object::updated(&current, meta)?;
         self.js.publish_with(&update.subject, update.payload, &with_headers(update.headers)).await?;
         if renamed {
-            let _ = self.js.purge_stream(&self.stream, &meta_purge(&self.bucket, name)).await;
+            self.js.purge_stream(&self.stream, &meta_purge(&self.bucket, name)).await?;
         }
         Ok(update.info)
     }
@@ -340,6 +323,41 @@ impl<T: AsyncClient> Stream for AsyncObjectReader<T> {
             }
         }
     }
+}
+
+/// Cuts what `data` yields into chunks and publishes them through `window`.
+async fn send_chunks<T: AsyncClient, S>(
+    window: &mut super::AsyncPublishWindow<T>,
+    writer: &mut ObjectWriter,
+    data: &mut S,
+) -> Result<(), Error>
+where
+    S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+{
+    let size = writer.chunk_size();
+    let mut pending = BytesMut::new();
+    let mut ended = false;
+    while !ended || !pending.is_empty() {
+        while !ended && pending.len() < size {
+            match poll_fn(|cx| Pin::new(&mut *data).poll_next(cx)).await {
+                Some(Ok(block)) => pending.extend_from_slice(&block),
+                Some(Err(e)) => {
+                    let reason = format!("reading object {:?}: {e}", writer.name());
+                    return Err(JetStreamError::InvalidConfig { reason }.into());
+                }
+                None => ended = true,
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let chunk = pending.split_to(pending.len().min(size)).freeze();
+        writer.add_chunk(&chunk);
+        if let Some(ack) = window.publish(writer.chunk_subject(), chunk).await? {
+            ack?;
+        }
+    }
+    Ok(())
 }
 
 /// A `Stream` of what `next` gives, never pending.

@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::{Context, Ordered};
 use crate::common::{
-    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, with_headers, WatchState,
-    Watched, OBJECT_PUT_WINDOW,
+    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, reserve_for, with_headers,
+    WatchState, Watched, OBJECT_PUT_WINDOW,
 };
 use crate::error::{Error, JetStreamError};
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
@@ -67,8 +67,11 @@ impl<T: Client> ObjectStore<T> {
         }
         let put = writer.finish();
         if let Err(e) = self.js.publish_with(&put.subject, put.payload, &with_headers(put.headers)) {
-            self.purge_chunks(&put.info.nuid);
-            return Err(e);
+            // The meta may be stored with its ack lost: then the put happened, and its chunks must stay.
+            if !self.meta(&put.info.meta.name).is_ok_and(|stored| stored.nuid == put.info.nuid) {
+                self.purge_chunks(&put.info.nuid);
+                return Err(e);
+            }
         }
         if let Some(old) = previous.filter(|old| old.nuid != put.info.nuid) {
             self.purge_chunks(&old.nuid);
@@ -84,20 +87,23 @@ impl<T: Client> ObjectStore<T> {
     fn put_chunks(&self, writer: &mut ObjectWriter, data: &mut impl Read) -> Result<(), Error> {
         let mut window = self.js.publish_window(OBJECT_PUT_WINDOW);
         let mut buf = vec![0u8; writer.chunk_size()];
-        loop {
+        let sent = (|| loop {
             let n = read_full(data, &mut buf).map_err(|e| read_error(writer.name(), &e))?;
             if n == 0 {
-                break;
+                return Ok(());
             }
             writer.add_chunk(&buf[..n]);
             if let Some(ack) = window.publish(writer.chunk_subject(), Bytes::copy_from_slice(&buf[..n]))? {
                 ack?;
             }
             if n < buf.len() {
-                break;
+                return Ok(());
             }
-        }
-        window.wait_all().into_iter().try_for_each(|ack| ack.map(drop))
+        })();
+        // Every chunk sent is stored (or refused) before this returns, even after a failure: a purge of the
+        // chunks must not run ahead of one still in flight.
+        let acks = window.wait_all();
+        sent.and_then(|()| acks.into_iter().try_for_each(|ack| ack.map(drop)))
     }
 
     fn purge_chunks(&self, nuid: &str) {
@@ -121,11 +127,19 @@ impl<T: Client> ObjectStore<T> {
     /// `io::Error` of kind `InvalidData`) when what came does not match its size or digest.
     pub fn get(&self, name: &str) -> Result<ObjectReader<T>, Error> {
         let info = self.info(name)?;
-        if let Some(link) = info.link() {
-            // A link to an object is read as that object (one hop: links never point to links).
-            let target = object::link_target(&info, link)?;
-            return self.js.object_store(&link.bucket)?.get(target);
+        match info.link().cloned() {
+            // A link to an object is read as that object: one hop, never a link again (a cycle of links
+            // written by other clients must not be followed).
+            Some(link) => {
+                let store = self.js.object_store(&link.bucket)?;
+                let target = object::followed(&info, &link, store.info(object::link_target(&info, &link)?)?)?;
+                store.read(target)
+            }
+            None => self.read(info),
         }
+    }
+
+    fn read(&self, info: ObjectInfo) -> Result<ObjectReader<T>, Error> {
         let chunks = if info.chunks == 0 {
             None
         } else {
@@ -134,13 +148,13 @@ impl<T: Client> ObjectStore<T> {
             ordered.consume = consume;
             Some(ordered)
         };
-        Ok(ObjectReader { verifier: Some(ObjectVerifier::new(info)), chunks, current: Bytes::new() })
+        Ok(ObjectReader { verifier: Some(ObjectVerifier::new(info.clone())), info, chunks, current: Bytes::new() })
     }
 
     /// The whole content of `name`, verified.
     pub fn get_bytes(&self, name: &str) -> Result<Vec<u8>, Error> {
         let mut reader = self.get(name)?;
-        let mut out = Vec::with_capacity(usize::try_from(reader.info().size).unwrap_or(0));
+        let mut out = Vec::with_capacity(reserve_for(reader.info().size));
         reader.read_to_end(&mut out).map_err(|e| from_read_error(name, e))?;
         Ok(out)
     }
@@ -156,16 +170,12 @@ impl<T: Client> ObjectStore<T> {
 
     /// Every object in the store (deleted ones left out), in the order they were last written.
     pub fn list(&self) -> Result<Vec<ObjectInfo>, Error> {
-        let mut ordered = self.js.ordered(&self.stream, objects_consumer(&self.bucket))?;
-        let (mut out, mut seen) = (Vec::new(), 0u64);
-        // The first consumer's pending count says how many meta messages there are: the last of each name.
-        while ordered.initial_pending().is_none_or(|pending| seen < pending) {
-            if let Some(msg) = ordered.step()? {
-                seen += 1;
-                let info = object::info_from_meta(msg.payload(), msg.metadata().ok().map(|m| m.timestamp))?;
-                if !info.deleted {
-                    out.push(info);
-                }
+        let mut out = Vec::new();
+        for item in self.watch()? {
+            match item? {
+                Watched::Entry(info) if !info.deleted => out.push(info),
+                Watched::Entry(_) => {}
+                Watched::InitialDone => break,
             }
         }
         Ok(out)
@@ -194,7 +204,7 @@ impl<T: Client> ObjectStore<T> {
         let update = object::updated(&current, meta)?;
         self.js.publish_with(&update.subject, update.payload, &with_headers(update.headers))?;
         if renamed {
-            let _ = self.js.purge_stream(&self.stream, &meta_purge(&self.bucket, name));
+            self.js.purge_stream(&self.stream, &meta_purge(&self.bucket, name))?;
         }
         Ok(update.info)
     }
@@ -254,6 +264,7 @@ impl<T: Client> Iterator for ObjectWatch<T> {
 /// An object being read: see [`ObjectStore::get`].
 #[derive(Debug)]
 pub struct ObjectReader<T: Client> {
+    info: ObjectInfo,
     /// `None` once the content was checked.
     verifier: Option<ObjectVerifier>,
     /// The chunks' ordered consumer; `None` for an empty object.
@@ -265,10 +276,7 @@ pub struct ObjectReader<T: Client> {
 impl<T: Client> ObjectReader<T> {
     /// The object's info.
     pub fn info(&self) -> &ObjectInfo {
-        match &self.verifier {
-            Some(v) => v.info(),
-            None => &EMPTY_INFO,
-        }
+        &self.info
     }
 
     fn next_chunk(&mut self) -> io::Result<bool> {
@@ -303,8 +311,6 @@ impl<T: Client> ObjectReader<T> {
         }
     }
 }
-
-static EMPTY_INFO: std::sync::LazyLock<ObjectInfo> = std::sync::LazyLock::new(ObjectInfo::default);
 
 impl<T: Client> Read for ObjectReader<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -41,7 +41,8 @@ impl fmt::Debug for Credentials {
 
 /// Produces [`Credentials`] for one handshake from the server's nonce (`None` when INFO carried none). The
 /// core never calls it: it asks the driver with [`Action::Credentials`](crate::Action::Credentials), and the
-/// driver calls it outside any lock (so it may read a `.creds` file or ask a vault) and hands the result to
+/// driver calls it outside any lock (so it may read a `.creds` file; keep it short all the same: nats-tokio
+/// calls it on the connection's task, whose I/O waits meanwhile) and hands the result to
 /// [`Connection::handle_credentials`](crate::Connection::handle_credentials). An `Err` fails that attempt with
 /// [`ConnectionError::Credentials`](crate::ConnectionError::Credentials); backoff applies.
 pub type CredentialsCallback = Arc<dyn Fn(Option<&str>) -> Result<Credentials, String> + Send + Sync>;

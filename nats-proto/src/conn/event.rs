@@ -102,11 +102,13 @@ pub enum Action {
     /// Write what `poll_transmit` still gives, then close the transport.
     CloseTransport,
     /// Produce this handshake's credentials from the server's `nonce` (with the configured
-    /// [`CredentialsCallback`](crate::CredentialsCallback): it may read a file or sign), outside any lock, and
+    /// [`CredentialsCallback`](crate::CredentialsCallback): it may read a file and sign), outside any lock, and
     /// hand the result to `handle_credentials`. The attempt's connect timeout keeps running meanwhile.
     Credentials {
         /// The nonce of the server's INFO, if it sent one.
         nonce: Option<String>,
+        /// Which ask this is: hand it back with the answer (an answer to an earlier ask is ignored).
+        ask: u64,
     },
 }
 

@@ -108,6 +108,8 @@ pub struct Connection {
     tls_active: bool,
     /// The current attempt has had its INFO.
     attempt_info: bool,
+    /// Credentials asked of the driver so far: each ask has its number, and only the latest answer counts.
+    credentials_asked: u64,
     ever_connected: bool,
     /// Consecutive failed attempts, for backoff.
     failures: u32,
@@ -150,6 +152,7 @@ impl Connection {
             drain_requested: false,
             tls_active: false,
             attempt_info: false,
+            credentials_asked: 0,
             ever_connected: false,
             failures: 0,
             initial_attempts: 0,

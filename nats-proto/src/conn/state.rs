@@ -242,17 +242,19 @@ impl Connection {
         if self.config.auth.callback.is_some() {
             let nonce = self.info.as_ref().and_then(|i| i.nonce.clone());
             self.state = State::AwaitCredentials;
-            self.actions.push_back(Action::Credentials { nonce });
+            self.credentials_asked += 1;
+            self.actions.push_back(Action::Credentials { nonce, ask: self.credentials_asked });
             return;
         }
         let connect = self.connect_info();
         self.finish_connect(connect);
     }
 
-    /// The credentials asked for by [`Action::Credentials`], as the configured callback made them. Ignored
-    /// unless the connection waits for them (an answer for an attempt given up meanwhile).
-    pub fn handle_credentials(&mut self, now: Instant, credentials: Result<Credentials, String>) {
-        if self.state != State::AwaitCredentials {
+    /// The credentials asked for by [`Action::Credentials`] number `ask`, as the configured callback made
+    /// them. Ignored unless the connection waits for exactly that ask (an answer for an attempt given up
+    /// meanwhile, signed over another nonce, must not be sent).
+    pub fn handle_credentials(&mut self, now: Instant, ask: u64, credentials: Result<Credentials, String>) {
+        if self.state != State::AwaitCredentials || ask != self.credentials_asked {
             return;
         }
         match credentials {

@@ -163,14 +163,14 @@ impl Peer {
         let mut asked = None;
         while let Some(a) = self.conn.poll_action() {
             match a {
-                Action::Credentials { nonce } => asked = Some(nonce),
+                Action::Credentials { nonce, ask } => asked = Some((nonce, ask)),
                 other => self.held.push(other),
             }
         }
-        if let Some(nonce) = asked {
+        if let Some((nonce, ask)) = asked {
             let callback = self.conn.config().auth.callback.clone().expect("credentials asked for without a callback");
             let now = self.now();
-            self.conn.handle_credentials(now, callback(nonce.as_deref()));
+            self.conn.handle_credentials(now, ask, callback(nonce.as_deref()));
         }
     }
 
