@@ -412,3 +412,20 @@ fn consumer_add_makes_a_push_consumer_with_deliver_subject_group_and_heartbeat()
     // A group or a heartbeat makes sense only for a push consumer.
     assert_usage_error(&micro(&url, &["consumer", "add", "PUSHED", "x", "--deliver-group", "w"]), "--deliver-subject");
 }
+
+#[test]
+fn kv_watch_takes_history_and_ignore_deletes() {
+    let server = jetstream_server();
+    let url = server.url();
+    micro_quiet(&url, &["kv", "add", "hw", "--history", "5"]);
+    micro_quiet(&url, &["kv", "put", "hw", "k", "one"]);
+    micro_quiet(&url, &["kv", "put", "hw", "k", "two"]);
+    micro_quiet(&url, &["kv", "del", "hw", "k"]);
+    micro_quiet(&url, &["kv", "put", "hw", "j", "kept"]);
+    let out = micro_quiet(&url, &["kv", "watch", "hw", "--history", "--ignore-deletes", "--count", "3"]);
+    let values: Vec<&str> = out.stdout.lines().filter_map(|l| l.rsplit(": ").next()).collect();
+    assert_eq!(values, ["one", "two", "kept"], "{out:?}");
+    assert!(!out.stdout.contains("DEL"), "{out:?}");
+    let usage = micro(&url, &["kv", "watch", "hw", "--updates-only", "--history"]);
+    assert_usage_error(&usage, "--history");
+}

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use clap::Subcommand;
 use nats_blocking::Client;
 use nats_jetstream::blocking::Watched;
-use nats_jetstream::kv::{self, Operation};
+use nats_jetstream::kv::{self, Operation, WatchOptions};
 use nats_jetstream::model::{KvConfig, KvStatus, StorageType};
 
 use super::show::{entry_json, print_bucket, print_json, print_raw, size, span, utc};
@@ -73,6 +73,15 @@ pub(crate) enum KvCommand {
         /// Exit after COUNT entries.
         #[arg(long)]
         count: Option<usize>,
+        /// Only changes from now on, no current values.
+        #[arg(long, conflicts_with = "history")]
+        updates_only: bool,
+        /// Every revision still stored first, not only the latest.
+        #[arg(long)]
+        history: bool,
+        /// Leave deletes and purges out.
+        #[arg(long)]
+        ignore_deletes: bool,
     },
     /// List buckets, or the keys of BUCKET.
     #[command(visible_alias = "list")]
@@ -180,11 +189,17 @@ pub(crate) fn kv(cli: &Cli, client: &Client, command: &KvCommand) -> Result<(), 
             say!("History of {bucket} > {key}\n");
             print_table(&["Revision", "Op", "Created", "Length", "Value"], &rows);
         }
-        KvCommand::Watch { bucket, key, count } => {
+        KvCommand::Watch { bucket, key, count, updates_only, history, ignore_deletes } => {
             let store = js.bucket(bucket)?;
             let filter = key.as_deref().unwrap_or(">");
             kv::validate_filter(filter).map_err(|e| format!("bucket {bucket}: {e}"))?;
-            let watch = store.watch(filter).map_err(explain(About::Bucket(bucket)))?;
+            let options = WatchOptions {
+                updates_only: *updates_only,
+                include_history: *history,
+                ignore_deletes: *ignore_deletes,
+                ..WatchOptions::keys([filter])
+            };
+            let watch = store.watch_with(&options).map_err(explain(About::Bucket(bucket)))?;
             let entries = watch.filter_map(|w| match w {
                 Ok(Watched::Entry(entry)) => Some(Ok(entry)),
                 Ok(Watched::InitialDone) => None,
