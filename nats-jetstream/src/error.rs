@@ -270,6 +270,14 @@ pub enum JetStreamError {
         /// The name asked for.
         name: String,
     },
+    /// The content given to an object put could not be read (the reader or stream failed); nothing of it
+    /// was kept.
+    ObjectSource {
+        /// The object's name.
+        name: String,
+        /// What the source said.
+        reason: String,
+    },
     /// Nothing came on a push consumer's deliver subject for two heartbeat intervals: the consumer (or its
     /// server) may be gone. The consumer's messages go on if it comes back.
     MissedHeartbeats,
@@ -300,6 +308,7 @@ impl fmt::Display for JetStreamError {
             Self::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
             Self::InvalidObjectName { name, reason } => write!(f, "invalid object name {name:?}: {reason}"),
             Self::ObjectNotFound { name } => write!(f, "object {name:?} not found"),
+            Self::ObjectSource { name, reason } => write!(f, "reading the content of object {name:?}: {reason}"),
             Self::MissedHeartbeats => f.write_str("missed heartbeats: nothing from the consumer for two intervals"),
             Self::ObjectCorrupt { name, reason } => write!(f, "object {name:?} is corrupt: {reason}"),
         }

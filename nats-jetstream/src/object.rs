@@ -235,6 +235,11 @@ pub fn store_as_target(bucket: &str) -> ObjectInfo {
     ObjectInfo { bucket: bucket.to_owned(), ..ObjectInfo::default() }
 }
 
+/// The error of a put whose content could not be read.
+pub fn source_failed(name: &str, reason: impl std::fmt::Display) -> JetStreamError {
+    JetStreamError::ObjectSource { name: name.to_owned(), reason: reason.to_string() }
+}
+
 /// The error of a name that is taken (by an object that is not a link, for a link or a rename).
 pub fn name_taken(name: &str) -> JetStreamError {
     JetStreamError::InvalidObjectName { name: name.to_owned(), reason: "an object of that name exists" }

@@ -163,7 +163,10 @@ mod blocking {
         store.put_bytes("doc", b"version 1").expect("put");
         let messages = store.status().unwrap().info.state.messages;
         let e = store.put(ObjectMeta::new("doc"), Failing(200_000)).unwrap_err();
-        assert!(e.to_string().contains("disk on fire"), "{e}");
+        assert!(
+            matches!(e.jetstream(), Some(JetStreamError::ObjectSource { reason, .. }) if reason == "disk on fire"),
+            "{e}"
+        );
         assert_eq!(store.get_bytes("doc").expect("get"), b"version 1");
         assert_eq!(store.status().unwrap().info.state.messages, messages, "the new chunks were purged");
     }
@@ -291,6 +294,21 @@ mod asynch {
         }
         assert_eq!(got, big);
         assert_eq!(store.put_bytes("big", "v2").await.expect("replace").size, 2);
+        // A source that fails mid-way: a typed error, and the previous version stays.
+        struct Failing(u8);
+        impl Stream for Failing {
+            type Item = std::io::Result<Bytes>;
+            fn poll_next(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+                self.0 += 1;
+                Poll::Ready(Some(if self.0 < 4 {
+                    Ok(Bytes::from(vec![1u8; 100_000]))
+                } else {
+                    Err(std::io::Error::other("gone"))
+                }))
+            }
+        }
+        let e = store.put(ObjectMeta::new("big"), Failing(0)).await.unwrap_err();
+        assert!(matches!(e.jetstream(), Some(JetStreamError::ObjectSource { reason, .. }) if reason == "gone"), "{e}");
         assert_eq!(store.get_bytes("big").await.expect("get"), b"v2");
         store.put_bytes("other", Bytes::new()).await.expect("empty");
         assert!(store.get_bytes("other").await.expect("get empty").is_empty());

@@ -13,7 +13,7 @@ use crate::common::{
     chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, reserve_for, with_headers,
     WatchState, Watched, OBJECT_PUT_WINDOW,
 };
-use crate::error::{Error, JetStreamError};
+use crate::error::Error;
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
 use crate::object::{self, ObjectVerifier, ObjectWriter};
 use nats_client::seam::AsyncClient;
@@ -341,10 +341,7 @@ where
         while !ended && pending.len() < size {
             match poll_fn(|cx| Pin::new(&mut *data).poll_next(cx)).await {
                 Some(Ok(block)) => pending.extend_from_slice(&block),
-                Some(Err(e)) => {
-                    let reason = format!("reading object {:?}: {e}", writer.name());
-                    return Err(JetStreamError::InvalidConfig { reason }.into());
-                }
+                Some(Err(e)) => return Err(object::source_failed(writer.name(), e).into()),
                 None => ended = true,
             }
         }

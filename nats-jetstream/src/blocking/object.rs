@@ -88,7 +88,7 @@ impl<T: Client> ObjectStore<T> {
         let mut window = self.js.publish_window(OBJECT_PUT_WINDOW);
         let mut buf = vec![0u8; writer.chunk_size()];
         let sent = (|| loop {
-            let n = read_full(data, &mut buf).map_err(|e| read_error(writer.name(), &e))?;
+            let n = read_full(data, &mut buf).map_err(|e| Error::from(object::source_failed(writer.name(), e)))?;
             if n == 0 {
                 return Ok(());
             }
@@ -342,11 +342,6 @@ fn read_full(data: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// The put's source failed.
-fn read_error(name: &str, e: &io::Error) -> Error {
-    JetStreamError::InvalidConfig { reason: format!("reading object {name:?}: {e}") }.into()
 }
 
 /// A reader's error back as this crate's: a JetStream error it carries, or a client error.
