@@ -35,6 +35,7 @@
 
 mod kv;
 mod object;
+mod ordered_push;
 mod publish;
 mod pull;
 mod push;
@@ -44,6 +45,7 @@ use nats_client::seam::{deadline_after, sleep_until, AsyncClient, Timer};
 
 pub use kv::{AsyncStore, AsyncWatch};
 pub use object::{AsyncObjectReader, AsyncObjectStore, AsyncObjectWatch};
+pub use ordered_push::AsyncOrderedPush;
 pub use publish::AsyncPublishWindow;
 pub use pull::{AsyncMessages, AsyncOrdered, AsyncPullHandle};
 pub use push::AsyncPushMessages;
@@ -243,6 +245,7 @@ impl<T: AsyncClient> AsyncContext<T> {
         let inbox = self.client.new_inbox();
         // The inbox's unique token doubles as the chain's random name.
         let base = ordered_base(&inbox);
+        let consume = ConsumeConfig { idle_heartbeat: config.idle_heartbeat, ..ConsumeConfig::default() };
         let sub = self.client.subscribe(&inbox, None).await?;
         let now = Instant::now();
         let machine = OrderedConsumer::new(&base, config, now)?;
@@ -253,7 +256,7 @@ impl<T: AsyncClient> AsyncContext<T> {
             sub,
             machine,
             pull: None,
-            consume: ConsumeConfig::default(),
+            consume,
             created: None,
             timer: self.client.timer(now),
             op: None,

@@ -26,12 +26,14 @@ use nats_client::seam::Client;
 
 mod kv;
 mod object;
+mod ordered_push;
 mod publish;
 mod pull;
 mod push;
 
 pub use kv::{Store, Watch};
 pub use object::{ObjectReader, ObjectStore, ObjectWatch};
+pub use ordered_push::OrderedPush;
 pub use publish::PublishWindow;
 pub use pull::{Messages, Ordered, PullHandle};
 pub use push::PushMessages;
@@ -224,6 +226,7 @@ impl<T: Client> Context<T> {
         let inbox = self.client.new_inbox();
         // The inbox's unique token doubles as the chain's random name.
         let base = ordered_base(&inbox);
+        let consume = ConsumeConfig { idle_heartbeat: config.idle_heartbeat, ..ConsumeConfig::default() };
         let sub = self.client.subscribe(&inbox, None)?;
         let machine = OrderedConsumer::new(&base, config, Instant::now())?;
         Ok(Ordered {
@@ -233,7 +236,7 @@ impl<T: Client> Context<T> {
             sub,
             machine,
             pull: None,
-            consume: ConsumeConfig::default(),
+            consume,
             created: None,
             events: self.client.events(),
         })

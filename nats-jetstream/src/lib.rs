@@ -45,6 +45,7 @@ pub mod kv;
 pub mod model;
 pub mod object;
 pub mod ordered;
+pub mod ordered_push;
 pub mod pull;
 pub mod push;
 pub mod status;

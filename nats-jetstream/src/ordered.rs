@@ -74,6 +74,9 @@ pub struct OrderedConfig {
     pub inactive_threshold: Duration,
     /// Metadata for every consumer of the chain.
     pub metadata: BTreeMap<String, String>,
+    /// The idle heartbeat asked of each consumer: the push form's (default
+    /// [`crate::ordered_push::DEFAULT_IDLE_HEARTBEAT`]) and the pull form's pulls (default: the pulls' own).
+    pub idle_heartbeat: Option<Duration>,
 }
 
 impl Default for OrderedConfig {
@@ -87,6 +90,7 @@ impl Default for OrderedConfig {
             headers_only: false,
             inactive_threshold: DEFAULT_INACTIVE_THRESHOLD,
             metadata: BTreeMap::new(),
+            idle_heartbeat: None,
         }
     }
 }
