@@ -217,6 +217,12 @@ impl<T: AsyncClient> AsyncContext<T> {
         self.call(&self.api.pause_consumer(stream, consumer, Some(until))?).await
     }
 
+    /// Unpins the client pinned in a consumer's priority `group` (policy `pinned_client`, server 2.11+): the
+    /// next pull of the group gets the pin.
+    pub async fn unpin_consumer(&self, stream: &str, consumer: &str, group: &str) -> Result<(), Error> {
+        self.call(&self.api.unpin_consumer(stream, consumer, group)?).await
+    }
+
     /// Resumes a paused consumer.
     pub async fn resume_consumer(&self, stream: &str, consumer: &str) -> Result<ConsumerPauseResponse, Error> {
         self.call(&self.api.pause_consumer(stream, consumer, None)?).await
@@ -266,7 +272,12 @@ impl<T: AsyncClient> AsyncContext<T> {
 
     /// A handle on a pull consumer (nothing is sent).
     pub fn pull_consumer(&self, stream: &str, consumer: &str) -> AsyncPullHandle<T> {
-        AsyncPullHandle { js: self.clone(), stream: stream.to_owned(), consumer: consumer.to_owned() }
+        AsyncPullHandle {
+            js: self.clone(),
+            stream: stream.to_owned(),
+            consumer: consumer.to_owned(),
+            pin: Default::default(),
+        }
     }
 
     // ---- Key/Value ----

@@ -198,6 +198,12 @@ impl<T: Client> Context<T> {
         self.call(&self.api.pause_consumer(stream, consumer, Some(until))?)
     }
 
+    /// Unpins the client pinned in a consumer's priority `group` (policy `pinned_client`, server 2.11+): the
+    /// next pull of the group gets the pin.
+    pub fn unpin_consumer(&self, stream: &str, consumer: &str, group: &str) -> Result<(), Error> {
+        self.call(&self.api.unpin_consumer(stream, consumer, group)?)
+    }
+
     /// Resumes a paused consumer.
     pub fn resume_consumer(&self, stream: &str, consumer: &str) -> Result<ConsumerPauseResponse, Error> {
         self.call(&self.api.pause_consumer(stream, consumer, None)?)
@@ -244,7 +250,12 @@ impl<T: Client> Context<T> {
 
     /// A handle on a pull consumer (nothing is sent).
     pub fn pull_consumer(&self, stream: &str, consumer: &str) -> PullHandle<T> {
-        PullHandle { js: self.clone(), stream: stream.to_owned(), consumer: consumer.to_owned() }
+        PullHandle {
+            js: self.clone(),
+            stream: stream.to_owned(),
+            consumer: consumer.to_owned(),
+            pin: Default::default(),
+        }
     }
 
     // ---- Key/Value ----

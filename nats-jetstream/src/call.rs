@@ -28,9 +28,10 @@ use crate::api::ApiPrefix;
 use crate::error::{decode_message_reply, decode_pub_ack, JetStreamError};
 use crate::model::{
     AccountInfo, ConsumerConfig, ConsumerInfo, ConsumerListResponse, ConsumerNamesResponse, ConsumerPauseRequest,
-    ConsumerPauseResponse, CreateAction, CreateConsumerRequest, DirectGetMessage, MsgDeleteRequest, MsgGetRequest,
-    MsgGetResponse, PageRequest, PubAck, PullRequest, PurgeRequest, PurgeResponse, StoredMessage, StreamConfig,
-    StreamInfo, StreamInfoRequest, StreamListResponse, StreamNamesResponse, SuccessResponse,
+    ConsumerPauseResponse, ConsumerUnpinRequest, CreateAction, CreateConsumerRequest, DirectGetMessage,
+    MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PageRequest, PubAck, PullRequest, PurgeRequest, PurgeResponse,
+    StoredMessage, StreamConfig, StreamInfo, StreamInfoRequest, StreamListResponse, StreamNamesResponse,
+    SuccessResponse,
 };
 
 type Decoder<T> = fn(Option<HeaderView<'_>>, Bytes) -> Result<T, JetStreamError>;
@@ -77,6 +78,10 @@ impl<T> Call<T> {
 
 fn json<T: DeserializeOwned>(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<T, JetStreamError> {
     decode_message_reply(headers, &payload)
+}
+
+fn unit(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<(), JetStreamError> {
+    json::<serde::de::IgnoredAny>(headers, payload).map(drop)
 }
 
 fn success(headers: Option<HeaderView<'_>>, payload: Bytes) -> Result<bool, JetStreamError> {
@@ -330,6 +335,16 @@ impl Api {
     ) -> Result<Call<ConsumerPauseResponse>, JetStreamError> {
         let request = ConsumerPauseRequest { pause_until: until };
         Ok(Call::new(self.prefix.consumer_pause(stream, consumer)?, body(&request), json))
+    }
+
+    /// Unpins the client pinned in a consumer's priority `group`: the next pull of the group gets a new pin
+    /// (server 2.11+, policy `pinned_client`).
+    pub fn unpin_consumer(&self, stream: &str, consumer: &str, group: &str) -> Result<Call<()>, JetStreamError> {
+        if let Some(reason) = crate::pull::PriorityGroup::new(group).problem() {
+            return Err(JetStreamError::InvalidConfig { reason: reason.into() });
+        }
+        let request = ConsumerUnpinRequest { group: group.to_owned() };
+        Ok(Call::new(self.prefix.consumer_unpin(stream, consumer)?, body(&request), unit))
     }
 
     /// Deletes a consumer.

@@ -93,6 +93,20 @@ pub(crate) mod binding {
     pub(crate) use crate::pull::ConsumeConfig;
 }
 
+/// A pull consumer handle's pin (priority policy `pinned_client`), carried from one fetch to the next.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedPin(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl SharedPin {
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set(&self, pin: Option<&str>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = pin.map(str::to_owned);
+    }
+}
+
 /// The default timeout of a JetStream API call, as other clients use.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries of a publish answered by "no responders" (a stream leader being elected), 250 ms apart (ADR-22).

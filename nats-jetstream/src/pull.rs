@@ -50,6 +50,9 @@ use crate::error::JetStreamError;
 use crate::model::PullRequest;
 use crate::status::{Control, Incoming, Kind};
 
+mod config;
+pub use config::{ConsumeConfig, FetchConfig, PriorityGroup};
+
 /// `consume`'s default `max_messages` when neither messages nor bytes are given.
 pub const DEFAULT_MAX_MESSAGES: u64 = 500;
 /// The batch of a bytes-only `consume` (or fetch): bytes are the limit.
@@ -74,6 +77,10 @@ fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d.min(LONGEST)).unwrap_or(now)
 }
 
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// `ceil(n / 2)`.
 fn half_up(n: u64) -> u64 {
     n / 2 + n % 2
@@ -86,90 +93,6 @@ pub fn default_heartbeat(expires: Duration) -> Duration {
 
 fn invalid(reason: impl Into<String>) -> JetStreamError {
     JetStreamError::InvalidConfig { reason: reason.into() }
-}
-
-/// Options of a continuous `consume`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumeConfig {
-    /// Most messages pending (pulled, not yet delivered) at a time. Excludes `max_bytes`; when neither is set,
-    /// [`DEFAULT_MAX_MESSAGES`].
-    pub max_messages: Option<u64>,
-    /// Most bytes pending at a time. Excludes `max_messages`; the batch is then [`BYTES_ONLY_BATCH`].
-    pub max_bytes: Option<u64>,
-    /// Expiry of each pull request; at least 1 s.
-    pub expires: Duration,
-    /// Heartbeat asked of the server; default `expires / 2` clamped to [0.5 s, 30 s]; `2 × hb ≤ expires`.
-    pub idle_heartbeat: Option<Duration>,
-    /// Pull again when fewer messages than this are pending; default half the maximum, rounded up.
-    pub threshold_messages: Option<u64>,
-    /// Pull again when fewer bytes than this are pending (with `max_bytes`); default half, rounded up.
-    pub threshold_bytes: Option<u64>,
-}
-
-impl Default for ConsumeConfig {
-    fn default() -> Self {
-        ConsumeConfig {
-            max_messages: None,
-            max_bytes: None,
-            expires: DEFAULT_EXPIRES,
-            idle_heartbeat: None,
-            threshold_messages: None,
-            threshold_bytes: None,
-        }
-    }
-}
-
-/// Options of a `fetch` (one pull) or `next` (a fetch of one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchConfig {
-    /// Most messages; at least 1.
-    pub batch: u64,
-    /// Most bytes, if limited.
-    pub max_bytes: Option<u64>,
-    /// Expiry of the pull request (`None`: not sent, for `no_wait`).
-    pub expires: Option<Duration>,
-    /// Answer at once from what is available, ending with `404 No Messages`.
-    pub no_wait: bool,
-    /// Heartbeat asked of the server; `None` means the default: on only when `expires` is over 30 s, then
-    /// `expires / 2` clamped to [0.5 s, 30 s].
-    pub idle_heartbeat: Option<Duration>,
-    /// How long after `expires` the fetch gives up waiting for the server's end of request.
-    pub deadline_margin: Duration,
-}
-
-impl FetchConfig {
-    /// A waiting fetch of up to `batch` messages with the default expiry.
-    pub fn batch(batch: u64) -> Self {
-        FetchConfig {
-            batch,
-            max_bytes: None,
-            expires: Some(DEFAULT_EXPIRES),
-            no_wait: false,
-            idle_heartbeat: None,
-            deadline_margin: DEFAULT_FETCH_MARGIN,
-        }
-    }
-
-    /// A waiting fetch of up to `max_bytes` bytes (the batch is [`BYTES_ONLY_BATCH`]).
-    pub fn bytes(max_bytes: u64) -> Self {
-        FetchConfig { max_bytes: Some(max_bytes), ..FetchConfig::batch(BYTES_ONLY_BATCH) }
-    }
-
-    /// A fetch of what is available now, up to `batch` messages.
-    pub fn no_wait(batch: u64) -> Self {
-        FetchConfig { expires: None, no_wait: true, ..FetchConfig::batch(batch) }
-    }
-
-    /// `next`: a waiting fetch of one message.
-    pub fn next() -> Self {
-        FetchConfig::batch(1)
-    }
-
-    /// Sets the expiry.
-    pub fn with_expires(mut self, expires: Duration) -> Self {
-        self.expires = Some(expires);
-        self
-    }
 }
 
 /// Why a continuous consume ended.
@@ -206,10 +129,12 @@ pub enum FetchEnd {
 
 impl FetchEnd {
     /// True when the end is a failure to report, not a normal end of a fetch: an error status, a terminal or
-    /// limit 409, or a missed heartbeat.
+    /// limit 409, a `423` refusing the fetch's pin, or a missed heartbeat.
     pub fn is_error(&self) -> bool {
         match self {
-            FetchEnd::Status(c) => c.is_error() || c.is_terminal() || c.is_warning(),
+            FetchEnd::Status(c) => {
+                c.is_error() || c.is_terminal() || c.is_warning() || matches!(c, Control::PinIdMismatch { .. })
+            }
             FetchEnd::MissingHeartbeat => true,
             _ => false,
         }
@@ -269,10 +194,24 @@ pub struct PullConsumer<M> {
     heartbeat_deadline: Option<Instant>,
     fetch_deadline: Option<Instant>,
     events: VecDeque<PullEvent<M>>,
+    priority: Option<PriorityGroup>,
+    pin_id: Option<String>,
 }
 
+/// The header of a message for a pinned client: its pin, to send in later pulls.
+pub const PIN_ID: &str = "Nats-Pin-Id";
+
 impl<M: Incoming> PullConsumer<M> {
-    fn new(mode: Mode, expires: Option<Duration>, heartbeat: Option<Duration>, now: Instant) -> Self {
+    fn new(
+        mode: Mode,
+        expires: Option<Duration>,
+        heartbeat: Option<Duration>,
+        priority: Option<PriorityGroup>,
+        now: Instant,
+    ) -> Result<Self, JetStreamError> {
+        if let Some(problem) = priority.as_ref().and_then(PriorityGroup::problem) {
+            return Err(invalid(problem));
+        }
         let mut this = PullConsumer {
             mode,
             expires,
@@ -284,9 +223,11 @@ impl<M: Incoming> PullConsumer<M> {
             heartbeat_deadline: None,
             fetch_deadline: None,
             events: VecDeque::new(),
+            priority,
+            pin_id: None,
         };
         this.arm_heartbeat(now);
-        this
+        Ok(this)
     }
 
     /// A continuous consume, starting at `now` (connected). Fails on a config the server would reject or
@@ -322,7 +263,7 @@ impl<M: Incoming> PullConsumer<M> {
             (None, None) => 0,
         };
         let limits = ConsumeLimits { max_messages, max_bytes, threshold_messages, threshold_bytes };
-        Ok(Self::new(Mode::Consume(limits), Some(config.expires), Some(heartbeat), now))
+        Self::new(Mode::Consume(limits), Some(config.expires), Some(heartbeat), config.priority_group, now)
     }
 
     /// One fetch, starting at `now` (connected): its client deadline is `now` + expires + margin.
@@ -352,10 +293,20 @@ impl<M: Incoming> PullConsumer<M> {
         };
         let mode =
             Mode::Fetch { batch: config.batch, max_bytes: config.max_bytes, no_wait: config.no_wait, sent: false };
-        let mut this = Self::new(mode, config.expires, heartbeat, now);
+        let mut this = Self::new(mode, config.expires, heartbeat, config.priority_group, now)?;
         let wait = config.expires.map_or(NO_WAIT_TIMEOUT, |e| e.saturating_add(config.deadline_margin));
         this.fetch_deadline = Some(after(now, wait));
         Ok(this)
+    }
+
+    /// The pin of a pinned client (from the last `Nats-Pin-Id` received; cleared by a `423`).
+    pub fn pin_id(&self) -> Option<&str> {
+        self.pin_id.as_deref()
+    }
+
+    /// Starts with a pin received earlier (a fetch after a fetch): later pulls send it.
+    pub fn set_pin_id(&mut self, pin_id: Option<String>) {
+        self.pin_id = pin_id;
     }
 
     /// Messages pulled and not yet delivered or released by a status (always 0 for a consume limited by bytes,
@@ -421,6 +372,11 @@ impl<M: Incoming> PullConsumer<M> {
         let kind = msg.classify();
         match kind {
             Kind::User => {
+                if self.priority.is_some() {
+                    if let Some(pin) = msg.headers().and_then(|h| h.get(PIN_ID).map(str::to_owned)) {
+                        self.pin_id = Some(pin);
+                    }
+                }
                 self.pending_messages = self.pending_messages.saturating_sub(1);
                 self.pending_bytes = self.pending_bytes.saturating_sub(msg.wire_size());
                 self.events.push_back(PullEvent::Message(msg));
@@ -432,10 +388,16 @@ impl<M: Incoming> PullConsumer<M> {
                     }
                 }
             }
-            Kind::Control(control) => match self.mode {
-                Mode::Fetch { .. } => self.fetch_control(control),
-                Mode::Consume(_) => self.consume_control(control),
-            },
+            Kind::Control(control) => {
+                if matches!(control, Control::PinIdMismatch { .. }) {
+                    // Another client holds the pin, or ours expired: compete for it afresh.
+                    self.pin_id = None;
+                }
+                match self.mode {
+                    Mode::Fetch { .. } => self.fetch_control(control),
+                    Mode::Consume(_) => self.consume_control(control),
+                }
+            }
         }
     }
 
@@ -575,7 +537,11 @@ impl<M: Incoming> PullConsumer<M> {
             expires: self.expires.unwrap_or_default(),
             no_wait,
             idle_heartbeat: self.heartbeat.unwrap_or_default(),
-            ..Default::default()
+            group: self.priority.as_ref().map(|p| p.group.clone()).unwrap_or_default(),
+            min_pending: self.priority.as_ref().and_then(|p| p.min_pending).map_or(0, saturating_i64),
+            min_ack_pending: self.priority.as_ref().and_then(|p| p.min_ack_pending).map_or(0, saturating_i64),
+            priority: self.priority.as_ref().map_or(0, |p| p.priority),
+            id: self.pin_id.clone().unwrap_or_default(),
         })
     }
 

@@ -34,9 +34,17 @@ pub struct AsyncPullHandle<T> {
     pub(super) js: AsyncContext<T>,
     pub(super) stream: String,
     pub(super) consumer: String,
+    /// The pin of a pinned client, kept from one fetch to the next.
+    pub(super) pin: crate::common::SharedPin,
 }
 
 impl<T: AsyncClient> AsyncPullHandle<T> {
+    /// The pin this handle got from the server in its last fetch (priority policy `pinned_client`), sent in
+    /// its next fetches and consumes; `None` when it holds none.
+    pub fn pin_id(&self) -> Option<String> {
+        self.pin.get()
+    }
+
     /// The consumer's info.
     pub async fn info(&self) -> Result<ConsumerInfo, Error> {
         self.js.consumer_info(&self.stream, &self.consumer).await
@@ -50,6 +58,7 @@ impl<T: AsyncClient> AsyncPullHandle<T> {
         let mut sub = client.subscribe(&inbox, None).await?;
         let now = Instant::now();
         let mut machine = PullConsumer::<Message>::fetch(config, now)?;
+        machine.set_pin_id(self.pin.get());
         let mut timer = self.js.client.timer(now);
         let mut out = Vec::new();
         loop {
@@ -62,7 +71,10 @@ impl<T: AsyncClient> AsyncPullHandle<T> {
                     PullEvent::Message(message) => {
                         out.push(AsyncJsMessage { message, client: client.clone(), acked: AckState::new() })
                     }
-                    PullEvent::FetchDone { reason } => return finish(out, reason),
+                    PullEvent::FetchDone { reason } => {
+                        self.pin.set(machine.pin_id());
+                        return finish(out, reason);
+                    }
                     // A fetch only ends with FetchDone; the others are consume's.
                     _ => {}
                 }
@@ -84,7 +96,8 @@ impl<T: AsyncClient> AsyncPullHandle<T> {
         let inbox = self.js.client.new_inbox();
         let sub = self.js.client.subscribe(&inbox, None).await?;
         let now = Instant::now();
-        let machine = PullConsumer::consume(config, now)?;
+        let mut machine = PullConsumer::consume(config, now)?;
+        machine.set_pin_id(self.pin.get());
         Ok(AsyncMessages {
             handle: self.clone(),
             inbox,
@@ -133,6 +146,12 @@ impl<T: AsyncClient + fmt::Debug> fmt::Debug for AsyncMessages<T> {
 impl<T: AsyncClient> Unpin for AsyncMessages<T> {}
 
 impl<T: AsyncClient> AsyncMessages<T> {
+    /// The pin this consume holds (priority policy `pinned_client`): `None` until the server pinned it, and
+    /// again after a `423` said another client holds the pin.
+    pub fn pin_id(&self) -> Option<&str> {
+        self.machine.pin_id()
+    }
+
     /// Times the server went silent for 2 × the heartbeat (each time the consume pulled afresh).
     pub fn missed_heartbeats(&self) -> u64 {
         self.missed_heartbeats

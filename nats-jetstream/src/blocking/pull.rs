@@ -23,9 +23,17 @@ pub struct PullHandle<T> {
     pub(super) js: Context<T>,
     pub(super) stream: String,
     pub(super) consumer: String,
+    /// The pin of a pinned client, kept from one fetch to the next.
+    pub(super) pin: crate::common::SharedPin,
 }
 
 impl<T: Client> PullHandle<T> {
+    /// The pin this handle got from the server in its last fetch (priority policy `pinned_client`), sent in
+    /// its next fetches and consumes; `None` when it holds none.
+    pub fn pin_id(&self) -> Option<String> {
+        self.pin.get()
+    }
+
     /// The consumer's info.
     pub fn info(&self) -> Result<ConsumerInfo, Error> {
         self.js.consumer_info(&self.stream, &self.consumer)
@@ -38,6 +46,7 @@ impl<T: Client> PullHandle<T> {
         let inbox = client.new_inbox();
         let mut sub = client.subscribe(&inbox, None)?;
         let mut machine = PullConsumer::<Message>::fetch(config, Instant::now())?;
+        machine.set_pin_id(self.pin.get());
         let mut out = Vec::new();
         loop {
             while let Some(pull) = machine.poll_pull() {
@@ -49,7 +58,10 @@ impl<T: Client> PullHandle<T> {
                     PullEvent::Message(message) => {
                         out.push(JsMessage { message, client: client.clone(), acked: AckState::new() })
                     }
-                    PullEvent::FetchDone { reason } => return finish(out, reason),
+                    PullEvent::FetchDone { reason } => {
+                        self.pin.set(machine.pin_id());
+                        return finish(out, reason);
+                    }
                     // A fetch only ends with FetchDone; the others are consume's.
                     _ => {}
                 }
@@ -70,7 +82,8 @@ impl<T: Client> PullHandle<T> {
     pub fn messages(&self, config: ConsumeConfig) -> Result<Messages<T>, Error> {
         let inbox = self.js.client.new_inbox();
         let sub = self.js.client.subscribe(&inbox, None)?;
-        let machine = PullConsumer::consume(config, Instant::now())?;
+        let mut machine = PullConsumer::consume(config, Instant::now())?;
+        machine.set_pin_id(self.pin.get());
         let events = self.js.client.events();
         Ok(Messages { handle: self.clone(), inbox, sub, machine, events, ended: None, missed_heartbeats: 0 })
     }
@@ -94,6 +107,12 @@ pub struct Messages<T: Client> {
 }
 
 impl<T: Client> Messages<T> {
+    /// The pin this consume holds (priority policy `pinned_client`): `None` until the server pinned it, and
+    /// again after a `423` said another client holds the pin.
+    pub fn pin_id(&self) -> Option<&str> {
+        self.machine.pin_id()
+    }
+
     /// Times the server went silent for 2 × the heartbeat (each time the consume pulled afresh).
     pub fn missed_heartbeats(&self) -> u64 {
         self.missed_heartbeats

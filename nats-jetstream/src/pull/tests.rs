@@ -159,3 +159,37 @@ fn a_bytes_limited_consume_pulls_full_batches_after_a_pull_ends_on_its_bytes() {
     let next = c.poll_pull().unwrap();
     assert_eq!((next.batch, next.max_bytes), (1_000_000, 100), "a full batch again");
 }
+
+#[test]
+fn a_pinned_consume_sends_its_pin_and_forgets_it_on_423() {
+    let group = PriorityGroup::new("jobs").min_pending(3).min_ack_pending(2).priority(4);
+    let config = ConsumeConfig { max_messages: Some(4), priority_group: Some(group), ..Default::default() };
+    let mut c = consume(config).unwrap();
+    let first = c.poll_pull().unwrap();
+    assert_eq!((first.group.as_str(), first.min_pending, first.min_ack_pending, first.priority), ("jobs", 3, 2, 4));
+    assert!(first.id.is_empty(), "no pin yet");
+    let block = HeaderBlock::parse(Bytes::from_static(b"NATS/1.0\r\nNats-Pin-Id: p1\r\n\r\n")).unwrap();
+    let pinned = Msg::new("s.x", 1, Some(&b"$JS.ACK.S.c.1.1.1.0.0"[..]), Some(&block), "m");
+    for _ in 0..3 {
+        c.handle_message(t0(), pinned.clone());
+    }
+    assert_eq!(c.pin_id(), Some("p1"));
+    assert_eq!(c.poll_pull().map(|p| p.id), Some("p1".to_owned()), "later pulls carry the pin");
+    c.handle_message(t0(), status("423 Nats-Pin-Id mismatch"));
+    assert_eq!(c.pin_id(), None);
+    assert!(c.poll_pull().is_some_and(|p| p.id.is_empty()), "a fresh pull competes for the pin");
+
+    // Refused before anything is sent.
+    let bad = ConsumeConfig { priority_group: Some(PriorityGroup::new("a.b")), ..Default::default() };
+    assert!(matches!(consume(bad), Err(JetStreamError::InvalidConfig { .. })));
+    let fetch = PullConsumer::<Msg>::fetch(FetchConfig::batch(1).with_priority_group(PriorityGroup::new("")), t0());
+    assert!(matches!(fetch, Err(JetStreamError::InvalidConfig { .. })));
+    // A fetch refused its pin ends in error, and forgets the pin.
+    let mut f =
+        PullConsumer::<Msg>::fetch(FetchConfig::batch(1).with_priority_group(PriorityGroup::new("g")), t0()).unwrap();
+    f.set_pin_id(Some("old".into()));
+    assert_eq!(f.poll_pull().map(|p| p.id), Some("old".to_owned()));
+    f.handle_message(t0(), status("423 Nats-Pin-Id mismatch"));
+    assert!(matches!(f.poll_event(), Some(PullEvent::FetchDone { reason }) if reason.is_error()));
+    assert_eq!(f.pin_id(), None);
+}
