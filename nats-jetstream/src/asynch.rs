@@ -41,7 +41,7 @@ mod pull;
 mod push;
 
 use crate::common::binding::*;
-use nats_client::seam::{deadline_after, sleep_until, AsyncClient, Timer};
+use nats_client::seam::{deadline_after, sleep_until, AsyncClient, AsyncSubscription, Timer};
 
 pub use kv::{AsyncStore, AsyncWatch};
 pub use object::{AsyncObjectReader, AsyncObjectStore, AsyncObjectWatch};
@@ -140,6 +140,26 @@ impl<T: AsyncClient> AsyncContext<T> {
     /// A message through any replica, for streams with `allow_direct` (else `NoResponders`).
     pub async fn direct_get(&self, stream: &str, request: &MsgGetRequest) -> Result<DirectGetMessage, Error> {
         self.call(&self.api.direct_get(stream, request)?).await
+    }
+
+    /// A batch of stored messages through any replica (see [`crate::blocking::Context::direct_get_batch`]).
+    pub async fn direct_get_batch(&self, stream: &str, request: &MsgGetRequest) -> Result<DirectBatch, Error> {
+        let mut reader = DirectBatchReader::new(request)?;
+        let call = self.api.direct_get(stream, request)?;
+        let inbox = self.client.new_inbox();
+        let mut sub = self.client.subscribe(&inbox, None).await?;
+        self.client.publish(call.subject(), Some(&inbox), call.headers(), call.payload().into()).await?;
+        let deadline = deadline_after(Instant::now(), self.timeout);
+        let mut timer = self.client.timer(deadline);
+        loop {
+            let reply = match sub.next_until(&mut *timer, deadline).await {
+                Err(nats_client::Error::Timeout) => return Err(JetStreamError::Timeout.into()),
+                other => other?,
+            };
+            if reader.handle(reply.headers(), reply.payload_bytes())? {
+                return Ok(reader.finish());
+            }
+        }
     }
 
     /// Deletes the message at `seq`; `erase` overwrites its data.

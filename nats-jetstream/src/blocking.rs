@@ -22,7 +22,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use crate::common::binding::*;
-use nats_client::seam::Client;
+use nats_client::seam::{Client, Subscription};
 
 mod kv;
 mod object;
@@ -128,6 +128,28 @@ impl<T: Client> Context<T> {
     /// A message through any replica, for streams with `allow_direct` (else `NoResponders`).
     pub fn direct_get(&self, stream: &str, request: &MsgGetRequest) -> Result<DirectGetMessage, Error> {
         self.call(&self.api.direct_get(stream, request)?)
+    }
+
+    /// A batch of stored messages through any replica (server 2.11+, streams with `allow_direct`): `batch`
+    /// messages from a sequence, or the last message of each `multi_last` subject (see [`crate::direct`]).
+    /// Waits up to the context's timeout for the whole batch.
+    pub fn direct_get_batch(&self, stream: &str, request: &MsgGetRequest) -> Result<DirectBatch, Error> {
+        let mut reader = DirectBatchReader::new(request)?;
+        let call = self.api.direct_get(stream, request)?;
+        let inbox = self.client.new_inbox();
+        let mut sub = self.client.subscribe(&inbox, None)?;
+        self.client.publish(call.subject(), Some(&inbox), call.headers(), call.payload().into())?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let reply = match sub.next_timeout(wait.max(Duration::from_millis(1))) {
+                Err(nats_client::Error::Timeout) => return Err(JetStreamError::Timeout.into()),
+                other => other?,
+            };
+            if reader.handle(reply.headers(), reply.payload_bytes())? {
+                return Ok(reader.finish());
+            }
+        }
     }
 
     /// Deletes the message at `seq`; `erase` overwrites its data.

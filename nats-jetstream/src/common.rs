@@ -82,6 +82,7 @@ pub(crate) mod binding {
     pub(crate) use crate::ack::{AckKind, AckState, OwnedAckMetadata};
     pub(crate) use crate::api::ApiPrefix;
     pub(crate) use crate::call::{Api, Call, PublishOptions};
+    pub(crate) use crate::direct::{DirectBatch, DirectBatchReader};
     pub(crate) use crate::error::{Error, JetStreamError};
     pub(crate) use std::time::SystemTime;
 

@@ -39,6 +39,7 @@ pub mod blocking;
 pub mod call;
 #[cfg(any(feature = "blocking", feature = "async"))]
 mod common;
+pub mod direct;
 pub mod error;
 pub use error::{AckResult, Error};
 pub mod kv;

@@ -59,6 +59,30 @@ impl MsgGetRequest {
     pub fn next_by_subject(seq: u64, subject: impl Into<String>) -> Self {
         Self { seq, next_by_subj: subject.into(), ..Self::default() }
     }
+
+    /// Direct get only (2.11+): up to `batch` messages from sequence `seq` on (see
+    /// [`crate::direct::DirectBatchReader`]); narrow them with [`Self::on_subject`].
+    pub fn batch(seq: u64, batch: usize) -> Self {
+        Self { seq, batch, ..Self::default() }
+    }
+
+    /// Direct get only (2.11+): the last message of each of `subjects` (wildcards allowed, at most 1024
+    /// matched), as of now or of [`Self::up_to`].
+    pub fn multi_last<S: Into<String>>(subjects: impl IntoIterator<Item = S>) -> Self {
+        Self { multi_last: subjects.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+
+    /// Only messages on `subject` (may hold wildcards).
+    pub fn on_subject(mut self, subject: impl Into<String>) -> Self {
+        self.next_by_subj = subject.into();
+        self
+    }
+
+    /// With `multi_last`: as of stream sequence `seq` (a batch's `up_to_sequence` when paging).
+    pub fn up_to(mut self, seq: u64) -> Self {
+        self.up_to_seq = seq;
+        self
+    }
 }
 
 /// A message as `STREAM.MSG.GET` returns it, with `hdrs` and `data` decoded from base64.
