@@ -305,13 +305,13 @@ impl<T: AsyncClient> AsyncContext<T> {
     /// Creates a Key/Value bucket (a stream `KV_<bucket>`).
     pub async fn create_key_value(&self, config: &KvConfig) -> Result<AsyncStore<T>, Error> {
         let info = self.create_stream(&config.to_stream_config()?).await?;
-        Ok(AsyncStore { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+        Ok(AsyncStore::new(self.clone(), &config.bucket, info))
     }
 
     /// Changes a bucket's settings (history, TTL, limits, description...).
     pub async fn update_key_value(&self, config: &KvConfig) -> Result<AsyncStore<T>, Error> {
         let info = self.update_stream(&config.to_stream_config()?).await?;
-        Ok(AsyncStore { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+        Ok(AsyncStore::new(self.clone(), &config.bucket, info))
     }
 
     /// Binds to an existing bucket; fails with 10059 ("stream not found") when there is none.
@@ -319,7 +319,7 @@ impl<T: AsyncClient> AsyncContext<T> {
         crate::kv::validate_bucket(bucket)?;
         let info = self.stream_info(&crate::kv::stream_name(bucket)).await?;
         check_kv_stream(bucket, &info)?;
-        Ok(AsyncStore { js: self.clone(), bucket: bucket.to_owned(), stream: info.config.name })
+        Ok(AsyncStore::new(self.clone(), bucket, info))
     }
 
     /// Deletes a bucket and everything in it.

@@ -285,13 +285,13 @@ impl<T: Client> Context<T> {
     /// Creates a Key/Value bucket (a stream `KV_<bucket>`).
     pub fn create_key_value(&self, config: &KvConfig) -> Result<Store<T>, Error> {
         let info = self.create_stream(&config.to_stream_config()?)?;
-        Ok(Store { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+        Ok(Store::new(self.clone(), &config.bucket, info))
     }
 
     /// Changes a bucket's settings (history, TTL, limits, description...).
     pub fn update_key_value(&self, config: &KvConfig) -> Result<Store<T>, Error> {
         let info = self.update_stream(&config.to_stream_config()?)?;
-        Ok(Store { js: self.clone(), bucket: config.bucket.clone(), stream: info.config.name })
+        Ok(Store::new(self.clone(), &config.bucket, info))
     }
 
     /// Binds to an existing bucket; fails with 10059 ("stream not found") when there is none.
@@ -299,7 +299,7 @@ impl<T: Client> Context<T> {
         crate::kv::validate_bucket(bucket)?;
         let info = self.stream_info(&crate::kv::stream_name(bucket))?;
         check_kv_stream(bucket, &info)?;
-        Ok(Store { js: self.clone(), bucket: bucket.to_owned(), stream: info.config.name })
+        Ok(Store::new(self.clone(), bucket, info))
     }
 
     /// Deletes a bucket and everything in it.

@@ -28,7 +28,7 @@ use crate::api::ApiPrefix;
 use crate::error::{decode_message_reply, decode_pub_ack, JetStreamError};
 use crate::model::{
     AccountInfo, ConsumerConfig, ConsumerInfo, ConsumerListResponse, ConsumerNamesResponse, ConsumerPauseRequest,
-    ConsumerPauseResponse, ConsumerUnpinRequest, CreateAction, CreateConsumerRequest, DirectGetMessage,
+    ConsumerPauseResponse, ConsumerUnpinRequest, CreateAction, CreateConsumerRequest, DirectGetMessage, KvSubjects,
     MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PageRequest, PubAck, PullRequest, PurgeRequest, PurgeResponse,
     StoredMessage, StreamConfig, StreamInfo, StreamInfoRequest, StreamListResponse, StreamNamesResponse,
     SuccessResponse,
@@ -399,6 +399,22 @@ impl Api {
         call.headers = headers.filter(|h| !h.is_empty());
         Ok(call)
     }
+
+    /// [`Self::kv_write`] to a bucket's [`KvSubjects`]: a mirror's writes go to its origin, through the
+    /// origin's API prefix when it is in another domain.
+    pub fn kv_write_to(
+        &self,
+        subjects: &KvSubjects,
+        key: &str,
+        headers: Option<Headers>,
+        payload: impl Into<Bytes>,
+    ) -> Result<Call<PubAck>, JetStreamError> {
+        let mut call = self.kv_write(&subjects.bucket, key, headers, payload)?;
+        if let Some(api) = &subjects.external_api {
+            call.subject = format!("{api}.{}", crate::api::kv_subject(&subjects.bucket, key));
+        }
+        Ok(call)
+    }
 }
 
 #[cfg(test)]
@@ -484,5 +500,26 @@ mod tests {
         assert!(matches!(ack.decode(None, &b"-ERR 'nope'"[..]), Err(JetStreamError::InvalidReply { .. })));
         let del = api.delete_stream("S").unwrap();
         assert!(del.decode(None, &br#"{"success":true}"#[..]).unwrap());
+    }
+
+    #[test]
+    fn a_mirror_writes_to_its_origin_through_the_origin_domain() {
+        use crate::model::{ExternalStream, KvConfig, StreamSource};
+        let mirror = StreamSource {
+            name: "origin".into(),
+            external: Some(ExternalStream { api: "$JS.hub.API".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        let config = KvConfig { mirror: Some(mirror), ..KvConfig::new("copy") }.to_stream_config().unwrap();
+        assert_eq!(config.mirror.as_ref().map(|m| m.name.as_str()), Some("KV_origin"));
+        assert!(config.mirror_direct && config.subjects.is_empty());
+        let subjects = KvSubjects::of("copy", &config);
+        assert!(subjects.is_mirror_of_another("copy"));
+        let local = Api::new(ApiPrefix::default());
+        assert_eq!(local.kv_write_to(&subjects, "k", None, "v").unwrap().subject(), "$JS.hub.API.$KV.origin.k");
+        let plain = KvSubjects::of("copy", &KvConfig::new("copy").to_stream_config().unwrap());
+        assert_eq!(local.kv_write_to(&plain, "k", None, "v").unwrap().subject(), "$KV.copy.k");
+        let leaf = Api::new(ApiPrefix::with_domain("leaf").unwrap());
+        assert_eq!(leaf.kv_write_to(&plain, "k", None, "v").unwrap().subject(), "$JS.leaf.API.$KV.copy.k");
     }
 }

@@ -173,7 +173,7 @@ impl Operation {
 /// One revision of one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The bucket.
+    /// The bucket its subject names (for a mirror bucket, the origin it mirrors).
     pub bucket: String,
     /// The key.
     pub key: String,

@@ -15,7 +15,7 @@ use crate::call::Call;
 use crate::common::{deleted_keys, direct_entry, live_keys, next_history_seq, WatchState, Watched};
 use crate::error::Error;
 use crate::kv::{self, CreateRetry, Entry, WatchOptions};
-use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest, PurgeRequest};
+use crate::model::{DirectGetMessage, KvStatus, KvSubjects, MsgGetRequest, PurgeRequest, StreamInfo};
 use nats_client::seam::AsyncClient;
 
 /// A Key/Value watch, as a `Stream`: see [`AsyncStore::watch`]. It never ends by itself.
@@ -68,16 +68,23 @@ pub struct AsyncStore<T> {
     pub(super) js: AsyncContext<T>,
     pub(super) bucket: String,
     pub(super) stream: String,
+    /// Where its entries are stored and its writes go (a mirror's are its origin's).
+    pub(super) subjects: KvSubjects,
 }
 
 impl<T: AsyncClient> AsyncStore<T> {
+    pub(super) fn new(js: AsyncContext<T>, bucket: &str, info: StreamInfo) -> Self {
+        let subjects = KvSubjects::of(bucket, &info.config);
+        Self { js, bucket: bucket.to_owned(), stream: info.config.name, subjects }
+    }
+
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
     async fn write(&self, key: &str, headers: Option<nats_proto::Headers>, value: Bytes) -> Result<u64, Error> {
-        let call = self.js.api.kv_write(&self.bucket, key, headers, value)?;
+        let call = self.js.api.kv_write_to(&self.subjects, key, headers, value)?;
         Ok(self.js.call(&call).await?.seq)
     }
 
@@ -95,7 +102,7 @@ impl<T: AsyncClient> AsyncStore<T> {
     /// The latest entry of `key`, delete and purge markers included.
     pub async fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
         kv::validate_key(key)?;
-        let call = self.js.api.direct_get_last(&self.stream, &crate::api::kv_subject(&self.bucket, key))?;
+        let call = self.js.api.direct_get_last(&self.stream, &crate::api::kv_subject(&self.subjects.bucket, key))?;
         self.direct(call).await
     }
 
@@ -107,7 +114,7 @@ impl<T: AsyncClient> AsyncStore<T> {
     }
 
     async fn direct(&self, call: Call<DirectGetMessage>) -> Result<Option<Entry>, Error> {
-        direct_entry(&self.bucket, self.js.call(&call).await)
+        direct_entry(&self.subjects.bucket, self.js.call(&call).await)
     }
 
     /// Sets `key` only if its latest revision is `revision`; a mismatch is the API error 10071 (or 10164).
@@ -151,7 +158,7 @@ impl<T: AsyncClient> AsyncStore<T> {
     /// Every revision of `key` still stored, oldest first, markers included; empty when none.
     pub async fn history(&self, key: &str) -> Result<Vec<Entry>, Error> {
         kv::validate_key(key)?;
-        let subject = crate::api::kv_subject(&self.bucket, key);
+        let subject = crate::api::kv_subject(&self.subjects.bucket, key);
         let mut out = Vec::new();
         let mut seq = 1;
         loop {
@@ -175,8 +182,12 @@ impl<T: AsyncClient> AsyncStore<T> {
 
     /// A watch with options (see [`crate::blocking::Store::watch_with`]).
     pub async fn watch_with(&self, options: &WatchOptions) -> Result<AsyncWatch<T>, Error> {
-        let ordered = self.js.ordered(&self.stream, options.to_ordered_config(&self.bucket)?).await?;
-        Ok(AsyncWatch { ordered, state: WatchState::new(self.bucket.clone()), ignore_deletes: options.ignore_deletes })
+        let ordered = self.js.ordered(&self.stream, options.to_ordered_config(&self.subjects.bucket)?).await?;
+        Ok(AsyncWatch {
+            ordered,
+            state: WatchState::new(self.subjects.bucket.clone()),
+            ignore_deletes: options.ignore_deletes,
+        })
     }
 
     /// The latest entry of every key, markers included, without values.
@@ -201,8 +212,11 @@ impl<T: AsyncClient> AsyncStore<T> {
     pub async fn purge_deletes(&self, older_than: Option<Duration>) -> Result<usize, Error> {
         let markers = deleted_keys(self.latest_entries().await?, older_than, std::time::SystemTime::now());
         for (key, keep) in &markers {
-            let request =
-                PurgeRequest { filter: crate::api::kv_subject(&self.bucket, key), keep: *keep, ..Default::default() };
+            let request = PurgeRequest {
+                filter: crate::api::kv_subject(&self.subjects.bucket, key),
+                keep: *keep,
+                ..Default::default()
+            };
             self.js.purge_stream(&self.stream, &request).await?;
         }
         Ok(markers.len())

@@ -10,7 +10,7 @@ use crate::call::Call;
 use crate::common::{deleted_keys, direct_entry, live_keys, next_history_seq, WatchState, Watched};
 use crate::error::Error;
 use crate::kv::{self, CreateRetry, Entry, WatchOptions};
-use crate::model::{DirectGetMessage, KvStatus, MsgGetRequest, PurgeRequest};
+use crate::model::{DirectGetMessage, KvStatus, KvSubjects, MsgGetRequest, PurgeRequest, StreamInfo};
 use nats_client::seam::Client;
 
 /// A Key/Value watch: see [`Store::watch`].
@@ -50,16 +50,23 @@ pub struct Store<T> {
     pub(super) js: Context<T>,
     pub(super) bucket: String,
     pub(super) stream: String,
+    /// Where its entries are stored and its writes go (a mirror's are its origin's).
+    pub(super) subjects: KvSubjects,
 }
 
 impl<T: Client> Store<T> {
+    pub(super) fn new(js: Context<T>, bucket: &str, info: StreamInfo) -> Self {
+        let subjects = KvSubjects::of(bucket, &info.config);
+        Self { js, bucket: bucket.to_owned(), stream: info.config.name, subjects }
+    }
+
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
     fn write(&self, key: &str, headers: Option<nats_proto::Headers>, value: Bytes) -> Result<u64, Error> {
-        let call = self.js.api.kv_write(&self.bucket, key, headers, value)?;
+        let call = self.js.api.kv_write_to(&self.subjects, key, headers, value)?;
         Ok(self.js.call(&call)?.seq)
     }
 
@@ -77,7 +84,7 @@ impl<T: Client> Store<T> {
     /// The latest entry of `key`, delete and purge markers included.
     pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
         kv::validate_key(key)?;
-        let call = self.js.api.direct_get_last(&self.stream, &crate::api::kv_subject(&self.bucket, key))?;
+        let call = self.js.api.direct_get_last(&self.stream, &crate::api::kv_subject(&self.subjects.bucket, key))?;
         self.direct(call)
     }
 
@@ -89,7 +96,7 @@ impl<T: Client> Store<T> {
     }
 
     fn direct(&self, call: Call<DirectGetMessage>) -> Result<Option<Entry>, Error> {
-        direct_entry(&self.bucket, self.js.call(&call))
+        direct_entry(&self.subjects.bucket, self.js.call(&call))
     }
 
     /// Sets `key` only if its latest revision is `revision`; a mismatch is the API error 10071 (or 10164).
@@ -133,7 +140,7 @@ impl<T: Client> Store<T> {
     /// Every revision of `key` still stored, oldest first, markers included; empty when none.
     pub fn history(&self, key: &str) -> Result<Vec<Entry>, Error> {
         kv::validate_key(key)?;
-        let subject = crate::api::kv_subject(&self.bucket, key);
+        let subject = crate::api::kv_subject(&self.subjects.bucket, key);
         let mut out = Vec::new();
         let mut seq = 1;
         loop {
@@ -157,8 +164,12 @@ impl<T: Client> Store<T> {
 
     /// A watch with options: several keys, updates only, the whole history, without deletes, without values.
     pub fn watch_with(&self, options: &WatchOptions) -> Result<Watch<T>, Error> {
-        let ordered = self.js.ordered(&self.stream, options.to_ordered_config(&self.bucket)?)?;
-        Ok(Watch { ordered, state: WatchState::new(self.bucket.clone()), ignore_deletes: options.ignore_deletes })
+        let ordered = self.js.ordered(&self.stream, options.to_ordered_config(&self.subjects.bucket)?)?;
+        Ok(Watch {
+            ordered,
+            state: WatchState::new(self.subjects.bucket.clone()),
+            ignore_deletes: options.ignore_deletes,
+        })
     }
 
     /// The latest entry of every key, markers included, without values: one ordered consumer, no request
@@ -184,8 +195,11 @@ impl<T: Client> Store<T> {
     pub fn purge_deletes(&self, older_than: Option<Duration>) -> Result<usize, Error> {
         let markers = deleted_keys(self.latest_entries()?, older_than, std::time::SystemTime::now());
         for (key, keep) in &markers {
-            let request =
-                PurgeRequest { filter: crate::api::kv_subject(&self.bucket, key), keep: *keep, ..Default::default() };
+            let request = PurgeRequest {
+                filter: crate::api::kv_subject(&self.subjects.bucket, key),
+                keep: *keep,
+                ..Default::default()
+            };
             self.js.purge_stream(&self.stream, &request)?;
         }
         Ok(markers.len())

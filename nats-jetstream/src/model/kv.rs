@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Compression, DiscardPolicy, Placement, Republish, StorageType, StreamConfig, StreamInfo};
+use super::{
+    Compression, DiscardPolicy, Placement, Republish, StorageType, StreamConfig, StreamInfo, StreamSource,
+    SubjectTransform,
+};
 use crate::api::{kv_stream_name, kv_stream_subjects, validate_bucket};
 use crate::error::JetStreamError;
 
@@ -46,6 +49,54 @@ pub struct KvConfig {
     /// Leave a marker for this long when a key's last value ages out or is purged (server API level ≥ 1,
     /// at least 1 s; zero = off).
     pub limit_marker_ttl: Duration,
+    /// Mirror another bucket (its name, with or without `KV_`; `external` for another domain): the mirror
+    /// reads its own copy and writes go to the origin. Excludes `sources`.
+    pub mirror: Option<StreamSource>,
+    /// Take in the entries of other buckets (names with or without `KV_`): their keys appear in this bucket,
+    /// renamed by a subject transform unless the source sets a filter or transforms of its own.
+    pub sources: Vec<StreamSource>,
+}
+
+/// A bucket as a source: the stream `KV_<origin>`, and, into another bucket, its keys renamed into it.
+fn kv_source(source: &StreamSource, into: Option<&str>) -> Result<StreamSource, JetStreamError> {
+    let origin = source.name.strip_prefix("KV_").unwrap_or(&source.name);
+    validate_bucket(origin)?;
+    let mut source = StreamSource { name: kv_stream_name(origin), ..source.clone() };
+    if let Some(into) = into.filter(|&into| into != origin) {
+        if source.subject_transforms.is_empty() && source.filter_subject.is_empty() {
+            source.subject_transforms =
+                vec![SubjectTransform { src: kv_stream_subjects(origin), dest: kv_stream_subjects(into) }];
+        }
+    }
+    Ok(source)
+}
+
+/// Where a bucket's entries are stored and where its writes go: a mirror keeps its origin's subjects and
+/// writes to its origin (through the origin's API prefix when it is in another domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvSubjects {
+    /// The bucket named in the subjects (`$KV.<bucket>.<key>`): the origin's for a mirror, else its own.
+    pub bucket: String,
+    /// A mirror's origin in another domain: writes go to `<api>.$KV.<bucket>.<key>`.
+    pub external_api: Option<String>,
+}
+
+impl KvSubjects {
+    /// The subjects of bucket `bucket`, whose stream has `config`.
+    pub fn of(bucket: &str, config: &StreamConfig) -> Self {
+        match &config.mirror {
+            Some(mirror) => KvSubjects {
+                bucket: mirror.name.strip_prefix("KV_").unwrap_or(&mirror.name).to_owned(),
+                external_api: mirror.external.as_ref().map(|e| e.api.clone()).filter(|api| !api.is_empty()),
+            },
+            None => KvSubjects { bucket: bucket.to_owned(), external_api: None },
+        }
+    }
+
+    /// True when entries are stored under another bucket's name (a mirror).
+    pub fn is_mirror_of_another(&self, bucket: &str) -> bool {
+        self.bucket != bucket
+    }
 }
 
 fn unlimited_if_zero<T: Default + PartialEq + From<i8>>(v: T) -> T {
@@ -77,11 +128,20 @@ impl KvConfig {
         if !self.limit_marker_ttl.is_zero() && self.limit_marker_ttl < MIN_LIMIT_MARKER_TTL {
             return Err(JetStreamError::InvalidConfig { reason: "limit marker TTL must be at least 1 s".into() });
         }
+        if self.mirror.is_some() && !self.sources.is_empty() {
+            return Err(JetStreamError::InvalidConfig { reason: "a bucket mirrors or sources, not both".into() });
+        }
+        let mirror = self.mirror.as_ref().map(|m| kv_source(m, None)).transpose()?;
+        let sources = self.sources.iter().map(|s| kv_source(s, Some(&self.bucket))).collect::<Result<_, _>>()?;
         let duplicate_window = if self.ttl.is_zero() { KV_DUPLICATE_WINDOW } else { self.ttl.min(KV_DUPLICATE_WINDOW) };
         Ok(StreamConfig {
             name: kv_stream_name(&self.bucket),
             description: self.description.clone(),
-            subjects: vec![kv_stream_subjects(&self.bucket)],
+            // A mirror takes no subjects of its own: it keeps its origin's.
+            subjects: if mirror.is_some() { Vec::new() } else { vec![kv_stream_subjects(&self.bucket)] },
+            mirror_direct: mirror.is_some(),
+            mirror,
+            sources,
             max_msgs_per_subject: history,
             max_bytes: unlimited_if_zero(self.max_bytes),
             max_msg_size: unlimited_if_zero(self.max_value_size),

@@ -40,7 +40,7 @@ pub use consumer::{
     CreateAction, CreateConsumerRequest, DeliverPolicy, PriorityGroupState, PriorityPolicy, PullRequest, ReplayPolicy,
     SequenceInfo,
 };
-pub use kv::{KvConfig, KvStatus, KV_MAX_HISTORY};
+pub use kv::{KvConfig, KvStatus, KvSubjects, KV_MAX_HISTORY};
 pub use message::{DirectGetMessage, MsgDeleteRequest, MsgGetRequest, MsgGetResponse, StoredMessage};
 pub use object::{ObjectInfo, ObjectLink, ObjectMeta, ObjectOptions, ObjectStoreConfig, ObjectStoreStatus};
 pub use paging::{
