@@ -76,11 +76,8 @@ mod blocking {
         // A watch of the mirror: its copy, then what changes.
         let mut watch = replica.watch(">").expect("watch");
         let mut initial = Vec::new();
-        loop {
-            match watch.next().expect("goes on").expect("entry") {
-                Watched::Entry(e) => initial.push(e.key),
-                Watched::InitialDone => break,
-            }
+        while let Watched::Entry(e) = watch.next().expect("goes on").expect("entry") {
+            initial.push(e.key);
         }
         assert_eq!(initial, ["b", "c", "a"], "{version:?}: latest entry per key, in stream order");
         origin.put("d", "4").expect("put");
