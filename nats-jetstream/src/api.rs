@@ -100,6 +100,17 @@ impl ApiPrefix {
         self.prefix == DEFAULT_API_PREFIX
     }
 
+    /// The subject to publish a stored message of a Key/Value bucket or an object store to: the subject
+    /// itself with the default prefix, else `<prefix>.<subject>`, which the leafnode or import maps back
+    /// (ADR-19). Consumer filters and stored subjects stay unprefixed.
+    pub fn data_subject(&self, subject: &str) -> String {
+        if self.is_default() {
+            subject.to_owned()
+        } else {
+            format!("{}.{subject}", self.prefix)
+        }
+    }
+
     fn join(&self, api: &str) -> String {
         format!("{}.{api}", self.prefix)
     }
@@ -248,11 +259,7 @@ impl ApiPrefix {
     ///
     /// The bucket and key are not checked here; validate them first (see [`validate_bucket`]).
     pub fn kv_put_subject(&self, bucket: &str, key: &str) -> String {
-        if self.is_default() {
-            kv_subject(bucket, key)
-        } else {
-            format!("{}.$KV.{bucket}.{key}", self.prefix)
-        }
+        self.data_subject(&kv_subject(bucket, key))
     }
 
     /// The direct-get subject for the latest value of a key: `<P>.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`.

@@ -6,6 +6,10 @@
 //! meta message; the previous version's chunks are purged after. Nothing here sends anything: the bindings
 //! drive these pieces.
 //!
+//! Unlike Key/Value writes, these subjects are published as they are under a JetStream domain too: a
+//! leafnode maps a domain's `$KV.` writes but has no mapping for `$O.`, and the interest of the domain's
+//! store in its subjects reaches the leaf like any other (tested from a leaf into a hub's domain).
+//!
 //! ```
 //! use nats_jetstream::model::ObjectMeta;
 //! use nats_jetstream::object::{meta_subject, ObjectVerifier, ObjectWriter};

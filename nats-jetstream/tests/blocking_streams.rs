@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nats_jetstream::blocking::{Context, Watched};
 use nats_jetstream::kv::Operation;
-use nats_jetstream::model::{ConsumerConfig, KvConfig, StorageType, StreamConfig};
+use nats_jetstream::model::{ConsumerConfig, KvConfig, ObjectMeta, ObjectStoreConfig, StorageType, StreamConfig};
 use nats_jetstream::ordered::OrderedConfig;
 use nats_jetstream::pull::ConsumeConfig;
 use nats_server_harness::{NatsServer, ServerVersion};
@@ -264,38 +264,45 @@ fn consume_detects_missing_heartbeats_and_recovers() {
     assert!(messages.missed_heartbeats() >= 1, "2 × 500 ms of silence is noticed");
 }
 
+/// A hub with JetStream domain `hub` and a leaf (domain `leaf`) connected to it, and a context on a client of
+/// the leaf that reaches the hub's JetStream through the domain, once the leaf has connected.
+fn hub_and_leaf(version: ServerVersion) -> (NatsServer, NatsServer, Context<nats_blocking::Client>) {
+    let leaf_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hub = NatsServer::builder()
+        .version(version)
+        .jetstream_domain("hub")
+        .config(&format!("leafnodes {{\n  listen: \"127.0.0.1:{leaf_port}\"\n}}\n"))
+        .start()
+        .expect("hub starts");
+    let leaf = NatsServer::builder()
+        .version(version)
+        .jetstream_domain("leaf")
+        .config(&format!("leafnodes {{\n  remotes: [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ]\n}}\n"))
+        .start()
+        .expect("leaf starts");
+    let client = nats_blocking::connect(&leaf.url()).unwrap();
+    let in_hub = Context::with_domain(client, "hub").unwrap().timeout(Duration::from_secs(2));
+    // The leaf connects to the hub in the background.
+    let started = Instant::now();
+    let info = loop {
+        match in_hub.account_info() {
+            Ok(info) => break info,
+            Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("{version:?}: the hub's JetStream is not reachable from the leaf: {e}"),
+        }
+    };
+    assert_eq!(info.domain, "hub", "{version:?}");
+    (hub, leaf, in_hub)
+}
+
 #[test]
 fn kv_works_in_a_hub_domain_from_a_leaf_node() {
     for version in BOTH {
-        let leaf_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let hub = NatsServer::builder()
-            .version(version)
-            .jetstream_domain("hub")
-            .config(&format!("leafnodes {{\n  listen: \"127.0.0.1:{leaf_port}\"\n}}\n"))
-            .start()
-            .expect("hub starts");
-        let leaf = NatsServer::builder()
-            .version(version)
-            .jetstream_domain("leaf")
-            .config(&format!("leafnodes {{\n  remotes: [ {{ url: \"nats-leaf://127.0.0.1:{leaf_port}\" }} ]\n}}\n"))
-            .start()
-            .expect("leaf starts");
-        let client = nats_blocking::connect(&leaf.url()).unwrap();
-        let in_hub = Context::with_domain(client.clone(), "hub").unwrap().timeout(Duration::from_secs(2));
-        // The leaf connects to the hub in the background.
-        let started = Instant::now();
-        let info = loop {
-            match in_hub.account_info() {
-                Ok(info) => break info,
-                Err(e) if started.elapsed() < Duration::from_secs(15) => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("{version:?}: the hub's JetStream is not reachable from the leaf: {e}"),
-            }
-        };
-        assert_eq!(info.domain, "hub", "{version:?}");
-        let local = Context::new(client);
+        let (hub, _leaf, in_hub) = hub_and_leaf(version);
+        let local = Context::new(in_hub.client().clone());
         assert_eq!(local.account_info().unwrap().domain, "leaf", "{version:?}: no domain is the leaf's");
 
         // A bucket in the hub, written and read from the leaf: writes go through $JS.hub.API.$KV....
@@ -311,6 +318,25 @@ fn kv_works_in_a_hub_domain_from_a_leaf_node() {
         assert_eq!(&seen.value[..], b"updated", "{version:?}");
         assert_eq!(local.key_value("shared").unwrap_err().err_code(), Some(10059), "{version:?}");
     }
+}
+
+#[test]
+fn an_object_store_works_in_a_hub_domain_from_a_leaf_node() {
+    let (hub, _leaf, in_hub) = hub_and_leaf(ServerVersion::Current);
+    // Chunks and meta are published through $JS.hub.API.$O....; reads go through the hub's API.
+    let store = in_hub.create_object_store(&ObjectStoreConfig::new("remote")).unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let info = store.put_bytes("report.bin", &data).unwrap();
+    assert_eq!(info.chunks, 3);
+    assert_eq!(store.get_bytes("report.bin").unwrap(), data);
+    let renamed = ObjectMeta { name: "renamed.bin".into(), ..ObjectMeta::default() };
+    store.update_meta("report.bin", renamed).unwrap();
+    store.delete("renamed.bin").unwrap();
+    store.put_bytes("kept.txt", b"kept").unwrap();
+    let hub_js = Context::new(nats_blocking::connect(&hub.url()).unwrap());
+    let names: Vec<String> =
+        hub_js.object_store("remote").unwrap().list().unwrap().into_iter().map(|i| i.meta.name).collect();
+    assert_eq!(names, ["kept.txt"], "the hub holds what the leaf wrote");
 }
 
 #[test]
