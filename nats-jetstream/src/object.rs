@@ -319,6 +319,13 @@ impl ObjectVerifier {
         Ok(())
     }
 
+    /// The error when the next chunk is no longer stored: the version was replaced or deleted (or purged)
+    /// while being read, and the rest will never come.
+    pub fn chunks_gone(&self) -> JetStreamError {
+        let (next, all) = (self.chunks.saturating_add(1), self.info.chunks);
+        self.corrupt(format!("chunk {next} of {all} is no longer stored (replaced or deleted while being read)"))
+    }
+
     /// Whether every chunk has come.
     pub fn is_complete(&self) -> bool {
         self.chunks >= self.info.chunks

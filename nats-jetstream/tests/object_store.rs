@@ -234,6 +234,25 @@ mod blocking {
         assert_eq!(docs.get_bytes("moved").expect("still readable"), b"here");
     }
 
+    fn a_version_purged_while_being_read_is_an_error_not_a_hang(version: ServerVersion) {
+        let server = js_server(version);
+        let client = nats_blocking::connect(&server.url()).expect("connect");
+        let js = Context::new(client).timeout(std::time::Duration::from_secs(1));
+        let store = js.create_object_store(&memory_store("midway")).expect("create store");
+        // Three times the reader's read-ahead, so most chunks are still on the server when they go.
+        let info = store.put(ObjectMeta::new("big"), &content(12 << 20, 5)[..]).expect("put");
+        let mut reader = store.get("big").expect("get");
+        let mut first = vec![0; 1 << 20];
+        reader.read_exact(&mut first).expect("the first MiB");
+        let chunks = chunk_subject("midway", &info.nuid);
+        js.purge_stream("OBJ_midway", &PurgeRequest { filter: chunks, ..PurgeRequest::default() }).expect("purge");
+        let started = std::time::Instant::now();
+        let e = std::io::copy(&mut reader, &mut std::io::sink()).expect_err("the rest is gone");
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{version:?}: {e}");
+        assert!(e.to_string().contains("no longer stored"), "{version:?}: {e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{version:?}: noticed within a few timeouts");
+    }
+
     macro_rules! on_both_servers {
         ($($name:ident),* $(,)?) => {
             mod current {
@@ -249,7 +268,8 @@ mod blocking {
         round_trips_replaces_deletes_and_lists,
         a_tampered_chunk_is_a_typed_error,
         a_failing_source_leaves_the_previous_version,
-        links_renames_watch_and_seal
+        links_renames_watch_and_seal,
+        a_version_purged_while_being_read_is_an_error_not_a_hang
     );
 }
 
@@ -357,6 +377,33 @@ mod asynch {
         assert!(matches!(e.jetstream(), Some(JetStreamError::ObjectCorrupt { .. })), "{e}");
     }
 
+    async fn a_version_purged_while_being_read_ends_in_error(version: ServerVersion) {
+        let server = js_server(version);
+        let client = nats_tokio::connect(&server.url()).await.expect("connect");
+        let js = AsyncContext::new(client).timeout(std::time::Duration::from_secs(1));
+        let store = js.create_object_store(&memory_store("amidway")).await.expect("create store");
+        let info = store.put(ObjectMeta::new("big"), Blocks(content(12 << 20, 6), 1 << 20)).await.expect("put");
+        let mut reader = store.get("big").await.expect("get");
+        let first = reader.next().await.expect("a first chunk").expect("data");
+        assert!(!first.is_empty());
+        let chunks = chunk_subject("amidway", &info.nuid);
+        js.purge_stream("OBJ_amidway", &PurgeRequest { filter: chunks, ..PurgeRequest::default() })
+            .await
+            .expect("purge");
+        let rest = async {
+            loop {
+                match reader.next().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Some(e),
+                    None => return None,
+                }
+            }
+        };
+        let e = tokio::time::timeout(std::time::Duration::from_secs(20), rest).await.expect("no hang");
+        let e = e.expect("an error, not a clean end");
+        assert!(matches!(e.jetstream(), Some(JetStreamError::ObjectCorrupt { .. })), "{version:?}: {e}");
+    }
+
     async fn links_renames_watch_and_seal(version: ServerVersion) {
         use nats_jetstream::asynch::Watched;
         let server = js_server(version);
@@ -396,7 +443,8 @@ mod asynch {
         round_trips_replaces_deletes_and_lists,
         both_bindings_read_each_others_objects,
         missing_chunks_are_a_typed_error,
-        links_renames_watch_and_seal
+        links_renames_watch_and_seal,
+        a_version_purged_while_being_read_ends_in_error
     );
 
     /// On smol, with no tokio runtime: the store's waits are the client's (smol's).

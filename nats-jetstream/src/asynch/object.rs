@@ -1,22 +1,23 @@
 //! The object store on an async client (ADR-20): the same as [`crate::blocking`]'s, with `.await`. A put takes
 //! a `Stream` of byte blocks (any sizes; they are cut into chunks), a get is a `Stream` of verified blocks.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{ready, Context as TaskContext, Poll};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
 use super::{AsyncContext, AsyncOrdered};
 use crate::common::{
-    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, reserve_for, with_headers,
-    WatchState, Watched, OBJECT_PUT_WINDOW,
+    chunks_consumer, chunks_purge, live_object, meta_purge, next_chunk_request, object_meta, objects_consumer,
+    reserve_for, with_headers, WatchState, Watched, OBJECT_PUT_WINDOW,
 };
-use crate::error::Error;
+use crate::error::{Error, JetStreamError};
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
 use crate::object::{self, ObjectVerifier, ObjectWriter};
-use nats_client::seam::AsyncClient;
+use nats_client::seam::{deadline_after, AsyncClient, Timer};
 
 impl<T: AsyncClient> AsyncContext<T> {
     /// Creates an object store (a stream `OBJ_<bucket>`).
@@ -141,7 +142,7 @@ impl<T: AsyncClient> AsyncObjectStore<T> {
             ordered.consume = consume;
             Some(ordered)
         };
-        Ok(AsyncObjectReader { verifier: Some(ObjectVerifier::new(info)), chunks })
+        Ok(AsyncObjectReader { verifier: Some(ObjectVerifier::new(info)), chunks, waiting: None })
     }
 
     /// The whole content of `name`, verified.
@@ -275,6 +276,21 @@ pub struct AsyncObjectReader<T: AsyncClient> {
     verifier: Option<ObjectVerifier>,
     /// The chunks' ordered consumer; `None` for an empty object.
     chunks: Option<AsyncOrdered<T>>,
+    /// Waiting for the next chunk: a timer of one API timeout, then a probe of whether the rest is stored.
+    waiting: Option<Waiting>,
+}
+
+/// See [`AsyncObjectReader::waiting`].
+struct Waiting {
+    timer: Box<dyn Timer>,
+    /// True when a chunk after the last one read is still stored.
+    probe: Option<Pin<Box<dyn Future<Output = bool> + Send>>>,
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting").field("probing", &self.probe.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl<T: AsyncClient> AsyncObjectReader<T> {
@@ -310,6 +326,7 @@ impl<T: AsyncClient> Stream for AsyncObjectReader<T> {
             }
             match ordered.poll_step(cx) {
                 Poll::Ready(Ok(Some(msg))) => {
+                    this.waiting = None;
                     let data = msg.message.payload_bytes();
                     if let Err(e) = verifier.add_chunk(&data) {
                         this.verifier = None;
@@ -317,10 +334,32 @@ impl<T: AsyncClient> Stream for AsyncObjectReader<T> {
                     }
                     return Poll::Ready(Some(Ok(data)));
                 }
-                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Ok(None)) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {}
             }
+            // A whole timeout without a chunk: are the rest still stored?
+            let waiting = this.waiting.get_or_insert_with(|| Waiting {
+                timer: ordered.js.client.timer(deadline_after(Instant::now(), ordered.js.timeout)),
+                probe: None,
+            });
+            if let Some(probe) = waiting.probe.as_mut() {
+                if ready!(probe.as_mut().poll(cx)) {
+                    this.waiting = None;
+                    continue;
+                }
+                let gone = verifier.chunks_gone();
+                this.verifier = None;
+                return Poll::Ready(Some(Err(gone.into())));
+            }
+            ready!(waiting.timer.poll_fired(cx));
+            let (js, stream) = (ordered.js.clone(), ordered.stream.clone());
+            let info = verifier.info();
+            let request = next_chunk_request(&info.bucket, &info.nuid, ordered.machine.last_stream_sequence());
+            waiting.probe = Some(Box::pin(async move {
+                let next = js.direct_get(&stream, &request).await;
+                !matches!(next, Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message))
+            }));
         }
     }
 }

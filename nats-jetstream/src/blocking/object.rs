@@ -4,13 +4,14 @@
 //! MiB being read.
 
 use std::io::{self, Read};
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::{Context, Ordered};
 use crate::common::{
-    chunks_consumer, chunks_purge, live_object, meta_purge, object_meta, objects_consumer, reserve_for, with_headers,
-    WatchState, Watched, OBJECT_PUT_WINDOW,
+    chunks_consumer, chunks_purge, live_object, meta_purge, next_chunk_request, object_meta, objects_consumer,
+    reserve_for, with_headers, WatchState, Watched, OBJECT_PUT_WINDOW,
 };
 use crate::error::{Error, JetStreamError};
 use crate::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, ObjectStoreStatus};
@@ -290,6 +291,7 @@ impl<T: Client> ObjectReader<T> {
             return Ok(false);
         }
         let Some(ordered) = self.chunks.as_mut() else { return Ok(false) };
+        let mut waiting_since = Instant::now();
         loop {
             // Fewer chunks stored than the object has (purged by a limit, say) would leave the reader waiting
             // for ever: the first consumer's pending count says so at once.
@@ -304,6 +306,18 @@ impl<T: Client> ObjectReader<T> {
                     verifier.add_chunk(&data).map_err(corrupt)?;
                     self.current = data;
                     return Ok(true);
+                }
+                // A whole timeout without a chunk: are the rest still stored?
+                Ok(None) if waiting_since.elapsed() >= ordered.js.timeout => {
+                    let info = verifier.info();
+                    let after = ordered.machine.last_stream_sequence();
+                    let probe = next_chunk_request(&info.bucket, &info.nuid, after);
+                    match ordered.js.direct_get(&ordered.stream, &probe) {
+                        Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message) => {
+                            return Err(corrupt(verifier.chunks_gone()))
+                        }
+                        _ => waiting_since = Instant::now(),
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::other(e)),
