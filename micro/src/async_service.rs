@@ -324,7 +324,7 @@ impl<T: AsyncClient> AsyncService<T> {
                 let abandoned = runner.handlers.drain();
                 finish_stop(&mut runner, &inner.wakeups);
                 drop(runner);
-                // Dropped unanswered: each request counts as "no response".
+                // Dropped unanswered: each request is counted, without an error.
                 drop(abandoned);
                 return Poll::Ready(reason);
             }

@@ -127,6 +127,9 @@ pub struct EndpointConfig {
     pub metadata: Metadata,
     /// Most requests handled at once; more are answered with a 503 service error. `None`: no limit.
     pub max_in_flight: Option<usize>,
+    /// Handle requests without answering (FastStream's `no_reply`): a handler's answers are counted (an error
+    /// answer as an error) and not sent.
+    pub no_reply: bool,
 }
 
 impl EndpointConfig {
@@ -138,7 +141,14 @@ impl EndpointConfig {
             queue_group: QueueGroup::Inherit,
             metadata: Metadata::new(),
             max_in_flight: None,
+            no_reply: false,
         }
+    }
+
+    /// Requests are handled and never answered (see the field of this name).
+    pub fn no_reply(mut self) -> Self {
+        self.no_reply = true;
+        self
     }
 
     /// Serves `subject` instead of the name.

@@ -104,7 +104,7 @@ pub enum Outcome {
         /// Description (`Nats-Service-Error`).
         description: String,
     },
-    /// The request was dropped without any reply.
+    /// The request was dropped without any reply: counted as a request, not as an error.
     NoResponse,
     /// Publishing the reply failed.
     PublishFailed(String),
@@ -272,7 +272,8 @@ impl ServiceCore {
         let queue = config.queue_group.resolve(group.queue.as_deref());
         self.last_endpoint += 1;
         let id = EndpointId(self.last_endpoint);
-        let meter = Arc::new(Meter::new(id, self.clock.clone(), self.in_flight.clone(), config.max_in_flight));
+        let meter =
+            Arc::new(Meter::new(id, self.clock.clone(), self.in_flight.clone(), config.max_in_flight, config.no_reply));
         self.endpoints.push(Endpoint {
             id,
             name: config.name,

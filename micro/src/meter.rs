@@ -83,6 +83,8 @@ pub(crate) struct Meter {
     clock: Arc<dyn Clock>,
     service: Arc<InFlight>,
     max_in_flight: Option<usize>,
+    /// Answers are counted and not sent (`EndpointConfig::no_reply`).
+    no_reply: bool,
     /// Set when the core forgets the endpoint: requests still arriving are turned away, as for an unknown one.
     removed: AtomicBool,
     in_flight: AtomicUsize,
@@ -103,12 +105,14 @@ impl Meter {
         clock: Arc<dyn Clock>,
         service: Arc<InFlight>,
         max_in_flight: Option<usize>,
+        no_reply: bool,
     ) -> Self {
         Self {
             endpoint,
             clock,
             service,
             max_in_flight,
+            no_reply,
             removed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             num_requests: AtomicU64::new(0),
@@ -116,6 +120,11 @@ impl Meter {
             generation: AtomicU64::new(0),
             errors: Mutex::new((0, String::new())),
         }
+    }
+
+    /// True when the endpoint's answers are not sent.
+    pub(crate) fn no_reply(&self) -> bool {
+        self.no_reply
     }
 
     /// Monotonic now, from the core's clock.
@@ -160,7 +169,8 @@ impl Meter {
         let error = match outcome {
             Outcome::Replied => None,
             Outcome::Error { code, description } => Some(format!("{code}:{description}")),
-            Outcome::NoResponse => Some("500:no response".to_owned()),
+            // Not answering is the handler's choice (ADR-32 and nats.go count no error for it).
+            Outcome::NoResponse => None,
             Outcome::PublishFailed(why) => Some(format!("500:reply not sent: {why}")),
         };
         if let Some(error) = error {

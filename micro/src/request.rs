@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_client::{Error, Message};
+use nats_client::{Error, Message, CORRELATION_ID};
 use nats_proto::{HeaderView, Headers, Payload, SubjectRef};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -141,16 +141,31 @@ impl Serving {
 }
 
 fn respond_error(msg: &Message, code: u16, description: &str, headers: Option<&Headers>) -> Result<(), Error> {
-    let mut h = headers.cloned().unwrap_or_default();
+    let mut h = echo(msg, headers).unwrap_or_else(|| headers.cloned().unwrap_or_default());
     // Our two headers win over any the handler set; its others stay.
     let _ = h.insert(ERROR_HEADER, &description.replace(['\r', '\n'], " "));
     let _ = h.insert(ERROR_CODE_HEADER, &code.to_string());
     msg.respond_with_headers(Some(&h), Bytes::new())
 }
 
+/// The headers of an answer to `msg` when they must change: `headers` plus the request's correlation id,
+/// echoed when the request has one and the answer sets none (as FastStream does). `None`: send as they are.
+fn echo(msg: &Message, headers: Option<&Headers>) -> Option<Headers> {
+    let id = msg.correlation_id()?;
+    if headers.is_some_and(|h| h.get(CORRELATION_ID).is_some()) {
+        return None;
+    }
+    let mut h = headers.cloned().unwrap_or_default();
+    h.insert(CORRELATION_ID, id).ok()?;
+    Some(h)
+}
+
 /// A request to an endpoint. Answer it with [`respond`](Self::respond) or
-/// [`respond_error`](Self::respond_error); the first answer stops its clock. Dropped unanswered, it counts as
-/// an error ("no response"); dropped by a panicking handler, it is answered with a 500.
+/// [`respond_error`](Self::respond_error); the first answer stops its clock. An answer carries the request's
+/// [`correlation_id`](Self::correlation_id) back unless it sets its own. Dropped unanswered, it is counted as a
+/// request without an error (ADR-32: not answering is the handler's choice); dropped by a panicking handler, it
+/// is answered with a 500. On an endpoint configured with [`EndpointConfig::no_reply`](crate::EndpointConfig),
+/// answers are counted and not sent.
 pub struct Request {
     msg: Message,
     ticket: Option<Ticket>,
@@ -195,6 +210,25 @@ impl Request {
         serde_json::from_slice(self.msg.payload())
     }
 
+    /// The request's RPC correlation id (the `correlation_id` header), if it has one.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.msg.correlation_id()
+    }
+
+    /// Decodes a typed endpoint's input: JSON, or, for a type that reads a string, the payload's text as it
+    /// is (so `foobar` reaches a `String` handler without quotes).
+    fn input<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        use serde::de::IntoDeserializer;
+        let e = match self.json::<T>() {
+            Ok(input) => return Ok(input),
+            Err(e) => e,
+        };
+        let Ok(text) = std::str::from_utf8(self.msg.payload()) else { return Err(e) };
+        let text: serde::de::value::StrDeserializer<'_, serde_json::Error> = text.into_deserializer();
+        // Not a string type either: the JSON error says more.
+        T::deserialize(text).map_err(|_| e)
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
             self.meter.finish(ticket, outcome);
@@ -207,6 +241,9 @@ impl Request {
         let first = self.ticket.is_some();
         let replied = outcome == Outcome::Replied;
         self.finish(outcome);
+        if self.meter.no_reply() {
+            return Ok(());
+        }
         let result = publish(&self.msg);
         if let (Err(e), true, true) = (&result, first, replied) {
             self.meter.record_error(500, &format!("reply not sent: {e}"));
@@ -218,7 +255,10 @@ impl Request {
     /// the run's other answers (see `Service::endpoint`).
     pub fn respond<'p>(&mut self, payload: impl Into<Payload<'p>>) -> Result<(), Error> {
         let payload = payload.into();
-        self.answer(Outcome::Replied, |msg| msg.respond(payload))
+        self.answer(Outcome::Replied, |msg| match echo(msg, None) {
+            Some(headers) => msg.respond_with_headers(Some(&headers), payload),
+            None => msg.respond(payload),
+        })
     }
 
     /// Answers with headers and `payload`.
@@ -228,7 +268,10 @@ impl Request {
         payload: impl Into<Payload<'p>>,
     ) -> Result<(), Error> {
         let payload = payload.into();
-        self.answer(Outcome::Replied, |msg| msg.respond_with_headers(Some(headers), payload))
+        self.answer(Outcome::Replied, |msg| {
+            let echoed = echo(msg, Some(headers));
+            msg.respond_with_headers(Some(echoed.as_ref().unwrap_or(headers)), payload)
+        })
     }
 
     /// Answers with a value as JSON.
@@ -280,21 +323,36 @@ impl Drop for Request {
     }
 }
 
-/// Wraps a typed function as a handler body: the payload is decoded as `T` (a decode failure answers 400),
-/// the result is encoded as JSON, a `ServiceError` answers with its code.
+/// A typed answer's body: JSON, except a string, sent as its text (no quotes).
+fn encode_answer<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let json = serde_json::to_vec(value)?;
+    if json.first() == Some(&b'"') {
+        return serde_json::from_slice::<String>(&json).map(String::into_bytes);
+    }
+    Ok(json)
+}
+
+/// Wraps a typed function as a handler body: the payload is decoded as `T` (JSON, or the text itself for a
+/// string; a decode failure answers 400), the result is encoded as JSON (a string as its text), a
+/// `ServiceError` answers with its code.
 pub(crate) fn typed_answer<T, R>(req: &mut Request, f: &impl Fn(T) -> Result<R, ServiceError>)
 where
     T: DeserializeOwned,
     R: Serialize,
 {
-    let answer = match req.json::<T>() {
+    let answer = match req.input::<T>() {
         Ok(input) => f(input),
         Err(e) => Err(ServiceError::new(400, format!("invalid request: {e}"))),
     };
-    let _ = req.respond_result(answer);
+    let _ = match answer.map(|value| encode_answer(&value)) {
+        Ok(Ok(body)) => req.respond(body),
+        Ok(Err(e)) => req.respond_error(500, &format!("response not serializable: {e}")),
+        Err(e) => req.respond_error(e.code, &e.description),
+    };
 }
 
-/// A typed handler's answer that carries headers too (the FastStream RPC `Response` idea).
+/// A typed handler's answer that carries headers too (the FastStream RPC `Response` idea): a correlation id
+/// among them, or the request's, echoed. The body is sent as JSON, a string as its text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response<T> {
     /// Headers sent with the reply.
@@ -314,6 +372,13 @@ impl<T> Response<T> {
         self.headers.append(name, value)?;
         Ok(self)
     }
+
+    /// Sets the correlation id the requester reads back (`Message::correlation_id`), in place of the
+    /// request's own.
+    pub fn correlation_id(mut self, id: &str) -> Result<Self, nats_proto::HeaderError> {
+        self.headers.insert(CORRELATION_ID, id)?;
+        Ok(self)
+    }
 }
 
 /// Like [`typed_answer`], for functions that answer with headers.
@@ -322,12 +387,12 @@ where
     T: DeserializeOwned,
     R: Serialize,
 {
-    let answer = match req.json::<T>() {
+    let answer = match req.input::<T>() {
         Ok(input) => f(input),
         Err(e) => Err(ServiceError::new(400, format!("invalid request: {e}"))),
     };
     let _ = match answer {
-        Ok(response) => match serde_json::to_vec(&response.body) {
+        Ok(response) => match encode_answer(&response.body) {
             Ok(json) => req.respond_with_headers(&response.headers, json),
             Err(e) => req.respond_error(500, &format!("response not serializable: {e}")),
         },

@@ -987,7 +987,8 @@ fn stats_count_time_errors_and_reset() {
     assert_eq!((work.num_requests, work.num_errors, work.last_error.as_str()), (3, 0, ""));
     assert!(work.processing_time >= 15_000_000, "3 x 5 ms, got {} ns", work.processing_time);
     assert_eq!(work.average_processing_time, work.processing_time / 3);
-    assert_eq!((drop.num_requests, drop.num_errors, drop.last_error.as_str()), (1, 1, "500:no response"));
+    // Not answering is no error (ADR-32, as nats.go counts it).
+    assert_eq!((drop.num_requests, drop.num_errors, drop.last_error.as_str()), (1, 0, ""));
 
     // As sent: integer nanoseconds, no `data` without a stats handler, `last_error` always present.
     let raw = client.request(&format!("$SRV.STATS.counted.{id}"), "").unwrap();

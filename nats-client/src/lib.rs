@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 
 pub use error::Error;
 pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
-pub use message::{batch_replies, send_held_replies, Message, Publish};
+pub use message::{batch_replies, send_held_replies, Message, Publish, CORRELATION_ID};
 pub use nats_proto::Credentials;
 pub use options::{ConnectOptions, EventCallback, PendingLimits, Settings};
 #[cfg(feature = "tls")]

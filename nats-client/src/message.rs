@@ -115,6 +115,10 @@ fn held_for_batch(client: &Arc<dyn Publish>) -> bool {
         .unwrap_or(false)
 }
 
+/// The header carrying an RPC correlation id (the name FastStream uses): a requester sets it, and micro's
+/// endpoints echo it in their replies.
+pub const CORRELATION_ID: &str = "correlation_id";
+
 /// A message received on a subscription or as a reply: the core's [`Msg`] (one `Bytes` of the read buffer and
 /// a few offsets, so nothing was copied) and, when it has a reply subject, a way to answer it.
 ///
@@ -146,6 +150,11 @@ impl Message {
     pub fn new(msg: Msg, client: Option<Weak<dyn Publish>>) -> Self {
         let client = client.filter(|_| msg.reply().is_some());
         Self { msg, client }
+    }
+
+    /// The RPC correlation id of a request or of its reply (the [`CORRELATION_ID`] header), if any.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.msg.headers()?.get(CORRELATION_ID)
     }
 
     /// The core's message.

@@ -207,9 +207,8 @@ impl Sim {
         }
         ep.expected.processing_ns += now - received;
         let error = match ending {
-            Ending::Replied => None,
+            Ending::Replied | Ending::NoResponse => None,
             Ending::Error { code, description } => Some(format!("{code}:{description}")),
-            Ending::NoResponse => Some("500:no response".to_owned()),
             Ending::PublishFailed(why) => Some(format!("500:reply not sent: {why}")),
             _ => None,
         };
