@@ -1,5 +1,20 @@
-//! `micro`: publish, subscribe, request, find and inspect NATS services, and benchmark a server, in natscli's
-//! words.
+//! `micro`: a command-line tool for NATS in natscli's words. It publishes, subscribes, sends requests and
+//! answers them; finds, inspects and calls services of the NATS Service API (ADR-32) and runs demo services;
+//! manages JetStream streams and consumers, Key/Value buckets and object stores; and benchmarks a server.
+//!
+//! It is built on this workspace's blocking client (`nats-blocking`), the `micro` library (services and
+//! discovery) and `nats-jetstream`; a service author who depends on `micro` gets none of this crate's
+//! command-line dependencies.
+//!
+//! ```sh
+//! cargo run -p micro-cli -- --help                 # or build it and run target/debug/micro
+//! micro --server nats://127.0.0.1:4222 ls          # every service that answers, in a table
+//! micro stats demo-service                         # its endpoints' statistics, with totals
+//! micro req demo.ECHO hello                        # one request, its reply printed
+//! ```
+//!
+//! The server is `--server`, else `$NATS_URL`, else `nats://127.0.0.1:4222`; `--json` prints replies as the
+//! server or the services sent them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
