@@ -21,8 +21,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, Subcommand};
-use micro::discovery::{Collect, Discovery, DiscoveryError, Reply};
-use micro::wire::{InfoResponse, StatsResponse};
 use micro::{EndpointConfig, QueueGroup, Service, ServiceConfig, ServiceError};
 use nats_blocking::{Client, ConnectOptions, Headers};
 
@@ -37,7 +35,11 @@ macro_rules! say {
 }
 
 mod bench;
+mod columns;
+mod human;
 mod js;
+mod services;
+mod table;
 
 #[derive(Parser)]
 #[command(name = "micro", version, about = "NATS messaging and the Service API (ADR-32) from the command line")]
@@ -116,16 +118,11 @@ enum Command {
         #[arg(long)]
         count: Option<usize>,
     },
-    /// List services (name, version, id, description).
-    Ls { name: Option<String> },
-    /// Ping service instances and show their round-trip times.
-    Ping { name: Option<String> },
-    /// Show a service's endpoints and statistics.
-    Info { name: String, id: Option<String> },
-    /// Show the statistics of a service's endpoints.
-    Stats { name: String, id: Option<String> },
-    /// Send a request to a service's endpoint, found by name.
-    Request { name: String, endpoint: String, data: Option<String> },
+    #[command(flatten)]
+    Services(services::ServiceCommand),
+    /// The service commands under natscli's name for them: service ls|ping|info|stats|request.
+    #[command(subcommand)]
+    Service(services::ServiceCommand),
     /// Run the demo service `demo-service` until stopped.
     Demo,
     /// Measure publish, subscribe and request/reply rates against the server, like `nats bench`.
@@ -210,10 +207,6 @@ fn connect(cli: &Cli) -> Result<Client, String> {
     })
 }
 
-fn discovery(cli: &Cli, client: &Client) -> Discovery<Client> {
-    Discovery::new(client.clone()).collect(Collect { timeout: cli.timeout, ..Collect::default() })
-}
-
 fn print_message(msg: &nats_blocking::Message) {
     say!("[{}]", msg.subject());
     if let Some(h) = &msg.headers() {
@@ -226,12 +219,6 @@ fn print_message(msg: &nats_blocking::Message) {
 
 fn failed(e: impl std::fmt::Display) -> String {
     e.to_string()
-}
-
-/// The replies exactly as the instances sent them, as one JSON array.
-fn raw_json<T>(replies: &[Reply<T>]) -> String {
-    let parts: Vec<String> = replies.iter().map(|r| String::from_utf8_lossy(&r.raw).into_owned()).collect();
-    format!("[{}]", parts.join(","))
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
@@ -286,69 +273,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             }
             client.flush().map_err(failed)?;
         }
-        Command::Ls { name } => {
-            let mut replies = discovery(cli, &client).info(name.as_deref(), None).map_err(failed)?;
-            if cli.json {
-                say!("{}", raw_json(&replies));
-                return Ok(());
-            }
-            replies.sort_by(|a, b| (&a.value.name, &a.value.id).cmp(&(&b.value.name, &b.value.id)));
-            let rows: Vec<Vec<String>> = replies
-                .iter()
-                .map(|r| {
-                    vec![r.value.name.clone(), r.value.version.clone(), r.value.id.clone(), r.value.description.clone()]
-                })
-                .collect();
-            print_table(&["Name", "Version", "ID", "Description"], &rows);
-        }
-        Command::Ping { name } => {
-            let collect = Collect { stall: None, ..Collect { timeout: cli.timeout, ..Collect::default() } };
-            let replies = discovery(cli, &client).collect(collect).ping(name.as_deref(), None).map_err(failed)?;
-            if cli.json {
-                say!("{}", raw_json(&replies));
-                return Ok(());
-            }
-            for r in &replies {
-                say!("{} {}  rtt={:?}", r.value.name, r.value.id, r.rtt);
-            }
-            if replies.is_empty() {
-                return Err("no services answered".into());
-            }
-        }
-        Command::Info { name, id } => {
-            let d = discovery(cli, &client);
-            let info = d.info(Some(name), id.as_deref()).map_err(failed)?.into_iter().next();
-            let info = info.ok_or_else(|| format!("no service named {name:?} answered"))?;
-            let stats = d.stats(Some(name), Some(&info.value.id)).map_err(failed)?.into_iter().next();
-            if cli.json {
-                let info_json: serde_json::Value = serde_json::from_slice(&info.raw).unwrap_or_default();
-                let stats_json: Option<serde_json::Value> =
-                    stats.as_ref().and_then(|s| serde_json::from_slice(&s.raw).ok());
-                let both = serde_json::json!({ "info": info_json, "stats": stats_json });
-                say!("{}", serde_json::to_string_pretty(&both).unwrap_or_default());
-                return Ok(());
-            }
-            print_info(&info.value, stats.as_ref().map(|s| &s.value));
-        }
-        Command::Stats { name, id } => {
-            let replies = discovery(cli, &client).stats(Some(name), id.as_deref()).map_err(failed)?;
-            if cli.json {
-                say!("{}", raw_json(&replies));
-                return Ok(());
-            }
-            if replies.is_empty() {
-                return Err(format!("no service named {name:?} answered"));
-            }
-            print_stats(&replies.into_iter().map(|r| r.value).collect::<Vec<_>>());
-        }
-        Command::Request { name, endpoint, data } => {
-            let reply = discovery(cli, &client).request(name, endpoint, data.clone().unwrap_or_default());
-            let reply = reply.map_err(|e| match e {
-                DiscoveryError::Service(e) => format!("the service answered with an error: {e}"),
-                e => e.to_string(),
-            })?;
-            say!("{}", String::from_utf8_lossy(reply.payload()));
-        }
+        Command::Services(c) | Command::Service(c) => services::run(cli, &client, c)?,
         Command::Demo => demo(client)?,
         Command::Bench(_) => unreachable!("handled above"),
         Command::Stream(c) => js::stream(cli, &client, c)?,
@@ -358,91 +283,6 @@ fn run(cli: &Cli) -> Result<(), String> {
         Command::Object(c) => js::object(cli, &client, c)?,
     }
     Ok(())
-}
-
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        say!("{}", padded.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-}
-
-fn ns(ns: u64) -> String {
-    format!("{:?}", Duration::from_nanos(ns))
-}
-
-fn print_info(info: &InfoResponse, stats: Option<&StatsResponse>) {
-    say!("Service Information\n");
-    say!("        Service: {} ({})", info.name, info.id);
-    say!("    Description: {}", info.description);
-    say!("        Version: {}", info.version);
-    for (k, v) in &info.metadata {
-        say!("       Metadata: {k} = {v}");
-    }
-    say!("\nEndpoints:\n");
-    for e in &info.endpoints {
-        say!("          Name: {}", e.name);
-        say!("       Subject: {}", e.subject);
-        say!("   Queue Group: {}", if e.queue_group.is_empty() { "(none)" } else { &e.queue_group });
-        if let Some(s) = stats.and_then(|s| s.endpoints.iter().find(|x| x.name == e.name && x.subject == e.subject)) {
-            say!("      Requests: {}", s.num_requests);
-            say!("Processing Time: {} (average {})", ns(s.processing_time), ns(s.average_processing_time));
-            say!("        Errors: {}", s.num_errors);
-            if !s.last_error.is_empty() {
-                say!("    Last Error: {}", s.last_error);
-            }
-            if let Some(data) = &s.data {
-                say!("          Data: {data}");
-            }
-        }
-        say!();
-    }
-    if let Some(s) = stats {
-        say!("Started: {}", s.started);
-    }
-}
-
-fn print_stats(all: &[StatsResponse]) {
-    let mut rows = vec![];
-    let (mut requests, mut errors, mut time) = (0u64, 0u64, 0u64);
-    for s in all {
-        for e in &s.endpoints {
-            requests += e.num_requests;
-            errors += e.num_errors;
-            time += e.processing_time;
-            rows.push(vec![
-                s.id.clone(),
-                e.name.clone(),
-                e.num_requests.to_string(),
-                e.queue_group.clone(),
-                e.num_errors.to_string(),
-                ns(e.processing_time),
-                ns(e.average_processing_time),
-            ]);
-        }
-    }
-    let average = time.checked_div(requests).unwrap_or(0);
-    rows.push(vec![
-        String::new(),
-        "Total".into(),
-        requests.to_string(),
-        String::new(),
-        errors.to_string(),
-        ns(time),
-        ns(average),
-    ]);
-    print_table(&["ID", "Endpoint", "Requests", "Queue Group", "Errors", "Processing Time", "Average Time"], &rows);
 }
 
 /// `demo-service` 1.0.0: group `demo` with `echo` (demo.ECHO), a typed `sum`, and a `flaky` endpoint that
