@@ -25,7 +25,8 @@ use self::show::{
     ago, filter_of, headers_json, is_system_stream, print_consumer, print_headers, print_json, print_raw, print_stream,
     size, subjects_of, utc,
 };
-use super::{headers, parse_duration, Cli};
+use super::{parse_duration, Cli};
+use crate::messaging::headers;
 use crate::table::print_plain;
 
 mod kv;

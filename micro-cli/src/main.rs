@@ -10,7 +10,7 @@
 //! cargo run -p micro-cli -- --help                 # or build it and run target/debug/micro
 //! micro --server nats://127.0.0.1:4222 ls          # every service that answers, in a table
 //! micro stats demo-service                         # its endpoints' statistics, with totals
-//! micro req demo.ECHO hello                        # one request, its reply printed
+//! micro req demo.ECHO hello --count 100            # a hundred requests; a progress bar on a terminal
 //! ```
 //!
 //! The server is `--server`, else `$NATS_URL`, else `nats://127.0.0.1:4222`; `--json` prints replies as the
@@ -18,11 +18,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use micro::{EndpointConfig, QueueGroup, Service, ServiceConfig, ServiceError};
-use nats_blocking::{Client, ConnectOptions, Headers};
+use nats_blocking::{Client, ConnectOptions};
 
 /// `println!` that ends the program quietly when stdout is closed (`micro ls | head`), never with a panic.
 macro_rules! say {
@@ -36,8 +35,10 @@ macro_rules! say {
 
 mod bench;
 mod columns;
+mod demo;
 mod human;
 mod js;
+mod messaging;
 mod services;
 mod table;
 
@@ -86,38 +87,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Publish a message (COUNT times); exits once the server has them all.
-    Pub {
-        subject: String,
-        data: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        count: usize,
-        /// A header, K:V (repeatable).
-        #[arg(long = "header", short = 'H')]
-        headers: Vec<String>,
-    },
-    /// Print messages on SUBJECT (exit after COUNT).
-    Sub {
-        subject: String,
-        #[arg(long)]
-        queue: Option<String>,
-        #[arg(long)]
-        count: Option<usize>,
-    },
-    /// Send a request and print the reply.
-    Req {
-        subject: String,
-        data: Option<String>,
-        #[arg(long = "header", short = 'H')]
-        headers: Vec<String>,
-    },
-    /// Answer requests on SUBJECT with DATA, or echo them back (exit after COUNT).
-    Reply {
-        subject: String,
-        data: Option<String>,
-        #[arg(long)]
-        count: Option<usize>,
-    },
+    #[command(flatten)]
+    Messaging(messaging::Messaging),
     #[command(flatten)]
     Services(services::ServiceCommand),
     /// The service commands under natscli's name for them: service ls|ping|info|stats|request.
@@ -155,18 +126,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit in {s:?} (use ms, s or m)")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
-}
-
-fn headers(pairs: &[String]) -> Result<Option<Headers>, String> {
-    if pairs.is_empty() {
-        return Ok(None);
-    }
-    let mut h = Headers::new();
-    for pair in pairs {
-        let (k, v) = pair.split_once(':').ok_or_else(|| format!("header {pair:?} is not K:V"))?;
-        h.append(k.trim(), v.trim()).map_err(|e| format!("header {pair:?}: {e}"))?;
-    }
-    Ok(Some(h))
 }
 
 fn connect(cli: &Cli) -> Result<Client, String> {
@@ -207,16 +166,6 @@ fn connect(cli: &Cli) -> Result<Client, String> {
     })
 }
 
-fn print_message(msg: &nats_blocking::Message) {
-    say!("[{}]", msg.subject());
-    if let Some(h) = &msg.headers() {
-        for (k, v) in h.iter() {
-            say!("{}: {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v));
-        }
-    }
-    say!("{}", String::from_utf8_lossy(msg.payload()));
-}
-
 fn failed(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -228,53 +177,9 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     let client = connect(cli)?;
     match &cli.command {
-        Command::Pub { subject, data, count, headers: h } => {
-            let h = headers(h)?;
-            let data = data.clone().unwrap_or_default();
-            for _ in 0..*count {
-                match &h {
-                    Some(h) => client.publish_with_headers(subject, h, data.clone()),
-                    None => client.publish(subject, data.clone()),
-                }
-                .map_err(failed)?;
-            }
-            client.flush().map_err(failed)?;
-            say!("published {count} message(s) to {subject}");
-        }
-        Command::Sub { subject, queue, count } => {
-            let sub = match queue {
-                Some(q) => client.queue_subscribe(subject, q),
-                None => client.subscribe(subject),
-            }
-            .map_err(failed)?;
-            client.flush().map_err(failed)?;
-            for msg in sub.take(count.unwrap_or(usize::MAX)) {
-                print_message(&msg);
-            }
-        }
-        Command::Req { subject, data, headers: h } => {
-            let data = data.clone().unwrap_or_default();
-            let reply = match headers(h)? {
-                Some(h) => client.request_with_headers(subject, &h, data),
-                None => client.request_with_timeout(subject, data, cli.timeout),
-            }
-            .map_err(|e| match e {
-                nats_blocking::Error::NoResponders => format!("no responders on {subject}"),
-                e => e.to_string(),
-            })?;
-            print_message(&reply);
-        }
-        Command::Reply { subject, data, count } => {
-            let sub = client.subscribe(subject).map_err(failed)?;
-            client.flush().map_err(failed)?;
-            for msg in sub.take(count.unwrap_or(usize::MAX)) {
-                let answer = data.clone().map(bytes::Bytes::from).unwrap_or_else(|| msg.payload_bytes());
-                msg.respond(answer).map_err(failed)?;
-            }
-            client.flush().map_err(failed)?;
-        }
+        Command::Messaging(c) => messaging::run(cli, &client, c)?,
         Command::Services(c) | Command::Service(c) => services::run(cli, &client, c)?,
-        Command::Demo => demo(client)?,
+        Command::Demo => demo::demo(client)?,
         Command::Bench(_) => unreachable!("handled above"),
         Command::Stream(c) => js::stream(cli, &client, c)?,
         Command::Js(c) => js::js(cli, &client, c)?,
@@ -282,44 +187,6 @@ fn run(cli: &Cli) -> Result<(), String> {
         Command::Kv(c) => js::kv(cli, &client, c)?,
         Command::Object(c) => js::object(cli, &client, c)?,
     }
-    Ok(())
-}
-
-/// `demo-service` 1.0.0: group `demo` with `echo` (demo.ECHO), a typed `sum`, and a `flaky` endpoint that
-/// fails about one request in ten.
-fn demo(client: Client) -> Result<(), String> {
-    let config = ServiceConfig::new("demo-service", "1.0.0").description("A demo of the NATS Service API");
-    let service = Service::start(client, config).map_err(failed)?;
-    let group = service.root().group("demo", QueueGroup::Inherit).map_err(failed)?;
-    let echo = EndpointConfig::new("echo").subject("ECHO").metadata("description", "Echoes the request back");
-    service
-        .endpoint(&group, echo, |mut req| {
-            let body = req.payload_bytes();
-            let _ = req.respond(body);
-        })
-        .map_err(failed)?;
-    let sum = EndpointConfig::new("sum").metadata("description", "Adds a JSON array of numbers");
-    service
-        .typed_endpoint(&group, sum, |numbers: Vec<f64>| {
-            let total: f64 = numbers.iter().sum();
-            // Whole sums print as integers (`6`, not `6.0`).
-            let whole = total.fract() == 0.0 && total.abs() < 9e15;
-            Ok::<_, ServiceError>(if whole { serde_json::json!(total as i64) } else { serde_json::json!(total) })
-        })
-        .map_err(failed)?;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64);
-    let rng = std::sync::Mutex::new(nats_proto::Rng::new(seed));
-    let flaky = EndpointConfig::new("flaky").metadata("description", "Fails about 10 % of requests");
-    service
-        .endpoint(&group, flaky, move |mut req| {
-            let unlucky = rng.lock().map(|mut r| r.below(10) == 0).unwrap_or(false);
-            let _ = if unlucky { req.respond_error(500, "unlucky") } else { req.respond("ok") };
-        })
-        .map_err(failed)?;
-    eprintln!("demo-service {} running; stop it with Ctrl-C", service.id());
-    let started = Instant::now();
-    let reason = service.done();
-    eprintln!("demo-service stopped after {:?}: {reason:?}", started.elapsed());
     Ok(())
 }
 

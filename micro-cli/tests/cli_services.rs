@@ -60,12 +60,12 @@ fn seed_scenario_in_ls_stats_and_info() {
     let url = server.url();
     let service = seed_service(&url);
     let id = service.id();
-    let client = nats_blocking::connect(&url).unwrap();
-    // 60 to echo and 40 to flaky, interleaved, the last one a success: 100 requests, 10 errors.
-    for i in 0..100 {
-        let subject = if i % 5 < 3 { "seed.echo" } else { "seed.flaky" };
-        client.request(subject, "hello").expect("every request is answered");
-    }
+    // 60 requests to echo and 40 to flaky (every fourth of which fails): 100 requests, 10 errors.
+    let echo = micro_quiet(&url, &["req", "seed.echo", "foobar", "--count", "60"]);
+    assert_eq!(echo.stdout.lines().filter(|l| *l == "foobar").count(), 60, "{echo:?}");
+    let flaky = micro_quiet(&url, &["req", "seed.flaky", "foobar", "--count", "40"]);
+    let failures = flaky.stdout.lines().filter(|l| *l == "Nats-Service-Error: unlucky").count();
+    assert_eq!(failures, 10, "service errors are replies, printed with their headers: {flaky:?}");
     wait_for_totals(&url, "seed", 100, 10);
 
     let stats = micro_quiet(&url, &["--timeout", "500ms", "stats", "seed"]);
@@ -140,6 +140,14 @@ fn two_instances_each_id_once_and_ping_lines() {
     let table = BoxedTable::parse(&ls.stdout);
     assert_eq!(table.body[0], ["seed", "1.0.0", ids[0].as_str(), "the seed scenario"], "{ls:?}");
     assert_eq!(table.body[1], ["", "", ids[1].as_str(), ""], "repeats left blank: {ls:?}");
+
+    // natscli's name for these commands: the same tables.
+    let alias = micro_quiet(&url, &["--timeout", "500ms", "service", "ls"]);
+    assert_eq!(BoxedTable::parse(&alias.stdout).body, table.body, "{alias:?}");
+    let alias = micro_quiet(&url, &["--timeout", "500ms", "service", "stats", "seed"]);
+    assert_eq!(BoxedTable::parse(&alias.stdout).body, BoxedTable::parse(&stats.stdout).body, "{alias:?}");
+    let alias = micro_quiet(&url, &["--timeout", "1s", "service", "info", "seed", &ids[1]]);
+    assert!(alias.stdout.contains(&format!("Service: seed ({})", ids[1])), "{alias:?}");
 
     let ping = micro_ok(&url, &["--timeout", "500ms", "ping", "seed"]);
     let mut seen: Vec<String> = ping
