@@ -124,6 +124,24 @@ pub(crate) fn local_time_and_age(rfc3339: &str, now: SystemTime) -> Option<(Stri
     Some((local, nanos(age)))
 }
 
+/// The local wall clock now, `15:04:05`, for log lines.
+pub(crate) fn clock_now() -> String {
+    jiff::ZonedDateTime::now().strftime("%H:%M:%S").to_string()
+}
+
+/// Now as RFC 3339 in the local zone, to the second, `Z` for UTC (Go's `time.RFC3339`).
+pub(crate) fn timestamp_now() -> String {
+    rfc3339_seconds(&jiff::ZonedDateTime::now())
+}
+
+fn rfc3339_seconds(at: &jiff::ZonedDateTime) -> String {
+    if at.offset() == jiff::tz::Offset::UTC {
+        at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +209,15 @@ mod tests {
         assert_eq!(count(1_000), "1,000");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn timestamps_as_go_prints_rfc3339() {
+        let at: jiff::Timestamp = "2024-03-23T12:38:54.5Z".parse().unwrap();
+        let utc = at.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+        assert_eq!(rfc3339_seconds(&utc), "2024-03-23T12:38:54Z");
+        let east = at.to_zoned_datetime(jiff::tz::TimeZone::fixed(jiff::tz::offset(2)));
+        assert_eq!(rfc3339_seconds(&east), "2024-03-23T14:38:54+02:00");
     }
 
     #[test]

@@ -91,10 +91,10 @@ enum Command {
     Messaging(messaging::Messaging),
     #[command(flatten)]
     Services(services::ServiceCommand),
-    /// The service commands under natscli's name for them: service ls|ping|info|stats|request.
+    /// The service commands under natscli's name for them: service ls|ping|info|stats|request|serve.
     #[command(subcommand)]
     Service(services::ServiceCommand),
-    /// Run the demo service `demo-service` until stopped.
+    /// Run the demo service `demo-service` until SIGINT or SIGTERM, then stop it gracefully.
     Demo,
     /// Measure publish, subscribe and request/reply rates against the server, like `nats bench`.
     #[command(subcommand)]
@@ -128,10 +128,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
+/// The server(s) to connect to: `--server`, else `$NATS_URL`, else `nats://127.0.0.1:4222`.
+fn server_url(cli: &Cli) -> String {
+    cli.server.clone().or_else(|| std::env::var("NATS_URL").ok()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
+}
+
 fn connect(cli: &Cli) -> Result<Client, String> {
-    let url = cli.server.clone().or_else(|| std::env::var("NATS_URL").ok());
+    let url = server_url(cli);
     let mut options = ConnectOptions::new()
-        .server(url.as_deref().unwrap_or("nats://127.0.0.1:4222"))
+        .server(&url)
         .name("micro")
         .connect_timeout(cli.timeout.min(Duration::from_secs(5)))
         .request_timeout(cli.timeout)
@@ -159,9 +164,8 @@ fn connect(cli: &Cli) -> Result<Client, String> {
     if cli.tlsfirst {
         options = options.tls_first();
     }
-    let shown = url.as_deref().unwrap_or("nats://127.0.0.1:4222").to_owned();
     Client::connect(options).map_err(|e| match e {
-        nats_blocking::Error::Connect(why) => format!("cannot connect to {shown}: {why}"),
+        nats_blocking::Error::Connect(why) => format!("cannot connect to {url}: {why}"),
         e => e.to_string(),
     })
 }
@@ -179,7 +183,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     match &cli.command {
         Command::Messaging(c) => messaging::run(cli, &client, c)?,
         Command::Services(c) | Command::Service(c) => services::run(cli, &client, c)?,
-        Command::Demo => demo::demo(client)?,
+        Command::Demo => demo::demo(cli, client)?,
         Command::Bench(_) => unreachable!("handled above"),
         Command::Stream(c) => js::stream(cli, &client, c)?,
         Command::Js(c) => js::js(cli, &client, c)?,

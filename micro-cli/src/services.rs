@@ -1,4 +1,4 @@
-//! The service commands (`ls`, `ping`, `info`, `stats`, `request`), also reachable as `micro service ...`,
+//! The service commands (`ls`, `ping`, `info`, `stats`, `request`, `serve`), also reachable as `micro service ...`,
 //! natscli's name for them. Human output takes natscli's layouts (see [`crate::table`] and
 //! [`crate::columns`]); `--json` prints the replies as the instances sent them.
 
@@ -28,6 +28,13 @@ pub(crate) enum ServiceCommand {
     Stats { name: String, id: Option<String> },
     /// Send a request to a service's endpoint, found by name.
     Request { name: String, endpoint: String, data: Option<String> },
+    /// Run a demo echo service NAME (on NAME.echo) until SIGINT or SIGTERM, then stop it gracefully.
+    Serve {
+        name: String,
+        /// A header to add to every reply, K:V (repeatable).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+    },
 }
 
 fn discovery(cli: &Cli, client: &Client) -> Discovery<Client> {
@@ -108,6 +115,7 @@ pub(crate) fn run(cli: &Cli, client: &Client, command: &ServiceCommand) -> Resul
             })?;
             say!("{}", String::from_utf8_lossy(reply.payload()));
         }
+        ServiceCommand::Serve { name, headers } => crate::demo::serve(cli, client.clone(), name, headers)?,
     }
     Ok(())
 }

@@ -198,6 +198,19 @@ impl Background {
         MICRO.spawn(url, args)
     }
 
+    /// Sends the process a signal by name (`TERM`, `INT`), as `kill -s NAME` does.
+    #[track_caller]
+    pub(crate) fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-s", name, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill -s {name} {pid}: {status:?}");
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The next stdout line.
     #[track_caller]
     pub(crate) fn line(&self) -> String {
