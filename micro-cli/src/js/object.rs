@@ -13,7 +13,8 @@ use nats_jetstream::model::{ObjectInfo, ObjectMeta, ObjectStoreConfig, StorageTy
 
 use super::show::{print_json, size, span, utc};
 use super::{duration, explain, About, Js, Storage};
-use crate::{print_table, Cli};
+use crate::table::print_plain;
+use crate::Cli;
 
 #[derive(Subcommand)]
 pub(crate) enum ObjectCommand {
@@ -151,7 +152,7 @@ pub(crate) fn object(cli: &Cli, client: &Client, command: &ObjectCommand) -> Res
                     let ttl = if status.ttl.is_zero() { "forever".into() } else { span(status.ttl) };
                     rows.push(vec![name.clone(), status.description, ttl, size(status.size)]);
                 }
-                print_table(&["Store", "Description", "TTL", "Size"], &rows);
+                print_plain(&["Store", "Description", "TTL", "Size"], &rows);
             }
         }
         ObjectCommand::Ls { bucket: Some(bucket) } => {
@@ -165,7 +166,7 @@ pub(crate) fn object(cli: &Cli, client: &Client, command: &ObjectCommand) -> Res
                     .iter()
                     .map(|o| vec![o.name().to_owned(), size(o.size), o.modified.map(utc).unwrap_or_default()])
                     .collect();
-                print_table(&["Name", "Size", "Time"], &rows);
+                print_plain(&["Name", "Size", "Time"], &rows);
             }
         }
         ObjectCommand::Info { bucket, name: None } => show_store(&js, &store(bucket)?)?,

@@ -11,7 +11,8 @@ use nats_jetstream::model::{KvConfig, KvStatus, StorageType};
 
 use super::show::{entry_json, print_bucket, print_json, print_raw, size, span, utc};
 use super::{duration, explain, About, Js, Storage};
-use crate::{print_table, Cli};
+use crate::table::print_plain;
+use crate::Cli;
 
 #[derive(Subcommand)]
 pub(crate) enum KvCommand {
@@ -187,7 +188,7 @@ pub(crate) fn kv(cli: &Cli, client: &Client, command: &KvCommand) -> Result<(), 
                 })
                 .collect();
             say!("History of {bucket} > {key}\n");
-            print_table(&["Revision", "Op", "Created", "Length", "Value"], &rows);
+            print_plain(&["Revision", "Op", "Created", "Length", "Value"], &rows);
         }
         KvCommand::Watch { bucket, key, count, updates_only, history, ignore_deletes } => {
             let store = js.bucket(bucket)?;
@@ -248,7 +249,7 @@ pub(crate) fn kv(cli: &Cli, client: &Client, command: &KvCommand) -> Result<(), 
                     size(status.bytes),
                 ]);
             }
-            print_table(&["Bucket", "Values", "History", "TTL", "Size"], &rows);
+            print_plain(&["Bucket", "Values", "History", "TTL", "Size"], &rows);
         }
         KvCommand::Ls { bucket: Some(bucket) } => {
             let keys = js.bucket(bucket)?.keys().map_err(explain(About::Bucket(bucket)))?;

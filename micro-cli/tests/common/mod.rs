@@ -198,6 +198,19 @@ impl Background {
         MICRO.spawn(url, args)
     }
 
+    /// Sends the process a signal by name (`TERM`, `INT`), as `kill -s NAME` does.
+    #[track_caller]
+    pub(crate) fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-s", name, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill -s {name} {pid}: {status:?}");
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The next stdout line.
     #[track_caller]
     pub(crate) fn line(&self) -> String {
@@ -265,4 +278,60 @@ impl Drop for Background {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A rounded table as `micro ls` and `micro stats` draw it, read back: the title, the column names, the body
+/// rows and the footer row, each cell trimmed.
+#[derive(Debug)]
+pub(crate) struct BoxedTable {
+    pub(crate) title: String,
+    pub(crate) header: Vec<String>,
+    pub(crate) body: Vec<Vec<String>>,
+    pub(crate) footer: Option<Vec<String>>,
+}
+
+impl BoxedTable {
+    /// Parses the table in `text`, insisting on its frame: a rounded top and bottom, a title in a box of its
+    /// own, lines between the sections, and every row as wide as the frame.
+    #[track_caller]
+    pub(crate) fn parse(text: &str) -> Self {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(lines.first().is_some_and(|l| l.starts_with('╭') && l.ends_with('╮')), "no rounded top: {text}");
+        assert!(lines.last().is_some_and(|l| l.starts_with('╰') && l.ends_with('╯')), "no rounded bottom: {text}");
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "ragged frame: {text}");
+        let mut sections: Vec<Vec<Vec<String>>> = vec![];
+        for line in &lines[1..lines.len() - 1] {
+            if line.starts_with('├') {
+                sections.push(vec![]);
+            } else {
+                assert!(line.starts_with('│') && line.ends_with('│'), "not a row: {line:?} in {text}");
+                let cells = line.trim_matches('│').split('│').map(|c| c.trim().to_owned()).collect();
+                match sections.last_mut() {
+                    Some(section) => section.push(cells),
+                    None => sections.push(vec![cells]),
+                }
+            }
+        }
+        assert!((3..=4).contains(&sections.len()), "title, header, body and maybe a footer: {text}");
+        assert_eq!(sections[0].len(), 1, "one title row: {text}");
+        assert_eq!(sections[0][0].len(), 1, "the title spans the columns: {text}");
+        assert_eq!(sections[1].len(), 1, "one header row: {text}");
+        let footer = sections.get(3).map(|f| {
+            assert_eq!(f.len(), 1, "one footer row: {text}");
+            f[0].clone()
+        });
+        Self { title: sections[0][0][0].clone(), header: sections[1][0].clone(), body: sections[2].clone(), footer }
+    }
+}
+
+/// Whether `s` is a duration as natscli prints one: `0s`, `10µs`, `1ms`, `1.50s`, `2m5s`, `1h0m3s`.
+pub(crate) fn is_human_duration(s: &str) -> bool {
+    let whole_units = |s: &str, units: &[&str]| {
+        units.iter().any(|u| s.strip_suffix(u).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+    };
+    let seconds = s.strip_suffix('s').and_then(|n| n.split_once('.')).is_some_and(|(w, f)| {
+        !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) && f.len() == 2 && f.bytes().all(|b| b.is_ascii_digit())
+    });
+    whole_units(s, &["µs", "ms", "s"]) || seconds || s.contains('m') && s.ends_with('s') && !s.contains('.')
 }

@@ -25,7 +25,9 @@ use self::show::{
     ago, filter_of, headers_json, is_system_stream, print_consumer, print_headers, print_json, print_raw, print_stream,
     size, subjects_of, utc,
 };
-use super::{headers, parse_duration, print_table, Cli};
+use super::{parse_duration, Cli};
+use crate::messaging::headers;
+use crate::table::print_plain;
 
 mod kv;
 mod object;
@@ -331,7 +333,7 @@ pub(super) fn stream(cli: &Cli, client: &Client, command: &StreamCommand) -> Res
                     ]
                 })
                 .collect();
-            print_table(&["Name", "Subjects", "Storage", "Messages", "Size", "Consumers", "Last Message"], &rows);
+            print_plain(&["Name", "Subjects", "Storage", "Messages", "Size", "Consumers", "Last Message"], &rows);
         }
         StreamCommand::Add { name, subjects, storage, retention, max_msgs, max_age, dupe_window } => {
             let config = StreamConfig {
@@ -464,7 +466,7 @@ pub(super) fn consumer(cli: &Cli, client: &Client, command: &ConsumerCommand) ->
                     ]
                 })
                 .collect();
-            print_table(
+            print_plain(
                 &["Name", "Filter", "Deliver", "Pending", "Ack Pending", "Redelivered", "Last Delivered"],
                 &rows,
             );

@@ -7,7 +7,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_clean_failure, closed_port, micro, micro_ok, Background, WAIT};
+use common::{assert_clean_failure, closed_port, is_human_duration, micro, micro_ok, Background, BoxedTable, WAIT};
 use nats_server_harness::NatsServer;
 use serde_json::Value;
 
@@ -128,18 +128,21 @@ fn demo_listed_pinged_and_described() {
     let _demo = start_demo(&url);
 
     let ls = micro_ok(&url, &["--timeout", "500ms", "ls"]);
-    let lines: Vec<&str> = ls.stdout.lines().collect();
-    assert!(lines[0].split_whitespace().eq(["Name", "Version", "ID", "Description"]), "{ls:?}");
-    let row: Vec<&str> =
-        lines.iter().find(|l| l.starts_with("demo-service")).expect("a demo row").split_whitespace().collect();
-    assert_eq!(&row[..2], ["demo-service", "1.0.0"], "{ls:?}");
-    let id = row[2].to_owned();
+    let table = BoxedTable::parse(&ls.stdout);
+    assert_eq!(table.title, "All Services", "{ls:?}");
+    assert_eq!(table.header, ["Name", "Version", "ID", "Description"], "{ls:?}");
+    let row = table.body.iter().find(|r| r[0] == "demo-service").expect("a demo row");
+    assert_eq!(row[1], "1.0.0", "{ls:?}");
+    let id = row[2].clone();
     assert_eq!(id.len(), 22, "{ls:?}");
-    assert!(ls.stdout.contains("A demo of the NATS Service API"), "{ls:?}");
+    assert_eq!(row[3], "A demo of the NATS Service API", "{ls:?}");
 
     let ping = micro_ok(&url, &["--timeout", "500ms", "ping"]);
     let line = ping.stdout.lines().find(|l| l.starts_with("demo-service")).expect("the demo answers PING");
-    assert!(line.contains(&id) && line.contains("rtt="), "{ping:?}");
+    let (who, rtt) = line.split_once("rtt=").expect("name and id, then rtt=");
+    assert_eq!(who.len(), 51, "name and id padded to 50, then a space: {line:?}");
+    assert_eq!(who.trim_end(), format!("demo-service {id}"), "{line:?}");
+    assert!(is_human_duration(rtt), "{line:?}");
     let ping = micro_ok(&url, &["--timeout", "500ms", "ping", "demo-service"]);
     assert_eq!(ping.stdout.lines().filter(|l| l.contains("rtt=")).count(), 1, "{ping:?}");
 
@@ -155,7 +158,8 @@ fn demo_listed_pinged_and_described() {
     assert_eq!(values("Name"), ["echo", "sum", "flaky"], "{info:?}");
     assert_eq!(values("Subject"), ["demo.ECHO", "demo.sum", "demo.flaky"], "{info:?}");
     assert_eq!(values("Queue Group"), ["q", "q", "q"], "{info:?}");
-    assert_eq!(values("Requests").len(), 3, "stats shown per endpoint: {info:?}");
+    assert_eq!(values("Requests"), [r#"0 in group "q""#; 3], "stats shown per endpoint: {info:?}");
+    assert!(info.stdout.contains("\nStatistics for 3 Endpoint(s):\n"), "{info:?}");
 
     let json = micro_ok(&url, &["--timeout", "500ms", "--json", "ls"]);
     let all: Vec<Value> = serde_json::from_str(json.stdout.trim()).expect("--json ls prints a JSON array");
@@ -192,21 +196,24 @@ fn demo_requests_and_stats() {
     assert_clean_failure(&bad, &["400"]);
 
     let stats = micro_ok(&url, &["--timeout", "500ms", "stats", "demo-service"]);
-    let rows: Vec<Vec<&str>> = stats.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(
-        rows[0],
-        ["ID", "Endpoint", "Requests", "Queue", "Group", "Errors", "Processing", "Time", "Average", "Time"],
-        "{stats:?}"
-    );
-    let endpoint = |name: &str| rows.iter().find(|r| r.get(1) == Some(&name)).unwrap_or_else(|| panic!("{name} row"));
+    let table = BoxedTable::parse(&stats.stdout);
+    assert_eq!(table.title, "demo-service Service Statistics", "{stats:?}");
+    let columns = ["ID", "Endpoint", "Requests", "Queue Group", "Errors", "Processing Time", "Average Time"];
+    assert_eq!(table.header, columns, "{stats:?}");
+    let endpoint = |name: &str| table.body.iter().find(|r| r[1] == name).unwrap_or_else(|| panic!("{name} row"));
     // echo: the one request above; sum: [1,2,3] and the bad one (an error).
-    assert_eq!((endpoint("echo")[2], endpoint("echo")[4]), ("1", "0"), "{stats:?}");
-    assert_eq!((endpoint("sum")[2], endpoint("sum")[4]), ("2", "1"), "{stats:?}");
-    let total = rows.iter().find(|r| r.first() == Some(&"Total")).expect("a Total row");
-    let requests: u64 = rows.iter().filter(|r| r.len() == 7 && r[3] == "q").map(|r| r[2].parse::<u64>().unwrap()).sum();
-    assert_eq!(total[1], requests.to_string(), "{stats:?}");
-    let errors: u64 = rows.iter().filter(|r| r.len() == 7 && r[3] == "q").map(|r| r[4].parse::<u64>().unwrap()).sum();
-    assert_eq!(total[2], errors.to_string(), "{stats:?}");
+    assert_eq!((endpoint("echo")[2].as_str(), endpoint("echo")[4].as_str()), ("1", "0"), "{stats:?}");
+    assert_eq!((endpoint("sum")[2].as_str(), endpoint("sum")[4].as_str()), ("2", "1"), "{stats:?}");
+    assert_eq!(table.body[0][0].len(), 22, "the instance's id on its first row: {stats:?}");
+    assert!(table.body[1..].iter().all(|r| r[0].is_empty()), "and only there: {stats:?}");
+    assert!(table.body.iter().all(|r| r[3] == "q"), "{stats:?}");
+    let footer = table.footer.expect("a footer with the totals");
+    let sum = |column: usize| table.body.iter().map(|r| r[column].parse::<u64>().unwrap()).sum::<u64>();
+    assert_eq!(footer[2], sum(2).to_string(), "{stats:?}");
+    assert_eq!(footer[4], sum(4).to_string(), "{stats:?}");
+    for row in table.body.iter().chain([&footer]) {
+        assert!(is_human_duration(&row[5]) && is_human_duration(&row[6]), "{row:?} in {stats:?}");
+    }
 
     let json = micro_ok(&url, &["--timeout", "500ms", "--json", "stats", "demo-service"]);
     let all: Vec<Value> = serde_json::from_str(json.stdout.trim()).expect("--json stats prints a JSON array");
