@@ -4,13 +4,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use micro::host::Host;
 use micro::{EndpointConfig, QueueGroup, Service, ServiceConfig, ServiceError, StopReason};
 use nats_blocking::{Client, Headers};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 use crate::columns::Columns;
 use crate::human::{clock_now, duration, timestamp_now};
@@ -20,7 +18,7 @@ use crate::{failed, Cli};
 /// fails about one request in ten.
 pub(crate) fn demo(cli: &Cli, client: Client) -> Result<(), String> {
     // Before the service exists, so a signal sent as soon as it is announced is never the default (death).
-    let signals = Signals::new([SIGINT, SIGTERM]).map_err(failed)?;
+    let host = Host::new().map_err(failed)?;
     let config = ServiceConfig::new("demo-service", "1.0.0").description("A demo of the NATS Service API");
     let service = Service::start(client, config).map_err(failed)?;
     let group = service.root().group("demo", QueueGroup::Inherit).map_err(failed)?;
@@ -50,7 +48,7 @@ pub(crate) fn demo(cli: &Cli, client: Client) -> Result<(), String> {
         })
         .map_err(failed)?;
     eprintln!("demo-service {} running; stop it with Ctrl-C", service.id());
-    until_signal(&service, signals, cli.timeout)
+    until_signal(host, service, cli.timeout)
 }
 
 /// `micro serve NAME`: service NAME 1.0.0 with one endpoint, `echo` on `NAME.echo` (queue group `q`). It
@@ -59,7 +57,7 @@ pub(crate) fn demo(cli: &Cli, client: Client) -> Result<(), String> {
 /// the payload bytes echoed (`total_payload`). Each request is logged on stdout.
 pub(crate) fn serve(cli: &Cli, client: Client, name: &str, extra: &[String]) -> Result<(), String> {
     let extra = crate::messaging::headers(extra)?.unwrap_or_default();
-    let signals = Signals::new([SIGINT, SIGTERM]).map_err(failed)?;
+    let host = Host::new().map_err(failed)?;
     let url = redacted(&crate::server_url(cli));
     let cluster = client.server_info().and_then(|info| info.cluster).filter(|c| !c.is_empty());
     let description = format!("Echo service of the micro tool ({name})");
@@ -110,26 +108,17 @@ pub(crate) fn serve(cli: &Cli, client: Client, name: &str, extra: &[String]) -> 
     c.title("Requests Log");
     say!("{}", c.render().trim_end());
     say!();
-    until_signal(&service, signals, cli.timeout)
+    until_signal(host, service, cli.timeout)
 }
 
-/// Waits for SIGINT or SIGTERM (or for the service to end by itself), then stops the service, giving the
+/// Hosts the service until SIGINT or SIGTERM (or until it ends by itself), then stops it, giving the
 /// requests in flight up to `timeout`; says on stderr how it ended.
-fn until_signal(service: &Service<Client>, mut signals: Signals, timeout: Duration) -> Result<(), String> {
-    let started = Instant::now();
-    let handle = signals.handle();
-    let (signal, reason) = thread::scope(|s| {
-        // Ends the wait below when the service ends without a signal (its connection closed).
-        s.spawn(|| {
-            service.done();
-            handle.close();
-        });
-        let signal = signals.forever().next();
-        (signal, service.stop(timeout))
-    });
+fn until_signal(mut host: Host<Client>, service: Service<Client>, timeout: Duration) -> Result<(), String> {
     let name = service.name();
-    let ran = duration(started.elapsed());
-    match (signal, reason) {
+    host.add(service);
+    let hosted = host.stop_timeout(timeout).run();
+    let ran = duration(hosted.ran);
+    match (hosted.signal, &hosted.stopped[0].1) {
         (Some(_), StopReason::Stopped) => {
             eprintln!("{name} stopped after {ran}: drained, every request answered");
             Ok(())

@@ -37,6 +37,8 @@ pub mod compat;
 mod config;
 mod core;
 pub mod discovery;
+#[cfg(all(feature = "host", unix))]
+pub mod host;
 mod meter;
 mod request;
 #[cfg(feature = "blocking")]
