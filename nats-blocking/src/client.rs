@@ -9,8 +9,9 @@ use nats_client::inflight::{flush_outcome, InFlight};
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, Payload};
 
+use crate::callback::CallbackSubscription;
 use crate::driver::{publish, read_loop, write_loop, Shared};
-use crate::subscriber::{CallbackSubscription, Responses, Subscriber};
+use crate::subscriber::{Responses, Subscriber};
 use crate::Error;
 
 struct Handle {
@@ -131,13 +132,14 @@ impl Client {
         self.subscribe_inner(subject, Some(queue))
     }
 
-    /// Subscribes and runs `handler` for every message on a thread of its own (never the reader thread).
+    /// Subscribes and runs `handler` for every message on a thread of its own (never the reader thread), one
+    /// message at a time, in order. See [`CallbackSubscription`] for how it ends, and what a panic does.
     pub fn subscribe_with(
         &self,
         subject: &str,
         handler: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, Error> {
-        CallbackSubscription::spawn(self.subscribe(subject)?, handler)
+        CallbackSubscription::spawn(self.subscribe(subject)?, None, handler)
     }
 
     /// Like [`subscribe_with`](Self::subscribe_with), in a queue group.
@@ -147,7 +149,32 @@ impl Client {
         queue: &str,
         handler: impl FnMut(Message) + Send + 'static,
     ) -> Result<CallbackSubscription, Error> {
-        CallbackSubscription::spawn(self.queue_subscribe(subject, queue)?, handler)
+        CallbackSubscription::spawn(self.queue_subscribe(subject, queue)?, None, handler)
+    }
+
+    /// Like [`subscribe_with`](Self::subscribe_with), ending after `max` messages: the handler runs at most
+    /// `max` times, then its thread ends with the subscription. The max is set before the handler starts, so
+    /// unlike [`CallbackSubscription::unsubscribe_after`] right after subscribing, no message can be handled
+    /// before it counts.
+    pub fn subscribe_with_max(
+        &self,
+        subject: &str,
+        max: u64,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        CallbackSubscription::spawn(self.subscribe(subject)?, Some(max), handler)
+    }
+
+    /// Like [`subscribe_with_max`](Self::subscribe_with_max), in a queue group (the max counts this member's
+    /// messages).
+    pub fn queue_subscribe_with_max(
+        &self,
+        subject: &str,
+        queue: &str,
+        max: u64,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        CallbackSubscription::spawn(self.queue_subscribe(subject, queue)?, Some(max), handler)
     }
 
     /// Drains the subscription with this id (see `Subscriber::drain`), for code that handed its `Subscriber`

@@ -36,22 +36,25 @@
 //! - The reader thread reads with a timeout taken from the core's next deadline, feeds the bytes in, and
 //!   hands messages to per-subscription queues bounded in messages and bytes. A subscriber that falls behind
 //!   loses messages (counted, one [`Event::SlowConsumer`] per episode) instead of stalling the connection.
-//! - Handlers of [`Client::subscribe_with`] run on a thread per subscription, never on the reader thread.
+//! - Handlers of [`Client::subscribe_with`] run on a thread per subscription, never on the reader thread;
+//!   [`Client::subscribe_with_max`] ends one after `max` messages, and the thread with it.
 //! - Reconnect, resubscribe, the reconnect buffer and keep-alive are the core's; this crate only moves bytes.
 
+mod callback;
 mod client;
 mod driver;
 mod seam;
 mod subscriber;
 mod transport;
 
+pub use callback::CallbackSubscription;
 pub use client::{Client, PendingReply};
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, EventReceiver, Message, PendingLimits};
 pub use nats_proto::{
     ConnectionError, HeaderBlock, HeaderView, Headers, Msg, Payload, ReconnectPolicy, ServerInfo, Statistics,
     StatusCode, Subject, SubjectRef,
 };
-pub use subscriber::{CallbackSubscription, Responses, Subscriber};
+pub use subscriber::{Responses, Subscriber};
 
 /// The `bytes` crate, for `Bytes` payloads.
 pub use bytes;

@@ -1,7 +1,6 @@
-//! Subscriptions (iterator and callback forms) and the replies of `request_many`.
+//! Subscriptions (the iterator form; the callback form is in `callback.rs`) and the replies of `request_many`.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nats_proto::RequestId;
@@ -34,6 +33,10 @@ impl Subscriber {
     /// The subscription id.
     pub fn sid(&self) -> u64 {
         self.sid
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
@@ -95,53 +98,6 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         // Already ended (or the client is closed): nothing to undo.
         let _ = self.shared.unsubscribe(self.sid, None);
-    }
-}
-
-/// A subscription whose messages a handler receives on a thread of its own.
-pub struct CallbackSubscription {
-    sid: u64,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for CallbackSubscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackSubscription").field("sid", &self.sid).finish()
-    }
-}
-
-impl CallbackSubscription {
-    pub(crate) fn spawn(sub: Subscriber, mut handler: impl FnMut(Message) + Send + 'static) -> Result<Self, Error> {
-        let (sid, shared) = (sub.sid, sub.shared.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("nats-handler-{sid}"))
-            .spawn(move || sub.for_each(&mut handler))?;
-        Ok(Self { sid, shared, thread: Some(thread) })
-    }
-
-    /// The subscription id.
-    pub fn sid(&self) -> u64 {
-        self.sid
-    }
-
-    /// Ends the subscription and waits for the handler to finish the messages already received.
-    pub fn unsubscribe(mut self) -> Result<(), Error> {
-        let result = self.shared.unsubscribe(self.sid, None);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        result
-    }
-}
-
-impl Drop for CallbackSubscription {
-    /// Unsubscribes (as dropping a `Subscriber` does); the handler finishes the messages already received on its
-    /// own thread, which is not waited for.
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.shared.unsubscribe(self.sid, None);
-        }
     }
 }
 

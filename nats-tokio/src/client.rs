@@ -1,6 +1,6 @@
 //! `Client`: the handle users call. The same names, options and errors as `nats-blocking`, async.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -10,9 +10,10 @@ use nats_client::shared::Urgency;
 use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, Payload};
 
+use crate::callback::{Async, CallbackSubscription, Handler, Plain};
 use crate::driver::{run, Shared};
 use crate::events::Events;
-use crate::runtime::{Runtime, Timer, Timers};
+use crate::runtime::{Runtime, Spawner, Timer, Timers};
 use crate::subscriber::{Responses, Subscriber};
 use crate::Error;
 
@@ -20,6 +21,8 @@ struct Handle {
     shared: Arc<Shared>,
     /// The runtime's timer, for stall deadlines of `request_many`.
     new_timer: Timers,
+    /// Spawns on the runtime the client connected on: the tasks of callback subscriptions.
+    spawner: Spawner,
 }
 
 impl Drop for Handle {
@@ -68,7 +71,7 @@ impl Client {
         }
         let shared = Shared::new(Connection::new(config, Instant::now()), settings, channels);
         R::spawn(run::<R>(shared.clone()));
-        let client = Client { handle: Arc::new(Handle { shared, new_timer: R::timers() }) };
+        let client = Client { handle: Arc::new(Handle { shared, new_timer: R::timers(), spawner: R::spawner() }) };
         if !retry {
             // The core bounds this: each server gets one attempt with the connect timeout.
             let first = poll_fn(|cx| client.shared().first_connect().poll_cloned(cx)).await;
@@ -165,6 +168,115 @@ impl Client {
     /// Subscribes as a member of a queue group: each message goes to one member of the group.
     pub async fn queue_subscribe(&self, subject: &str, queue: &str) -> Result<Subscriber, Error> {
         self.subscribe_inner(subject, Some(queue))
+    }
+
+    fn subscribe_handler(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        max: Option<u64>,
+        handler: impl Handler,
+    ) -> Result<CallbackSubscription, Error> {
+        CallbackSubscription::spawn(self.subscribe_inner(subject, queue)?, max, handler, &self.handle.spawner)
+    }
+
+    /// Subscribes and runs `handler` for every message in a task of its own, on the runtime this client
+    /// connected on (never in the driver task), one message at a time, in order. See [`CallbackSubscription`]
+    /// for how it ends, and what a panic does.
+    pub async fn subscribe_with(
+        &self,
+        subject: &str,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        self.subscribe_handler(subject, None, None, Plain(handler))
+    }
+
+    /// Like [`subscribe_with`](Self::subscribe_with), in a queue group.
+    pub async fn queue_subscribe_with(
+        &self,
+        subject: &str,
+        queue: &str,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        self.subscribe_handler(subject, Some(queue), None, Plain(handler))
+    }
+
+    /// Like [`subscribe_with`](Self::subscribe_with), ending after `max` messages: the handler runs at most
+    /// `max` times, then its task ends with the subscription. The max is set before the task starts, so
+    /// unlike [`CallbackSubscription::unsubscribe_after`] right after subscribing, no message can be handled
+    /// before it counts.
+    pub async fn subscribe_with_max(
+        &self,
+        subject: &str,
+        max: u64,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        self.subscribe_handler(subject, None, Some(max), Plain(handler))
+    }
+
+    /// Like [`subscribe_with_max`](Self::subscribe_with_max), in a queue group (the max counts this member's
+    /// messages).
+    pub async fn queue_subscribe_with_max(
+        &self,
+        subject: &str,
+        queue: &str,
+        max: u64,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<CallbackSubscription, Error> {
+        self.subscribe_handler(subject, Some(queue), Some(max), Plain(handler))
+    }
+
+    /// Like [`subscribe_with`](Self::subscribe_with) with an async handler: its future is awaited before the
+    /// next message is taken, so messages are still handled one at a time, in order.
+    pub async fn subscribe_with_async<F, Fut>(&self, subject: &str, handler: F) -> Result<CallbackSubscription, Error>
+    where
+        F: FnMut(Message) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.subscribe_handler(subject, None, None, Async(handler))
+    }
+
+    /// Like [`subscribe_with_async`](Self::subscribe_with_async), in a queue group.
+    pub async fn queue_subscribe_with_async<F, Fut>(
+        &self,
+        subject: &str,
+        queue: &str,
+        handler: F,
+    ) -> Result<CallbackSubscription, Error>
+    where
+        F: FnMut(Message) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.subscribe_handler(subject, Some(queue), None, Async(handler))
+    }
+
+    /// Like [`subscribe_with_max`](Self::subscribe_with_max) with an async handler.
+    pub async fn subscribe_with_max_async<F, Fut>(
+        &self,
+        subject: &str,
+        max: u64,
+        handler: F,
+    ) -> Result<CallbackSubscription, Error>
+    where
+        F: FnMut(Message) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.subscribe_handler(subject, None, Some(max), Async(handler))
+    }
+
+    /// Like [`queue_subscribe_with_max`](Self::queue_subscribe_with_max) with an async handler.
+    pub async fn queue_subscribe_with_max_async<F, Fut>(
+        &self,
+        subject: &str,
+        queue: &str,
+        max: u64,
+        handler: F,
+    ) -> Result<CallbackSubscription, Error>
+    where
+        F: FnMut(Message) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.subscribe_handler(subject, Some(queue), Some(max), Async(handler))
     }
 
     /// Drains the subscription with this id (see `Subscriber::drain`), for code that handed its `Subscriber`

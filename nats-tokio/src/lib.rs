@@ -16,15 +16,21 @@
 //! let msg = sub.next().await.expect("a message");
 //! assert_eq!(msg.payload(), b"hello");
 //!
-//! // Request/reply: a responder task.
-//! let mut requests = client.subscribe("time").await?;
-//! tokio::spawn(async move {
-//!     while let Some(req) = requests.next().await {
-//!         let _ = req.respond("now");
-//!     }
-//! });
+//! // Request/reply: a responder in a task of its own, on the runtime the client connected on.
+//! let _svc = client.subscribe_with("time", |req| {
+//!     let _ = req.respond("now");
+//! }).await?;
 //! let reply = client.request("time", "").await?;
 //! assert_eq!(reply.payload(), b"now");
+//!
+//! // A handler that ends after three messages (an async one, here), and waiting for it.
+//! let three = client.subscribe_with_max_async("count", 3, |msg| async move {
+//!     let _ = msg.payload();
+//! }).await?;
+//! for i in 0..5 {
+//!     client.publish("count", i.to_string()).await?;
+//! }
+//! three.join().await.expect("the handler did not panic");
 //!
 //! // Nobody listening is a typed error, not a timeout.
 //! assert!(matches!(client.request("nobody", "").await, Err(nats_tokio::Error::NoResponders)));
@@ -44,12 +50,16 @@
 //! - A subscription's queue is bounded in messages and bytes: a subscriber that falls behind loses messages
 //!   (counted, one `Event::SlowConsumer` per episode) instead of stalling the connection.
 //! - Dropping a request future cancels it in the mux; nothing is left behind.
+//! - Callback subscriptions ([`Client::subscribe_with`], `queue_subscribe_with`, with a max from the start
+//!   `subscribe_with_max`, async handlers `subscribe_with_async`) run their handler in a task of their own on
+//!   the client's runtime, one message at a time; a handler that panics ends its own subscription only.
 //! - The runtime is used for four things only (dial, read/write readiness, one timer, spawn), so the same
 //!   driver runs on smol: [`connect_smol`] with the `smol` feature, no tokio runtime needed.
 
 // With neither runtime feature the client types exist (for code generic over them) but nothing can connect.
 #![cfg_attr(not(any(feature = "tokio", feature = "smol")), allow(dead_code, unused_imports))]
 
+mod callback;
 mod client;
 mod driver;
 mod events;
@@ -61,6 +71,7 @@ mod tls;
 #[cfg(feature = "tokio")]
 use std::future::Future;
 
+pub use callback::CallbackSubscription;
 pub use client::{Client, PendingReply};
 pub use events::Events;
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, Message, PendingLimits};

@@ -55,6 +55,9 @@ pub(crate) type Timers = Arc<dyn Fn(Instant) -> Box<dyn Timer> + Send + Sync>;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// Spawns tasks on one runtime, from anywhere.
+pub(crate) type Spawner = Arc<dyn Fn(BoxFuture<()>) + Send + Sync>;
+
 /// An async runtime.
 pub(crate) trait Runtime: Send + Sync + 'static {
     type Socket: Socket;
@@ -67,6 +70,11 @@ pub(crate) trait Runtime: Send + Sync + 'static {
         Arc::new(|deadline| Box::new(Self::timer(deadline)))
     }
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
+    /// Spawns on this runtime for code outside the driver task (callback subscriptions), which may be called
+    /// from another executor's task or from no runtime at all.
+    fn spawner() -> Spawner {
+        Arc::new(|task| Self::spawn(task))
+    }
 }
 
 fn timed_out() -> io::Error {
@@ -213,6 +221,12 @@ pub(crate) mod tokio_rt {
 
         fn spawn(task: impl Future<Output = ()> + Send + 'static) {
             tokio::spawn(task);
+        }
+
+        /// `tokio::spawn` needs to be called inside the runtime: the one connecting now is captured instead.
+        fn spawner() -> Spawner {
+            let handle = tokio::runtime::Handle::current();
+            Arc::new(move |task| drop(handle.spawn(task)))
         }
     }
 }

@@ -40,6 +40,10 @@ impl Subscriber {
         self.sid
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The next message; `None` once the subscription has ended.
     pub async fn next(&mut self) -> Option<Message> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
