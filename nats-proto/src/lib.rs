@@ -18,11 +18,10 @@
 //! [`Connection::poll_timeout`]. Here the "server" is scripted so the example runs anywhere:
 //!
 //! ```
-//! use std::time::Instant;
 //! use bytes::{Buf, Bytes};
-//! use nats_proto::{Action, Config, Connection, Event, ServerAddr, WriteBuffer};
+//! use nats_proto::{Action, Config, Connection, Event, Instant, ServerAddr, WriteBuffer};
 //!
-//! let now = Instant::now();
+//! let now = Instant::from_nanos(0); // a driver passes its clock's time (with std: `Instant::now()`)
 //! let mut conn = Connection::new(Config::new(vec![ServerAddr::parse("nats://127.0.0.1:4222")?]), now);
 //! assert!(matches!(conn.poll_action(), Some(Action::Dial(_))));
 //! conn.handle_connected(now); // the driver opened a TCP connection
@@ -92,6 +91,7 @@ pub mod parse;
 pub mod payload;
 pub mod subject;
 mod swar;
+pub mod time;
 
 pub use conn::{
     backoff, Action, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event,
@@ -109,3 +109,4 @@ pub use op::{ClientOp, Msg, MsgRef, Pub, ServerOp, ServerOpRef};
 pub use parse::{parse_server_op, ClientDecoder, Limits, ServerDecoder, Status};
 pub use payload::Payload;
 pub use subject::{Subject, SubjectRef};
+pub use time::Instant;

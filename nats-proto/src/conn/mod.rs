@@ -15,7 +15,7 @@ mod subs;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -26,6 +26,7 @@ use crate::info::ServerInfo;
 use crate::parse::ServerDecoder;
 use crate::payload::Payload;
 use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
+use crate::time::Instant;
 
 pub use config::{Auth, Config, Credentials, CredentialsCallback};
 pub(crate) use event::NoSink;

@@ -1,13 +1,13 @@
 //! The request/reply mux: one wildcard inbox subscription per connection, a token per request.
 
 use std::fmt;
-use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
 
 use crate::headers::StatusCode;
 use crate::op::Msg;
 use crate::subject::Subject;
+use crate::time::Instant;
 
 use super::timers::{Deadlines, Due};
 

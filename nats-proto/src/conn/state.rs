@@ -10,8 +10,6 @@
 //!                                                               Draining --fence+requests done--> Closed
 //! ```
 
-use std::time::Instant;
-
 use bytes::BytesMut;
 
 use super::mux::{RequestError, RequestId, Routed};
@@ -25,6 +23,7 @@ use super::{
 use crate::error::{ConnectionError, PermissionOp, ServerError};
 use crate::info::{ConnectInfo, ServerInfo};
 use crate::op::{Msg, ServerOp};
+use crate::time::Instant;
 
 impl Connection {
     // ---- inputs ----

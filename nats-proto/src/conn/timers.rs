@@ -2,7 +2,9 @@
 //! due. `poll_timeout` is its first entry; `handle_timeout` takes what is due.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Instant;
 
 /// The longest wait the connection schedules; longer durations (`Duration::MAX` as "for ever") are cut to it
 /// so that adding them to an `Instant` cannot overflow.
