@@ -80,6 +80,20 @@
 //! Bad bytes from the server are a [`ParseError`] (`Copy`, with an offset), never a panic; `-ERR` is a
 //! classified [`ServerError`]; caller mistakes are a [`CommandError`]; why a connection ended is a
 //! [`ConnectionError`].
+//!
+//! # Without std
+//!
+//! With its default `std` feature off the crate is `#![no_std]` and needs only `alloc`: parser, encoder, headers
+//! and the connection state machine are all there, time comes in as an [`Instant`] the driver reads from its own
+//! clock, and randomness as [`Config::seed`]. `std` adds conversions from and to `std::time::Instant`
+//! (`Instant::from_std`, `to_std`, and `Instant::now` for drivers), `IdMap` (the core's maps are hashed with
+//! it, `BTreeMap`s without), and `Buf::chunks_vectored` on [`WriteBuffer`] (for `write_vectored`).
+
+#![no_std]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
 
 pub mod conn;
 pub mod encode;
@@ -93,10 +107,12 @@ pub mod subject;
 mod swar;
 pub mod time;
 
+#[cfg(feature = "std")]
+pub use conn::IdMap;
 pub use conn::{
     backoff, Action, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event,
-    FlushError, FlushId, IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr,
-    ServerPool, State, Statistics, SubscriptionEnd,
+    FlushError, FlushId, IdHasher, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool,
+    State, Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
 pub use error::{

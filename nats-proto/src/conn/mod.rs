@@ -4,6 +4,10 @@
 //! time, and carries out what it asks: dial a server, start TLS, close the transport, write bytes. See the
 //! crate docs for the drive loop.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 mod config;
 mod event;
 mod mux;
@@ -14,8 +18,8 @@ mod state;
 mod subs;
 mod timers;
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use alloc::collections::VecDeque;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -33,9 +37,12 @@ pub(crate) use event::NoSink;
 pub use event::{Action, CloseReason, Deliver, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
-pub use sid_map::{IdHasher, IdMap};
+pub use sid_map::IdHasher;
+#[cfg(feature = "std")]
+pub use sid_map::IdMap;
 
 use mux::Mux;
+use sid_map::Ids;
 use subs::Subscriptions;
 use timers::{after, Deadlines, Due, Timer};
 
@@ -99,7 +106,7 @@ pub struct Connection {
     pings: VecDeque<PingPurpose>,
     keepalive_out: u32,
     /// Open flushes and their deadlines.
-    flushes: HashMap<u64, Option<Instant>>,
+    flushes: Ids<Option<Instant>>,
     /// Flush PINGs sitting in `pending`.
     unsent_fences: Vec<u64>,
     last_flush: u64,
@@ -146,7 +153,7 @@ impl Connection {
             info: None,
             pings: VecDeque::new(),
             keepalive_out: 0,
-            flushes: HashMap::new(),
+            flushes: Ids::default(),
             unsent_fences: Vec::new(),
             last_flush: 0,
             drain_fenced: false,
@@ -520,7 +527,7 @@ impl Connection {
         let n = self.out.len();
         if n > 0 {
             if dst.is_empty() {
-                std::mem::swap(dst, &mut self.out);
+                core::mem::swap(dst, &mut self.out);
             } else {
                 dst.append(&mut self.out);
             }

@@ -8,7 +8,7 @@
 //!
 //! The type is the same with and without the `std` feature, so features stay additive; `std` only adds
 //! conversions from and to `std::time::Instant` against one origin for the whole process
-//! ([`Instant::from_std`], [`Instant::to_std`]) and [`Instant::now`] for drivers.
+//! (`Instant::from_std`, `Instant::to_std`, and `From` both ways) and `Instant::now` for drivers.
 //!
 //! Arithmetic never panics. A `u64` of nanoseconds spans about 584 years: adding or subtracting a
 //! [`Duration`] saturates at either end of that range (the `checked_*` methods say when it would not fit), and

@@ -61,8 +61,8 @@ fn order_equality_and_debug() {
     assert_eq!(a, Instant::from_nanos(1));
     assert_ne!(a, b);
     assert_eq!(core::cmp::max(a, b), b);
-    let mut set = std::collections::BTreeSet::new();
+    let mut set = alloc::collections::BTreeSet::new();
     set.extend([b, a, b]);
-    assert_eq!(set.into_iter().collect::<std::vec::Vec<_>>(), [a, b]);
-    assert_eq!(std::format!("{:?}", Instant::from_nanos(1_500_000_000)), "Instant(1.5s)");
+    assert_eq!(set.into_iter().collect::<alloc::vec::Vec<_>>(), [a, b]);
+    assert_eq!(alloc::format!("{:?}", Instant::from_nanos(1_500_000_000)), "Instant(1.5s)");
 }
