@@ -1,11 +1,5 @@
-//! Conversions between [`Instant`] and `std::time::Instant` (the `std` feature), for drivers.
-//!
-//! Every conversion in the process counts from one origin, fixed the first time any of them runs: a day before
-//! that moment when the platform's clock reaches back that far (it halves the margin until it does, down to
-//! none). So a `std::time::Instant` taken before the first conversion, up to that margin earlier, still converts
-//! exactly; one earlier still converts to the origin, `Instant::from_nanos(0)`. Going back, an `Instant` too far
-//! ahead for the platform's `std::time::Instant` converts to the latest moment it can represent. Between those
-//! ends, `Instant::from_std(t).to_std() == t` exactly.
+//! Conversions between [`Instant`] and `std::time::Instant` (the `std` feature), for drivers; the rules are in
+//! the `time` module's docs.
 
 use core::time::Duration;
 use std::sync::OnceLock;
@@ -76,14 +70,14 @@ impl Instant {
         Self::from_std(now)
     }
 
-    /// Converts a `std::time::Instant`, counted from the process-wide origin (see the module docs: exact from
-    /// a day before the first conversion on, the origin itself for anything earlier).
+    /// Converts a `std::time::Instant`, counted from the process-wide origin (see [the module docs](super):
+    /// exact from a day before the first conversion on, the origin itself for anything earlier).
     pub fn from_std(t: std::time::Instant) -> Self {
         from_std_at(origin(), t)
     }
 
     /// The `std::time::Instant` this is, for a driver's sleep or timer (the latest one the platform represents
-    /// if this lies beyond it).
+    /// if this lies beyond it; see [the module docs](super)).
     pub fn to_std(self) -> std::time::Instant {
         to_std_at(origin(), self)
     }
