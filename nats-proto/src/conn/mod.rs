@@ -4,10 +4,6 @@
 //! time, and carries out what it asks: dial a server, start TLS, close the transport, write bytes. See the
 //! crate docs for the drive loop.
 
-use alloc::format;
-use alloc::string::String;
-use alloc::vec::Vec;
-
 mod config;
 mod event;
 mod mux;
@@ -19,6 +15,9 @@ mod subs;
 mod timers;
 
 use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
