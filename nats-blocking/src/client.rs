@@ -63,7 +63,7 @@ impl Client {
                 }
             })?);
         }
-        let shared = Shared::new(Connection::new(config, Instant::now()), settings, channels);
+        let shared = Shared::new(Connection::new(config, nats_proto::Instant::now()), settings, channels);
         let (r, w) = (shared.clone(), shared.clone());
         threads.push(std::thread::Builder::new().name("nats-reader".into()).spawn(move || read_loop(r))?);
         threads.push(std::thread::Builder::new().name("nats-writer".into()).spawn(move || write_loop(w))?);

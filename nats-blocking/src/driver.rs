@@ -17,12 +17,12 @@ use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::Deref;
 use std::sync::{Arc, Condvar, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
 use nats_proto::conn::read_buffer::ReadBuffer;
-use nats_proto::{Action, ConnectionError, Headers, Payload, ServerAddr, State};
+use nats_proto::{Action, ConnectionError, Headers, Instant, Payload, ServerAddr, State};
 
 use crate::transport::{ReadSize, Transport};
 use crate::Error;
@@ -385,7 +385,7 @@ fn start_tls<'a>(shared: &'a Shared, mut core: Guard<'a>, addr: &ServerAddr) -> 
             ConnectionError::Tls(why) => std::io::Error::new(ErrorKind::InvalidData, why),
             other => std::io::Error::other(other.to_string()),
         })
-        .and_then(|session| crate::transport::handshake(plain, session, deadline));
+        .and_then(|session| crate::transport::handshake(plain, session, deadline.to_std()));
     let mut core = shared.lock();
     let now = Instant::now();
     // The core may have given up on this socket meanwhile (closed, timed out).
@@ -425,7 +425,7 @@ fn start_tls<'a>(_shared: &'a Shared, mut core: Guard<'a>, _addr: &ServerAddr) -
 pub(crate) fn write_loop(shared: Arc<Shared>) {
     let mut core = shared.lock();
     let mut hold = Duration::ZERO;
-    let mut last_write: Option<Instant> = None;
+    let mut last_write: Option<std::time::Instant> = None;
     loop {
         let tls_pending = core.transport().is_some_and(|t| t.wants_write());
         let unwritten = core.conn().transmit_len();
@@ -452,7 +452,7 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
         }
         if !core.is_writing() && core.transport().is_some() && (core.conn().transmit_len() > 0 || tls_pending) {
             core = write_out(&shared, core, false);
-            last_write = Some(Instant::now());
+            last_write = Some(std::time::Instant::now());
             continue;
         }
         if core.is_closed() && !core.is_writing() {

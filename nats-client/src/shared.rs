@@ -10,12 +10,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use nats_proto::{
-    CloseReason, CommandError, Connection, FlushError, FlushId, Headers, Msg, Payload, RequestError, RequestId,
-    SubscriptionEnd, WriteBuffer,
+    CloseReason, CommandError, Connection, FlushError, FlushId, Headers, Instant, Msg, Payload, RequestError,
+    RequestId, SubscriptionEnd, WriteBuffer,
 };
 
 use crate::event::{Event, EventChannel, EventReceiver};

@@ -14,13 +14,12 @@ use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_server_harness::alloc::{allocations, assert_counting, message_frames as frames, CountingAllocator};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
 
 use bytes::Bytes;
 use nats_client::queue::{MessageQueue, Receiver};
 use nats_client::router::{Delivered, Router};
 use nats_client::{Error, Message, PendingLimits, Publish};
-use nats_proto::{Action, Config, Connection, Event, Headers, IdMap, Payload, ServerAddr, WriteBuffer};
+use nats_proto::{Action, Config, Connection, Event, Headers, IdMap, Instant, Payload, ServerAddr, WriteBuffer};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;

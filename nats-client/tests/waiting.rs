@@ -58,7 +58,7 @@ impl Harness {
     fn connected() -> Self {
         let (mut config, settings, _) = ConnectOptions::new().server("nats://127.0.0.1:4222").into_parts().unwrap();
         config.randomize_servers = false;
-        let now = Instant::now();
+        let now = nats_proto::Instant::now();
         let shared = Shared::<NoIo>::new(Connection::new(config, now), settings, vec![]);
         let h = Self { shared, mux_sid: None };
         {
@@ -79,7 +79,7 @@ impl Harness {
     fn feed(&self, line: &str) {
         let mut core = self.shared.lock();
         let mut buf = BytesMut::from(format!("{line}\r\n").as_bytes());
-        core.ingest(&self.shared, Instant::now(), &mut buf);
+        core.ingest(&self.shared, nats_proto::Instant::now(), &mut buf);
         let mut wake = vec![];
         core.take_filled(&mut wake);
         while let Some(event) = core.conn_mut().poll_event() {
@@ -114,7 +114,7 @@ impl Harness {
         let sid = self.mux_sid.expect("the mux subscribed");
         let mut core = self.shared.lock();
         let mut buf = BytesMut::from(format!("MSG {reply} {sid} {}\r\n{payload}\r\n", payload.len()).as_bytes());
-        core.ingest(&self.shared, Instant::now(), &mut buf);
+        core.ingest(&self.shared, nats_proto::Instant::now(), &mut buf);
         while let Some(event) = core.conn_mut().poll_event() {
             core.dispatch(&self.shared, event);
         }

@@ -2,10 +2,12 @@
 //! no-responders against a real server. Run: `cargo run -p nats-proto --example manual_loop -- 127.0.0.1:4222`
 #![allow(clippy::disallowed_methods)] // the core never reads the clock; its driver does
 use bytes::{Buf, Bytes};
-use nats_proto::{Action, Config, Connection, Event, Headers, Msg, RequestError, RequestId, ServerAddr, WriteBuffer};
+use nats_proto::{
+    Action, Config, Connection, Event, Headers, Instant, Msg, RequestError, RequestId, ServerAddr, WriteBuffer,
+};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 type Error = Box<dyn std::error::Error>;
 
 pub(crate) struct Driver {

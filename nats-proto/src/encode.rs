@@ -5,7 +5,8 @@
 //! copied. The buffer is a [`bytes::Buf`], so a driver can hand its chunks to `write_vectored` and `advance`
 //! by what was written.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
+#[cfg(feature = "std")]
 use std::io::IoSlice;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -421,6 +422,8 @@ impl Buf for WriteBuffer {
         }
     }
 
+    /// Every chunk, for `write_vectored` (needs the `std` feature, as `bytes` does).
+    #[cfg(feature = "std")]
     fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         for c in &self.chunks {
@@ -440,6 +443,10 @@ impl Buf for WriteBuffer {
 
 #[cfg(test)]
 mod tests {
+    use alloc::format;
+    use alloc::string::ToString;
+    use alloc::vec;
+
     use super::*;
 
     #[test]
@@ -513,8 +520,11 @@ mod tests {
         w.push_pub(b"big", None, None, &big);
         assert_eq!(w.chunks.len(), 2, "tail sealed, payload chained");
         assert_eq!(w.chunks[1].as_ptr(), big.as_ptr(), "the payload is not copied");
-        let mut iov = [IoSlice::new(&[]); 8];
-        assert_eq!(w.chunks_vectored(&mut iov), 3);
+        #[cfg(feature = "std")]
+        {
+            let mut iov = [IoSlice::new(&[]); 8];
+            assert_eq!(w.chunks_vectored(&mut iov), 3);
+        }
         let all = w.clone().take_bytes();
         assert_eq!(all.len(), w.len());
         let head = b"PUB a r 2\r\nhi\r\nSUB s q 12\r\nUNSUB 12 5\r\nPING\r\nPUB big 4096\r\n";

@@ -7,7 +7,8 @@
 //!   over `max_payload`, use after close, a full reconnect buffer).
 //! - [`ConnectionError`]: why a connection to one server ended.
 
-use std::fmt;
+use alloc::string::String;
+use core::fmt;
 
 /// Bytes from the peer that are not valid NATS protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl fmt::Display for ParseError {
     }
 }
 
-impl std::error::Error for ParseError {}
+impl core::error::Error for ParseError {}
 
 /// The kinds of [`ParseError`].
 #[non_exhaustive]
@@ -134,7 +135,7 @@ impl fmt::Display for HeaderError {
     }
 }
 
-impl std::error::Error for HeaderError {}
+impl core::error::Error for HeaderError {}
 
 /// A subject, reply subject or queue group that the protocol cannot carry.
 #[non_exhaustive]
@@ -167,7 +168,7 @@ impl fmt::Display for SubjectError {
     }
 }
 
-impl std::error::Error for SubjectError {}
+impl core::error::Error for SubjectError {}
 
 /// Which way a permissions violation went.
 #[non_exhaustive]
@@ -317,7 +318,7 @@ impl fmt::Display for ServerError {
     }
 }
 
-impl std::error::Error for ServerError {}
+impl core::error::Error for ServerError {}
 
 /// A command the connection refused; nothing was queued.
 #[non_exhaustive]
@@ -373,7 +374,7 @@ impl fmt::Display for CommandError {
     }
 }
 
-impl std::error::Error for CommandError {}
+impl core::error::Error for CommandError {}
 
 impl From<SubjectError> for CommandError {
     fn from(e: SubjectError) -> Self {
@@ -433,4 +434,4 @@ impl fmt::Display for ConnectionError {
     }
 }
 
-impl std::error::Error for ConnectionError {}
+impl core::error::Error for ConnectionError {}

@@ -9,7 +9,10 @@
 //! Both keep names as given (case-preserving), allow a name to repeat (multi-valued, in order), look names up
 //! case-sensitively with `get`, and offer an explicit case-insensitive `get_ignore_case`.
 
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -259,7 +262,7 @@ impl<'a> HeaderView<'a> {
 
     /// The status description (`No Messages`), empty when there is none or it is not UTF-8.
     pub fn description(self) -> &'a str {
-        std::str::from_utf8(self.status_line().1).unwrap_or("")
+        core::str::from_utf8(self.status_line().1).unwrap_or("")
     }
 
     /// All `(name, value)` pairs in wire order, values trimmed of surrounding blanks.
@@ -278,7 +281,7 @@ impl<'a> HeaderView<'a> {
 
     /// The first value of `name` (case-sensitive), if it is UTF-8.
     pub fn get(self, name: &str) -> Option<&'a str> {
-        self.get_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.get_bytes(name).and_then(|v| core::str::from_utf8(v).ok())
     }
 
     /// Every value of `name` (case-sensitive), in order, skipping values that are not UTF-8.
@@ -286,14 +289,14 @@ impl<'a> HeaderView<'a> {
     where
         'a: 'n,
     {
-        self.iter().filter(move |(n, _)| *n == name.as_bytes()).filter_map(|(_, v)| std::str::from_utf8(v).ok())
+        self.iter().filter(move |(n, _)| *n == name.as_bytes()).filter_map(|(_, v)| core::str::from_utf8(v).ok())
     }
 
     /// The first value whose name equals `name` ignoring ASCII case.
     pub fn get_ignore_case(self, name: &str) -> Option<&'a str> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .and_then(|(_, v)| core::str::from_utf8(v).ok())
     }
 
     /// An owned, editable copy (invalid UTF-8 is replaced).

@@ -3,7 +3,9 @@
 //! Decoding is lenient (every field has a default, unknown fields are ignored: old servers lack `proto`, new
 //! ones add fields); encoding is minimal (optional fields are left out when unset).
 
-use std::fmt;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -163,6 +165,8 @@ impl fmt::Debug for ConnectInfo {
 
 #[cfg(test)]
 mod tests {
+    use alloc::format;
+
     use super::*;
 
     #[test]

@@ -18,11 +18,10 @@
 //! [`Connection::poll_timeout`]. Here the "server" is scripted so the example runs anywhere:
 //!
 //! ```
-//! use std::time::Instant;
 //! use bytes::{Buf, Bytes};
-//! use nats_proto::{Action, Config, Connection, Event, ServerAddr, WriteBuffer};
+//! use nats_proto::{Action, Config, Connection, Event, Instant, ServerAddr, WriteBuffer};
 //!
-//! let now = Instant::now();
+//! let now = Instant::from_nanos(0); // a driver passes its clock's time (with std: `Instant::now()`)
 //! let mut conn = Connection::new(Config::new(vec![ServerAddr::parse("nats://127.0.0.1:4222")?]), now);
 //! assert!(matches!(conn.poll_action(), Some(Action::Dial(_))));
 //! conn.handle_connected(now); // the driver opened a TCP connection
@@ -81,6 +80,20 @@
 //! Bad bytes from the server are a [`ParseError`] (`Copy`, with an offset), never a panic; `-ERR` is a
 //! classified [`ServerError`]; caller mistakes are a [`CommandError`]; why a connection ended is a
 //! [`ConnectionError`].
+//!
+//! # Without std
+//!
+//! With its default `std` feature off the crate is `#![no_std]` and needs only `alloc`: parser, encoder, headers
+//! and the connection state machine are all there, time comes in as an [`Instant`] the driver reads from its own
+//! clock, and randomness as [`Config::seed`]. `std` adds conversions from and to `std::time::Instant`
+//! (`Instant::from_std`, `to_std`, and `Instant::now` for drivers), `IdMap` (the core's maps are hashed with
+//! it, `BTreeMap`s without), and `Buf::chunks_vectored` on [`WriteBuffer`] (for `write_vectored`).
+
+#![no_std]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
 
 pub mod conn;
 pub mod encode;
@@ -92,11 +105,14 @@ pub mod parse;
 pub mod payload;
 pub mod subject;
 mod swar;
+pub mod time;
 
+#[cfg(feature = "std")]
+pub use conn::IdMap;
 pub use conn::{
     backoff, Action, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event,
-    FlushError, FlushId, IdHasher, IdMap, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr,
-    ServerPool, State, Statistics, SubscriptionEnd,
+    FlushError, FlushId, IdHasher, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool,
+    State, Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
 pub use error::{
@@ -109,3 +125,4 @@ pub use op::{ClientOp, Msg, MsgRef, Pub, ServerOp, ServerOpRef};
 pub use parse::{parse_server_op, ClientDecoder, Limits, ServerDecoder, Status};
 pub use payload::Payload;
 pub use subject::{Subject, SubjectRef};
+pub use time::Instant;

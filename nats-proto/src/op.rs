@@ -1,6 +1,7 @@
 //! The protocol ops, owned (`Bytes` slices of one received frame) and borrowed (slices of a caller's buffer).
 
-use std::fmt;
+use alloc::boxed::Box;
+use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -103,7 +104,7 @@ impl Msg {
     }
 
     #[inline]
-    fn header_range(&self) -> std::ops::Range<usize> {
+    fn header_range(&self) -> core::ops::Range<usize> {
         self.layout.body_at as usize..(self.layout.body_at + self.layout.hdr_len) as usize
     }
 
@@ -130,7 +131,7 @@ impl Msg {
     }
 
     #[inline]
-    fn payload_range(&self) -> std::ops::Range<usize> {
+    fn payload_range(&self) -> core::ops::Range<usize> {
         (self.layout.body_at + self.layout.hdr_len) as usize..self.frame.len() - 2
     }
 

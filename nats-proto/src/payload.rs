@@ -1,5 +1,9 @@
 //! [`Payload`]: a message body to send, borrowed or shared.
 
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use bytes::{Bytes, BytesMut};
 
 /// A message body to send, as the caller has it.
@@ -170,6 +174,8 @@ impl From<String> for Payload<'_> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+
     use super::*;
 
     #[test]

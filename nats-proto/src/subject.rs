@@ -3,8 +3,9 @@
 //! The server does not check that subjects are UTF-8, so a [`Subject`] keeps the bytes it was given and only
 //! offers a `&str` view when they are valid: a non-UTF-8 subject from some other publisher is data, not a crash.
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::Cow;
+use alloc::string::String;
+use core::fmt;
 
 use bytes::Bytes;
 
@@ -32,7 +33,7 @@ impl Subject {
 
     /// The subject as text, when it is UTF-8 (it always is when sent by a well-behaved client).
     pub fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+        core::str::from_utf8(&self.0).ok()
     }
 
     /// The subject as text, with invalid UTF-8 replaced.
@@ -122,7 +123,7 @@ impl<'a> SubjectRef<'a> {
 
     /// The subject as text, when it is UTF-8 (it always is when sent by a well-behaved client).
     pub fn as_str(self) -> Option<&'a str> {
-        std::str::from_utf8(self.0).ok()
+        core::str::from_utf8(self.0).ok()
     }
 
     /// The subject as text, with invalid UTF-8 replaced.

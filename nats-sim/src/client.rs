@@ -3,12 +3,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use nats_proto::subject::matches;
 use nats_proto::{
-    Action, CloseReason, Config, Connection, ConnectionError, Credentials, Event, FlushError, FlushId, Msg,
+    Action, CloseReason, Config, Connection, ConnectionError, Credentials, Event, FlushError, FlushId, Instant, Msg,
     ReconnectPolicy, RequestError, RequestId, ServerAddr, State, SubscriptionEnd, WriteBuffer,
 };
 

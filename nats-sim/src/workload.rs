@@ -1,9 +1,9 @@
 //! The simulated users' actions, drawn from the seed: publishes, subscriptions, requests, flushes, drains.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use nats_proto::{CommandError, Headers, State};
+use nats_proto::{CommandError, Headers, Instant, State};
 
 use crate::client::{FlushRecord, RequestRecord, UserSub, DRAIN_TIMEOUT};
 use crate::server::{stamp, REQUEST, TRACKED};

@@ -1,7 +1,9 @@
 //! The world: the clock, the nodes and connections, the clients, and the loop that drives them.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use nats_proto::Instant;
 
 use crate::client::SimClient;
 use crate::rng::SimRng;
@@ -68,6 +70,10 @@ impl Profile {
     }
 }
 
+/// Where the simulated clock starts, as the core sees it: virtual time (not zero, so that nothing can hide
+/// behind saturation at the origin).
+const START: Instant = Instant::from_nanos(1_000_000_000_000);
+
 /// Everything one seed simulates.
 pub(crate) struct World {
     pub(crate) rng: SimRng,
@@ -91,7 +97,7 @@ impl World {
     pub(crate) fn new(seed: u64) -> Self {
         let mut rng = SimRng::new(seed);
         let profile = Profile::draw(&mut rng);
-        let base = Instant::now();
+        let base = START;
         let nodes = (0..profile.nodes)
             .map(|_| Node { up: true, down_until: Duration::ZERO, refuse_until: Duration::ZERO, lame_at: None })
             .collect();

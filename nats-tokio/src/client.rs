@@ -69,7 +69,7 @@ impl Client {
                 }
             });
         }
-        let shared = Shared::new(Connection::new(config, Instant::now()), settings, channels);
+        let shared = Shared::new(Connection::new(config, nats_proto::Instant::now()), settings, channels);
         R::spawn(run::<R>(shared.clone()));
         let client = Client { handle: Arc::new(Handle { shared, new_timer: R::timers(), spawner: R::spawner() }) };
         if !retry {

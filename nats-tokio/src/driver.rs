@@ -16,13 +16,13 @@ use std::future::poll_fn;
 use std::io::IoSlice;
 use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Buf;
 use nats_client::queue::MessageQueue;
 use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE};
 use nats_proto::conn::read_buffer::ReadBuffer;
-use nats_proto::{Action as CoreAction, ConnectionError, Event as CoreEvent, ServerAddr, WriteBuffer};
+use nats_proto::{Action as CoreAction, ConnectionError, Event as CoreEvent, Instant, ServerAddr, WriteBuffer};
 
 use crate::runtime::{ByteStream, Runtime, Socket, Timer};
 use crate::tls::Stream;
@@ -238,7 +238,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
         wire: WriteBuffer::new(),
         buf: ReadBuffer::new(),
         wake: Vec::new(),
-        timer: R::timer(armed),
+        timer: R::timer(armed.to_std()),
         armed,
         fired: false,
         hold: Hold::default(),
@@ -355,7 +355,7 @@ impl<R: Runtime> Driver<R> {
         let result = match (plain, session) {
             (Some(plain), Ok(session)) => {
                 tracing::debug!(server = %addr, "TLS handshake");
-                let mut deadline = R::timer(Instant::now() + timeout);
+                let mut deadline = R::timer((Instant::now() + timeout).to_std());
                 let mut handshake = std::pin::pin!(crate::tls::TlsStream::handshake(plain, session));
                 poll_fn(|cx| match handshake.as_mut().poll(cx) {
                     Poll::Ready(r) => Poll::Ready(r.map_err(|e| nats_client::tls::connection_error(&e))),
@@ -431,7 +431,7 @@ impl<R: Runtime> Driver<R> {
             // firing, so a command that adds one need not wake the task. One that adds an earlier one does.
             let next = core.conn().poll_timeout().unwrap_or(now + IDLE).min(self.hold.until.unwrap_or(now + IDLE));
             if next < self.armed || self.fired {
-                self.timer.reset(next);
+                self.timer.reset(next.to_std());
                 self.armed = next;
                 self.fired = false;
             }

@@ -1,8 +1,11 @@
 //! Connection settings.
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
 
 use super::pool::{ReconnectPolicy, ServerAddr};
 use crate::parse::Limits;

@@ -1,6 +1,8 @@
 //! What a connection reports: its state, events, and counters.
 
-use std::fmt;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 use super::mux::{RequestError, RequestId};
 use super::pool::ServerAddr;
@@ -57,7 +59,7 @@ impl fmt::Display for FlushError {
     }
 }
 
-impl std::error::Error for FlushError {}
+impl core::error::Error for FlushError {}
 
 /// Why a subscription ended.
 #[non_exhaustive]

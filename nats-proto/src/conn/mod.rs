@@ -14,8 +14,11 @@ mod state;
 mod subs;
 mod timers;
 
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -26,15 +29,19 @@ use crate::info::ServerInfo;
 use crate::parse::ServerDecoder;
 use crate::payload::Payload;
 use crate::subject::{validate_publish_subject, validate_queue, validate_subscribe_subject, Subject};
+use crate::time::Instant;
 
 pub use config::{Auth, Config, Credentials, CredentialsCallback};
 pub(crate) use event::NoSink;
 pub use event::{Action, CloseReason, Deliver, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
 pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
-pub use sid_map::{IdHasher, IdMap};
+pub use sid_map::IdHasher;
+#[cfg(feature = "std")]
+pub use sid_map::IdMap;
 
 use mux::Mux;
+use sid_map::Ids;
 use subs::Subscriptions;
 use timers::{after, Deadlines, Due, Timer};
 
@@ -98,7 +105,7 @@ pub struct Connection {
     pings: VecDeque<PingPurpose>,
     keepalive_out: u32,
     /// Open flushes and their deadlines.
-    flushes: HashMap<u64, Option<Instant>>,
+    flushes: Ids<Option<Instant>>,
     /// Flush PINGs sitting in `pending`.
     unsent_fences: Vec<u64>,
     last_flush: u64,
@@ -145,7 +152,7 @@ impl Connection {
             info: None,
             pings: VecDeque::new(),
             keepalive_out: 0,
-            flushes: HashMap::new(),
+            flushes: Ids::default(),
             unsent_fences: Vec::new(),
             last_flush: 0,
             drain_fenced: false,
@@ -519,7 +526,7 @@ impl Connection {
         let n = self.out.len();
         if n > 0 {
             if dst.is_empty() {
-                std::mem::swap(dst, &mut self.out);
+                core::mem::swap(dst, &mut self.out);
             } else {
                 dst.append(&mut self.out);
             }

@@ -1,13 +1,15 @@
 //! The request/reply mux: one wildcard inbox subscription per connection, a token per request.
 
-use std::fmt;
-use std::time::Instant;
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use core::fmt;
 
 use bytes::{BufMut, BytesMut};
 
 use crate::headers::StatusCode;
 use crate::op::Msg;
 use crate::subject::Subject;
+use crate::time::Instant;
 
 use super::timers::{Deadlines, Due};
 
@@ -40,7 +42,7 @@ impl fmt::Display for RequestError {
     }
 }
 
-impl std::error::Error for RequestError {}
+impl core::error::Error for RequestError {}
 
 #[derive(Debug)]
 struct Pending {
@@ -53,7 +55,7 @@ struct Pending {
 pub(crate) struct Mux {
     /// The mux subscription's sid and the prefix of every reply subject (`<inbox>.<nuid>.`).
     sub: Option<(u64, BytesMut, Subject)>,
-    pending: super::IdMap<Pending>,
+    pending: super::Ids<Pending>,
     last_token: u64,
 }
 
@@ -131,7 +133,7 @@ impl Mux {
     /// Routes a message that arrived on the mux subscription.
     pub(crate) fn route(&mut self, msg: Msg, deadlines: &mut Deadlines) -> Routed {
         let prefix_len = self.sub.as_ref().map_or(0, |(_, p, _)| p.len());
-        let token = msg.subject().as_bytes().get(prefix_len..).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let token = msg.subject().as_bytes().get(prefix_len..).and_then(|t| core::str::from_utf8(t).ok()?.parse().ok());
         let Some((token, many)) = token.and_then(|t| Some((t, self.pending.get(&t)?.many))) else {
             return Routed::Stale;
         };
@@ -158,9 +160,8 @@ impl Mux {
 
     /// Ends every request (the connection closed).
     pub(crate) fn drain_all(&mut self, deadlines: &mut Deadlines) -> Vec<RequestId> {
-        let mut ids: Vec<RequestId> = self
-            .pending
-            .drain()
+        let mut ids: Vec<RequestId> = core::mem::take(&mut self.pending)
+            .into_iter()
             .map(|(t, p)| {
                 if let Some(d) = p.deadline {
                     deadlines.remove(d, Due::Request(t));

@@ -1,7 +1,11 @@
 //! Server addresses, the server pool, reconnect backoff and the seedable random source they use.
 
-use std::fmt;
-use std::time::Duration;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
 
 /// A server to connect to, parsed from `nats://user:pass@host:port`, `tls://host`, `host:port` or `host`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -24,7 +28,7 @@ impl fmt::Display for InvalidUrl {
     }
 }
 
-impl std::error::Error for InvalidUrl {}
+impl core::error::Error for InvalidUrl {}
 
 impl ServerAddr {
     /// Parses a server URL. The default port is 4222; schemes are `nats` and `tls` (and none).
@@ -326,6 +330,8 @@ impl ServerPool {
 
 #[cfg(test)]
 mod tests {
+    use alloc::string::ToString;
+
     use super::*;
 
     #[test]

@@ -1,8 +1,8 @@
 //! The buffer a driver reads into and hands to [`Connection::handle_read`](super::Connection::handle_read): one
 //! policy for every driver, so that what the allocation tests count is what the clients do.
 
-use std::collections::VecDeque;
-use std::ops::{Deref, DerefMut};
+use alloc::collections::VecDeque;
+use core::ops::{Deref, DerefMut};
 
 use bytes::BytesMut;
 
@@ -69,7 +69,7 @@ impl ReadBuffer {
         };
         next.extend_from_slice(&self.buf);
         self.given = span(&next);
-        let mut old = std::mem::replace(&mut self.buf, next);
+        let mut old = core::mem::replace(&mut self.buf, next);
         if !ours {
             // Grown for a large frame: not kept, nor reused in place.
             return;
@@ -112,6 +112,8 @@ impl DerefMut for ReadBuffer {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+
     use super::*;
 
     #[test]

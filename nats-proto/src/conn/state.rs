@@ -10,7 +10,9 @@
 //!                                                               Draining --fence+requests done--> Closed
 //! ```
 
-use std::time::Instant;
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use bytes::BytesMut;
 
@@ -25,6 +27,7 @@ use super::{
 use crate::error::{ConnectionError, PermissionOp, ServerError};
 use crate::info::{ConnectInfo, ServerInfo};
 use crate::op::{Msg, ServerOp};
+use crate::time::Instant;
 
 impl Connection {
     // ---- inputs ----
@@ -61,7 +64,7 @@ impl Connection {
     /// Bytes read from the transport (copied in). Messages for subscriptions become [`Event::Message`]s;
     /// drivers that hand them straight to subscribers use [`handle_read`](Self::handle_read) instead.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        let mut input = std::mem::take(&mut self.input);
+        let mut input = core::mem::take(&mut self.input);
         input.extend_from_slice(data);
         self.decode(now, &mut input, None::<&mut NoSink>);
         self.input = input;
@@ -491,7 +494,7 @@ impl Connection {
         for id in self.mux.drain_all(&mut self.timers) {
             self.events.push_back(Event::Response { id, result: Err(RequestError::Closed), done: true });
         }
-        let mut open: Vec<u64> = self.flushes.drain().map(|(id, _)| id).collect();
+        let mut open: Vec<u64> = core::mem::take(&mut self.flushes).into_keys().collect();
         open.sort_unstable();
         for id in open {
             self.events.push_back(Event::Flushed { id: FlushId(id), result: Err(FlushError::Closed) });

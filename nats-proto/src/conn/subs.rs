@@ -1,5 +1,7 @@
 //! The subscription table: sid allocation, queue groups, remaining max-msgs, replay after reconnect.
 
+use alloc::vec::Vec;
+
 use crate::encode::WriteBuffer;
 use crate::subject::Subject;
 
@@ -28,7 +30,7 @@ pub(crate) enum Delivery {
 
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
-    map: super::IdMap<Sub>,
+    map: super::Ids<Sub>,
     last_sid: u64,
 }
 

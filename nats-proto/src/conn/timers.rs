@@ -1,8 +1,11 @@
 //! The connection's one deadline table: its own timers, open flushes and requests, ordered by when they fall
 //! due. `poll_timeout` is its first entry; `handle_timeout` takes what is due.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::time::Instant;
 
 /// The longest wait the connection schedules; longer durations (`Duration::MAX` as "for ever") are cut to it
 /// so that adding them to an `Instant` cannot overflow.

@@ -4,6 +4,9 @@
 //! A message is cut from the buffer as one `Bytes` (from its subject to the end of its payload) and a few
 //! offsets: one reference count per message, whatever it holds. Other ops are read in place and skipped.
 
+use alloc::boxed::Box;
+use alloc::string::String;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::conn::read_buffer::READ_BUFFER;
@@ -289,6 +292,9 @@ impl ClientDecoder {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
     use super::*;
 
     fn decode_all(input: &[u8]) -> Vec<Result<ServerOp, ParseError>> {

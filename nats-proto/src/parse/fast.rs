@@ -199,6 +199,10 @@ fn scan(buf: &[u8], limits: &Limits) -> Option<(MsgLayout, usize)> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
     use super::*;
 
     #[test]

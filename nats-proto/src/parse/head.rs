@@ -378,6 +378,10 @@ fn read_args(head: &mut Head, line: &[u8], args: &[Span], args_from: usize) -> R
 
 #[cfg(test)]
 mod tests {
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
     use super::*;
 
     fn split(s: &[u8]) -> Result<Vec<&[u8]>, ParseError> {

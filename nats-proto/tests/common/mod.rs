@@ -4,11 +4,11 @@
 //! Each test binary uses a different subset of the helpers.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use nats_proto::{
-    Action, ClientDecoder, ClientOp, Config, ConnectInfo, Connection, Event, Pub, ServerAddr, State, Subject,
+    Action, ClientDecoder, ClientOp, Config, ConnectInfo, Connection, Event, Instant, Pub, ServerAddr, State, Subject,
     WriteBuffer,
 };
 
@@ -19,11 +19,10 @@ pub(crate) const URL2: &str = "nats://127.0.0.2:4222";
 /// The INFO fields every test server sends unless told otherwise.
 pub(crate) const INFO_FIELDS: &str = r#""headers":true,"max_payload":1048576"#;
 
-/// The one place the tests read the system clock. Every other instant is `base + Duration`, so the tests are
-/// deterministic; the core itself never reads the clock (see `clippy.toml`).
-#[allow(clippy::disallowed_methods)]
+/// Where the simulated clock starts: every instant is `base + Duration`, so the tests are deterministic. Not
+/// zero, so that nothing can hide behind saturation at the origin.
 fn base_instant() -> Instant {
-    Instant::now()
+    Instant::from_nanos(1_000_000_000_000)
 }
 
 /// Parses a server URL.
