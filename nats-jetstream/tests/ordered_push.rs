@@ -68,8 +68,8 @@ mod blocking {
             }
         }
         assert_eq!(got, wanted, "{version:?}: no gap, no duplicate, only the filter's subject");
-        assert!(ordered.resets() >= 1, "{version:?}: the chain moved to a new consumer");
-        assert_eq!(ordered.last_stream_sequence(), 44);
+        assert!(ordered.state().resets() >= 1, "{version:?}: the chain moved to a new consumer");
+        assert_eq!(ordered.state().tracker().last_stream_sequence(), 44);
         // The old consumer is gone; at most the current one remains.
         assert!(js.consumer_names("OP").expect("names").len() <= 1);
     }
@@ -99,7 +99,7 @@ mod blocking {
                 }
                 next += 1;
             }
-            let _ = tx.send((next, ordered.flow_control_answered()));
+            let _ = tx.send((next, ordered.state().flow_control_answered()));
         });
         // Unanswered flow control stalls the consumer far short of 16 MB.
         let (count, answered) = rx.recv_timeout(BOUND).expect("the backlog flowed");
@@ -140,7 +140,7 @@ mod blocking {
             }
         }
         assert_eq!(got, (1..=30).collect::<Vec<u32>>(), "{version:?}: no gap, no duplicate across the restart");
-        assert!(ordered.resets() >= 1);
+        assert!(ordered.state().resets() >= 1);
     }
 
     macro_rules! on_both_servers {
@@ -195,9 +195,9 @@ mod asynch {
             }
         };
         tokio::time::timeout(BOUND, all).await.expect("every message came (flow control answered)");
-        assert!(ordered.resets() >= 1, "{version:?}: the chain moved to a new consumer");
-        assert!(ordered.flow_control_answered() > 0, "{version:?}");
-        assert_eq!(ordered.last_stream_sequence(), 3500);
+        assert!(ordered.state().resets() >= 1, "{version:?}: the chain moved to a new consumer");
+        assert!(ordered.state().flow_control_answered() > 0, "{version:?}");
+        assert_eq!(ordered.state().tracker().last_stream_sequence(), 3500);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

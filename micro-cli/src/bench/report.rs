@@ -288,17 +288,7 @@ pub(super) fn print_json(value: Value) {
 }
 
 /// `1234567` as `1,234,567`.
-pub(super) fn commas(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(super) use crate::human::count as commas;
 
 pub(super) fn commas_f(x: f64) -> String {
     commas(x.round() as u64)

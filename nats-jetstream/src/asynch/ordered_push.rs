@@ -72,24 +72,10 @@ impl<T: AsyncClient> std::fmt::Debug for AsyncOrderedPush<T> {
 impl<T: AsyncClient> Unpin for AsyncOrderedPush<T> {}
 
 impl<T: AsyncClient> AsyncOrderedPush<T> {
-    /// Times the chain moved to a new consumer.
-    pub fn resets(&self) -> u64 {
-        self.machine.resets()
-    }
-
-    /// Times two heartbeat intervals passed in silence.
-    pub fn missed_heartbeats(&self) -> u64 {
-        self.machine.missed_heartbeats()
-    }
-
-    /// Flow-control requests (and stalls) answered so far.
-    pub fn flow_control_answered(&self) -> u64 {
-        self.machine.flow_control_answered()
-    }
-
-    /// Stream sequence of the last message delivered (0 before the first).
-    pub fn last_stream_sequence(&self) -> u64 {
-        self.machine.tracker().last_stream_sequence()
+    /// The chain's state: resets, missed heartbeats, flow control answered, and (through
+    /// [`OrderedPushConsumer::tracker`]) the last sequences delivered.
+    pub fn state(&self) -> &OrderedPushConsumer<Message> {
+        &self.machine
     }
 
     /// The next message. It never ends by itself: `None` is not returned.
