@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use micro::host::Host;
+use micro::host::{Ended, Host};
 use micro::{EndpointConfig, QueueGroup, Service, ServiceConfig, ServiceError, StopReason};
 use nats_blocking::{Client, Headers};
 
@@ -118,13 +118,13 @@ fn until_signal(mut host: Host<Client>, service: Service<Client>, timeout: Durat
     host.add(service);
     let hosted = host.stop_timeout(timeout).run();
     let ran = duration(hosted.ran);
-    match (hosted.signal, &hosted.stopped[0].1) {
-        (Some(_), StopReason::Stopped) => {
+    match (hosted.cause, &hosted.stopped[0].1) {
+        (Ended::Signal(_) | Ended::Handle, StopReason::Stopped) => {
             eprintln!("{name} stopped after {ran}: drained, every request answered");
             Ok(())
         }
         (_, StopReason::Timeout) => {
-            Err(format!("{name}: requests still in flight {} after the signal", duration(timeout)))
+            Err(format!("{name}: requests still in flight {} after the stop", duration(timeout)))
         }
         (_, reason) => Err(format!("{name} ended after {ran}: {reason:?}")),
     }

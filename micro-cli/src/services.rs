@@ -164,8 +164,8 @@ fn stats_table(name: &str, all: &[StatsResponse]) -> String {
     let (mut requests, mut errors, mut time) = (0u64, 0u64, 0u64);
     for s in all {
         for (i, e) in s.endpoints.iter().enumerate() {
-            requests += e.num_requests;
-            errors += e.num_errors;
+            requests = requests.saturating_add(e.num_requests);
+            errors = errors.saturating_add(e.num_errors);
             time = time.saturating_add(e.processing_time);
             table.row(vec![
                 if i == 0 { s.id.clone() } else { String::new() },

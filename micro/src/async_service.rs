@@ -230,7 +230,7 @@ impl<T: AsyncClient> AsyncService<T> {
     ) -> Result<EndpointHandle, ServiceFailure>
     where
         I: DeserializeOwned,
-        O: Serialize,
+        O: Serialize + 'static,
     {
         let f = Arc::new(f);
         self.endpoint(group, config, move |mut req| {
@@ -249,7 +249,7 @@ impl<T: AsyncClient> AsyncService<T> {
     ) -> Result<EndpointHandle, ServiceFailure>
     where
         I: DeserializeOwned,
-        O: Serialize,
+        O: Serialize + 'static,
     {
         let f = Arc::new(f);
         self.endpoint(group, config, move |mut req| {

@@ -25,6 +25,8 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,20 @@ use crate::{Service, StopReason};
 
 /// How long [`Host::run`] gives the requests in flight, by default, once asked to stop.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// True while no host waits for a signal: SIGINT and SIGTERM then take their default action (the process
+/// ends), as they would without a host. One flag for the process, registered once.
+fn default_action() -> io::Result<&'static AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    if let Some(flag) = FLAG.get() {
+        return Ok(flag);
+    }
+    let flag = Arc::new(AtomicBool::new(true));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_default(signal, flag.clone())?;
+    }
+    Ok(FLAG.get_or_init(|| flag))
+}
 
 /// Services run until SIGINT or SIGTERM: see the [module](self).
 pub struct Host<T: Client> {
@@ -53,10 +69,14 @@ impl<T: Client> fmt::Debug for Host<T> {
 
 impl<T: Client> Host<T> {
     /// A host with no service yet. SIGINT and SIGTERM are caught from now on (make it before the services,
-    /// so a signal while they start is a stop and not the process's death). Fails only if the handlers
-    /// cannot be installed.
+    /// so a signal while they start is a stop and not the process's death) until the first one arrives or
+    /// [`run`](Self::run) returns: a second signal while the services stop, or one after, ends the process as
+    /// it would without a host. One host at a time. Fails only if the handlers cannot be installed.
     pub fn new() -> io::Result<Self> {
-        Ok(Self { signals: Signals::new([SIGINT, SIGTERM])?, services: Vec::new(), stop_timeout: DEFAULT_STOP_TIMEOUT })
+        let default = default_action()?;
+        let signals = Signals::new([SIGINT, SIGTERM])?;
+        default.store(false, Ordering::SeqCst);
+        Ok(Self { signals, services: Vec::new(), stop_timeout: DEFAULT_STOP_TIMEOUT })
     }
 
     /// How long the requests in flight get once asked to stop (default [`DEFAULT_STOP_TIMEOUT`]).
@@ -83,31 +103,45 @@ impl<T: Client> Host<T> {
 
     /// Waits for SIGINT or SIGTERM, or for every service to end by itself (its connection closed, say), or
     /// for a [`HostHandle::stop`]; then stops every service at once, giving the requests in flight the stop
-    /// timeout, and reports how each ended. The handlers stay installed until the host is dropped.
+    /// timeout, and reports how each ended.
     pub fn run(mut self) -> Hosted {
         let started = Instant::now();
         let handle = self.signals.handle();
         let services = &self.services;
+        let all_ended = AtomicBool::new(false);
         let signal = thread::scope(|s| {
+            let ended = &all_ended;
             let watcher = s.spawn(move || {
                 for service in services {
                     service.done();
                 }
                 // Every service ended on its own: nothing is left to wait for.
+                ended.store(true, Ordering::SeqCst);
                 handle.close();
             });
             let signal = self.signals.forever().next();
+            // Read now: the stops below end the services too, and the watcher with them.
+            let by_themselves = ended.load(Ordering::SeqCst);
+            // From now on a signal is the default again: a second Ctrl-C does not wait for the stop.
+            if let Ok(default) = default_action() {
+                default.store(true, Ordering::SeqCst);
+            }
             // Stopping ends the watcher's waits too.
             let timeout = self.stop_timeout;
             let stops: Vec<_> = services.iter().map(|service| s.spawn(move || service.stop(timeout))).collect();
             let reasons: Vec<StopReason> =
                 stops.into_iter().map(|stop| stop.join().unwrap_or(StopReason::Timeout)).collect();
             let _ = watcher.join();
-            (signal, reasons)
+            (signal, by_themselves, reasons)
         });
-        let (signal, reasons) = signal;
+        let (signal, by_themselves, reasons) = signal;
         let stopped = self.services.iter().map(Service::name).zip(reasons).collect();
-        Hosted { signal, stopped, ran: started.elapsed() }
+        let cause = match signal {
+            Some(signal) => Ended::Signal(signal),
+            None if by_themselves => Ended::ByThemselves,
+            None => Ended::Handle,
+        };
+        Hosted { cause, stopped, ran: started.elapsed() }
     }
 }
 
@@ -122,12 +156,23 @@ impl HostHandle {
     }
 }
 
+/// What ended a [`Host::run`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// This signal (`SIGINT` 2, `SIGTERM` 15).
+    Signal(i32),
+    /// A [`HostHandle::stop`].
+    Handle,
+    /// Every service ended on its own.
+    ByThemselves,
+}
+
 /// How a [`Host::run`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hosted {
-    /// The signal that ended it (`SIGINT` 2, `SIGTERM` 15); `None` when the services ended by themselves or
-    /// a [`HostHandle`] stopped it.
-    pub signal: Option<i32>,
+    /// What ended it.
+    pub cause: Ended,
     /// Each service's name and how it stopped, in the order they were added.
     pub stopped: Vec<(String, StopReason)>,
     /// How long it ran.
@@ -143,11 +188,12 @@ impl Hosted {
 
 impl fmt::Display for Hosted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cause = match self.signal {
-            Some(SIGINT) => "on SIGINT".to_owned(),
-            Some(SIGTERM) => "on SIGTERM".to_owned(),
-            Some(other) => format!("on signal {other}"),
-            None => "when asked".to_owned(),
+        let cause = match self.cause {
+            Ended::Signal(SIGINT) => "on SIGINT".to_owned(),
+            Ended::Signal(SIGTERM) => "on SIGTERM".to_owned(),
+            Ended::Signal(other) => format!("on signal {other}"),
+            Ended::Handle => "when asked".to_owned(),
+            Ended::ByThemselves => "by itself".to_owned(),
         };
         for (i, (name, reason)) in self.stopped.iter().enumerate() {
             let how = match reason {

@@ -133,7 +133,9 @@ impl Serving {
         match self.meter.begin(now) {
             Ok(ticket) => Some(Request { msg, ticket: Some(ticket), meter: self.meter.clone() }),
             Err(_) => {
-                let _ = respond_error(&msg, crate::BUSY_CODE, crate::BUSY_DESCRIPTION, None);
+                if !self.meter.no_reply() {
+                    let _ = respond_error(&msg, crate::BUSY_CODE, crate::BUSY_DESCRIPTION, None);
+                }
                 None
             }
         }
@@ -323,41 +325,39 @@ impl Drop for Request {
     }
 }
 
-/// A typed answer's body: JSON, except a string, sent as its text (no quotes).
-fn encode_answer<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let json = serde_json::to_vec(value)?;
-    if json.first() == Some(&b'"') {
-        return serde_json::from_slice::<String>(&json).map(String::into_bytes);
+/// A typed answer's body: JSON, except a `String`, a `&'static str` or `Bytes`, sent as they are (no quotes).
+fn encode_answer<T: Serialize + 'static>(value: &T) -> Result<Bytes, serde_json::Error> {
+    let any = value as &dyn std::any::Any;
+    if let Some(text) = any.downcast_ref::<String>() {
+        return Ok(Bytes::copy_from_slice(text.as_bytes()));
     }
-    Ok(json)
+    if let Some(text) = any.downcast_ref::<&'static str>() {
+        return Ok(Bytes::from_static(text.as_bytes()));
+    }
+    if let Some(raw) = any.downcast_ref::<Bytes>() {
+        return Ok(raw.clone());
+    }
+    serde_json::to_vec(value).map(Bytes::from)
 }
 
 /// Wraps a typed function as a handler body: the payload is decoded as `T` (JSON, or the text itself for a
-/// string; a decode failure answers 400), the result is encoded as JSON (a string as its text), a
+/// string; a decode failure answers 400), the result is encoded as JSON (a string or `Bytes` as they are), a
 /// `ServiceError` answers with its code.
 pub(crate) fn typed_answer<T, R>(req: &mut Request, f: &impl Fn(T) -> Result<R, ServiceError>)
 where
     T: DeserializeOwned,
-    R: Serialize,
+    R: Serialize + 'static,
 {
-    let answer = match req.input::<T>() {
-        Ok(input) => f(input),
-        Err(e) => Err(ServiceError::new(400, format!("invalid request: {e}"))),
-    };
-    let _ = match answer.map(|value| encode_answer(&value)) {
-        Ok(Ok(body)) => req.respond(body),
-        Ok(Err(e)) => req.respond_error(500, &format!("response not serializable: {e}")),
-        Err(e) => req.respond_error(e.code, &e.description),
-    };
+    typed_answer_with_headers(req, &|input| f(input).map(Response::new));
 }
 
 /// A typed handler's answer that carries headers too (the FastStream RPC `Response` idea): a correlation id
-/// among them, or the request's, echoed. The body is sent as JSON, a string as its text.
+/// among them, or the request's, echoed. The body is sent as JSON, a `String` or `Bytes` as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response<T> {
     /// Headers sent with the reply.
     pub headers: Headers,
-    /// The body, sent as JSON.
+    /// The body, sent as JSON (a `String`, `&'static str` or `Bytes` as they are).
     pub body: T,
 }
 
@@ -381,11 +381,11 @@ impl<T> Response<T> {
     }
 }
 
-/// Like [`typed_answer`], for functions that answer with headers.
+/// Like [`typed_answer`], for functions that answer with headers (none: the reply has no header block).
 pub(crate) fn typed_answer_with_headers<T, R>(req: &mut Request, f: &impl Fn(T) -> Result<Response<R>, ServiceError>)
 where
     T: DeserializeOwned,
-    R: Serialize,
+    R: Serialize + 'static,
 {
     let answer = match req.input::<T>() {
         Ok(input) => f(input),
@@ -393,7 +393,8 @@ where
     };
     let _ = match answer {
         Ok(response) => match encode_answer(&response.body) {
-            Ok(json) => req.respond_with_headers(&response.headers, json),
+            Ok(body) if response.headers.is_empty() => req.respond(body),
+            Ok(body) => req.respond_with_headers(&response.headers, body),
             Err(e) => req.respond_error(500, &format!("response not serializable: {e}")),
         },
         Err(e) => req.respond_error(e.code, &e.description),

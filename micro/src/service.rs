@@ -135,7 +135,8 @@ impl<T: Client> Service<T> {
     }
 
     /// Adds an endpoint answered by a typed function: the payload is decoded from JSON (a failure answers
-    /// 400), the result is sent as JSON, and an `Err` answers with its code and description.
+    /// 400; a `String` input may also come as plain text), the result is sent as JSON (a `String`, `&'static str`
+    /// or `Bytes` as they are), and an `Err` answers with its code and description.
     pub fn typed_endpoint<I, O>(
         &self,
         group: &Group,
@@ -144,7 +145,7 @@ impl<T: Client> Service<T> {
     ) -> Result<EndpointHandle, ServiceFailure>
     where
         I: DeserializeOwned,
-        O: Serialize,
+        O: Serialize + 'static,
     {
         self.endpoint(group, config, move |mut req| typed_answer(&mut req, &f))
     }
@@ -158,7 +159,7 @@ impl<T: Client> Service<T> {
     ) -> Result<EndpointHandle, ServiceFailure>
     where
         I: DeserializeOwned,
-        O: Serialize,
+        O: Serialize + 'static,
     {
         self.endpoint(group, config, move |mut req| typed_answer_with_headers(&mut req, &f))
     }

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use micro::host::Host;
+use micro::host::{Ended, Host};
 use micro::{EndpointConfig, Service, ServiceConfig, StopReason};
 use nats_server_harness::NatsServer;
 use signal_hook::consts::SIGTERM;
@@ -45,7 +45,7 @@ fn hosted_services_stop_gracefully_on_a_handle_on_sigterm_and_by_themselves() {
     inside.recv_timeout(Duration::from_secs(5)).expect("the handler has the request");
     handle.stop();
     let hosted = host.run();
-    assert_eq!(hosted.signal, None);
+    assert_eq!(hosted.cause, Ended::Handle);
     assert_eq!(hosted.stopped, [("alpha".to_owned(), StopReason::Stopped), ("beta".to_owned(), StopReason::Stopped)]);
     assert!(hosted.is_clean());
     assert_eq!(requester.join().unwrap().expect("answered during the stop").payload(), b"in flight");
@@ -61,7 +61,7 @@ fn hosted_services_stop_gracefully_on_a_handle_on_sigterm_and_by_themselves() {
     });
     let hosted = host.run();
     killer.join().unwrap().expect("SIGTERM raised");
-    assert_eq!(hosted.signal, Some(SIGTERM));
+    assert_eq!(hosted.cause, Ended::Signal(SIGTERM));
     assert_eq!(hosted.stopped, [("gamma".to_owned(), StopReason::Stopped)]);
     assert!(hosted.to_string().contains("on SIGTERM"), "{hosted}");
     // Nobody answers for it any more.
@@ -78,7 +78,8 @@ fn hosted_services_stop_gracefully_on_a_handle_on_sigterm_and_by_themselves() {
     });
     let hosted = host.run();
     closer.join().unwrap();
-    assert_eq!(hosted.signal, None);
+    assert_eq!(hosted.cause, Ended::ByThemselves);
     assert_eq!(hosted.stopped, [("delta".to_owned(), StopReason::ConnectionClosed)]);
+    assert!(hosted.to_string().contains("delta stopped by itself"), "{hosted}");
     assert!(!hosted.is_clean());
 }

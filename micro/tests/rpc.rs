@@ -140,3 +140,28 @@ fn rpc_on_the_async_service() {
         assert_eq!(run.await.unwrap(), StopReason::Stopped);
     });
 }
+
+#[test]
+fn only_strings_and_bytes_go_out_as_they_are() {
+    let server = NatsServer::start();
+    let client = nats_blocking::connect(&server.url()).unwrap();
+    let service = Service::start(client.clone(), config()).unwrap();
+    let root = service.root();
+    service
+        .typed_endpoint(&root, EndpointConfig::new("value"), |_: String| {
+            Ok::<_, ServiceError>(serde_json::Value::String("json".into()))
+        })
+        .unwrap();
+    service
+        .typed_endpoint(&root, EndpointConfig::new("bytes"), |_: String| {
+            Ok::<_, ServiceError>(bytes::Bytes::from_static(b"\x00raw"))
+        })
+        .unwrap();
+    service.typed_endpoint(&root, EndpointConfig::new("text"), |_: String| Ok::<_, ServiceError>("static")).unwrap();
+    assert_eq!(client.request("value", "").unwrap().payload(), b"\"json\"", "a JSON string value stays JSON");
+    assert_eq!(client.request("bytes", "").unwrap().payload(), b"\x00raw");
+    let text = client.request("text", "").unwrap();
+    assert_eq!(text.payload(), b"static");
+    assert!(text.headers().is_none(), "no header block when there is nothing to say");
+    assert_eq!(service.stop(Duration::from_secs(2)), StopReason::Stopped);
+}

@@ -271,7 +271,10 @@ impl<T: AsyncClient> AsyncContext<T> {
         let inbox = self.client.new_inbox();
         // The inbox's unique token doubles as the chain's random name.
         let base = ordered_base(&inbox);
-        let consume = ConsumeConfig { idle_heartbeat: config.idle_heartbeat, ..ConsumeConfig::default() };
+        let idle_heartbeat = config.idle_heartbeat.filter(|d| !d.is_zero());
+        let consume = ConsumeConfig { idle_heartbeat, ..ConsumeConfig::default() };
+        // A heartbeat the pulls cannot use is refused now, not once the first consumer exists.
+        crate::pull::PullConsumer::<Message>::consume(consume.clone(), Instant::now())?;
         let sub = self.client.subscribe(&inbox, None).await?;
         let now = Instant::now();
         let machine = OrderedConsumer::new(&base, config, now)?;

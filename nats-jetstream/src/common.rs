@@ -452,7 +452,7 @@ pub(crate) fn chunks_consumer(bucket: &str, nuid: &str) -> (OrderedConfig, crate
     (config, consume)
 }
 
-/// The direct get that tells whether an object version still has a chunk stored after `after` (a reader
+/// The message get that tells whether an object version still has a chunk stored after `after` (a reader
 /// that waited a whole timeout for its next chunk asks; a 404 means the rest is gone).
 pub(crate) fn next_chunk_request(bucket: &str, nuid: &str, after: u64) -> crate::model::MsgGetRequest {
     crate::model::MsgGetRequest::next_by_subject(after.saturating_add(1), crate::object::chunk_subject(bucket, nuid))

@@ -75,7 +75,8 @@ pub struct OrderedConfig {
     /// Metadata for every consumer of the chain.
     pub metadata: BTreeMap<String, String>,
     /// The idle heartbeat asked of each consumer: the push form's (default
-    /// [`crate::ordered_push::DEFAULT_IDLE_HEARTBEAT`]) and the pull form's pulls (default: the pulls' own).
+    /// [`crate::ordered_push::DEFAULT_IDLE_HEARTBEAT`]) and the pull form's pulls (default: the pulls' own; at
+    /// most half their 30 s expiry, else the pull form refuses it). Zero means the default.
     pub idle_heartbeat: Option<Duration>,
 }
 

@@ -132,7 +132,11 @@ impl<M: Incoming> OrderedPushConsumer<M> {
 
     fn reset(&mut self, reason: ResetReason) {
         self.ordered.reset(reason);
-        // What the old consumer asked for no longer matters: it is being deleted.
+        self.drop_watcher();
+    }
+
+    /// The tracker moved on: what the old consumer asked for no longer matters, it is being deleted.
+    fn drop_watcher(&mut self) {
         self.push = None;
         self.replies.clear();
     }
@@ -178,7 +182,8 @@ impl<M: Incoming> OrderedPushConsumer<M> {
                     let Some(serial) = self.ordered.serial_of(meta.consumer) else { continue };
                     match self.ordered.handle_message(meta.consumer_sequence, meta.stream_sequence, serial) {
                         Delivery::Deliver => self.out.push_back(msg),
-                        Delivery::Reset => self.reset_after_gap(),
+                        // The tracker reset itself.
+                        Delivery::Reset => self.drop_watcher(),
                         Delivery::DropStale => {}
                     }
                 }
@@ -189,12 +194,6 @@ impl<M: Incoming> OrderedPushConsumer<M> {
                 Some(PushEvent::ConsumerDeleted) => self.reset(ResetReason::ConsumerDeleted),
             }
         }
-    }
-
-    /// The tracker already moved on after a gap; drop the old consumer's watcher.
-    fn reset_after_gap(&mut self) {
-        self.push = None;
-        self.replies.clear();
     }
 
     /// The next message for the user, in stream order.

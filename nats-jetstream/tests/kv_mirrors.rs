@@ -130,6 +130,18 @@ mod blocking {
         assert!(matches!(error, JetStreamError::InvalidConfig { .. }), "{error:?}");
         let bad = KvConfig { mirror: Some(source("not a bucket")), ..bucket("c") };
         assert!(bad.to_stream_config().is_err());
+        // A filtered source from another bucket would land where this one never looks.
+        let filtered = StreamSource { filter_subject: "$KV.a.k.>".into(), ..source("a") };
+        let error = KvConfig { sources: vec![filtered.clone()], ..bucket("c") }.to_stream_config().unwrap_err();
+        assert!(
+            matches!(error, JetStreamError::InvalidConfig { ref reason } if reason.contains("filter")),
+            "{error:?}"
+        );
+        let same = KvConfig { sources: vec![filtered], ..bucket("a2") };
+        assert!(same.to_stream_config().is_err(), "another bucket's filter, still without transforms");
+        let own = StreamSource { filter_subject: "$KV.c.k.>".into(), ..source("c") };
+        let kept = KvConfig { sources: vec![own], ..bucket("c") }.to_stream_config().expect("its own name: kept");
+        assert!(kept.sources[0].subject_transforms.is_empty());
     }
 }
 

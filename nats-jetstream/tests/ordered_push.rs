@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nats_jetstream::error::JetStreamError;
 use nats_jetstream::model::{StorageType, StreamConfig};
 use nats_jetstream::ordered::OrderedConfig;
 use nats_server_harness::{NatsServer, ServerVersion};
@@ -47,6 +48,11 @@ mod blocking {
         for i in 1..=30 {
             js.publish(if i % 3 == 0 { "op.other" } else { "op.x" }, format!("{i}")).expect("publish");
         }
+        // A heartbeat the pull form cannot use (over half its pulls' expiry) is refused at once there.
+        let slow = OrderedConfig { idle_heartbeat: Some(Duration::from_secs(60)), ..OrderedConfig::default() };
+        let refused = js.ordered("OP", slow.clone()).expect_err("the pull form refuses it");
+        assert!(matches!(refused.jetstream(), Some(JetStreamError::InvalidConfig { .. })), "{refused:?}");
+        assert!(js.ordered_push("OP", slow).is_ok(), "the push form takes it");
         let config = OrderedConfig { filter_subjects: vec!["op.x".into()], ..quick() };
         let mut ordered = js.ordered_push("OP", config).expect("ordered push");
         let wanted: Vec<u32> = (1..=45).filter(|i| i % 3 != 0).collect();

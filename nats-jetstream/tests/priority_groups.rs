@@ -101,13 +101,19 @@ mod blocking {
             priority_group: Some(PriorityGroup::new("jobs")),
             ..ConsumeConfig::default()
         };
-        let mut messages = js.pull_consumer("PC", "c").messages(config).expect("consume");
+        let handle = js.pull_consumer("PC", "c");
+        let mut messages = handle.messages(config).expect("consume");
         for i in 0..20 {
             let mut msg = messages.next().expect("goes on").expect("message");
             assert_eq!(msg.payload(), i.to_string().as_bytes());
             msg.ack().expect("ack");
         }
-        assert!(messages.pin_id().is_some(), "pinned");
+        let pin = messages.pin_id().map(str::to_owned);
+        assert!(pin.is_some(), "pinned");
+        drop(messages);
+        assert_eq!(handle.pin_id(), pin, "the handle keeps the consume's pin for its next fetch");
+        let next = handle.fetch(fetch(1, PriorityGroup::new("jobs"))).expect("still pinned");
+        assert!(next.is_empty(), "nothing left, and no 423");
     }
 
     #[test]

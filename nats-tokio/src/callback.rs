@@ -99,7 +99,9 @@ impl CallbackSubscription {
         self.shared.unsubscribe(self.sid, Some(max))
     }
 
-    /// Ends the subscription and waits for the handler to finish the messages already received.
+    /// Ends the subscription and waits for the handler to finish the messages already received. Not to be
+    /// awaited by the handler itself (it would wait for its own end): a handler ends its own subscription by
+    /// dropping its `CallbackSubscription`, or with [`unsubscribe_after`](Self::unsubscribe_after).
     pub async fn unsubscribe(mut self) -> Result<(), Error> {
         let result = self.shared.unsubscribe(self.sid, None);
         // A panic of the handler is its own: the subscription is over either way.

@@ -356,8 +356,12 @@ impl<T: AsyncClient> Stream for AsyncObjectReader<T> {
             let (js, stream) = (ordered.js.clone(), ordered.stream.clone());
             let info = verifier.info();
             let request = next_chunk_request(&info.bucket, &info.nuid, ordered.machine.last_stream_sequence());
+            // Asked of the leader (a direct get may be served by a replica that lags).
             waiting.probe = Some(Box::pin(async move {
-                let next = js.direct_get(&stream, &request).await;
+                let next = match js.api.get_message(&stream, &request) {
+                    Ok(call) => js.call(&call).await.map(drop),
+                    Err(e) => Err(e.into()),
+                };
                 !matches!(next, Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message))
             }));
         }

@@ -39,8 +39,8 @@ pub struct AsyncPullHandle<T> {
 }
 
 impl<T: AsyncClient> AsyncPullHandle<T> {
-    /// The pin this handle got from the server in its last fetch (priority policy `pinned_client`), sent in
-    /// its next fetches and consumes; `None` when it holds none.
+    /// The pin this handle holds (priority policy `pinned_client`): from its last fetch, or from a consume of it
+    /// that ended holding one. Its next fetches and consumes send it; `None` when it holds none.
     pub fn pin_id(&self) -> Option<String> {
         self.pin.get()
     }
@@ -144,6 +144,15 @@ impl<T: AsyncClient + fmt::Debug> fmt::Debug for AsyncMessages<T> {
 
 // Nothing is pinned in place: the futures in flight are boxed.
 impl<T: AsyncClient> Unpin for AsyncMessages<T> {}
+
+/// The pin a consume held stays with its handle, for the handle's next fetch or consume.
+impl<T: AsyncClient> Drop for AsyncMessages<T> {
+    fn drop(&mut self) {
+        if let Some(pin) = self.machine.pin_id() {
+            self.handle.pin.set(Some(pin));
+        }
+    }
+}
 
 impl<T: AsyncClient> AsyncMessages<T> {
     /// The pin this consume holds (priority policy `pinned_client`): `None` until the server pinned it, and

@@ -312,7 +312,9 @@ impl<T: Client> ObjectReader<T> {
                     let info = verifier.info();
                     let after = ordered.machine.last_stream_sequence();
                     let probe = next_chunk_request(&info.bucket, &info.nuid, after);
-                    match ordered.js.direct_get(&ordered.stream, &probe) {
+                    // Asked of the leader (a direct get may be served by a replica that lags).
+                    let probe = ordered.js.api.get_message(&ordered.stream, &probe).map_err(io::Error::other)?;
+                    match ordered.js.call(&probe) {
                         Err(e) if e.jetstream().is_some_and(JetStreamError::is_no_message) => {
                             return Err(corrupt(verifier.chunks_gone()))
                         }

@@ -28,8 +28,8 @@ pub struct PullHandle<T> {
 }
 
 impl<T: Client> PullHandle<T> {
-    /// The pin this handle got from the server in its last fetch (priority policy `pinned_client`), sent in
-    /// its next fetches and consumes; `None` when it holds none.
+    /// The pin this handle holds (priority policy `pinned_client`): from its last fetch, or from a consume of it
+    /// that ended holding one. Its next fetches and consumes send it; `None` when it holds none.
     pub fn pin_id(&self) -> Option<String> {
         self.pin.get()
     }
@@ -104,6 +104,15 @@ pub struct Messages<T: Client> {
     events: EventReceiver,
     ended: Option<Termination>,
     missed_heartbeats: u64,
+}
+
+/// The pin a consume held stays with its handle, for the handle's next fetch or consume.
+impl<T: Client> Drop for Messages<T> {
+    fn drop(&mut self) {
+        if let Some(pin) = self.machine.pin_id() {
+            self.handle.pin.set(Some(pin));
+        }
+    }
 }
 
 impl<T: Client> Messages<T> {

@@ -57,13 +57,26 @@ pub struct KvConfig {
     pub sources: Vec<StreamSource>,
 }
 
+/// The bucket a stream or source name names: `origin` for `KV_origin`, the name itself otherwise.
+fn bucket_named(name: &str) -> &str {
+    name.strip_prefix(crate::kv::STREAM_PREFIX).unwrap_or(name)
+}
+
 /// A bucket as a source: the stream `KV_<origin>`, and, into another bucket, its keys renamed into it.
 fn kv_source(source: &StreamSource, into: Option<&str>) -> Result<StreamSource, JetStreamError> {
-    let origin = source.name.strip_prefix("KV_").unwrap_or(&source.name);
+    let origin = bucket_named(&source.name);
     validate_bucket(origin)?;
     let mut source = StreamSource { name: kv_stream_name(origin), ..source.clone() };
     if let Some(into) = into.filter(|&into| into != origin) {
-        if source.subject_transforms.is_empty() && source.filter_subject.is_empty() {
+        if source.subject_transforms.is_empty() {
+            if !source.filter_subject.is_empty() {
+                // Its entries would land under the origin's subjects, where this bucket never looks.
+                let reason = format!(
+                    "source {origin:?} has a filter but no subject_transforms: give transforms from the filter to \
+                     the same keys under $KV.{into}. instead"
+                );
+                return Err(JetStreamError::InvalidConfig { reason });
+            }
             source.subject_transforms =
                 vec![SubjectTransform { src: kv_stream_subjects(origin), dest: kv_stream_subjects(into) }];
         }
@@ -86,7 +99,7 @@ impl KvSubjects {
     pub fn of(bucket: &str, config: &StreamConfig) -> Self {
         match &config.mirror {
             Some(mirror) => KvSubjects {
-                bucket: mirror.name.strip_prefix("KV_").unwrap_or(&mirror.name).to_owned(),
+                bucket: bucket_named(&mirror.name).to_owned(),
                 external_api: mirror.external.as_ref().map(|e| e.api.clone()).filter(|api| !api.is_empty()),
             },
             None => KvSubjects { bucket: bucket.to_owned(), external_api: None },

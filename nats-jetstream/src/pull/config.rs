@@ -8,7 +8,7 @@ use super::{BYTES_ONLY_BATCH, DEFAULT_EXPIRES, DEFAULT_FETCH_MARGIN};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumeConfig {
     /// Most messages pending (pulled, not yet delivered) at a time. Excludes `max_bytes`; when neither is set,
-    /// [`DEFAULT_MAX_MESSAGES`].
+    /// [`DEFAULT_MAX_MESSAGES`](super::DEFAULT_MAX_MESSAGES).
     pub max_messages: Option<u64>,
     /// Most bytes pending at a time. Excludes `max_messages`; the batch is then [`BYTES_ONLY_BATCH`].
     pub max_bytes: Option<u64>,
