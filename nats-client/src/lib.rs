@@ -52,6 +52,8 @@ pub mod seam;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 use std::time::{Duration, Instant};
 
