@@ -23,8 +23,8 @@ use super::WsError;
 ///
 /// Pings are answered by the pong the driver takes with [`take_pong`](Self::take_pong) (the latest one only,
 /// as RFC 6455 allows). A close frame ends the stream: what came before it is still handed on, and every
-/// later call fails with [`WsError::Closed`]. A frame that breaks the rules fails with [`WsError::Frame`];
-/// errors are sticky.
+/// later call fails with [`WsError::Closed`]. A frame that breaks the rules ends it the same way, with
+/// [`WsError::Frame`]: errors are sticky.
 #[derive(Debug)]
 pub struct FrameDecoder {
     /// Payload bytes of the data frame in progress not yet seen.
@@ -64,8 +64,8 @@ impl FrameDecoder {
     /// then holds protocol bytes only (its front may have advanced: what it holds is what counts).
     ///
     /// A close frame ends the stream: the bytes before it are kept and counted, and the next call fails with
-    /// [`WsError::Closed`] (so does this one when there were none). A frame breaking RFC 6455 fails with
-    /// [`WsError::Frame`], and so does every later call.
+    /// [`WsError::Closed`] (so does this one when there were none). A frame breaking RFC 6455 ends it the
+    /// same way with [`WsError::Frame`]. Every call after the end fails the same.
     pub fn decode(&mut self, buf: &mut BytesMut, start: usize) -> Result<usize, WsError> {
         if let Some(e) = &self.ended {
             buf.truncate(start.min(buf.len()));
@@ -94,20 +94,30 @@ impl FrameDecoder {
                 self.left -= n as u64;
                 continue;
             }
-            let (used, complete) = match self.gather(&buf[pos..]) {
-                Ok(g) => g,
-                Err(e) => return Err(self.fail(buf, app, WsError::Frame(e))),
+            let frame = self.gather(&buf[pos..]).map_err(WsError::Frame);
+            let complete = match frame {
+                Ok((used, complete)) => {
+                    pos += used;
+                    complete
+                }
+                Err(e) => {
+                    self.ended = Some(e);
+                    false
+                }
             };
-            pos += used;
+            if complete {
+                if let Err(e) = self.on_frame() {
+                    self.ended = Some(e);
+                }
+            }
+            if let Some(ended) = &self.ended {
+                // What came before the close (or the broken frame) is the server's last word: kept, and the
+                // end reported by the next call.
+                buf.truncate(app);
+                return if added > 0 { Ok(added) } else { Err(ended.clone()) };
+            }
             if !complete {
                 break;
-            }
-            if let Err(e) = self.on_frame() {
-                return Err(self.fail(buf, app, e));
-            }
-            if let Some(closed) = &self.ended {
-                buf.truncate(app);
-                return if added > 0 { Ok(added) } else { Err(closed.clone()) };
             }
         }
         buf.truncate(app);
@@ -180,12 +190,5 @@ impl FrameDecoder {
             }
         }
         Ok(())
-    }
-
-    /// Ends the stream with `error`, keeping only the protocol bytes in `buf`.
-    fn fail(&mut self, buf: &mut BytesMut, app: usize, error: WsError) -> WsError {
-        buf.truncate(app);
-        self.ended = Some(error.clone());
-        error
     }
 }

@@ -121,6 +121,9 @@ fn decode_in_reads(wire: &[u8], reads: &[usize]) -> Result<Vec<u8>, WsError> {
         let added = decoder.decode(&mut buf, start)?;
         assert_eq!(buf.len(), before + added);
     }
+    // An end that came after protocol bytes is reported by the next call.
+    let end = buf.len();
+    decoder.decode(&mut buf, end)?;
     Ok(buf.to_vec())
 }
 
@@ -185,7 +188,9 @@ fn broken_frames_are_sticky_typed_errors() {
         }
         let mut d = FrameDecoder::new();
         let mut buf = BytesMut::from(&wire[..]);
-        assert!(d.decode(&mut buf, 0).is_err());
+        let first = d.decode(&mut buf, 0);
+        // A fragment before the broken frame is the server's last word: kept, the error reported next.
+        assert!(first.is_err() || first == Ok(1), "{first:?}");
         let mut more = BytesMut::from(&frame(2, true, b"ok")[..]);
         assert_eq!(d.decode(&mut more, 0), Err(WsError::Frame(error)), "sticky");
         assert!(more.is_empty());
