@@ -41,6 +41,7 @@ pub struct ServerBuilder {
     pub(super) tls: Option<ServerTls>,
     pub(super) port: Option<u16>,
     pub(super) monitoring: bool,
+    pub(super) websocket: Option<super::WebSocket>,
     pub(crate) server_name: Option<String>,
     pub(crate) route: Option<RouteSpec>,
 }
@@ -152,6 +153,12 @@ impl ServerBuilder {
     /// (see [`NatsServer::monitor_port`] and [`NatsServer::monitor_get`]).
     pub fn monitoring(mut self, enabled: bool) -> Self {
         self.monitoring = enabled;
+        self
+    }
+
+    /// Opens a WebSocket listener too, on another free loopback port (see [`NatsServer::ws_url`]).
+    pub fn websocket(mut self, websocket: super::WebSocket) -> Self {
+        self.websocket = Some(websocket);
         self
     }
 
