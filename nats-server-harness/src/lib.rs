@@ -72,6 +72,6 @@ pub use binary::{
 pub use cluster::{Cluster, ClusterBuilder, MESH_TIMEOUT};
 pub use error::HarnessError;
 pub use gate::Gate;
-pub use server::WebSocket;
+pub use server::{websocket_by_default, WebSocket};
 pub use server::{NatsServer, ServerBuilder};
 pub use tls::{ServerTls, TlsFixture};

@@ -20,7 +20,7 @@ mod websocket;
 
 use builder::Auth;
 pub(crate) use builder::RouteSpec;
-pub use builder::ServerBuilder;
+pub use builder::{websocket_by_default, ServerBuilder};
 pub use websocket::WebSocket;
 
 /// How long a single server may take to accept connections.
