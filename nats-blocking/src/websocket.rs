@@ -2,8 +2,10 @@
 //! it dials, and the framing of every read and write after it, through `nats_client::ws`'s sans-IO codec.
 //!
 //! The reader thread alone decodes (in its own read buffer, see `FrameDecoder`); whoever holds the write turn
-//! alone encodes. A ping's pong crosses from one to the other through a slot of its own, never through the
-//! encoder's lock, so the reader never waits behind a blocked write.
+//! alone encodes, holding the encoder's lock across its socket writes (a frame's header and payload must go
+//! out together). A ping's pong crosses from one to the other through a slot of its own, never through the
+//! encoder's lock, so neither the reader nor anyone holding the connection's lock waits behind a blocked
+//! write. Every `write_all` ends between frames with the control frames it found sent.
 
 use std::io::{self, ErrorKind, IoSlice};
 use std::sync::Mutex;
@@ -31,8 +33,10 @@ impl WsLayer {
         &self.inner
     }
 
+    /// A pong is owed, or the TLS session has records of its own. Never takes the encoder's lock, which a
+    /// writer holds across its socket writes: this is asked under the connection's lock.
     pub(crate) fn wants_write(&self) -> bool {
-        lock(&self.pong).is_some() || lock(&self.encoder).has_control() || self.inner.wants_write()
+        lock(&self.pong).is_some() || self.inner.wants_write()
     }
 
     /// Reads and decodes until the read brought protocol bytes (returns how many were added to `buf`), the
