@@ -173,9 +173,13 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<
         }
     }
     core.set_writing(false);
-    if core.urgent_left() {
+    // Bytes the transport owes of its own (a pong the reader queued during this write, which found the turn
+    // taken): the writer thread sends them now that it is free.
+    let owed = core.transport().is_some_and(|t| t.wants_write());
+    if core.urgent_left() || owed {
         // Left behind (a new connection, a failed write, rounds used up): the writer thread must not let them
         // gather.
+        core.driver().writer_idle = false;
         shared.signals().writer_wake.notify_one();
     }
     // The writer thread may be waiting for the turn (bytes arrived meanwhile, or the connection closed).

@@ -5,7 +5,7 @@ use std::time::Duration;
 use conformance::{wait_event, TestClient};
 use nats_client::{Error, Event};
 use nats_proto::{ConnectionError, Headers};
-use nats_server_harness::{Cluster, NatsServer, ServerTls, TlsFixture, WebSocket};
+use nats_server_harness::{Cluster, NatsServer, ServerTls, ServerVersion, TlsFixture, WebSocket};
 
 use crate::common::{echo, recv, take_queued, text, WAIT};
 use crate::{is_disconnected, is_reconnected, ws_options, BROWSER, RECONNECT_WAIT};
@@ -142,20 +142,26 @@ pub(crate) fn wss_with_the_fixtures_ca_and_refuses_an_untrusted_one<C: TestClien
     assert!(matches!(refused, Err(Error::Connect(ConnectionError::Tls(_)))), "{:?}", refused.err());
 }
 
-/// A server whose NATS port requires TLS and whose websocket port does not: INFO over the websocket still
-/// says `tls_required` (it describes the NATS port), and the client must not try to upgrade inside it.
+/// A server whose NATS port requires TLS and whose websocket port does not. nats-server 2.9 still says
+/// `tls_required` in the INFO it sends over that websocket (it describes the NATS port; 2.15 no longer says
+/// so): the client must not try to upgrade inside the websocket, on either server.
 pub(crate) fn a_plain_ws_port_works_while_the_nats_port_requires_tls<C: TestClient>() {
     let fixture = TlsFixture::new();
-    let server = NatsServer::builder()
-        .tls(ServerTls::from_fixture(&fixture))
-        .websocket(WebSocket::plain())
-        .start()
-        .expect("a TLS server with a plain websocket listener");
-    let client: C = connect_ws(ws_options(&server.ws_url()));
-    assert!(client.server_info().is_some_and(|i| i.tls_required), "INFO describes the NATS port");
-    let mut sub = client.subscribe("mixed", None).unwrap();
-    client.publish("mixed", None, None, "plain websocket".into()).unwrap();
-    assert_eq!(text(&recv(&mut sub, "over the plain websocket")), "plain websocket");
+    for version in [ServerVersion::Current, ServerVersion::Old] {
+        let server = NatsServer::builder()
+            .version(version)
+            .tls(ServerTls::from_fixture(&fixture))
+            .websocket(WebSocket::plain())
+            .start()
+            .expect("a TLS server with a plain websocket listener");
+        let client: C = connect_ws(ws_options(&server.ws_url()));
+        let says_tls = client.server_info().is_some_and(|i| i.tls_required);
+        assert!(says_tls || version == ServerVersion::Current, "the 2.9 server's INFO says tls_required");
+        let mut sub = client.subscribe("mixed", None).unwrap();
+        client.publish("mixed", None, None, "plain websocket".into()).unwrap();
+        assert_eq!(text(&recv(&mut sub, "over the plain websocket")), "plain websocket", "{version:?}");
+        client.close();
+    }
 }
 
 /// Over websocket, the servers INFO lists are the cluster's websocket listeners: when the one in use dies, the
