@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{assert_clean_failure, assert_usage_error, micro, micro_ok, Background, WAIT};
-use nats_server_harness::NatsServer;
+use nats_server_harness::{NatsServer, WebSocket};
 
 /// Starts `micro reply SUBJECT` (echoing, for ever) and waits until a request is answered.
 fn echo_replier(url: &str, subject: &str) -> Background {
@@ -129,4 +129,18 @@ fn sub_queue_group_shares_the_messages() {
     assert_eq!(shared.iter().sum::<usize>(), 40, "each message to one worker: {shared:?}");
     assert!(shared.iter().all(|&n| n > 0), "both workers got some (1 in 2^39 to fail by chance): {shared:?}");
     assert_eq!(subjects_seen(&[&watcher], 40), [40], "a plain subscriber sees them all");
+}
+
+/// `--server ws://...`: the tool speaks WebSocket (nats-blocking's) on both sides of a request; a `ws://` URL
+/// pointing at the NATS port fails in one clean line naming the websocket.
+#[test]
+fn req_and_reply_over_websocket() {
+    let server = NatsServer::builder().websocket(WebSocket::plain()).start().expect("a websocket server");
+    let url = server.ws_url();
+    let _reply = echo_replier(&url, "cli.ws");
+    let out = micro_ok(&url, &["req", "cli.ws", "over websocket"]);
+    assert!(out.stdout.lines().any(|l| l == "over websocket"), "{out:?}");
+
+    let wrong = micro(&server.url().replacen("nats://", "ws://", 1), &["--timeout", "2s", "req", "cli.ws", "x"]);
+    assert_clean_failure(&wrong, &["websocket"]);
 }

@@ -173,9 +173,13 @@ fn write_out<'a>(shared: &'a Shared, mut core: Guard<'a>, batch: bool) -> Guard<
         }
     }
     core.set_writing(false);
-    if core.urgent_left() {
+    // Bytes the transport owes of its own (a pong the reader queued during this write, which found the turn
+    // taken): the writer thread sends them now that it is free.
+    let owed = core.transport().is_some_and(|t| t.wants_write());
+    if core.urgent_left() || owed {
         // Left behind (a new connection, a failed write, rounds used up): the writer thread must not let them
         // gather.
+        core.driver().writer_idle = false;
         shared.signals().writer_wake.notify_one();
     }
     // The writer thread may be waiting for the turn (bytes arrived meanwhile, or the connection closed).
@@ -220,6 +224,55 @@ fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
+/// The transport for `addr` over a connected socket: the socket itself, or for a WebSocket URL the upgrade
+/// (after TLS for `wss`), within `deadline`.
+#[cfg_attr(not(feature = "websocket"), allow(unused_variables))]
+fn open(
+    shared: &Shared,
+    sock: TcpStream,
+    addr: &ServerAddr,
+    deadline: std::time::Instant,
+) -> Result<Transport, ConnectionError> {
+    if !addr.is_websocket() {
+        return Ok(Transport::Plain(sock));
+    }
+    #[cfg(feature = "websocket")]
+    {
+        let inner = if addr.tls_required() { secure(shared, sock, addr, deadline)? } else { Transport::Plain(sock) };
+        crate::websocket::upgrade(inner, addr, &shared.settings().websocket, deadline)
+            .map_err(|e| transport_error(&e).unwrap_or_else(|| ConnectionError::WebSocket(e.to_string())))
+    }
+    #[cfg(not(feature = "websocket"))]
+    Err(ConnectionError::Incompatible("WebSocket needs the `websocket` feature of nats-blocking"))
+}
+
+/// TLS over `sock` for a `wss://` server, before the upgrade.
+#[cfg(all(feature = "websocket", feature = "tls"))]
+fn secure(
+    shared: &Shared,
+    sock: TcpStream,
+    addr: &ServerAddr,
+    deadline: std::time::Instant,
+) -> Result<Transport, ConnectionError> {
+    let session = shared.settings().tls.session(addr)?;
+    crate::transport::handshake(sock, session, deadline).map_err(|e| nats_client::tls::connection_error(&e))
+}
+
+#[cfg(all(feature = "websocket", not(feature = "tls")))]
+fn secure(_: &Shared, _: TcpStream, _: &ServerAddr, _: std::time::Instant) -> Result<Transport, ConnectionError> {
+    Err(ConnectionError::Incompatible("wss:// needs the `tls` feature of nats-blocking"))
+}
+
+/// What a failed read or write means to the core, when it is more than a lost connection: a TLS failure
+/// (kind `InvalidData`), or a WebSocket's (the server's close frame, a broken frame).
+fn transport_error(e: &std::io::Error) -> Option<ConnectionError> {
+    #[cfg(feature = "websocket")]
+    if let Some(error) = nats_client::ws::connection_error(e) {
+        return Some(error);
+    }
+    (e.kind() == ErrorKind::InvalidData).then(|| ConnectionError::Tls(e.to_string()))
+}
+
 /// What the reader thread keeps between reads.
 struct Reader {
     buf: ReadBuffer,
@@ -255,22 +308,24 @@ impl Reader {
             match action {
                 Action::Dial(addr) => {
                     let timeout = core.conn().config().connect_timeout;
+                    // A WebSocket's TLS handshake and upgrade share the attempt's connect deadline.
+                    let deadline = core.conn().connect_deadline().unwrap_or_else(|| Instant::now() + timeout);
                     drop(core);
                     // Messages of the read that lost the connection do not wait for the next one.
                     nats_client::router::wake_all(&mut self.wake);
-                    let sock = dial(&addr, timeout);
+                    let transport = dial(&addr, timeout)
+                        .map_err(|e| ConnectionError::Unreachable(e.to_string()))
+                        .and_then(|sock| open(shared, sock, &addr, deadline.to_std()));
                     core = shared.lock();
-                    match sock {
-                        Ok(sock) if !core.is_closed() => {
-                            core.set_transport(Some(Link(Arc::new(Transport::Plain(sock)))));
+                    match transport {
+                        Ok(transport) if !core.is_closed() => {
+                            core.set_transport(Some(Link(Arc::new(transport))));
                             // A new stream: nothing of the old one may be decoded with it.
                             self.buf.clear();
                             core.conn_mut().handle_connected(Instant::now());
                         }
                         Ok(_) => {}
-                        Err(e) => core
-                            .conn_mut()
-                            .handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string())),
+                        Err(e) => core.conn_mut().handle_transport_error(Instant::now(), e),
                     }
                 }
                 Action::StartTls(addr) => {
@@ -339,10 +394,10 @@ impl Reader {
                     core.take_filled(&mut self.wake);
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
-                Err(e) if e.kind() == ErrorKind::InvalidData => {
-                    core.conn_mut().handle_transport_error(now, ConnectionError::Tls(e.to_string()))
-                }
-                Err(_) => core.conn_mut().handle_eof(now),
+                Err(e) => match transport_error(&e) {
+                    Some(error) => core.conn_mut().handle_transport_error(now, error),
+                    None => core.conn_mut().handle_eof(now),
+                },
             }
             // The session may have an alert or a key update to send: that is the writer's job.
             if sock.wants_write() && core.driver().writer_idle {
@@ -456,12 +511,15 @@ pub(crate) fn write_loop(shared: Arc<Shared>) {
             continue;
         }
         if core.is_closed() && !core.is_writing() {
-            if let Some(sock) = core.set_transport(None) {
-                sock.shutdown();
-            }
+            let sock = core.set_transport(None);
             shared.space_freed(&mut core);
             if core.driver().reader_idle {
                 shared.signals().reader_wake.notify_one();
+            }
+            drop(core);
+            // A WebSocket's closing frame is a write: outside the lock.
+            if let Some(sock) = sock {
+                sock.close();
             }
             return;
         }

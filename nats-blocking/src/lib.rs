@@ -46,6 +46,8 @@ mod driver;
 mod seam;
 mod subscriber;
 mod transport;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub use callback::CallbackSubscription;
 pub use client::{Client, PendingReply};

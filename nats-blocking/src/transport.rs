@@ -1,4 +1,4 @@
-//! The socket, plain or with TLS.
+//! The socket, plain or with TLS, and with WebSocket framing over either (`crate::websocket`).
 //!
 //! Reads land in the driver's own `BytesMut`, which the core decodes in place: what a message holds is a
 //! slice of the buffer the kernel wrote into.
@@ -35,6 +35,9 @@ pub(crate) enum Transport {
         /// Ciphertext on its way in; only the reader thread uses it.
         scratch: std::sync::Mutex<Vec<u8>>,
     },
+    /// WebSocket frames over a plain or TLS transport.
+    #[cfg(feature = "websocket")]
+    Ws(Box<crate::websocket::WsLayer>),
 }
 
 /// How much of a read buffer's free space a read may fill. Reads into a `BytesMut` must first initialise the
@@ -59,12 +62,24 @@ impl ReadSize {
 }
 
 impl Transport {
-    fn sock(&self) -> &TcpStream {
+    pub(crate) fn sock(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
             #[cfg(feature = "tls")]
             Transport::Tls { sock, .. } => sock,
+            #[cfg(feature = "websocket")]
+            Transport::Ws(ws) => ws.inner().sock(),
         }
+    }
+
+    /// Ends the connection politely where the transport has a way to (a WebSocket's closing frame), then
+    /// shuts the socket. For a close the user asked for; a lost connection is only shut.
+    pub(crate) fn close(&self) {
+        #[cfg(feature = "websocket")]
+        if let Transport::Ws(ws) = self {
+            ws.send_close();
+        }
+        self.shutdown();
     }
 
     pub(crate) fn shutdown(&self) {
@@ -75,18 +90,24 @@ impl Transport {
         let _ = self.sock().set_read_timeout(Some(timeout));
     }
 
-    /// True when the TLS session has ciphertext of its own to send.
+    /// True when the transport has bytes of its own to send (TLS records, a WebSocket pong).
     pub(crate) fn wants_write(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
             #[cfg(feature = "tls")]
             Transport::Tls { session, .. } => lock(session).wants_write(),
+            #[cfg(feature = "websocket")]
+            Transport::Ws(ws) => ws.wants_write(),
         }
     }
 
     /// Reads plaintext onto the end of `buf` (growing it as `size` suggests). Errors of kind `InvalidData` are
     /// TLS failures.
     pub(crate) fn read_into(&self, buf: &mut BytesMut, size: &mut ReadSize) -> io::Result<usize> {
+        #[cfg(feature = "websocket")]
+        if let Transport::Ws(ws) = self {
+            return ws.read_into(buf, size);
+        }
         let start = buf.len();
         let offered = (buf.capacity() - start).clamp(1, size.0);
         buf.resize(start + offered, 0);
@@ -120,6 +141,41 @@ impl Transport {
                     return Err(ErrorKind::WouldBlock.into());
                 }
             },
+            #[cfg(feature = "websocket")]
+            Transport::Ws(_) => Err(io::Error::other("a WebSocket is read through read_into")),
+        }
+    }
+
+    /// Writes some of `slices` (all of them from one write turn's holder), returning how many bytes were
+    /// taken: written to the socket, or sealed into TLS records that were.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn write_slices(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(sock) => loop {
+                match (&*sock).write_vectored(slices) {
+                    Ok(0) if slices.iter().any(|s| !s.is_empty()) => return Err(ErrorKind::WriteZero.into()),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    done => return done,
+                }
+            },
+            #[cfg(feature = "tls")]
+            Transport::Tls { sock, session, sealed, .. } => {
+                let mut sealed = lock(sealed);
+                sealed.clear();
+                let taken = {
+                    let mut session = lock(session);
+                    let taken = session.write_plaintext(slices)?;
+                    session.write_tls(&mut sealed);
+                    taken
+                };
+                if taken == 0 && sealed.is_empty() && slices.iter().any(|s| !s.is_empty()) {
+                    return Err(ErrorKind::WriteZero.into());
+                }
+                (&*sock).write_all(&sealed)?;
+                Ok(taken)
+            }
+            #[cfg(feature = "websocket")]
+            Transport::Ws(_) => Err(io::Error::other("a WebSocket is not nested")),
         }
     }
 
@@ -127,6 +183,8 @@ impl Transport {
     pub(crate) fn write_all(&self, wire: &mut WriteBuffer) -> io::Result<()> {
         match self {
             Transport::Plain(sock) => write_vectored_all(sock, wire),
+            #[cfg(feature = "websocket")]
+            Transport::Ws(ws) => ws.write_all(wire),
             #[cfg(feature = "tls")]
             Transport::Tls { sock, session, sealed, .. } => loop {
                 let mut sealed = lock(sealed);
@@ -168,8 +226,8 @@ fn write_vectored_all(sock: &TcpStream, wire: &mut WriteBuffer) -> io::Result<()
     Ok(())
 }
 
-#[cfg(feature = "tls")]
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+#[cfg(any(feature = "tls", feature = "websocket"))]
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

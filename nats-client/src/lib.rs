@@ -9,7 +9,9 @@
 //! - [`seam`]: the one interface the layers above (`micro`, JetStream) use, blocking and async, which each
 //!   client implements;
 //! - [`queue`]: a bounded message queue with its [`queue::Receiver`], and a one-shot slot, each of which a
-//!   thread can block on and a task can poll.
+//!   thread can block on and a task can poll;
+//! - `tls` (feature `tls`) and `ws` (feature `websocket`): rustls's session and the WebSocket codec, sans-IO,
+//!   which each driver puts between its socket and the core.
 //!
 //! Users normally reach these through a client crate. The queue works on its own:
 //!
@@ -52,6 +54,8 @@ pub mod seam;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 use std::time::{Duration, Instant};
 

@@ -41,6 +41,8 @@ pub struct ConnectOptions {
     invalid: Option<String>,
     #[cfg(feature = "tls")]
     tls: crate::tls::TlsOptions,
+    #[cfg(feature = "websocket")]
+    websocket: crate::ws::WebSocketSettings,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -53,6 +55,10 @@ impl fmt::Debug for ConnectOptions {
             .field("event_callback", &self.event_callback.is_some());
         #[cfg(feature = "tls")]
         f.field("tls", &self.tls);
+        // Header values may be credentials (a cookie, a bearer token): names only.
+        #[cfg(feature = "websocket")]
+        f.field("websocket_headers", &self.websocket.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("websocket_always_mask", &self.websocket.always_mask);
         f.finish()
     }
 }
@@ -76,11 +82,14 @@ impl ConnectOptions {
             invalid: None,
             #[cfg(feature = "tls")]
             tls: Default::default(),
+            #[cfg(feature = "websocket")]
+            websocket: Default::default(),
         }
     }
 
-    /// Adds a server URL (`nats://user:pass@host:port`, `tls://host`, `host:port`); call again for more.
-    /// Several may also be given comma-separated.
+    /// Adds a server URL (`nats://user:pass@host:port`, `tls://host`, `host:port`, and with the `websocket`
+    /// feature `ws://host:port/path` and `wss://host`); call again for more. Several may also be given
+    /// comma-separated.
     pub fn server(mut self, url: &str) -> Self {
         self.urls.extend(url.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()));
         self
@@ -214,6 +223,31 @@ impl ConnectOptions {
         self
     }
 
+    /// Adds a header to every WebSocket upgrade request (`ws://`, `wss://` servers): a cookie carrying a JWT
+    /// (nats-server's `jwt_cookie`), a proxy's authorization. Call again for more. A name or value with a line
+    /// break, or a name with a space or a colon, fails `connect` with [`Error::Options`].
+    #[cfg(feature = "websocket")]
+    pub fn websocket_header(mut self, name: &str, value: &str) -> Self {
+        let bad_name =
+            name.is_empty() || name.contains(|c: char| c == ':' || c.is_ascii_whitespace() || c.is_control());
+        if bad_name || value.contains(['\r', '\n']) {
+            self.invalid = Some(format!("websocket header {name:?}: not a valid HTTP header"));
+        } else {
+            self.websocket.headers.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Masks every WebSocket frame this client sends. By default the client asks nats-server to take them
+    /// unmasked (`Nats-No-Masking`), which saves a copy and a pass over every byte sent, and masks only when
+    /// the server does not agree. Masking protects intermediaries from content a browser script chose; use
+    /// this where a proxy on the way insists on it.
+    #[cfg(feature = "websocket")]
+    pub fn websocket_always_mask(mut self) -> Self {
+        self.websocket.always_mask = true;
+        self
+    }
+
     /// Time allowed for TCP connect plus handshake. Default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
@@ -322,6 +356,16 @@ impl ConnectOptions {
         }
         let urls = if self.urls.is_empty() { vec!["nats://127.0.0.1:4222".to_owned()] } else { self.urls };
         self.config.servers = urls.iter().map(|u| ServerAddr::parse(u)).collect::<Result<_, _>>()?;
+        if let Some(ws) = self.config.servers.iter().find(|a| a.is_websocket()) {
+            if !cfg!(feature = "websocket") {
+                return Err(Error::Options(format!("{ws}: WebSocket URLs need the `websocket` feature")));
+            }
+            if ws.scheme() == nats_proto::Scheme::Ws && self.config.require_tls {
+                return Err(Error::Options(format!(
+                    "{ws} is WebSocket without TLS, but TLS is required (require_tls or a TLS option): use wss://"
+                )));
+            }
+        }
         // Jitter, pool order and inbox names must differ between processes.
         self.config.seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
         let settings = Settings {
@@ -331,6 +375,8 @@ impl ConnectOptions {
             drain_timeout: self.config.drain_timeout,
             #[cfg(feature = "tls")]
             tls: Arc::new(crate::tls::TlsConfig::new(self.tls)?),
+            #[cfg(feature = "websocket")]
+            websocket: Arc::new(self.websocket),
         };
         Ok((self.config, settings, self.event_callback))
     }
@@ -350,4 +396,7 @@ pub struct Settings {
     /// TLS configuration.
     #[cfg(feature = "tls")]
     pub tls: Arc<crate::tls::TlsConfig>,
+    /// WebSocket settings (upgrade headers, masking).
+    #[cfg(feature = "websocket")]
+    pub websocket: Arc<crate::ws::WebSocketSettings>,
 }

@@ -414,6 +414,9 @@ pub enum ConnectionError {
     Tls(String),
     /// The credentials callback failed (unreadable creds file, bad seed, ...).
     Credentials(String),
+    /// The WebSocket layer under the protocol failed: the upgrade was refused or malformed, a frame broke the
+    /// WebSocket rules, or the server closed the WebSocket (its close code and reason are in the text).
+    WebSocket(String),
 }
 
 impl fmt::Display for ConnectionError {
@@ -430,6 +433,7 @@ impl fmt::Display for ConnectionError {
             Self::Unreachable(why) => write!(f, "server unreachable: {why}"),
             Self::Tls(why) => write!(f, "TLS handshake failed: {why}"),
             Self::Credentials(why) => write!(f, "credentials unavailable: {why}"),
+            Self::WebSocket(why) => write!(f, "websocket: {why}"),
         }
     }
 }

@@ -111,8 +111,8 @@ pub mod time;
 pub use conn::IdMap;
 pub use conn::{
     backoff, Action, Auth, CloseReason, Config, Connection, Credentials, CredentialsCallback, Deliver, Event,
-    FlushError, FlushId, IdHasher, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, ServerAddr, ServerPool,
-    State, Statistics, SubscriptionEnd,
+    FlushError, FlushId, IdHasher, InvalidUrl, ReconnectPolicy, RequestError, RequestId, Rng, Scheme, ServerAddr,
+    ServerPool, State, Statistics, SubscriptionEnd,
 };
 pub use encode::WriteBuffer;
 pub use error::{

@@ -39,6 +39,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// Opens a WebSocket listener on every member, each on a port of its own.
+    pub fn websocket(mut self, websocket: crate::WebSocket) -> Self {
+        self.template = self.template.websocket(websocket);
+        self
+    }
+
     /// Enables HTTP monitoring on every member.
     pub fn monitoring(mut self, enabled: bool) -> Self {
         self.template = self.template.monitoring(enabled);

@@ -171,11 +171,13 @@ pub enum Recv {
     Timeout,
 }
 
-/// One client connection, from the server's side.
+/// One client connection, from the server's side. After [`upgrade_websocket`](Conn::upgrade_websocket) it
+/// speaks WebSocket: what it sends is framed, what it reads unframed (see `fake_ws`).
 pub struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
+    pub(crate) stream: TcpStream,
+    pub(crate) buf: BytesMut,
     decoder: ClientDecoder,
+    pub(crate) ws: Option<crate::fake_ws::WsSide>,
     /// Answer the client's PINGs (on by default). Off, PINGs are only recorded.
     pub auto_pong: bool,
     /// PINGs received while `auto_pong` was off.
@@ -188,20 +190,32 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
             decoder: ClientDecoder::default(),
+            ws: None,
             auto_pong: true,
             unanswered_pings: 0,
         }
     }
 
-    /// Writes raw bytes (panics if the client is gone).
+    /// Writes raw bytes, framed on a WebSocket (panics if the client is gone).
     pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        self.stream.write_all(bytes.as_ref()).expect("write to the client");
+        self.try_send(bytes).expect("write to the client");
         self.stream.flush().expect("flush to the client");
     }
 
-    /// Writes raw bytes; an error (the client is gone) is returned.
+    /// Writes raw bytes, framed on a WebSocket; an error (the client is gone) is returned.
     pub fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-        self.stream.write_all(bytes.as_ref())
+        match &self.ws {
+            Some(ws) => {
+                let framed = ws.frame(bytes.as_ref());
+                self.stream.write_all(&framed)
+            }
+            None => self.stream.write_all(bytes.as_ref()),
+        }
+    }
+
+    /// Writes bytes as they are, never framed (a WebSocket's frames made by hand, or garbage).
+    pub fn send_unframed(&mut self, bytes: impl AsRef<[u8]>) {
+        self.stream.write_all(bytes.as_ref()).expect("write to the client");
     }
 
     /// Sends an op encoded by `ServerOp::encode`.
@@ -254,6 +268,7 @@ impl Conn {
             self.stream.set_read_timeout(Some(left)).expect("read timeout");
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Recv::Eof,
+                Ok(n) if self.ws.is_some() => self.unframe(&chunk[..n]),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Recv::Timeout,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

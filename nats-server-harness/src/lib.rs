@@ -59,6 +59,7 @@ mod binary;
 mod cluster;
 mod error;
 pub mod fake;
+pub mod fake_ws;
 mod gate;
 mod server;
 pub mod tls;
@@ -71,5 +72,6 @@ pub use binary::{
 pub use cluster::{Cluster, ClusterBuilder, MESH_TIMEOUT};
 pub use error::HarnessError;
 pub use gate::Gate;
+pub use server::{websocket_by_default, WebSocket};
 pub use server::{NatsServer, ServerBuilder};
 pub use tls::{ServerTls, TlsFixture};

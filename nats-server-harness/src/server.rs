@@ -16,10 +16,12 @@ use crate::util::{self, conf_quote, TempDir};
 use crate::{HarnessError, ServerVersion};
 
 mod builder;
+mod websocket;
 
 use builder::Auth;
 pub(crate) use builder::RouteSpec;
-pub use builder::ServerBuilder;
+pub use builder::{websocket_by_default, ServerBuilder};
+pub use websocket::WebSocket;
 
 /// How long a single server may take to accept connections.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +46,7 @@ pub struct NatsServer {
     settings: ServerBuilder,
     port: u16,
     monitor_port: Option<u16>,
+    ws_port: Option<u16>,
     server_name: String,
     config_path: PathBuf,
     log_path: PathBuf,
@@ -90,6 +93,7 @@ impl NatsServer {
             binary,
             port: 0,
             monitor_port: None,
+            ws_port: None,
             server_name,
             config_path: dir.path().join("nats.conf"),
             log_path: dir.path().join("server.log"),
@@ -106,9 +110,10 @@ impl NatsServer {
 
     /// Picks ports (keeping a fixed one) and rewrites the config file.
     fn pick_new_ports(&mut self) -> Result<(), HarnessError> {
-        let free = util::free_ports(2)?;
+        let free = util::free_ports(3)?;
         self.port = self.settings.port.unwrap_or(free[0]);
         self.monitor_port = self.settings.monitoring.then_some(free[1]);
+        self.ws_port = self.settings.websocket.as_ref().map(|_| free[2]);
         fs::write(&self.config_path, self.render_config()?)?;
         Ok(())
     }
@@ -164,6 +169,9 @@ impl NatsServer {
                 let _ = writeln!(c, "    \"nats-route://127.0.0.1:{port}\"");
             }
             let _ = writeln!(c, "  ]\n}}");
+        }
+        if let (Some(ws), Some(port)) = (&s.websocket, self.ws_port) {
+            c.push_str(&ws.render(port, self.dir.path())?);
         }
         if !s.extra_config.is_empty() {
             c.push_str("# Extra configuration from ServerBuilder::config.\n");
@@ -281,16 +289,16 @@ impl NatsServer {
         }
     }
 
-    /// With monitoring, waits until the HTTP port accepts.
+    /// With monitoring or a WebSocket listener, waits until their ports accept.
     fn wait_monitoring(&self, deadline: Instant) -> Result<(), HarnessError> {
-        if let Some(port) = self.monitor_port {
+        for port in [self.monitor_port, self.ws_port].into_iter().flatten() {
             let maddr = util::loopback(port);
             loop {
                 self.check_alive()?;
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(HarnessError::StartTimeout {
-                        what: format!("nats-server monitoring to accept on {maddr}"),
+                        what: format!("nats-server monitoring or websocket to accept on {maddr}"),
                         log: self.log(),
                     });
                 }
@@ -367,6 +375,25 @@ impl NatsServer {
     /// so a client must reach it through `localhost` resolving to 127.0.0.1.
     pub fn localhost_url(&self, scheme: &str) -> String {
         format!("{scheme}://localhost:{}", self.port)
+    }
+
+    /// The WebSocket URL, `ws://127.0.0.1:PORT` (or `wss://` with TLS), of a server started with
+    /// [`ServerBuilder::websocket`].
+    ///
+    /// # Panics
+    ///
+    /// If the server has no WebSocket listener.
+    #[track_caller]
+    pub fn ws_url(&self) -> String {
+        let (Some(ws), Some(port)) = (&self.settings.websocket, self.ws_port) else {
+            panic!("nats-server-harness: this server has no websocket listener (ServerBuilder::websocket)")
+        };
+        format!("{}://127.0.0.1:{port}", if ws.is_tls() { "wss" } else { "ws" })
+    }
+
+    /// The WebSocket port, if [`ServerBuilder::websocket`] opened one.
+    pub fn ws_port(&self) -> Option<u16> {
+        self.ws_port
     }
 
     /// The TLS settings, if the server was started with [`ServerBuilder::tls`].

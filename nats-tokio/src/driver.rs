@@ -320,11 +320,17 @@ impl<R: Runtime> Driver<R> {
                 }
             };
             tracing::debug!(server = %addr, "dialing");
-            let socket = R::connect(addr.host_port(), timeout).await;
+            let deadline = Instant::now() + timeout;
+            let socket =
+                R::connect(addr.host_port(), timeout).await.map_err(|e| ConnectionError::Unreachable(e.to_string()));
+            let stream = match socket {
+                Ok(socket) if addr.is_websocket() => open_websocket::<R>(&self.shared, socket, &addr, deadline).await,
+                Ok(socket) => Ok(Stream::Plain(socket)),
+                Err(e) => Err(e),
+            };
             let mut core = self.shared.lock();
-            match socket {
-                Ok(socket) if !core.is_closed() => {
-                    let stream = Stream::Plain(socket);
+            match stream {
+                Ok(stream) if !core.is_closed() => {
                     core.set_transport(Some(Link(stream.direct().map(|s| s as Arc<dyn DirectWrite>))));
                     self.stream = Some(stream);
                     // A new stream: nothing of the old one may be decoded with it.
@@ -334,7 +340,7 @@ impl<R: Runtime> Driver<R> {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(server = %addr, error = %e, "dial failed");
-                    core.conn_mut().handle_transport_error(Instant::now(), ConnectionError::Unreachable(e.to_string()));
+                    core.conn_mut().handle_transport_error(Instant::now(), e);
                 }
             }
         }
@@ -401,6 +407,12 @@ impl<R: Runtime> Driver<R> {
         }
         if let Some(mut stream) = self.stream.take() {
             let _ = poll_fn(|cx| write_some(&mut stream, &mut self.wire, cx).map(|r| r.map(|_| ()))).await;
+            // A WebSocket ends with its closing frame.
+            #[cfg(feature = "websocket")]
+            if let Stream::Ws(ws) = &mut stream {
+                ws.queue_close();
+                let _ = poll_fn(|cx| ws.poll_flush(cx)).await;
+            }
         }
     }
 
@@ -438,7 +450,7 @@ impl<R: Runtime> Driver<R> {
             core.driver().timer_at = Some(self.armed);
         }
         let mut lost = false;
-        let mut tls_error = None;
+        let mut failed = None;
         let mut input = false;
         // A batch finished this step: go round again, the core may hold the next one.
         let mut drained = false;
@@ -457,17 +469,17 @@ impl<R: Runtime> Driver<R> {
             self.buf.make_room();
             match stream.poll_read_buf(cx, &mut self.buf) {
                 Poll::Ready(Ok(0)) => lost = true,
-                Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    tls_error = Some(ConnectionError::Tls(e.to_string()))
-                }
-                Poll::Ready(Err(_)) => lost = true,
+                Poll::Ready(Err(e)) => match transport_error(&e) {
+                    Some(error) => failed = Some(error),
+                    None => lost = true,
+                },
                 Poll::Ready(Ok(_)) => input = true,
                 Poll::Pending => {}
             }
         }
         let fired = self.timer.poll_fired(cx).is_ready();
         self.fired |= fired;
-        if !lost && tls_error.is_none() && !input && !fired {
+        if !lost && failed.is_none() && !input && !fired {
             return if drained { Poll::Ready(()) } else { Poll::Pending };
         }
         let now = Instant::now();
@@ -476,7 +488,7 @@ impl<R: Runtime> Driver<R> {
             core.ingest(&self.shared, now, &mut self.buf);
             core.take_filled(&mut self.wake);
         }
-        if let Some(e) = tls_error {
+        if let Some(e) = failed {
             core.conn_mut().handle_transport_error(now, e);
         } else if lost {
             core.conn_mut().handle_eof(now);
@@ -531,6 +543,30 @@ fn take_batch(wire: &mut WriteBuffer, shared: &Shared, core: &mut Locked<Link>) 
         shared.take_unwritten(core, wire);
     }
     core.set_writing(wire.has_remaining());
+}
+
+#[cfg(feature = "websocket")]
+use crate::websocket::open as open_websocket;
+
+/// Without the `websocket` feature a WebSocket URL cannot be used.
+#[cfg(not(feature = "websocket"))]
+async fn open_websocket<R: Runtime>(
+    _shared: &Arc<Shared>,
+    _socket: Arc<R::Socket>,
+    _addr: &ServerAddr,
+    _deadline: Instant,
+) -> Result<Stream<Arc<R::Socket>>, ConnectionError> {
+    Err(ConnectionError::Incompatible("WebSocket needs the `websocket` feature of nats-tokio"))
+}
+
+/// What a failed read means to the core, when it is more than a lost connection: a TLS failure (kind
+/// `InvalidData`), or a WebSocket's (the server's close frame, a broken frame).
+fn transport_error(e: &std::io::Error) -> Option<ConnectionError> {
+    #[cfg(feature = "websocket")]
+    if let Some(error) = nats_client::ws::connection_error(e) {
+        return Some(error);
+    }
+    (e.kind() == std::io::ErrorKind::InvalidData).then(|| ConnectionError::Tls(e.to_string()))
 }
 
 /// Writes as much of `wire` as the stream takes now. Ready(Ok) when all is written, Ready(Err) when the

@@ -67,6 +67,8 @@ mod runtime;
 mod seam;
 mod subscriber;
 mod tls;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 #[cfg(feature = "tokio")]
 use std::future::Future;

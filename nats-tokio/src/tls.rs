@@ -137,11 +137,13 @@ impl<S: ByteStream> ByteStream for TlsStream<S> {
     }
 }
 
-/// A plain stream or a TLS one.
+/// A plain stream, a TLS one, or WebSocket over either.
 pub(crate) enum Stream<S> {
     Plain(S),
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream<S>>),
+    #[cfg(feature = "websocket")]
+    Ws(Box<crate::websocket::WsStream<S>>),
 }
 
 impl<S: Socket> Stream<Arc<S>> {
@@ -166,15 +168,20 @@ impl<S: Socket> Stream<Arc<S>> {
                     Poll::Ready(read)
                 }
             }
+            #[cfg(feature = "websocket")]
+            Stream::Ws(s) => s.poll_read_buf(cx, buf),
         }
     }
 
-    /// The socket itself, for a caller's direct write: plain sockets only (a TLS session is the driver's).
+    /// The socket itself, for a caller's direct write: plain sockets only (a TLS session, a WebSocket's
+    /// framing, are the driver's).
     pub(crate) fn direct(&self) -> Option<Arc<S>> {
         match self {
             Stream::Plain(s) => Some(s.clone()),
             #[cfg(feature = "tls")]
             Stream::Tls(_) => None,
+            #[cfg(feature = "websocket")]
+            Stream::Ws(_) => None,
         }
     }
 }
@@ -185,6 +192,8 @@ impl<S: ByteStream> ByteStream for Stream<S> {
             Stream::Plain(s) => s.poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.poll_read(cx, buf),
+            #[cfg(feature = "websocket")]
+            Stream::Ws(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -193,6 +202,8 @@ impl<S: ByteStream> ByteStream for Stream<S> {
             Stream::Plain(s) => s.poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.poll_write_vectored(cx, bufs),
+            #[cfg(feature = "websocket")]
+            Stream::Ws(s) => s.poll_write_vectored(cx, bufs),
         }
     }
 
@@ -201,6 +212,8 @@ impl<S: ByteStream> ByteStream for Stream<S> {
             Stream::Plain(s) => s.poll_flush(cx),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.poll_flush(cx),
+            #[cfg(feature = "websocket")]
+            Stream::Ws(s) => s.poll_flush(cx),
         }
     }
 }

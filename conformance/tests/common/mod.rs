@@ -24,8 +24,47 @@ pub(crate) fn run(case: fn()) {
     conformance::within(CASE_LIMIT, case);
 }
 
-/// Instantiates every case once per client: `blocking::<case>` and `tokio::<case>`.
+thread_local! {
+    /// [`connect`] uses the server's WebSocket URL (see [`run_over_websocket`]).
+    static OVER_WEBSOCKET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs one case under the hang guard over WebSocket: every server the case starts also listens for it, and
+/// [`connect`] goes through it (clients a case connects itself stay on `nats://`, beside them).
+pub(crate) fn run_over_websocket(case: fn()) {
+    conformance::within(CASE_LIMIT, move || {
+        nats_server_harness::websocket_by_default(true);
+        OVER_WEBSOCKET.with(|w| w.set(true));
+        case()
+    });
+}
+
+/// Instantiates every case once per client: `blocking::<case>` and `tokio::<case>`; after `websocket;`, also
+/// once more per client over WebSocket: `blocking_ws::<case>` and `tokio_ws::<case>`.
 macro_rules! suite {
+    (websocket; $($module:ident :: $case:ident),* $(,)?) => {
+        suite! { $($module::$case),* }
+
+        /// The suite on `nats_blocking::Client` over WebSocket.
+        mod blocking_ws {
+            $(
+                #[test]
+                fn $case() {
+                    crate::common::run_over_websocket(crate::$module::$case::<nats_blocking::Client>);
+                }
+            )*
+        }
+
+        /// The suite on `nats_tokio::Client` over WebSocket.
+        mod tokio_ws {
+            $(
+                #[test]
+                fn $case() {
+                    crate::common::run_over_websocket(crate::$module::$case::<conformance::TokioClient>);
+                }
+            )*
+        }
+    };
     ($($module:ident :: $case:ident),* $(,)?) => {
         /// The suite on `nats_blocking::Client`.
         mod blocking {
@@ -73,7 +112,8 @@ pub(crate) fn fast_reconnect() -> ReconnectPolicy {
 /// Connects to `server` with [`options`].
 #[track_caller]
 pub(crate) fn connect<C: TestClient>(server: &NatsServer) -> C {
-    C::connect(options(&server.url())).unwrap_or_else(|e| panic!("{}: connect to {}: {e}", C::NAME, server.url()))
+    let url = if OVER_WEBSOCKET.with(|w| w.get()) { server.ws_url() } else { server.url() };
+    C::connect(options(&url)).unwrap_or_else(|e| panic!("{}: connect to {url}: {e}", C::NAME))
 }
 
 /// The next message, or a panic naming `what` after [`WAIT`] (or when the subscription ends).

@@ -4,7 +4,8 @@
 //!
 //! Each case is written once, generic over `conformance::TestClient`; the `suite!` macro instantiates it as a
 //! `#[test]` in module `blocking` (on `nats_blocking::Client`) and in module `tokio` (on
-//! `conformance::TokioClient`), each under `conformance::within`.
+//! `conformance::TokioClient`), each under `conformance::within`; and again over WebSocket, in modules
+//! `blocking_ws` and `tokio_ws` (the server also listens for it, and the case's `connect` goes through it).
 //!
 //! Cases only one client can have stay with that client's tests: callback subscriptions and their threads
 //! (`nats-blocking/tests/pubsub.rs`); the `Stream` impl and `Subscriber::end_reason`
@@ -19,6 +20,7 @@ mod ordering;
 mod unsubscribe;
 
 suite! {
+    websocket;
     basics::publish_and_receive_in_order,
     basics::borrowed_and_owned_payloads_arrive_as_sent,
     basics::wildcards_star_and_greater_than,

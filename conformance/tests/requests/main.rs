@@ -4,7 +4,8 @@
 //!
 //! Each case is written once, generic over `conformance::TestClient`; the `suite!` macro instantiates it as a
 //! `#[test]` in module `blocking` (on `nats_blocking::Client`) and in module `tokio` (on
-//! `conformance::TokioClient`), each under `conformance::within`.
+//! `conformance::TokioClient`), each under `conformance::within`; and again over WebSocket, in modules
+//! `blocking_ws` and `tokio_ws` (the server also listens for it, and the case's `connect` goes through it).
 //!
 //! Cases only one client can have stay with that client's tests: request futures cancelled by dropping them
 //! (`nats-tokio/tests/requests.rs`), and a callback handler making requests (`nats-blocking/tests/requests.rs`).
@@ -18,6 +19,7 @@ mod concurrency;
 mod many;
 
 suite! {
+    websocket;
     basics::request_gets_the_reply,
     basics::request_times_out_when_nobody_answers,
     basics::no_responders_fails_fast,

@@ -35,7 +35,7 @@ pub use config::{Auth, Config, Credentials, CredentialsCallback};
 pub(crate) use event::NoSink;
 pub use event::{Action, CloseReason, Deliver, Event, FlushError, FlushId, State, Statistics, SubscriptionEnd};
 pub use mux::{RequestError, RequestId};
-pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, ServerAddr, ServerPool};
+pub use pool::{backoff, InvalidUrl, ReconnectPolicy, Rng, Scheme, ServerAddr, ServerPool};
 pub use sid_map::IdHasher;
 #[cfg(feature = "std")]
 pub use sid_map::IdMap;

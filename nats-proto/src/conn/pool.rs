@@ -7,12 +7,50 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-/// A server to connect to, parsed from `nats://user:pass@host:port`, `tls://host`, `host:port` or `host`.
+/// How a server is reached: the scheme of its URL.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `nats://` (or no scheme): plain TCP, upgraded to TLS when the server or the options ask.
+    Nats,
+    /// `tls://`: TCP, and TLS required.
+    Tls,
+    /// `ws://`: WebSocket over plain TCP. TLS is the transport's choice, made by the scheme alone.
+    Ws,
+    /// `wss://`: WebSocket over TLS.
+    Wss,
+}
+
+impl Scheme {
+    /// The scheme's name in a URL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Nats => "nats",
+            Scheme::Tls => "tls",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+        }
+    }
+
+    /// The port a URL without one means: 4222, and HTTP's 80 and 443 for WebSocket.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Nats | Scheme::Tls => 4222,
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+        }
+    }
+}
+
+/// A server to connect to, parsed from `nats://user:pass@host:port`, `tls://host`, `ws://host:port/path`,
+/// `wss://host`, `host:port` or `host`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ServerAddr {
     host: String,
     port: u16,
-    tls: bool,
+    scheme: Scheme,
+    /// The request path of a WebSocket URL (`/` when it has none); empty for the other schemes.
+    path: String,
     user: Option<String>,
     pass: Option<String>,
     token: Option<String>,
@@ -31,7 +69,9 @@ impl fmt::Display for InvalidUrl {
 impl core::error::Error for InvalidUrl {}
 
 impl ServerAddr {
-    /// Parses a server URL. The default port is 4222; schemes are `nats` and `tls` (and none).
+    /// Parses a server URL. Schemes are `nats`, `tls`, `ws` and `wss` (and none: `nats`); the default port is
+    /// 4222, or 80 for `ws` and 443 for `wss`. A WebSocket URL may have a path (`ws://proxy/nats`), sent as the
+    /// upgrade request's target; the others may not.
     pub fn parse(url: &str) -> Result<Self, InvalidUrl> {
         // The error shows the URL without its credentials: it ends up in logs.
         let bad = || {
@@ -49,15 +89,27 @@ impl ServerAddr {
             InvalidUrl(shown)
         };
         let url = url.trim();
-        let (tls, rest) = match url.split_once("://") {
+        let (scheme, rest) = match url.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-                "nats" => (false, rest),
-                "tls" => (true, rest),
+                "nats" => (Scheme::Nats, rest),
+                "tls" => (Scheme::Tls, rest),
+                "ws" => (Scheme::Ws, rest),
+                "wss" => (Scheme::Wss, rest),
                 _ => return Err(bad()),
             },
-            None => (false, url),
+            None => (Scheme::Nats, url),
         };
-        let rest = rest.trim_end_matches('/');
+        let (rest, path) = match scheme {
+            // The authority ends at the first `/`; the rest (query included) is the request target.
+            Scheme::Ws | Scheme::Wss => match rest.find('/') {
+                Some(at) => (&rest[..at], rest[at..].to_owned()),
+                None => (rest, "/".to_owned()),
+            },
+            _ => (rest.trim_end_matches('/'), String::new()),
+        };
+        if path.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+            return Err(bad());
+        }
         let (userinfo, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
@@ -76,7 +128,7 @@ impl ServerAddr {
         }
         let port = match port {
             Some(p) => p.parse::<u16>().map_err(|_| bad())?,
-            None => 4222,
+            None => scheme.default_port(),
         };
         let (mut user, mut pass, mut token) = (None, None, None);
         match userinfo.map(|u| u.split_once(':')) {
@@ -84,7 +136,7 @@ impl ServerAddr {
             Some(None) => token = userinfo.map(str::to_owned),
             None => {}
         }
-        Ok(Self { host: host.to_owned(), port, tls, user, pass, token })
+        Ok(Self { host: host.to_owned(), port, scheme, path, user, pass, token })
     }
 
     /// Host name or address.
@@ -97,9 +149,25 @@ impl ServerAddr {
         self.port
     }
 
-    /// True for `tls://` URLs.
+    /// The URL's scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// True for `tls://` and `wss://` URLs.
     pub fn tls_required(&self) -> bool {
-        self.tls
+        matches!(self.scheme, Scheme::Tls | Scheme::Wss)
+    }
+
+    /// True for `ws://` and `wss://` URLs: the driver speaks WebSocket to the server, and TLS is the scheme's
+    /// choice alone (the server's INFO describes its NATS port, not this one).
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.scheme, Scheme::Ws | Scheme::Wss)
+    }
+
+    /// The WebSocket upgrade request's target (`/` unless the URL has a path); empty for other schemes.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// `(user, password)` from the URL.
@@ -125,7 +193,11 @@ impl ServerAddr {
 impl fmt::Display for ServerAddr {
     /// The URL without credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", if self.tls { "tls" } else { "nats" }, self.host_port())
+        write!(f, "{}://{}", self.scheme.as_str(), self.host_port())?;
+        if self.path.len() > 1 {
+            f.write_str(&self.path)?;
+        }
+        Ok(())
     }
 }
 
@@ -296,14 +368,17 @@ impl ServerPool {
     /// Applies INFO `connect_urls`: adds new servers (in random order), drops learned ones no longer listed
     /// (never the current one or a configured one). Returns true when servers were added.
     pub fn update_discovered(&mut self, urls: &[String], rng: &mut Rng) -> bool {
-        // Learned servers are reached the way the current one is: same scheme, same URL credentials.
+        // Learned servers are reached the way the current one is: same scheme, same URL credentials. Over
+        // WebSocket the server lists its peers' WebSocket listeners (`ws_connect_urls`) in `connect_urls`, so
+        // they keep the scheme (and path) too.
         let template = self.current().cloned();
         let mut learned: Vec<ServerAddr> = urls
             .iter()
             .filter_map(|u| ServerAddr::parse(u).ok())
             .map(|mut a| {
                 if let Some(t) = &template {
-                    a.tls = t.tls;
+                    a.scheme = t.scheme;
+                    a.path = t.path.clone();
                     a.user = t.user.clone();
                     a.pass = t.pass.clone();
                     a.token = t.token.clone();
@@ -349,6 +424,38 @@ mod tests {
         assert!(ServerAddr::parse("nats://").is_err());
         let err = ServerAddr::parse("nats://alice:s3cret@host:bad").unwrap_err();
         assert!(!err.to_string().contains("s3cret") && !format!("{err:?}").contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn parse_websocket_urls() {
+        let w = ServerAddr::parse("ws://h").unwrap();
+        assert_eq!(
+            (w.scheme(), w.port(), w.path(), w.is_websocket(), w.tls_required()),
+            (Scheme::Ws, 80, "/", true, false)
+        );
+        let s = ServerAddr::parse("WSS://u:p@h:8443/nats/ws?x=1").unwrap();
+        assert_eq!((s.scheme(), s.port(), s.path(), s.tls_required()), (Scheme::Wss, 8443, "/nats/ws?x=1", true));
+        assert_eq!(s.user_password(), Some(("u", "p")));
+        assert_eq!(s.to_string(), "wss://h:8443/nats/ws?x=1");
+        assert_eq!(ServerAddr::parse("wss://h/").unwrap().to_string(), "wss://h:443");
+        assert_eq!(ServerAddr::parse("ws://[::1]:9/").unwrap().host_port(), "[::1]:9");
+        assert!(ServerAddr::parse("ws://h:1/a b").is_err());
+        assert!(ServerAddr::parse("ws:///path").is_err());
+        // Only WebSocket URLs have a path.
+        let n = ServerAddr::parse("nats://h/").unwrap();
+        assert_eq!((n.path(), n.is_websocket(), n.port()), ("", false, 4222));
+        assert!(ServerAddr::parse("nats://h/x").is_err());
+    }
+
+    #[test]
+    fn servers_learned_over_websocket_keep_its_scheme_and_path() {
+        let mut rng = Rng::new(5);
+        let mut pool = ServerPool::new(alloc::vec![ServerAddr::parse("wss://tok@a:443/ws").unwrap()], false, &mut rng);
+        pool.next_server();
+        assert!(pool.update_discovered(&["b:8080".into()], &mut rng));
+        let learned = pool.servers().find(|a| a.host() == "b").unwrap();
+        assert_eq!((learned.scheme(), learned.port(), learned.path()), (Scheme::Wss, 8080, "/ws"));
+        assert_eq!(learned.token(), Some("tok"));
     }
 
     #[test]

@@ -38,6 +38,12 @@ impl Connection {
             return;
         }
         self.input_seen = 0;
+        // Over WebSocket the driver has done whatever TLS the scheme asks (`wss`) before the upgrade.
+        if let Some(addr) = self.pool.current().filter(|a| a.is_websocket()) {
+            self.tls_active = addr.tls_required();
+            self.state = State::AwaitInfo;
+            return;
+        }
         if self.config.tls_first {
             self.state = State::AwaitTls;
             if let Some(addr) = self.pool.current().cloned() {
@@ -221,6 +227,18 @@ impl Connection {
         let offers_tls = info.tls_required || info.tls_available || info.tls_verify;
         if self.config.no_echo && info.proto < 1 {
             self.lose(now, ConnectionError::Incompatible("no_echo needs server protocol 1"));
+            return;
+        }
+        if self.pool.current().is_some_and(|a| a.is_websocket()) {
+            // INFO's TLS flags describe the server's NATS port; a WebSocket's TLS is its scheme's (`wss`),
+            // already in place, and no upgrade can follow the WebSocket one.
+            if self.config.require_tls && !self.tls_active {
+                self.lose(now, ConnectionError::TlsUnavailable);
+                return;
+            }
+            self.on_info(info);
+            self.attempt_info = true;
+            self.send_connect();
             return;
         }
         let needs_tls = (wants_tls || info.tls_required) && !self.tls_active;

@@ -29,7 +29,7 @@ pub(crate) struct RouteSpec {
 ///
 /// The server always listens on `127.0.0.1` only, on a free port unless
 /// [`port`](ServerBuilder::port) fixes one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerBuilder {
     pub(super) version: ServerVersion,
     pub(super) binary: Option<PathBuf>,
@@ -41,8 +41,41 @@ pub struct ServerBuilder {
     pub(super) tls: Option<ServerTls>,
     pub(super) port: Option<u16>,
     pub(super) monitoring: bool,
+    pub(super) websocket: Option<super::WebSocket>,
     pub(crate) server_name: Option<String>,
     pub(crate) route: Option<RouteSpec>,
+}
+
+thread_local! {
+    /// Servers built on this thread get a plain WebSocket listener (see [`websocket_by_default`]).
+    static WEBSOCKET_BY_DEFAULT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on, every server built on this thread ([`NatsServer::start`], [`ServerBuilder::default`]) also
+/// listens for plain WebSocket (see [`NatsServer::ws_url`]), so that a suite written for `nats://` can run its
+/// cases over `ws://` too.
+pub fn websocket_by_default(enabled: bool) {
+    WEBSOCKET_BY_DEFAULT.with(|w| w.set(enabled));
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            version: ServerVersion::default(),
+            binary: None,
+            extra_config: String::new(),
+            jetstream: false,
+            jetstream_domain: None,
+            max_payload: None,
+            auth: None,
+            tls: None,
+            port: None,
+            monitoring: false,
+            websocket: WEBSOCKET_BY_DEFAULT.with(|w| w.get()).then(super::WebSocket::plain),
+            server_name: None,
+            route: None,
+        }
+    }
 }
 
 impl ServerBuilder {
@@ -152,6 +185,12 @@ impl ServerBuilder {
     /// (see [`NatsServer::monitor_port`] and [`NatsServer::monitor_get`]).
     pub fn monitoring(mut self, enabled: bool) -> Self {
         self.monitoring = enabled;
+        self
+    }
+
+    /// Opens a WebSocket listener too, on another free loopback port (see [`NatsServer::ws_url`]).
+    pub fn websocket(mut self, websocket: super::WebSocket) -> Self {
+        self.websocket = Some(websocket);
         self
     }
 
