@@ -9,7 +9,12 @@
 //! - [`seam`]: the one interface the layers above (`micro`, JetStream) use, blocking and async, which each
 //!   client implements;
 //! - [`queue`]: a bounded message queue with its [`queue::Receiver`], and a one-shot slot, each of which a
-//!   thread can block on and a task can poll.
+//!   thread can block on and a task can poll;
+//! - `trace` (feature `trace-context`): W3C trace context, carried in the headers of what is sent while one is
+//!   current.
+//!
+//! Features: `tls` (rustls), `nkeys` (nkey and JWT authentication), `trace-context` (the `trace` module; off by
+//! default, and off it costs nothing).
 //!
 //! Users normally reach these through a client crate. The queue works on its own:
 //!
@@ -52,6 +57,8 @@ pub mod seam;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "trace-context")]
+pub mod trace;
 
 use std::time::{Duration, Instant};
 

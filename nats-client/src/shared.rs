@@ -37,6 +37,18 @@ pub const DIRECT_WRITE: usize = 256 * 1024;
 /// buffer, so the memory a publisher holds stays flat at any rate.
 pub const MAX_UNWRITTEN: usize = 512 * 1024;
 
+/// With the `trace-context` feature, rebinds `$headers` to the headers to send: the caller's, plus the trace
+/// context current on this thread when there is one and they carry no `traceparent` (see
+/// `trace::outgoing`). Outside the lock, since it may copy them. Without the feature, nothing.
+macro_rules! with_current_trace {
+    ($headers:ident) => {
+        #[cfg(feature = "trace-context")]
+        let traced = crate::trace::outgoing($headers);
+        #[cfg(feature = "trace-context")]
+        let $headers = traced.as_ref().or($headers);
+    };
+}
+
 /// Where the reply of a `request` is set.
 pub type ReplySlot = Arc<Slot<Result<Msg, RequestError>>>;
 
@@ -237,6 +249,7 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         urgency: Urgency,
     ) -> Result<MutexGuard<'_, Locked<T>>, Error> {
+        with_current_trace!(headers);
         let mut core = self.lock();
         core.conn.publish(subject, reply, headers, payload)?;
         Ok(T::send(self, core, urgency))
@@ -295,6 +308,7 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<(RequestId, ReplySlot), Error> {
+        with_current_trace!(headers);
         let slot = Arc::new(Slot::new());
         let mut core = self.lock();
         let id = core.conn.request(Instant::now(), subject, headers, payload, Some(timeout))?;
@@ -311,6 +325,7 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<(RequestId, Arc<MessageQueue>), Error> {
+        with_current_trace!(headers);
         let queue = Arc::new(MessageQueue::new(self.settings.pending));
         let mut core = self.lock();
         let id = core.conn.request_many(Instant::now(), subject, headers, payload, Some(timeout))?;
@@ -375,6 +390,7 @@ impl<T: Driver> Publish for Shared<T> {
     }
 
     fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
+        with_current_trace!(headers);
         let mut core = self.lock();
         core.conn.publish(subject, None, headers, payload)?;
         if core.conn.transmit_len() >= DEFERRED_AT_MOST {
