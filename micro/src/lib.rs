@@ -37,6 +37,7 @@ pub mod compat;
 mod config;
 mod core;
 pub mod discovery;
+mod handler_scope;
 #[cfg(all(feature = "host", unix))]
 pub mod host;
 mod meter;
@@ -53,6 +54,10 @@ pub use crate::async_service::AsyncService;
 pub use crate::request::{Request, Response, ServiceError, ERROR_CODE_HEADER, ERROR_HEADER};
 #[cfg(feature = "blocking")]
 pub use crate::service::Service;
+/// W3C trace context (feature `trace-context`): the type of [`Request::trace_context`], and how to make a
+/// context current for what a handler hands on. See [`nats_client::trace`].
+#[cfg(feature = "trace-context")]
+pub use nats_client::trace;
 /// The client's message and error types, shared by both clients.
 pub use nats_client::{Error as ClientError, Message};
 
