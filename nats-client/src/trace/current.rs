@@ -142,22 +142,15 @@ impl<F: Future> Future for Scoped<F> {
     }
 }
 
-/// The headers to send in place of `headers` when a context is current on this thread and they carry no
-/// `traceparent` of their own: theirs plus the context's. `None`: send them as they are.
-///
-/// The send path of both clients calls this first; with no context current it costs one thread-local load.
-#[inline]
-pub(crate) fn outgoing(headers: Option<&Headers>) -> Option<Headers> {
-    if ACTIVE.with(Cell::get) {
-        outgoing_traced(headers)
-    } else {
-        None
-    }
+/// Whether a context is current on this thread: one thread-local load. What the send path checks first.
+#[inline(always)]
+pub(crate) fn is_current() -> bool {
+    ACTIVE.with(Cell::get)
 }
 
-#[cold]
-#[inline(never)]
-fn outgoing_traced(headers: Option<&Headers>) -> Option<Headers> {
+/// The headers to send in place of `headers` when a context is current on this thread and they carry no
+/// `traceparent` of their own: theirs plus the context's. `None`: send them as they are.
+pub(crate) fn outgoing(headers: Option<&Headers>) -> Option<Headers> {
     if headers.is_some_and(|h| h.get_ignore_case(TRACEPARENT).is_some()) {
         // The caller's own: never overwritten (nor is its tracestate, if any, joined by ours).
         return None;

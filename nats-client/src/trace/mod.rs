@@ -42,7 +42,7 @@ mod format;
 mod ids;
 
 pub use context::TraceContext;
-pub(crate) use current::outgoing;
+pub(crate) use current::{is_current, outgoing};
 pub use current::{with_context, Scoped};
 pub use format::{TraceContextError, MAX_TRACE_STATE_LEN, MAX_TRACE_STATE_MEMBERS};
 pub use ids::{SpanId, TraceId};
