@@ -27,6 +27,11 @@
 //! assert!(info.starts_with(r#"{"type":"io.nats.micro.v1.info_response","name":"calc","id":"ID1""#));
 //! # Ok::<(), micro::ConfigError>(())
 //! ```
+//!
+//! Features: `blocking` (default: `Service` on nats-blocking), `async` (`AsyncService` on nats-tokio, any
+//! runtime), `host` (hosting blocking services until a signal), `compatibility_tests`, `trace-context` (handlers
+//! continue the W3C trace of their request: `Request::trace_context`) and `tracing` (a `micro.request`
+//! span per handled request, with its trace and span ids).
 // Without a runtime (only the sans-IO core, as the simulator uses it) the code the runtimes share is unused.
 #![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code, unused_imports))]
 
