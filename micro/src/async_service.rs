@@ -17,6 +17,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
 use crate::core::{new_id, EndpointId, ServiceCore, Subscription as Needed, SystemClock, Target, Verb};
+use crate::handler_scope::{without_context, HandlerScope};
 use crate::request::{
     typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving, DROPPED_BY_PANIC,
 };
@@ -72,11 +73,14 @@ impl Work {
     /// Starts or polls; panics are caught (the request is answered with a 500 and counted).
     fn advance(&mut self, cx: &mut Context<'_>) {
         let mut fut = match std::mem::replace(self, Work::Done) {
-            Work::Start(handler, req) => match catch_unwind(AssertUnwindSafe(|| handler(req))) {
-                Ok(fut) => fut,
-                // The request was dropped while unwinding, which answered it.
-                Err(_) => return,
-            },
+            Work::Start(handler, req) => {
+                let scope = HandlerScope::of(&req);
+                match catch_unwind(AssertUnwindSafe(|| scope.run(|| handler(req)))) {
+                    Ok(fut) => scope.wrap(fut),
+                    // The request was dropped while unwinding, which answered it.
+                    Err(_) => return,
+                }
+            }
             Work::Poll(fut) => fut,
             Work::Done => return,
         };
@@ -294,7 +298,8 @@ impl<T: AsyncClient> AsyncService<T> {
     /// Answers requests until the service stops; resolves with why. Spawn it on any runtime.
     pub fn run(&self) -> impl Future<Output = StopReason> + Send + 'static {
         let inner = self.inner.clone();
-        std::future::poll_fn(move |cx| poll_run(&inner, cx))
+        // No trace context of the poller's leaks into the service: each handler runs in its request's.
+        std::future::poll_fn(move |cx| without_context(|| poll_run(&inner, cx)))
     }
 
     /// Stops gracefully: drains every subscription, lets `run` answer what already arrived and finish the

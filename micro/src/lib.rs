@@ -27,6 +27,11 @@
 //! assert!(info.starts_with(r#"{"type":"io.nats.micro.v1.info_response","name":"calc","id":"ID1""#));
 //! # Ok::<(), micro::ConfigError>(())
 //! ```
+//!
+//! Features: `blocking` (default: `Service` on nats-blocking), `async` (`AsyncService` on nats-tokio, any
+//! runtime), `host` (hosting blocking services until a signal), `compatibility_tests`, `trace-context` (handlers
+//! continue the W3C trace of their request: `Request::trace_context`) and `tracing` (a `micro.request`
+//! span per handled request, with its trace and span ids).
 // Without a runtime (only the sans-IO core, as the simulator uses it) the code the runtimes share is unused.
 #![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code, unused_imports))]
 
@@ -37,6 +42,7 @@ pub mod compat;
 mod config;
 mod core;
 pub mod discovery;
+mod handler_scope;
 #[cfg(all(feature = "host", unix))]
 pub mod host;
 mod meter;
@@ -53,6 +59,10 @@ pub use crate::async_service::AsyncService;
 pub use crate::request::{Request, Response, ServiceError, ERROR_CODE_HEADER, ERROR_HEADER};
 #[cfg(feature = "blocking")]
 pub use crate::service::Service;
+/// W3C trace context (feature `trace-context`): the type of [`Request::trace_context`], and how to make a
+/// context current for what a handler hands on. See [`nats_client::trace`].
+#[cfg(feature = "trace-context")]
+pub use nats_client::trace;
 /// The client's message and error types, shared by both clients.
 pub use nats_client::{Error as ClientError, Message};
 

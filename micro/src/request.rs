@@ -131,7 +131,14 @@ impl Serving {
             }
         }
         match self.meter.begin(now) {
-            Ok(ticket) => Some(Request { msg, ticket: Some(ticket), meter: self.meter.clone() }),
+            Ok(ticket) => Some(Request {
+                // The request's trace goes on in a span of the handler's own.
+                #[cfg(feature = "trace-context")]
+                trace: msg.trace_context().map(|incoming| incoming.child()),
+                msg,
+                ticket: Some(ticket),
+                meter: self.meter.clone(),
+            }),
             Err(_) => {
                 if !self.meter.no_reply() {
                     let _ = respond_error(&msg, crate::BUSY_CODE, crate::BUSY_DESCRIPTION, None);
@@ -173,6 +180,9 @@ pub struct Request {
     ticket: Option<Ticket>,
     /// The endpoint's statistics, counted here without the core's lock.
     meter: Arc<Meter>,
+    /// The context the handler runs in: a child of the request's, if it carried a valid one.
+    #[cfg(feature = "trace-context")]
+    trace: Option<nats_client::trace::TraceContext>,
 }
 
 impl std::fmt::Debug for Request {
@@ -215,6 +225,15 @@ impl Request {
     /// The request's RPC correlation id (the `correlation_id` header), if it has one.
     pub fn correlation_id(&self) -> Option<&str> {
         self.msg.correlation_id()
+    }
+
+    /// The W3C trace context the handler runs in (feature `trace-context`): a new span in the request's trace,
+    /// whose parent is the request's `traceparent`; `None` when the request carried no valid one. It is current
+    /// while the handler runs (and, for an async handler, while its future is polled), so what the handler
+    /// sends and its answer carry it; pass it on (`in_scope`, `scope`) to work the handler hands elsewhere.
+    #[cfg(feature = "trace-context")]
+    pub fn trace_context(&self) -> Option<&nats_client::trace::TraceContext> {
+        self.trace.as_ref()
     }
 
     /// Decodes a typed endpoint's input: JSON, or, for a type that reads a string, the payload's text as it

@@ -15,6 +15,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::{EndpointConfig, Group, ServiceConfig};
 use crate::core::{new_id, ServiceCore, Subscription as Needed, SystemClock, Target, Verb};
+use crate::handler_scope::HandlerScope;
 use crate::request::{typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
@@ -311,8 +312,10 @@ fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Re
 /// One request: counted, guarded, handed to the handler.
 fn handle(serving: &mut Serving, sub: &impl Subscription, handler: &(dyn Fn(Request) + Send + Sync), msg: Message) {
     if let Some(req) = serving.receive(msg, || sub.dropped()) {
-        // The request's Drop answers a panic with a 500 while unwinding; the endpoint carries on.
-        let _ = catch_unwind(AssertUnwindSafe(|| handler(req)));
+        let scope = HandlerScope::of(&req);
+        // The request's Drop answers a panic with a 500 while unwinding (inside the scope, so the answer
+        // carries the trace too); the endpoint carries on.
+        let _ = catch_unwind(AssertUnwindSafe(|| scope.run(|| handler(req))));
     }
 }
 

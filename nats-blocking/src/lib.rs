@@ -39,6 +39,8 @@
 //! - Handlers of [`Client::subscribe_with`] run on a thread per subscription, never on the reader thread;
 //!   [`Client::subscribe_with_max`] ends one after `max` messages, and the thread with it.
 //! - Reconnect, resubscribe, the reconnect buffer and keep-alive are the core's; this crate only moves bytes.
+//! - With the `trace-context` feature, what a thread publishes, requests or answers inside
+//!   `trace::TraceContext::in_scope` carries the W3C `traceparent`/`tracestate` headers (`trace`).
 
 mod callback;
 mod client;
@@ -60,6 +62,10 @@ pub use subscriber::{Responses, Subscriber};
 
 /// The `bytes` crate, for `Bytes` payloads.
 pub use bytes;
+
+/// W3C trace context propagation (feature `trace-context`): see [`nats_client::trace`].
+#[cfg(feature = "trace-context")]
+pub use nats_client::trace;
 
 /// Connects to one or more comma-separated server URLs with default options.
 pub fn connect(urls: &str) -> Result<Client, Error> {

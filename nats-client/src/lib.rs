@@ -11,7 +11,12 @@
 //! - [`queue`]: a bounded message queue with its [`queue::Receiver`], and a one-shot slot, each of which a
 //!   thread can block on and a task can poll;
 //! - `tls` (feature `tls`) and `ws` (feature `websocket`): rustls's session and the WebSocket codec, sans-IO,
-//!   which each driver puts between its socket and the core.
+//!   which each driver puts between its socket and the core;
+//! - `trace` (feature `trace-context`): W3C trace context, carried in the headers of what is sent while one is
+//!   current.
+//!
+//! Features: `tls` (rustls), `nkeys` (nkey and JWT authentication), `websocket` (the `ws` codec),
+//! `trace-context` (the `trace` module; off by default, and off it costs nothing).
 //!
 //! Users normally reach these through a client crate. The queue works on its own:
 //!
@@ -56,6 +61,8 @@ pub mod shared;
 pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod ws;
+#[cfg(feature = "trace-context")]
+pub mod trace;
 
 use std::time::{Duration, Instant};
 

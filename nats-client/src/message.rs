@@ -157,6 +157,14 @@ impl Message {
         self.msg.headers()?.get(CORRELATION_ID)
     }
 
+    /// The W3C trace context the message carries (its `traceparent` and `tracestate` headers), if it carries a
+    /// valid one; a malformed one reads as none. Continue the trace in a span of your own with
+    /// [`child`](crate::trace::TraceContext::child).
+    #[cfg(feature = "trace-context")]
+    pub fn trace_context(&self) -> Option<crate::trace::TraceContext> {
+        crate::trace::TraceContext::from_headers(self.msg.headers()?)
+    }
+
     /// The core's message.
     pub fn into_msg(self) -> Msg {
         self.msg

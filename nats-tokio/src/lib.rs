@@ -55,6 +55,8 @@
 //!   the client's runtime, one message at a time; a handler that panics ends its own subscription only.
 //! - The runtime is used for four things only (dial, read/write readiness, one timer, spawn), so the same
 //!   driver runs on smol: [`connect_smol`] with the `smol` feature, no tokio runtime needed.
+//! - With the `trace-context` feature, what a future made with `trace::TraceContext::scope` publishes,
+//!   requests or answers carries the W3C `traceparent`/`tracestate` headers (`trace`), on either runtime.
 
 // With neither runtime feature the client types exist (for code generic over them) but nothing can connect.
 #![cfg_attr(not(any(feature = "tokio", feature = "smol")), allow(dead_code, unused_imports))]
@@ -85,6 +87,10 @@ pub use subscriber::{Responses, Subscriber};
 
 /// The `bytes` crate, for `Bytes` payloads.
 pub use bytes;
+
+/// W3C trace context propagation (feature `trace-context`): see [`nats_client::trace`].
+#[cfg(feature = "trace-context")]
+pub use nats_client::trace;
 
 /// Connects to one or more comma-separated server URLs with default options, on tokio.
 #[cfg(feature = "tokio")]
