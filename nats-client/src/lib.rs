@@ -59,10 +59,10 @@ pub mod seam;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
-#[cfg(feature = "websocket")]
-pub mod ws;
 #[cfg(feature = "trace-context")]
 pub mod trace;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 use std::time::{Duration, Instant};
 
