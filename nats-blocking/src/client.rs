@@ -1,5 +1,6 @@
 //! `Client`: the handle users call.
 
+use nats_client::StdInstant as _;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@
 //!
 //! Every socket read and write happens outside the lock.
 
+use nats_client::StdInstant as _;
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::Deref;

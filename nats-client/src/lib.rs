@@ -47,6 +47,7 @@
 
 #[cfg(feature = "nkeys")]
 pub mod auth;
+pub mod clock;
 mod dispatch;
 mod error;
 mod event;
@@ -66,6 +67,7 @@ pub mod ws;
 
 use std::time::{Duration, Instant};
 
+pub use clock::StdInstant;
 pub use error::Error;
 pub use event::{Event, EventChannel, EventReceiver, EVENT_CAPACITY};
 pub use message::{batch_replies, send_held_replies, Message, Publish, CORRELATION_ID};

@@ -7,6 +7,7 @@
 //! the I/O and feeds reads in through [`Locked::ingest`], which hands each message to its subscription's queue
 //! (a run of them in one step).
 
+use crate::StdInstant as _;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -10,6 +10,7 @@
 //! A counting global allocator wraps the system one. Only the thread that armed it is counted, so tests running
 //! on other threads of the harness do not disturb a measurement.
 
+use nats_client::StdInstant as _;
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_server_harness::alloc::{allocations, assert_counting, message_frames as frames, CountingAllocator};
 use std::sync::atomic::{AtomicUsize, Ordering};

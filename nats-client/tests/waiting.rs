@@ -6,6 +6,7 @@
 //! was cancelled, a close racing many requests. Every waiter must come back, with the right outcome, and the
 //! driver must be woken when (and only when) a command leaves it something of its own to do.
 
+use nats_client::StdInstant as _;
 use std::sync::{mpsc, Arc, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};

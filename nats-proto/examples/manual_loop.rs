@@ -19,14 +19,14 @@ pub(crate) struct Driver {
 impl Driver {
     /// Steps until `pick` accepts an event (or 5 s pass): one socket, one core, one loop.
     pub(crate) fn until<T>(&mut self, mut pick: impl FnMut(Event) -> Option<T>) -> Result<T, Error> {
-        let give_up = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < give_up {
+        let give_up = now() + Duration::from_secs(5);
+        while now() < give_up {
             while let Some(action) = self.conn.poll_action() {
                 match action {
                     Action::Dial(addr) => {
                         self.sock = TcpStream::connect(addr.host_port()).ok();
                         let up = [Connection::handle_eof, Connection::handle_connected][self.sock.is_some() as usize];
-                        up(&mut self.conn, Instant::now());
+                        up(&mut self.conn, now());
                     }
                     Action::CloseTransport => self.sock = None,
                     other => return Err(format!("no TLS in this example: {other:?}").into()),
@@ -47,16 +47,16 @@ impl Driver {
             if let Some(sock) = self.sock.as_mut() {
                 sock.write_all(&self.wire.copy_to_bytes(self.wire.remaining()))?;
                 // Sleep in read() until data arrives or the core's next deadline, whichever is first.
-                let wait = self.conn.poll_timeout().map_or(Duration::from_millis(50), |t| t - Instant::now());
+                let wait = self.conn.poll_timeout().map_or(Duration::from_millis(50), |t| t - now());
                 sock.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(50))))?;
                 match sock.read(&mut buf) {
-                    Ok(0) => self.conn.handle_eof(Instant::now()),
-                    Ok(n) => self.conn.handle_input(Instant::now(), &buf[..n]),
+                    Ok(0) => self.conn.handle_eof(now()),
+                    Ok(n) => self.conn.handle_input(now(), &buf[..n]),
                     Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                    Err(_) => self.conn.handle_eof(Instant::now()),
+                    Err(_) => self.conn.handle_eof(now()),
                 }
             }
-            self.conn.handle_timeout(Instant::now());
+            self.conn.handle_timeout(now());
         }
         Err("timed out".into())
     }
@@ -75,7 +75,7 @@ impl Driver {
 pub(crate) fn run(addr: &str) -> Result<(Msg, Msg, bool), Error> {
     let mut config = Config::new(vec![ServerAddr::parse(addr)?]);
     config.seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
-    let mut d = Driver { conn: Connection::new(config, Instant::now()), sock: None, wire: WriteBuffer::new() };
+    let mut d = Driver { conn: Connection::new(config, now()), sock: None, wire: WriteBuffer::new() };
     d.until(|e| matches!(e, Event::Connected(_)).then_some(()))?;
 
     let sub = d.conn.subscribe("demo.>", None)?;
@@ -86,12 +86,20 @@ pub(crate) fn run(addr: &str) -> Result<(Msg, Msg, bool), Error> {
     // Answer our own request: it arrives on svc.echo, the reply comes back on the request mux.
     let svc = d.conn.subscribe("svc.echo", None)?;
     let timeout = Some(Duration::from_secs(2));
-    let id = d.conn.request(Instant::now(), "svc.echo", None, Bytes::from_static(b"ping"), timeout)?;
+    let id = d.conn.request(now(), "svc.echo", None, Bytes::from_static(b"ping"), timeout)?;
     let request = d.message(svc)?;
     d.conn.publish(request.reply().ok_or("no reply subject")?, None, None, request.payload_bytes())?;
     let reply = d.response(id)??;
-    let id = d.conn.request(Instant::now(), "nobody.home", None, Bytes::new(), timeout)?;
+    let id = d.conn.request(now(), "nobody.home", None, Bytes::new(), timeout)?;
     Ok((message, reply, d.response(id)? == Err(RequestError::NoResponders)))
+}
+
+/// This example's clock: the core's instants counted from the first reading (the core never reads a clock;
+/// its driver does, here `std::time::Instant`).
+fn now() -> Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let elapsed = START.get_or_init(std::time::Instant::now).elapsed();
+    Instant::from_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn main() -> Result<(), Error> {

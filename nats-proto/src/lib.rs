@@ -21,7 +21,7 @@
 //! use bytes::{Buf, Bytes};
 //! use nats_proto::{Action, Config, Connection, Event, Instant, ServerAddr, WriteBuffer};
 //!
-//! let now = Instant::from_nanos(0); // a driver passes its clock's time (with std: `Instant::now()`)
+//! let now = Instant::from_nanos(0); // a driver passes its clock's time
 //! let mut conn = Connection::new(Config::new(vec![ServerAddr::parse("nats://127.0.0.1:4222")?]), now);
 //! assert!(matches!(conn.poll_action(), Some(Action::Dial(_))));
 //! conn.handle_connected(now); // the driver opened a TCP connection
@@ -85,9 +85,10 @@
 //!
 //! With its default `std` feature off the crate is `#![no_std]` and needs only `alloc`: parser, encoder, headers
 //! and the connection state machine are all there, time comes in as an [`Instant`] the driver reads from its own
-//! clock, and randomness as [`Config::seed`]. `std` adds conversions from and to `std::time::Instant`
-//! (`Instant::from_std`, `to_std`, and `Instant::now` for drivers), `IdMap` (the core's maps are hashed with
-//! it, `BTreeMap`s without), and `Buf::chunks_vectored` on [`WriteBuffer`] (for `write_vectored`).
+//! clock, and randomness as [`Config::seed`]. `std` adds `IdMap` (the core's maps are hashed with it,
+//! `BTreeMap`s without) and `Buf::chunks_vectored` on [`WriteBuffer`] (for `write_vectored`). Reading a clock
+//! is never the core's, with or without `std`: the clients convert `std::time::Instant` with
+//! `nats_client::StdInstant`.
 
 #![no_std]
 

@@ -1,5 +1,6 @@
 //! `Client`: the handle users call. The same names, options and errors as `nats-blocking`, async.
 
+use nats_client::StdInstant as _;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::task::Poll;

@@ -12,6 +12,7 @@
 //! of the driver's is in progress (`Locked::is_writing`); what the socket does not take is handed to the driver.
 //! Plain sockets only: a TLS session belongs to the driver.
 
+use nats_client::StdInstant as _;
 use std::future::poll_fn;
 use std::io::IoSlice;
 use std::sync::{Arc, MutexGuard};

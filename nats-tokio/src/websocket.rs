@@ -2,6 +2,7 @@
 //! every read and write after it through `nats_client::ws`'s sans-IO codec. The stream belongs to the driver
 //! task, as a TLS one does: callers do not write to it directly.
 
+use nats_client::StdInstant as _;
 use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind, IoSlice};
 use std::sync::Arc;

@@ -6,19 +6,9 @@
 //! every call that takes `now`; what the core returns ([`poll_timeout`](crate::Connection::poll_timeout),
 //! [`connect_deadline`](crate::Connection::connect_deadline)) is on the same scale.
 //!
-//! The type is the same with and without the `std` feature, so features stay additive; `std` only adds
-//! conversions from and to `std::time::Instant` against one origin for the whole process
-//! (`Instant::from_std`, `Instant::to_std`, and `From` both ways) and `Instant::now` for drivers.
-//!
-//! # Conversions (`std`)
-//!
-//! Every conversion in the process counts from one origin, fixed the first time any of them runs: a day before
-//! that moment when the platform's clock reaches back that far (else the margin is halved until it does, down
-//! to none). So a `std::time::Instant` taken before the first conversion, up to that margin earlier, still
-//! converts exactly; one taken earlier still converts to the origin, `Instant::from_nanos(0)`. The other way, an
-//! `Instant` beyond what the platform's `std::time::Instant` represents converts to the latest one it does.
-//! Between those ends `Instant::from_std(t).to_std() == t` exactly. Drivers that convert share the origin, so
-//! their instants compare; one that counts from an origin of its own with `from_nanos` must not mix the two.
+//! The type is the same with and without the `std` feature, so features stay additive. The core has no
+//! conversion from `std::time::Instant`: that is a clock, and clocks are the drivers' (the clients convert with
+//! `nats_client::StdInstant`).
 //!
 //! # Arithmetic
 //!
@@ -26,8 +16,6 @@
 //! [`Duration`] saturates at either end of that range (the `checked_*` methods say when it would not fit), and
 //! the duration from a later instant to an earlier one is zero.
 
-#[cfg(feature = "std")]
-mod std_instant;
 #[cfg(test)]
 mod tests;
 

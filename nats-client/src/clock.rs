@@ -1,10 +1,33 @@
-//! Conversions between [`Instant`] and `std::time::Instant` (the `std` feature), for drivers; the rules are in
-//! the `time` module's docs.
+//! The drivers' clock: the core's time ([`nats_proto::Instant`], nanoseconds from an origin the driver picks)
+//! read from `std::time::Instant` and converted back for sleeps and timers. The core never reads a clock;
+//! both clients do, through [`StdInstant`].
+//!
+//! Every conversion in the process counts from one origin, fixed the first time any of them runs: a day before
+//! that moment when the platform's clock reaches back that far (else the margin is halved until it does, down
+//! to none). So a `std::time::Instant` taken before the first conversion, up to that margin earlier, still
+//! converts exactly; one taken earlier still converts to the origin, `Instant::from_nanos(0)`. The other way, an
+//! `Instant` beyond what the platform's `std::time::Instant` represents converts to the latest one it does.
+//! Between those ends `Instant::from_std(t).to_std() == t` exactly. Drivers that convert share the origin, so
+//! their instants compare; one that counts from an origin of its own with `from_nanos` must not mix the two.
+//!
+//! ```
+//! use std::time::Duration;
+//! use nats_client::StdInstant;
+//! use nats_proto::Instant;
+//!
+//! let now = Instant::now();
+//! let later = now + Duration::from_millis(5);
+//! assert_eq!(Instant::from_std(later.to_std()), later);
+//! ```
 
-use core::time::Duration;
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use super::{nanos_of, Instant};
+use nats_proto::Instant;
+
+fn nanos_of(d: Duration) -> Option<u64> {
+    u64::try_from(d.as_nanos()).ok()
+}
 
 /// How long before the first conversion the origin lies, when the clock reaches back that far.
 const MARGIN: Duration = Duration::from_secs(24 * 3600);
@@ -13,13 +36,7 @@ static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
 
 /// The process-wide origin of converted instants.
 fn origin() -> std::time::Instant {
-    *ORIGIN.get_or_init(|| {
-        // The one clock read that fixes where converted instants count from; only drivers convert (the core
-        // takes `Instant` values and never calls anything in this file).
-        #[allow(clippy::disallowed_methods)]
-        let now = std::time::Instant::now();
-        reach_back(now, MARGIN)
-    })
+    *ORIGIN.get_or_init(|| reach_back(std::time::Instant::now(), MARGIN))
 }
 
 /// `now - margin`, or with the margin halved until the platform's clock can represent it.
@@ -61,37 +78,29 @@ fn to_std_at(origin: std::time::Instant, i: Instant) -> std::time::Instant {
     at
 }
 
-impl Instant {
-    /// The current time from `std::time::Instant`, for drivers: the core itself never reads a clock.
-    pub fn now() -> Self {
-        // Drivers only (see `origin`).
-        #[allow(clippy::disallowed_methods)]
-        let now = std::time::Instant::now();
-        Self::from_std(now)
+/// The core's [`Instant`] from and to the std clock, for drivers (see the [module](self)).
+pub trait StdInstant: Sized {
+    /// The current time, read from `std::time::Instant`.
+    fn now() -> Self;
+    /// Converts a `std::time::Instant`, counted from the process-wide origin: exact from a day before the
+    /// first conversion on, the origin itself for anything earlier.
+    fn from_std(t: std::time::Instant) -> Self;
+    /// The `std::time::Instant` this is, for a sleep or a timer (the latest one the platform represents if it
+    /// lies beyond).
+    fn to_std(self) -> std::time::Instant;
+}
+
+impl StdInstant for Instant {
+    fn now() -> Self {
+        Self::from_std(std::time::Instant::now())
     }
 
-    /// Converts a `std::time::Instant`, counted from the process-wide origin (see [the module docs](super):
-    /// exact from a day before the first conversion on, the origin itself for anything earlier).
-    pub fn from_std(t: std::time::Instant) -> Self {
+    fn from_std(t: std::time::Instant) -> Self {
         from_std_at(origin(), t)
     }
 
-    /// The `std::time::Instant` this is, for a driver's sleep or timer (the latest one the platform represents
-    /// if this lies beyond it; see [the module docs](super)).
-    pub fn to_std(self) -> std::time::Instant {
+    fn to_std(self) -> std::time::Instant {
         to_std_at(origin(), self)
-    }
-}
-
-impl From<std::time::Instant> for Instant {
-    fn from(t: std::time::Instant) -> Self {
-        Self::from_std(t)
-    }
-}
-
-impl From<Instant> for std::time::Instant {
-    fn from(i: Instant) -> Self {
-        i.to_std()
     }
 }
 
@@ -99,7 +108,6 @@ impl From<Instant> for std::time::Instant {
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)]
     fn std_now() -> std::time::Instant {
         std::time::Instant::now()
     }
@@ -154,12 +162,11 @@ mod tests {
     fn the_process_origin_converts_a_std_instant_taken_earlier_exactly() {
         let earlier = std_now();
         let before_first_use = earlier.checked_sub(Duration::from_secs(3600)).unwrap_or(earlier);
-        #[allow(clippy::disallowed_methods)] // a driver's call, tested here
         let now = Instant::now();
         assert!(Instant::from_std(earlier) <= now);
         // Taken an hour before a first use (or before an earlier test's), still well inside the day's margin.
         assert_eq!(Instant::from_std(before_first_use).to_std(), before_first_use);
-        assert_eq!(std::time::Instant::from(Instant::from(earlier)), earlier);
+        assert_eq!(Instant::from_std(earlier).to_std(), earlier);
         assert_eq!(Instant::from_std(now.to_std()), now);
     }
 }
