@@ -49,22 +49,35 @@ pub const MAX_UNWRITTEN: usize = 512 * 1024;
 /// encoding (about 100 instructions a publish more). And callers pass `move` closures: captured by reference,
 /// their arguments were spilled to the stack for the traced path's sake and read back on the untraced one.
 #[inline(always)]
-fn with_trace<R>(headers: Option<&Headers>, send: impl FnOnce(Option<&Headers>) -> R) -> R {
+#[cfg_attr(not(feature = "trace-context"), allow(unused_variables))]
+fn with_trace<T: Driver, R>(
+    shared: &Shared<T>,
+    headers: Option<&Headers>,
+    payload_len: usize,
+    send: impl FnOnce(Option<&Headers>) -> R,
+) -> R {
     #[cfg(feature = "trace-context")]
     if crate::trace::is_current() {
-        return with_current_trace(headers, send);
+        return with_current_trace(shared, headers, payload_len, send);
     }
     send(headers)
 }
 
-/// [`with_trace`] when a context is current: out of the send path's line.
+/// [`with_trace`] when a context is current: out of the send path's line. The context is left out when the
+/// server would refuse the send with it (no header support, or over `max_payload` with the headers it adds):
+/// tracing never turns a send that fits into one that fails.
 #[cfg(feature = "trace-context")]
 #[cold]
 #[inline(never)]
-fn with_current_trace<R>(headers: Option<&Headers>, send: impl FnOnce(Option<&Headers>) -> R) -> R {
+fn with_current_trace<T: Driver, R>(
+    shared: &Shared<T>,
+    headers: Option<&Headers>,
+    payload_len: usize,
+    send: impl FnOnce(Option<&Headers>) -> R,
+) -> R {
     match crate::trace::outgoing(headers) {
-        Some(traced) => send(Some(&traced)),
-        None => send(headers),
+        Some(traced) if shared.lock().conn.takes_headers(&traced, payload_len) => send(Some(&traced)),
+        _ => send(headers),
     }
 }
 
@@ -268,7 +281,7 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         urgency: Urgency,
     ) -> Result<MutexGuard<'_, Locked<T>>, Error> {
-        with_trace(headers, move |headers| {
+        with_trace(self, headers, payload.len(), move |headers| {
             let mut core = self.lock();
             core.conn.publish(subject, reply, headers, payload)?;
             Ok(T::send(self, core, urgency))
@@ -328,7 +341,7 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<(RequestId, ReplySlot), Error> {
-        with_trace(headers, move |headers| {
+        with_trace(self, headers, payload.len(), move |headers| {
             let slot = Arc::new(Slot::new());
             let mut core = self.lock();
             let id = core.conn.request(Instant::now(), subject, headers, payload, Some(timeout))?;
@@ -346,7 +359,7 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<(RequestId, Arc<MessageQueue>), Error> {
-        with_trace(headers, move |headers| {
+        with_trace(self, headers, payload.len(), move |headers| {
             let queue = Arc::new(MessageQueue::new(self.settings.pending));
             let mut core = self.lock();
             let id = core.conn.request_many(Instant::now(), subject, headers, payload, Some(timeout))?;
@@ -412,7 +425,7 @@ impl<T: Driver> Publish for Shared<T> {
     }
 
     fn publish_deferred(&self, subject: &[u8], headers: Option<&Headers>, payload: Payload<'_>) -> Result<(), Error> {
-        with_trace(headers, move |headers| {
+        with_trace(self, headers, payload.len(), move |headers| {
             let mut core = self.lock();
             core.conn.publish(subject, None, headers, payload)?;
             if core.conn.transmit_len() >= DEFERRED_AT_MOST {

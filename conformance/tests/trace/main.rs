@@ -16,4 +16,5 @@ suite! {
     propagation::a_publish_carries_the_current_context_and_only_it,
     propagation::a_traceparent_the_caller_set_is_not_overwritten,
     propagation::a_request_and_its_reply_carry_one_trace,
+    propagation::a_publish_that_fits_only_without_the_context_goes_without_it,
 }

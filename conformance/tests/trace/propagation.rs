@@ -88,3 +88,19 @@ pub(crate) fn a_request_and_its_reply_carry_one_trace<C: TestClient>() {
     assert_eq!(many.map(|m| m.trace_context().unwrap().trace_id()).collect::<Vec<_>>(), [root.trace_id()]);
     assert_eq!(seen.recv_timeout(Duration::from_secs(1)).unwrap().0, Some(root));
 }
+
+pub(crate) fn a_publish_that_fits_only_without_the_context_goes_without_it<C: TestClient>() {
+    let server = NatsServer::builder().config("max_payload: 1024\n").start().expect("start nats-server");
+    let client: C = connect(&server);
+    let mut sub = client.subscribe("traced", None).unwrap();
+    client.flush().unwrap();
+    let ctx = TraceContext::new_root();
+    // 1,000 bytes fit the server's 1,024; with the trace headers (about 70 bytes) they would not.
+    let near_the_limit = vec![b'x'; 1000];
+    ctx.in_scope(|| client.publish("traced", None, None, near_the_limit.as_slice().into())).unwrap();
+    let msg = recv(&mut sub, "the publish near the limit");
+    assert_eq!((msg.payload().len(), msg.trace_context()), (1000, None), "sent, without the context");
+    // A small one in the same scope still carries it.
+    ctx.in_scope(|| client.publish("traced", None, None, "small".into())).unwrap();
+    assert_eq!(recv(&mut sub, "the small publish").trace_context(), Some(ctx));
+}

@@ -207,6 +207,14 @@ impl Connection {
         self.info.as_ref().map(|i| i.max_payload).filter(|&m| m > 0).unwrap_or(1 << 20)
     }
 
+    /// Whether a publish of `payload_len` bytes with `headers` would pass the server's limits: headers supported
+    /// (or no INFO yet) and the header block plus payload within [`max_payload`](Self::max_payload). For a
+    /// layer that adds headers of its own and must not turn a send that fits into one that fails.
+    pub fn takes_headers(&self, headers: &Headers, payload_len: usize) -> bool {
+        let supported = self.info.as_ref().is_none_or(|i| i.headers);
+        supported && headers.encoded_len().saturating_add(payload_len) <= self.max_payload()
+    }
+
     /// Live subscriptions, not counting the request mux.
     pub fn subscription_count(&self) -> usize {
         self.subs.len()

@@ -110,6 +110,11 @@ impl ServerAddr {
         if path.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
             return Err(bad());
         }
+        // `ws://user:pa/ss@host` would be host `user:pa` and a path: credentials quietly lost. A `/` in them must
+        // be percent-encoded; an `@` before the query is refused.
+        if path.split('?').next().is_some_and(|target| target.contains('@')) {
+            return Err(bad());
+        }
         let (userinfo, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
@@ -191,11 +196,12 @@ impl ServerAddr {
 }
 
 impl fmt::Display for ServerAddr {
-    /// The URL without credentials.
+    /// The URL without credentials, and without a WebSocket path's query (where tokens travel): what logs show.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}", self.scheme.as_str(), self.host_port())?;
-        if self.path.len() > 1 {
-            f.write_str(&self.path)?;
+        let target = self.path.split('?').next().unwrap_or("");
+        if target.len() > 1 {
+            f.write_str(target)?;
         }
         Ok(())
     }
@@ -436,11 +442,14 @@ mod tests {
         let s = ServerAddr::parse("WSS://u:p@h:8443/nats/ws?x=1").unwrap();
         assert_eq!((s.scheme(), s.port(), s.path(), s.tls_required()), (Scheme::Wss, 8443, "/nats/ws?x=1", true));
         assert_eq!(s.user_password(), Some(("u", "p")));
-        assert_eq!(s.to_string(), "wss://h:8443/nats/ws?x=1");
+        assert_eq!(s.to_string(), "wss://h:8443/nats/ws", "no credentials, no query");
         assert_eq!(ServerAddr::parse("wss://h/").unwrap().to_string(), "wss://h:443");
         assert_eq!(ServerAddr::parse("ws://[::1]:9/").unwrap().host_port(), "[::1]:9");
         assert!(ServerAddr::parse("ws://h:1/a b").is_err());
         assert!(ServerAddr::parse("ws:///path").is_err());
+        // A `/` in credentials would cut the authority short: refused rather than connect to the wrong host.
+        assert!(ServerAddr::parse("ws://user:pa/ss@host:8080").is_err());
+        assert_eq!(ServerAddr::parse("ws://h:1/ws?jwt=secret").unwrap().to_string(), "ws://h:1/ws", "no query in logs");
         // Only WebSocket URLs have a path.
         let n = ServerAddr::parse("nats://h/").unwrap();
         assert_eq!((n.path(), n.is_websocket(), n.port()), ("", false, 4222));
