@@ -6,6 +6,9 @@
 // Tests read the clock and sleep; the crate's clippy.toml forbids both in the sans-IO core only.
 #![allow(clippy::disallowed_methods)]
 
+#[macro_use]
+mod versions;
+
 use std::io::Read;
 
 use nats_jetstream::error::JetStreamError;
@@ -253,17 +256,6 @@ mod blocking {
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "{version:?}: noticed within a few timeouts");
     }
 
-    macro_rules! on_both_servers {
-        ($($name:ident),* $(,)?) => {
-            mod current {
-                $(#[test] fn $name() { super::$name(super::ServerVersion::Current) })*
-            }
-            mod old {
-                $(#[test] fn $name() { super::$name(super::ServerVersion::Old) })*
-            }
-        };
-    }
-
     on_both_servers!(
         round_trips_replaces_deletes_and_lists,
         a_tampered_chunk_is_a_typed_error,
@@ -428,18 +420,7 @@ mod asynch {
         assert!(docs.put_bytes("sealed", "x").await.is_err());
     }
 
-    macro_rules! on_both_servers {
-        ($($name:ident),* $(,)?) => {
-            mod current {
-                $(#[tokio::test] async fn $name() { super::$name(super::ServerVersion::Current).await })*
-            }
-            mod old {
-                $(#[tokio::test] async fn $name() { super::$name(super::ServerVersion::Old).await })*
-            }
-        };
-    }
-
-    on_both_servers!(
+    on_both_servers_async!(
         round_trips_replaces_deletes_and_lists,
         both_bindings_read_each_others_objects,
         missing_chunks_are_a_typed_error,

@@ -5,6 +5,9 @@
 // Tests read the clock and sleep; the crate's clippy.toml forbids both in the sans-IO core only.
 #![allow(clippy::disallowed_methods)]
 
+#[macro_use]
+mod versions;
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -147,17 +150,6 @@ mod blocking {
         }
         assert_eq!(got, (1..=30).collect::<Vec<u32>>(), "{version:?}: no gap, no duplicate across the restart");
         assert!(ordered.state().resets() >= 1);
-    }
-
-    macro_rules! on_both_servers {
-        ($($name:ident),* $(,)?) => {
-            mod current {
-                $(#[test] fn $name() { super::$name(super::ServerVersion::Current) })*
-            }
-            mod old {
-                $(#[test] fn $name() { super::$name(super::ServerVersion::Old) })*
-            }
-        };
     }
 
     on_both_servers!(

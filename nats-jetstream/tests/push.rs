@@ -5,6 +5,9 @@
 // Tests read the clock and sleep; the crate's clippy.toml forbids both in the sans-IO core only.
 #![allow(clippy::disallowed_methods)]
 
+#[macro_use]
+mod versions;
+
 use std::collections::HashSet;
 use std::sync::mpsc;
 use std::thread;
@@ -154,17 +157,6 @@ mod blocking {
             "{first:?}"
         );
         assert_eq!(missed, 1);
-    }
-
-    macro_rules! on_both_servers {
-        ($($name:ident),* $(,)?) => {
-            mod current {
-                $(#[test] fn $name() { super::$name(super::ServerVersion::Current) })*
-            }
-            mod old {
-                $(#[test] fn $name() { super::$name(super::ServerVersion::Old) })*
-            }
-        };
     }
 
     on_both_servers!(
