@@ -77,8 +77,8 @@ async fn the_subscriber_is_a_stream_woken_by_a_publish_from_another_task() {
 
 // Not in the suite: cancelling a publish by dropping its future is this client's alone. A publish is accepted
 // (encoded) at once; one that then waits (for room behind a write in progress, the socket being full) and is
-// dropped unfinished must lose nothing and cut nothing. The server here reads slowly, so the socket fills
-// again and again.
+// dropped unfinished must lose nothing and cut nothing. The server here stalls, so the socket fills again and
+// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_dropped_while_they_wait_for_room_lose_nothing() {
     const N: usize = 2_000;
@@ -95,9 +95,11 @@ async fn publishes_dropped_while_they_wait_for_room_lose_nothing() {
                     assert_eq!(seq, next, "in order, none lost");
                     assert!(p.payload[8..].iter().all(|&b| b == b'x'), "message {next} intact");
                     next += 1;
-                    if next % 32 == 0 {
-                        // A slow reader: the client's socket fills.
-                        std::thread::sleep(Duration::from_millis(2));
+                    if next % 128 == 0 {
+                        // A reader that stalls every 2 MiB for longer than the client takes to fill the
+                        // socket's buffers (a few MiB on loopback): the socket fills again and again, however
+                        // fast this reader is otherwise.
+                        std::thread::sleep(Duration::from_millis(40));
                     }
                 }
                 Recv::Op(_) => {}
