@@ -116,39 +116,46 @@ impl Client {
     }
 
     /// Publishes `payload` to `subject`.
-    pub async fn publish<'p>(&self, subject: &str, payload: impl Into<Payload<'p>>) -> Result<(), Error> {
-        self.publish_inner(subject, None, None, payload.into()).await
+    ///
+    /// The future is the encoding's own, not one wrapping it: at 16 bytes a second async layer cost about a
+    /// tenth of a publish. (So are the other publishes'.)
+    pub fn publish<'a, 'p: 'a>(
+        &'a self,
+        subject: &'a str,
+        payload: impl Into<Payload<'p>>,
+    ) -> impl Future<Output = Result<(), Error>> + 'a {
+        self.publish_inner(subject, None, None, payload.into())
     }
 
     /// Publishes with headers.
-    pub async fn publish_with_headers<'p>(
-        &self,
-        subject: &str,
-        headers: &Headers,
+    pub fn publish_with_headers<'a, 'p: 'a>(
+        &'a self,
+        subject: &'a str,
+        headers: &'a Headers,
         payload: impl Into<Payload<'p>>,
-    ) -> Result<(), Error> {
-        self.publish_inner(subject, None, Some(headers), payload.into()).await
+    ) -> impl Future<Output = Result<(), Error>> + 'a {
+        self.publish_inner(subject, None, Some(headers), payload.into())
     }
 
     /// Publishes with a reply subject.
-    pub async fn publish_with_reply<'p>(
-        &self,
-        subject: &str,
-        reply: &str,
+    pub fn publish_with_reply<'a, 'p: 'a>(
+        &'a self,
+        subject: &'a str,
+        reply: &'a str,
         payload: impl Into<Payload<'p>>,
-    ) -> Result<(), Error> {
-        self.publish_inner(subject, Some(reply), None, payload.into()).await
+    ) -> impl Future<Output = Result<(), Error>> + 'a {
+        self.publish_inner(subject, Some(reply), None, payload.into())
     }
 
     /// Publishes with a reply subject and headers.
-    pub async fn publish_with_reply_and_headers<'p>(
-        &self,
-        subject: &str,
-        reply: &str,
-        headers: &Headers,
+    pub fn publish_with_reply_and_headers<'a, 'p: 'a>(
+        &'a self,
+        subject: &'a str,
+        reply: &'a str,
+        headers: &'a Headers,
         payload: impl Into<Payload<'p>>,
-    ) -> Result<(), Error> {
-        self.publish_inner(subject, Some(reply), Some(headers), payload.into()).await
+    ) -> impl Future<Output = Result<(), Error>> + 'a {
+        self.publish_inner(subject, Some(reply), Some(headers), payload.into())
     }
 
     pub(crate) fn subscribe_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscriber, Error> {
