@@ -153,6 +153,7 @@ fn put_small(
     let spare = t.chunk_mut();
     let mut at = 0;
     let mut put = |bytes: &[u8], len: usize| {
+        debug_assert!(len <= bytes.len(), "a piece moves the cursor past no byte it did not write");
         spare[at..at + bytes.len()].copy_from_slice(bytes);
         at += len;
     };
@@ -255,7 +256,7 @@ impl WriteBuffer {
     }
 
     /// Appends `PUB`, or `HPUB` when `headers` (a complete encoded block) is given. Returns the bytes added.
-    #[inline]
+    #[inline(always)]
     pub fn push_pub<'p>(
         &mut self,
         subject: &[u8],
@@ -295,7 +296,7 @@ impl WriteBuffer {
     /// One message op. A small one (the common publish) is written straight into the tail under one
     /// reservation, each piece copied once from where it lies; a larger one likewise, with the sizes formatted
     /// once; a large shared payload is chained.
-    #[inline]
+    #[inline(always)]
     fn push_message(
         &mut self,
         op: &[u8],

@@ -442,7 +442,11 @@ impl<R: Runtime> Driver<R> {
             }
             // The timer only ever moves earlier (or after it fired): a later deadline can wait for an early
             // firing, so a command that adds one need not wake the task. One that adds an earlier one does.
-            let next = core.conn().poll_timeout().unwrap_or(now + IDLE).min(self.hold.until.unwrap_or(now + IDLE));
+            // A hold that ran out while a caller held the turn is not looked at again until the caller gives
+            // the turn back (and wakes the task): armed, its past deadline fired at once, again and again, and
+            // the task spun for as long as the caller wrote (seen under callgrind: 99 % of the instructions).
+            let hold = self.hold.until.filter(|&until| until > now);
+            let next = core.conn().poll_timeout().unwrap_or(now + IDLE).min(hold.unwrap_or(now + IDLE));
             if next < self.armed || self.fired {
                 self.timer.reset(next.to_std());
                 self.armed = next;

@@ -255,7 +255,7 @@ impl Connection {
     }
 
     /// Checks a publish and returns the size of its header block.
-    #[inline]
+    #[inline(always)]
     fn check_publish(&self, subject: &[u8], headers: Option<&Headers>, payload: &[u8]) -> Result<usize, CommandError> {
         self.check_open()?;
         validate_publish_subject(subject)?;
@@ -271,7 +271,7 @@ impl Connection {
         Ok(hdr_len)
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_publish(
         &mut self,
         subject: &[u8],
@@ -305,7 +305,7 @@ impl Connection {
 
     /// Publishes a message. While disconnected it waits in the reconnect buffer (bounded in bytes). A borrowed
     /// payload is copied once and not held; see [`Payload`].
-    #[inline]
+    #[inline(always)]
     pub fn publish<'p>(
         &mut self,
         subject: impl AsRef<[u8]>,
