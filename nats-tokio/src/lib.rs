@@ -54,7 +54,7 @@
 //!   `subscribe_with_max`, async handlers `subscribe_with_async`) run their handler in a task of their own on
 //!   the client's runtime, one message at a time; a handler that panics ends its own subscription only.
 //! - The runtime is used for four things only (dial, read/write readiness, one timer, spawn), so the same
-//!   driver runs on smol: [`connect_smol`] with the `smol` feature, no tokio runtime needed.
+//!   driver runs on smol: `connect_smol` (with the `smol` feature), no tokio runtime needed.
 //! - With the `trace-context` feature, what a future made with `trace::TraceContext::scope` publishes,
 //!   requests or answers carries the W3C `traceparent`/`tracestate` headers (`trace`), on either runtime.
 

@@ -137,7 +137,7 @@ impl Connection {
         self.lose(now, error);
     }
 
-    /// Time passed: fires whatever is due at `now` (one deadline table, in the order [`Due`] gives).
+    /// Time passed: fires whatever is due at `now`, from one table of deadlines, in a fixed order of their kinds.
     pub fn handle_timeout(&mut self, now: Instant) {
         for due in self.timers.take_due(now) {
             if self.state == State::Closed {

@@ -21,7 +21,7 @@ pub(crate) fn parse_stat_busy(stat: &str) -> Option<u64> {
     Some(at(0) + at(1) + at(2) + at(5) + at(6) + at(7))
 }
 
-/// utime + stime, in ticks, from the text of /proc/<pid>/stat (which already sums all threads of the process,
+/// utime + stime, in ticks, from the text of `/proc/<pid>/stat` (which already sums all threads of the process,
 /// the exited ones included).
 pub(crate) fn parse_pid_stat_cpu(stat: &str) -> Option<u64> {
     let rest = after_comm(stat)?;
@@ -62,7 +62,7 @@ pub(crate) fn self_cpu_time() -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks as f64 / USER_HZ))
 }
 
-/// The value in KiB of a `Key:   1234 kB` line of /proc/<pid>/status.
+/// The value in KiB of a `Key:   1234 kB` line of `/proc/<pid>/status`.
 pub(crate) fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))?;
     line[key.len() + 1..].split_whitespace().next()?.parse().ok()

@@ -2,7 +2,7 @@
 //! small before a run.
 //!
 //! Others = the machine's busy ticks (/proc/stat) minus the ticks of our own processes (the child, the parent,
-//! the servers; /proc/<pid>/stat). On a 2-core machine one busy neighbour takes half of what we measure, so a run
+//! the servers; `/proc/<pid>/stat`). On a 2-core machine one busy neighbour takes half of what we measure, so a run
 //! only counts when this stayed under a threshold.
 
 use std::time::{Duration, Instant};
