@@ -54,6 +54,9 @@ const IDLE: Duration = Duration::from_secs(3600);
 const RECENT: Duration = Duration::from_micros(200);
 /// How long it then lets a small batch gather (about one tick of a runtime's timer).
 const HOLD: Duration = Duration::from_millis(1);
+/// How long the last bytes (and a WebSocket's closing frame) may take to leave after a close: a server that
+/// stopped reading does not keep the task and its socket for ever. The blocking client's write timeout.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Writes a caller holding the turn makes, at most, for bytes others wait on that came during its own.
 const URGENT_ROUNDS: usize = 4;
 
@@ -407,13 +410,27 @@ impl<R: Runtime> Driver<R> {
             self.shared.take_unwritten(&mut core, &mut self.wire);
         }
         if let Some(mut stream) = self.stream.take() {
-            let _ = poll_fn(|cx| write_some(&mut stream, &mut self.wire, cx).map(|r| r.map(|_| ()))).await;
+            self.timer.reset((Instant::now() + FINISH_TIMEOUT).to_std());
+            let (timer, wire) = (&mut self.timer, &mut self.wire);
+            let gave_up = poll_fn(|cx| {
+                if timer.poll_fired(cx).is_ready() {
+                    return Poll::Ready(true);
+                }
+                write_some(&mut stream, wire, cx).map(|_| false)
+            })
+            .await;
             // A WebSocket ends with its closing frame.
             #[cfg(feature = "websocket")]
-            if let Stream::Ws(ws) = &mut stream {
+            if let (false, Stream::Ws(ws)) = (gave_up, &mut stream) {
                 ws.queue_close();
-                let _ = poll_fn(|cx| ws.poll_flush(cx)).await;
+                let _ = poll_fn(|cx| match timer.poll_fired(cx) {
+                    Poll::Ready(()) => Poll::Ready(Ok(())),
+                    Poll::Pending => ws.poll_flush(cx),
+                })
+                .await;
             }
+            #[cfg(not(feature = "websocket"))]
+            let _ = gave_up;
         }
     }
 
