@@ -21,7 +21,7 @@ use std::task::Poll;
 use nats_client::queue::Slot;
 use nats_client::Message;
 
-use crate::driver::Shared;
+use crate::link::Shared;
 use crate::runtime::Spawner;
 use crate::subscriber::Subscriber;
 use crate::Error;

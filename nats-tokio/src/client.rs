@@ -12,8 +12,9 @@ use nats_client::{ConnectOptions, EventReceiver, Message};
 use nats_proto::{Connection, Headers, Payload};
 
 use crate::callback::{Async, CallbackSubscription, Handler, Plain};
-use crate::driver::{run, Shared};
+use crate::driver::run;
 use crate::events::Events;
+use crate::link::Shared;
 use crate::runtime::{Runtime, Spawner, Timer, Timers};
 use crate::subscriber::{Responses, Subscriber};
 use crate::Error;
@@ -411,7 +412,7 @@ impl Client {
 /// A request in flight: see [`Client::send_request_later`]. A future of its reply; dropped unfinished, the
 /// request is cancelled.
 #[derive(Debug)]
-pub struct PendingReply(InFlight<crate::driver::Link>);
+pub struct PendingReply(InFlight<crate::link::Link>);
 
 impl std::future::Future for PendingReply {
     type Output = Result<Message, Error>;

@@ -65,6 +65,7 @@ mod callback;
 mod client;
 mod driver;
 mod events;
+mod link;
 mod runtime;
 mod seam;
 mod subscriber;

@@ -11,7 +11,7 @@ use nats_client::queue::{MessageQueue, Receiver};
 use nats_client::{Message, PendingLimits};
 use nats_proto::{RequestId, SubscriptionEnd};
 
-use crate::driver::Shared;
+use crate::link::Shared;
 use crate::runtime::Timers;
 use crate::Error;
 

@@ -12,7 +12,7 @@ use bytes::{Buf, BytesMut};
 use nats_client::ws::{FrameDecoder, FrameEncoder, WebSocketSettings, WsError};
 use nats_proto::{ConnectionError, Instant, ServerAddr};
 
-use crate::driver::Shared;
+use crate::link::Shared;
 use crate::runtime::{ByteStream, Runtime, Socket, Timer};
 use crate::tls::Stream;
 
