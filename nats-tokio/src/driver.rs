@@ -10,7 +10,7 @@
 //! A command that someone waits on (a request, a reply, a flush) and a publish batch that reached
 //! [`DIRECT_WRITE`] are written by the calling task itself, non-blocking and outside the lock, when no batch
 //! of the driver's is in progress (`Locked::is_writing`); what the socket does not take is handed to the driver.
-//! Plain sockets only: a TLS session belongs to the driver. That side lives in `link`.
+//! Plain sockets only: a TLS session belongs to the driver. The callers' side of this lives in `link`.
 
 use nats_client::StdInstant as _;
 use std::future::poll_fn;
