@@ -20,7 +20,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Condvar, MutexGuard};
 use std::time::Duration;
 
-use nats_client::queue::MessageQueue;
+use nats_client::router::Wakeups;
 use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE, MAX_UNWRITTEN};
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action, ConnectionError, Headers, Instant, Payload, ServerAddr, State};
@@ -278,15 +278,16 @@ fn transport_error(e: &std::io::Error) -> Option<ConnectionError> {
 struct Reader {
     buf: ReadBuffer,
     size: ReadSize,
-    /// Queues the last read filled, woken once the lock is released.
-    wake: Vec<Arc<MessageQueue>>,
+    /// Queues the last read filled and outcomes of requests and flushes, woken once the lock is released.
+    wake: Wakeups,
     /// The read timeout last set, and on which socket: a system call only when it changes.
     timeout_set: Option<(Link, Duration)>,
 }
 
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
-    let mut reader = Reader { buf: ReadBuffer::new(), size: ReadSize::new(), wake: Vec::new(), timeout_set: None };
+    let mut reader =
+        Reader { buf: ReadBuffer::new(), size: ReadSize::new(), wake: Wakeups::default(), timeout_set: None };
     let mut core = shared.lock();
     loop {
         core = reader.handle_events(&shared, core);
@@ -303,7 +304,7 @@ impl Reader {
         loop {
             // Events first: none waits behind a dial.
             while let Some(event) = core.conn_mut().poll_event() {
-                core.dispatch(shared, event);
+                core.dispatch(shared, event, &mut self.wake);
             }
             let Some(action) = core.conn_mut().poll_action() else { break };
             match action {
@@ -313,7 +314,7 @@ impl Reader {
                     let deadline = core.conn().connect_deadline().unwrap_or_else(|| Instant::now() + timeout);
                     drop(core);
                     // Messages of the read that lost the connection do not wait for the next one.
-                    nats_client::router::wake_all(&mut self.wake);
+                    self.wake.wake_all();
                     let transport = dial(&addr, timeout)
                         .map_err(|e| ConnectionError::Unreachable(e.to_string()))
                         .and_then(|sock| open(shared, sock, &addr, deadline.to_std()));
@@ -368,7 +369,7 @@ impl Reader {
         let sleep = core.conn().poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
         let Some(sock) = core.transport().cloned() else {
             // Messages of the read that lost the connection do not wait for a reconnect.
-            nats_client::router::wake_all(&mut self.wake);
+            self.wake.wake_all();
             core.driver().reader_idle = true;
             core = shared.signals().reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
             core.driver().reader_idle = false;
@@ -376,7 +377,7 @@ impl Reader {
             return core;
         };
         drop(core);
-        nats_client::router::wake_all(&mut self.wake);
+        self.wake.wake_all();
         let timeout = sleep.max(Duration::from_millis(1));
         if !self.timeout_set.as_ref().is_some_and(|(s, t)| s.same(&sock) && *t == timeout) {
             sock.set_read_timeout(timeout);

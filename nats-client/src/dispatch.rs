@@ -7,6 +7,7 @@ use std::sync::Arc;
 use nats_proto::{CloseReason, Event as CoreEvent, FlushError, Msg, RequestError, RequestId, SubscriptionEnd};
 
 use crate::event::Event;
+use crate::router::Wakeups;
 use crate::shared::{Driver, Locked, Shared, Waiting};
 
 impl<T: Driver> Locked<T> {
@@ -21,8 +22,9 @@ impl<T: Driver> Locked<T> {
         });
     }
 
-    /// Routes one event of the core to whoever waits for it. Driver instructions are ignored here.
-    pub fn dispatch(&mut self, shared: &Shared<T>, event: CoreEvent) {
+    /// Routes one event of the core to whoever waits for it. Driver instructions are ignored here. A request's
+    /// or a flush's outcome is left in `wake`, to be set once the lock is released.
+    pub fn dispatch(&mut self, shared: &Shared<T>, event: CoreEvent, wake: &mut Wakeups) {
         match event {
             // Only `handle_input` makes these; drivers read through `ingest`, which routes messages itself.
             CoreEvent::Message(msg) => {
@@ -35,10 +37,10 @@ impl<T: Driver> Locked<T> {
                     queue.end(reason);
                 }
             }
-            CoreEvent::Response { id, result, done } => self.respond(shared, id, result, done),
+            CoreEvent::Response { id, result, done } => self.respond(shared, id, result, done, wake),
             CoreEvent::Flushed { id, result } => {
                 if let Some(slot) = self.flushes.remove(&id) {
-                    slot.set(result);
+                    wake.flushed(slot, result);
                 }
             }
             CoreEvent::Connected(addr) => {
@@ -59,11 +61,19 @@ impl<T: Driver> Locked<T> {
         }
     }
 
-    fn respond(&mut self, shared: &Shared<T>, id: RequestId, result: Result<Msg, RequestError>, done: bool) {
+    fn respond(
+        &mut self,
+        shared: &Shared<T>,
+        id: RequestId,
+        result: Result<Msg, RequestError>,
+        done: bool,
+        wake: &mut Wakeups,
+    ) {
         match self.requests.get(&id) {
-            Some(Waiting::One(slot)) => {
-                slot.set(result);
-                self.requests.remove(&id);
+            Some(Waiting::One(_)) => {
+                if let Some(Waiting::One(slot)) = self.requests.remove(&id) {
+                    wake.reply(slot, result);
+                }
             }
             Some(Waiting::Many(queue)) => {
                 let queue: Arc<_> = queue.clone();

@@ -23,7 +23,7 @@ use crate::event::{Event, EventChannel, EventReceiver};
 use crate::message::{Message, Publish};
 use crate::options::Settings;
 use crate::queue::{MessageQueue, Slot};
-use crate::router::{Delivered, Router};
+use crate::router::{Delivered, Router, Wakeups};
 use crate::Error;
 
 /// Unwritten bytes at which a publishing caller stops batching and writes the batch itself (when nobody else
@@ -83,6 +83,8 @@ fn with_current_trace<T: Driver, R>(
 
 /// Where the reply of a `request` is set.
 pub type ReplySlot = Arc<Slot<Result<Msg, RequestError>>>;
+/// Where a flush's outcome goes.
+pub type FlushSlot = Arc<Slot<Result<(), FlushError>>>;
 
 /// Who waits for a request's replies.
 pub enum Waiting {
@@ -144,7 +146,7 @@ pub struct Locked<T: Driver> {
     /// Open requests.
     pub(crate) requests: HashMap<RequestId, Waiting>,
     /// Open flushes.
-    pub(crate) flushes: HashMap<FlushId, Arc<Slot<Result<(), FlushError>>>>,
+    pub(crate) flushes: HashMap<FlushId, FlushSlot>,
     /// Channels of event receivers still alive.
     pub(crate) event_channels: Vec<Weak<EventChannel>>,
 }
@@ -208,14 +210,16 @@ impl<T: Driver> Shared<T> {
     /// After a command: route the events it caused at once (a subscription ended, the connection closed)
     /// rather than when the driver next wakes, then let the transport send what it encoded.
     pub fn after_command(&self, mut core: MutexGuard<'_, Locked<T>>, urgency: Urgency) {
+        let mut wake = Wakeups::default();
         while let Some(event) = core.conn.poll_event() {
-            core.dispatch(self, event);
+            core.dispatch(self, event, &mut wake);
         }
         // Driver instructions (dial, TLS, close the transport) wait in the core for the driver.
         if core.conn.has_action() || core.closed.is_some() {
             self.wake_driver(&mut core);
         }
         drop(T::send(self, core, urgency));
+        wake.wake_all();
     }
 
     /// Wakes whatever part of the driver sleeps (see [`Driver::wake`]).
@@ -378,7 +382,7 @@ impl<T: Driver> Shared<T> {
     }
 
     /// Sends a PING fence; its outcome will be set in the returned slot.
-    pub fn flush(&self, timeout: Duration) -> Result<Arc<Slot<Result<(), FlushError>>>, Error> {
+    pub fn flush(&self, timeout: Duration) -> Result<FlushSlot, Error> {
         let slot = Arc::new(Slot::new());
         let mut core = self.lock();
         let id = core.conn.flush(Instant::now(), Some(timeout))?;
@@ -516,9 +520,9 @@ impl<T: Driver> Locked<T> {
         self.urgent && self.conn.transmit_len() > 0 && self.closed.is_none()
     }
 
-    /// Swaps the queues the last read filled into `wake`, for the driver to wake once the lock is released.
-    pub fn take_filled(&mut self, wake: &mut Vec<Arc<MessageQueue>>) {
-        std::mem::swap(&mut self.delivered.touched, wake);
+    /// Moves the queues the last read filled into `wake`, for the driver to wake once the lock is released.
+    pub fn take_filled(&mut self, wake: &mut Wakeups) {
+        wake.queues_mut().append(&mut self.delivered.touched);
     }
 
     /// Feeds what the driver read into `buf` (see `Connection::handle_read`): each message goes to its

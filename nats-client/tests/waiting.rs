@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use nats_client::inflight::{flush_outcome, InFlight};
 use nats_client::queue::{Empty, Receiver};
+use nats_client::router::Wakeups;
 use nats_client::shared::{Driver, Locked, Shared, Urgency};
 use nats_client::{ConnectOptions, Error, Event};
 use nats_proto::{Action, Connection, Payload, ServerAddr, WriteBuffer};
@@ -81,13 +82,13 @@ impl Harness {
         let mut core = self.shared.lock();
         let mut buf = BytesMut::from(format!("{line}\r\n").as_bytes());
         core.ingest(&self.shared, nats_proto::Instant::now(), &mut buf);
-        let mut wake = vec![];
+        let mut wake = Wakeups::default();
         core.take_filled(&mut wake);
         while let Some(event) = core.conn_mut().poll_event() {
-            core.dispatch(&self.shared, event);
+            core.dispatch(&self.shared, event, &mut wake);
         }
         drop(core);
-        nats_client::router::wake_all(&mut wake);
+        wake.wake_all();
     }
 
     /// What the client wrote since last asked.
@@ -116,9 +117,12 @@ impl Harness {
         let mut core = self.shared.lock();
         let mut buf = BytesMut::from(format!("MSG {reply} {sid} {}\r\n{payload}\r\n", payload.len()).as_bytes());
         core.ingest(&self.shared, nats_proto::Instant::now(), &mut buf);
+        let mut wake = Wakeups::default();
         while let Some(event) = core.conn_mut().poll_event() {
-            core.dispatch(&self.shared, event);
+            core.dispatch(&self.shared, event, &mut wake);
         }
+        drop(core);
+        wake.wake_all();
     }
 
     fn wakes(&self) -> usize {
@@ -150,6 +154,41 @@ fn a_reply_reaches_its_request_and_a_late_one_is_dropped() {
     assert_ne!(reply, reply2, "each request has a reply subject of its own");
     h.answer(&reply2, "third");
     assert_eq!(next.wait(None).unwrap().payload(), b"third");
+}
+
+#[test]
+fn outcomes_are_set_once_the_lock_is_released_not_under_it() {
+    let mut h = Harness::connected();
+    let request = InFlight::send(&h.shared, "svc", None, Payload::from("q"), BOUND).unwrap();
+    let reply = h.request_reply_subject("svc");
+    let sid = h.mux_sid.expect("the mux subscribed");
+    let flush = h.shared.flush(BOUND).unwrap();
+    let mut core = h.shared.lock();
+    let mut buf = BytesMut::from(format!("MSG {reply} {sid} 1\r\na\r\nPONG\r\n").as_bytes());
+    core.ingest(&h.shared, nats_proto::Instant::now(), &mut buf);
+    let mut wake = Wakeups::default();
+    while let Some(event) = core.conn_mut().poll_event() {
+        core.dispatch(&h.shared, event, &mut wake);
+    }
+    // A waiter woken now would only wake to wait for the lock this thread holds.
+    assert!(!request.is_ready() && !flush.is_set());
+    drop(core);
+    wake.wake_all();
+    assert!(request.is_ready() && flush.is_set());
+    assert_eq!(request.wait(None).unwrap().payload(), b"a");
+
+    // Outcomes left in a dropped `Wakeups` are set all the same: nobody is left waiting.
+    let late = h.shared.flush(BOUND).unwrap();
+    let mut core = h.shared.lock();
+    let mut buf = BytesMut::from(&b"PONG\r\n"[..]);
+    core.ingest(&h.shared, nats_proto::Instant::now(), &mut buf);
+    let mut wake = Wakeups::default();
+    while let Some(event) = core.conn_mut().poll_event() {
+        core.dispatch(&h.shared, event, &mut wake);
+    }
+    drop(core);
+    drop(wake);
+    assert!(matches!(late.wait(None).map(flush_outcome), Some(Ok(()))));
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Buf;
-use nats_client::queue::MessageQueue;
+use nats_client::router::Wakeups;
 use nats_client::shared::{Locked, DIRECT_WRITE};
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action as CoreAction, ConnectionError, Event as CoreEvent, Instant, ServerAddr, WriteBuffer};
@@ -45,8 +45,8 @@ struct Driver<R: Runtime> {
     /// The batch being written, taken from the core in one swap.
     wire: WriteBuffer,
     buf: ReadBuffer,
-    /// Queues the last read filled, woken once the lock is released.
-    wake: Vec<Arc<MessageQueue>>,
+    /// Queues the last read filled and outcomes of requests and flushes, woken once the lock is released.
+    wake: Wakeups,
     timer: R::Timer,
     armed: Instant,
     /// The timer fired since it was last armed.
@@ -80,7 +80,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
         stream: None,
         wire: WriteBuffer::new(),
         buf: ReadBuffer::new(),
-        wake: Vec::new(),
+        wake: Wakeups::default(),
         timer: R::timer(armed.to_std()),
         armed,
         fired: false,
@@ -92,7 +92,7 @@ pub(crate) async fn run<R: Runtime>(shared: Arc<Shared>) {
             return;
         }
         poll_fn(|cx| driver.poll_step(cx)).await;
-        nats_client::router::wake_all(&mut driver.wake);
+        driver.wake.wake_all();
     }
 }
 
@@ -111,10 +111,16 @@ impl<R: Runtime> Driver<R> {
                         if let CoreEvent::Disconnected(e) = &event {
                             tracing::warn!(error = %e, "disconnected");
                         }
-                        core.dispatch(&self.shared, event);
+                        core.dispatch(&self.shared, event, &mut self.wake);
                     }
                     match core.conn_mut().poll_action() {
-                        None => return core.is_closed(),
+                        None => {
+                            let closed = core.is_closed();
+                            drop(core);
+                            // Requests and flushes answered: their waiters take the lock first thing.
+                            self.wake.wake_all();
+                            return closed;
+                        }
                         Some(CoreAction::Dial(addr)) => break Step::Dial(addr, core.conn().config().connect_timeout),
                         Some(CoreAction::Credentials { nonce, ask }) => {
                             break Step::Credentials(nonce, ask, core.conn().config().auth.callback.clone())
@@ -145,6 +151,7 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
             };
+            self.wake.wake_all();
             let (addr, timeout) = match action {
                 Step::Dial(addr, timeout) => (addr, timeout),
                 Step::StartTls(addr, timeout) => {
@@ -280,10 +287,9 @@ impl<R: Runtime> Driver<R> {
             // Registered before looking, so a command issued after this point wakes the task.
             core.driver().task_waker = Some(cx.waker().clone());
             let now = Instant::now();
-            if core.driver().caller_writing {
-                // A caller holds the turn: it wakes the task when it gives it back with bytes left.
-                core.driver().driver_waits_turn = true;
-            } else {
+            // While a caller holds the turn the driver leaves writing alone: the caller wakes the task when it
+            // gives the turn back with bytes left for it (see `write_direct`).
+            if !core.driver().caller_writing {
                 if !self.wire.has_remaining() && !core.spare().has_remaining() {
                     // The last batch is out: the write turn is free, so a command someone waits on goes out
                     // from its caller even while the driver lets publishes gather.

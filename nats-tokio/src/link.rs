@@ -42,7 +42,7 @@ pub(crate) struct DriverState {
     /// The write in progress is a caller's, outside the lock: the driver leaves the turn alone until the
     /// caller gives it back.
     pub(crate) caller_writing: bool,
-    /// The driver found the turn taken by a caller: the caller wakes it when it gives the turn back.
+    /// The driver waits for a caller to give the turn back (`caller_write_done`): the caller wakes it then.
     pub(crate) driver_waits_turn: bool,
     /// The driver lets a small batch gather: a publish need not wake it.
     pub(crate) holding: bool,
@@ -165,9 +165,11 @@ fn write_direct<'a>(shared: &'a Shared, mut core: Guard<'a>, sock: &Arc<dyn Dire
     let left = core.spare().has_remaining();
     core.set_writing(left);
     let waited = std::mem::take(&mut core.driver().driver_waits_turn);
-    if core.is_writing() || core.is_closed() || waited || core.urgent_left() {
-        // The socket is full (the driver carries on with what it did not take), the driver waits for the turn
-        // (it put work off while this task held it), or bytes someone waits on are left.
+    if core.is_writing() || core.is_closed() || waited || core.conn().transmit_len() > 0 {
+        // The socket is full (the driver carries on with what it did not take), the driver waits for the turn,
+        // or bytes came during this write (the driver sends them, or lets them gather if it holds a batch).
+        // Nothing else: a driver that only read meanwhile has nothing to do, and waking it would cost a
+        // wake-up of the runtime a request (seen on one CPU: an eventfd write and an empty poll per request).
         if let Some(waker) = core.driver().task_waker.take() {
             waker.wake();
         }
