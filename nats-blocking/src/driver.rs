@@ -107,41 +107,58 @@ impl nats_client::shared::Driver for Link {
         }
     }
 
-    fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
-        loop {
-            let unwritten = core.conn().transmit_len();
-            if unwritten == 0 || core.transport().is_none() || core.is_closed() {
-                wake_writer(shared, &mut core);
-                return core;
-            }
-            if core.is_writing() {
-                // The write in progress takes these next; wait only when too much is piling up behind it.
-                if unwritten <= MAX_UNWRITTEN {
-                    if urgency == Urgency::Now {
-                        // Someone waits for these: whoever holds the write turn sends them as soon as its write
-                        // is done (see `write_out`), without a hand-off to another thread.
-                        core.set_urgent();
-                    }
-                    return core;
-                }
-                core.driver().space_waiters += 1;
-                core = shared.signals().space.wait(core).unwrap_or_else(|e| e.into_inner());
-                core.driver().space_waiters -= 1;
-                continue;
-            }
-            if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
-                core = write_out(shared, core, urgency == Urgency::Batch);
-                // What others added meanwhile is theirs: sent now only if it makes a large batch.
-                if core.conn().transmit_len() < DIRECT_WRITE {
-                    wake_writer(shared, &mut core);
-                    return core;
-                }
-                continue;
-            }
-            // A small batch: the writer thread sends it.
+    /// Inlined for its fast path, which is most publishes in a flow: a small batch while the writer thread
+    /// is awake (gathering, or writing) leaves everything as it is.
+    #[inline(always)]
+    fn send<'a>(shared: &'a Shared, core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
+        if urgency == Urgency::Batch
+            && core.conn().transmit_len() < DIRECT_WRITE
+            && !core.driver_ref().writer_idle
+            && !core.is_closed()
+        {
+            return core;
+        }
+        send_slow(shared, core, urgency)
+    }
+}
+
+/// [`Link::send`] when it has something to do: a write of the caller's own, a wait for room, or a wake of the
+/// writer thread.
+#[inline(never)]
+fn send_slow<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
+    loop {
+        let unwritten = core.conn().transmit_len();
+        if unwritten == 0 || core.transport().is_none() || core.is_closed() {
             wake_writer(shared, &mut core);
             return core;
         }
+        if core.is_writing() {
+            // The write in progress takes these next; wait only when too much is piling up behind it.
+            if unwritten <= MAX_UNWRITTEN {
+                if urgency == Urgency::Now {
+                    // Someone waits for these: whoever holds the write turn sends them as soon as its write
+                    // is done (see `write_out`), without a hand-off to another thread.
+                    core.set_urgent();
+                }
+                return core;
+            }
+            core.driver().space_waiters += 1;
+            core = shared.signals().space.wait(core).unwrap_or_else(|e| e.into_inner());
+            core.driver().space_waiters -= 1;
+            continue;
+        }
+        if urgency == Urgency::Now || unwritten >= DIRECT_WRITE {
+            core = write_out(shared, core, urgency == Urgency::Batch);
+            // What others added meanwhile is theirs: sent now only if it makes a large batch.
+            if core.conn().transmit_len() < DIRECT_WRITE {
+                wake_writer(shared, &mut core);
+                return core;
+            }
+            continue;
+        }
+        // A small batch: the writer thread sends it.
+        wake_writer(shared, &mut core);
+        return core;
     }
 }
 

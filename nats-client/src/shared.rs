@@ -277,6 +277,11 @@ impl<T: Driver> Shared<T> {
     }
 
     /// Publishes; `urgency` says whether it may be batched.
+    ///
+    /// Inlined whole, the closure too: left to itself the compiler kept the closure a function of its own under
+    /// nats-tokio's publish future, and its call and returned `Result` cost about 40 instructions a publish
+    /// (callgrind, 16 B publishes in `compare`'s child).
+    #[inline(always)]
     pub fn publish(
         &self,
         subject: &[u8],
@@ -285,11 +290,17 @@ impl<T: Driver> Shared<T> {
         payload: Payload<'_>,
         urgency: Urgency,
     ) -> Result<MutexGuard<'_, Locked<T>>, Error> {
-        with_trace(self, headers, payload.len(), move |headers| {
-            let mut core = self.lock();
-            core.conn.publish(subject, reply, headers, payload)?;
-            Ok(T::send(self, core, urgency))
-        })
+        with_trace(
+            self,
+            headers,
+            payload.len(),
+            #[inline(always)]
+            move |headers| {
+                let mut core = self.lock();
+                core.conn.publish(subject, reply, headers, payload)?;
+                Ok(T::send(self, core, urgency))
+            },
+        )
     }
 
     /// Wraps a received message; one with a reply subject can answer through this client.

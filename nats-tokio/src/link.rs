@@ -80,33 +80,50 @@ impl nats_client::shared::Driver for Link {
         }
     }
 
-    fn send<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
-        let unwritten = core.conn().transmit_len();
-        let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
-        if direct_now && unwritten > 0 && !core.is_writing() && !core.is_closed() {
-            if let Some(sock) = core.transport().and_then(|l| l.0.clone()) {
-                core = write_direct(shared, core, &sock, urgency == Urgency::Batch);
-            }
+    /// Inlined for its fast path, which is most publishes in a flow: a small batch while the driver lets
+    /// publishes gather or writes a batch, or while it is awake anyway, leaves everything as it is.
+    #[inline(always)]
+    fn send<'a>(shared: &'a Shared, core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
+        let state = core.driver_ref();
+        if urgency == Urgency::Batch
+            && core.conn().transmit_len() < DIRECT_WRITE
+            && (state.holding || core.is_writing() || state.task_waker.is_none())
+            && !core.is_closed()
+        {
+            return core;
         }
-        // The driver has bytes to write (unless it lets a small batch gather, see `poll_step`), or a deadline
-        // earlier than its timer (a request's, a flush's: only commands someone waits on set one, so a publish
-        // need not look).
-        let earlier = urgency == Urgency::Now
-            && core.conn().poll_timeout().is_some_and(|d| core.driver().timer_at.is_none_or(|t| d < t));
-        if urgency == Urgency::Now && core.conn().transmit_len() > 0 {
-            core.set_urgent();
-        }
-        // While the driver has a batch in hand it waits for the socket, not for publishes: it takes what
-        // waits here as soon as that batch is out.
-        let to_write =
-            core.conn().transmit_len() > 0 && !core.is_writing() && (!core.driver().holding || urgency == Urgency::Now);
-        if to_write || core.is_closed() || earlier {
-            if let Some(waker) = core.driver().task_waker.take() {
-                waker.wake();
-            }
-        }
-        core
+        send_slow(shared, core, urgency)
     }
+}
+
+/// [`Link::send`] when it has something to do: a write of the caller's own, or a wake of the driver.
+#[inline(never)]
+fn send_slow<'a>(shared: &'a Shared, mut core: Guard<'a>, urgency: Urgency) -> Guard<'a> {
+    let unwritten = core.conn().transmit_len();
+    let direct_now = urgency == Urgency::Now || unwritten >= DIRECT_WRITE;
+    if direct_now && unwritten > 0 && !core.is_writing() && !core.is_closed() {
+        if let Some(sock) = core.transport().and_then(|l| l.0.clone()) {
+            core = write_direct(shared, core, &sock, urgency == Urgency::Batch);
+        }
+    }
+    // The driver has bytes to write (unless it lets a small batch gather, see `poll_step`), or a deadline
+    // earlier than its timer (a request's, a flush's: only commands someone waits on set one, so a publish
+    // need not look).
+    let earlier = urgency == Urgency::Now
+        && core.conn().poll_timeout().is_some_and(|d| core.driver().timer_at.is_none_or(|t| d < t));
+    if urgency == Urgency::Now && core.conn().transmit_len() > 0 {
+        core.set_urgent();
+    }
+    // While the driver has a batch in hand it waits for the socket, not for publishes: it takes what
+    // waits here as soon as that batch is out.
+    let to_write =
+        core.conn().transmit_len() > 0 && !core.is_writing() && (!core.driver().holding || urgency == Urgency::Now);
+    if to_write || core.is_closed() || earlier {
+        if let Some(waker) = core.driver().task_waker.take() {
+            waker.wake();
+        }
+    }
+    core
 }
 
 /// Waits until no caller is writing to the socket: a caller's write is non-blocking, so the wait is short, and
