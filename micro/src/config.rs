@@ -130,6 +130,8 @@ pub struct EndpointConfig {
     /// Handle requests without answering (FastStream's `no_reply`): a handler's answers are counted (an error
     /// answer as an error) and not sent.
     pub no_reply: bool,
+    /// On a blocking client: run the handler on the connection's own reader thread (see [`inline`](Self::inline)).
+    pub inline: bool,
 }
 
 impl EndpointConfig {
@@ -142,7 +144,21 @@ impl EndpointConfig {
             metadata: Metadata::new(),
             max_in_flight: None,
             no_reply: false,
+            inline: false,
         }
+    }
+
+    /// On a blocking client, the handler runs on the connection's reader thread, right after the read that
+    /// brought the request, instead of on a thread of the endpoint's own: no hand-off between threads, about
+    /// the latency of a hand-written echo, and the replies to one read's requests leave in one write.
+    ///
+    /// For handlers that are quick and never wait on the service's own client: while one runs, the connection
+    /// reads nothing. A request, flush or subscription wait on that client from the handler fails at once with
+    /// `Error::WouldDeadlock`; use another client, or keep the default. The async service ignores it (its
+    /// handlers are tasks).
+    pub fn inline(mut self) -> Self {
+        self.inline = true;
+        self
     }
 
     /// Requests are handled and never answered (see the field of this name).

@@ -1,9 +1,12 @@
-//! A service on a blocking client: one thread per subscription (handlers run on their endpoint's thread).
+//! A service on a blocking client: the discovery verbs answered on the client's reader, endpoints on threads
+//! of their own (or on the reader too, when asked).
 //!
-//! The 9 discovery subscriptions take 9 threads, asleep until a verb arrives: the blocking client waits on one
-//! subscription per thread and has no way to wait on several at once (see `Subscriber` in nats-blocking), and
-//! taking turns with timeouts would add latency and wake-ups. An endpoint's request goes from the client's
-//! reader to the endpoint's thread, which answers it without taking a lock of this crate (see `Serving`).
+//! The 9 discovery subscriptions are inline (`Client::subscribe_inline` of the seam) where the client has a
+//! reader to run them on, as nats-blocking's has: their answers are quick and never wait on the client, so
+//! they take no thread at all. Without one, each takes a thread, asleep until a verb arrives. An endpoint's
+//! request goes from the client's reader to the endpoint's thread, which answers it without taking a lock of
+//! this crate (see `Serving`); an endpoint configured `inline` is answered on the reader itself, without that
+//! hand-off.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -19,7 +22,7 @@ use crate::handler_scope::HandlerScope;
 use crate::request::{typed_answer, typed_answer_with_headers, Request, Response, ServiceError, ServiceState, Serving};
 use crate::wire::{EndpointInfo, InfoResponse, StatsResponse};
 use crate::{EndpointHandle, ServiceFailure, StopReason};
-use nats_client::seam::{Client, Subscription};
+use nats_client::seam::{Client, InlineSubscription, Subscription};
 
 /// The step of the waits for worker threads to end (in `stop`, `remove_endpoint` and `done`); the threads
 /// answering requests block on their subscription and never wait on this.
@@ -39,6 +42,14 @@ struct Worker {
     target: Target,
     sid: u64,
     thread: Option<JoinHandle<()>>,
+    /// An inline subscription's handle instead of a thread.
+    inline: Option<Box<dyn InlineSubscription>>,
+}
+
+impl Worker {
+    fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished) && self.inline.as_ref().is_none_or(|s| s.is_ended())
+    }
 }
 
 struct Inner<T: Client> {
@@ -86,7 +97,7 @@ impl<T: Client> Service<T> {
         };
         for needed in verbs {
             let Target::Verb(verb) = needed.target else { unreachable!("verb_subscriptions returns verbs") };
-            service.spawn(needed, Job::Verb(verb))?;
+            service.spawn(needed, Job::Verb(verb), true)?;
         }
         // Discoverable once this returns: the server has the subscriptions.
         service.inner.client.flush()?;
@@ -125,8 +136,9 @@ impl<T: Client> Service<T> {
         if self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
             return Err(ServiceFailure::Stopped);
         }
+        let inline = config.inline;
         let (needed, id, meter) = self.inner.state.core().add_metered_endpoint(group, config)?;
-        if let Err(e) = self.spawn(needed, Job::Endpoint(Serving::new(meter), Box::new(handler))) {
+        if let Err(e) = self.spawn(needed, Job::Endpoint(Serving::new(meter), Box::new(handler)), inline) {
             self.inner.state.core().remove_endpoint(id);
             return Err(e);
         }
@@ -165,11 +177,27 @@ impl<T: Client> Service<T> {
         self.endpoint(group, config, move |mut req| typed_answer_with_headers(&mut req, &f))
     }
 
-    fn spawn(&self, needed: Needed, job: Job) -> Result<(), ServiceFailure> {
-        let mut sub = self.inner.client.subscribe(&needed.subject, needed.queue.as_deref())?;
-        let sid = sub.sid();
+    /// Serves `needed` with `job`: on the client's reader if `inline` and the client has one, else on a thread.
+    fn spawn(&self, needed: Needed, job: Job, inline: bool) -> Result<(), ServiceFailure> {
         let state = self.inner.state.clone();
         let target = needed.target;
+        if inline {
+            let (subject, queue) = (&needed.subject, needed.queue.as_deref());
+            let handler: Box<dyn FnMut(Message) + Send> = match job {
+                Job::Verb(verb) => {
+                    let state = state.clone();
+                    Box::new(move |msg| state.answer_verb(verb, &msg))
+                }
+                // With no queue between, nothing is dropped for the pending limits.
+                Job::Endpoint(mut serving, handler) => Box::new(move |msg| handle(&mut serving, || 0, &*handler, msg)),
+            };
+            let sub = self.inner.client.subscribe_inline(subject, queue, handler)?;
+            let worker = Worker { target, sid: sub.sid(), thread: None, inline: Some(sub) };
+            self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
+            return Ok(());
+        }
+        let mut sub = self.inner.client.subscribe(&needed.subject, needed.queue.as_deref())?;
+        let sid = sub.sid();
         let thread = std::thread::Builder::new()
             .name(format!("micro-{}", needed.subject))
             .spawn(move || match job {
@@ -181,7 +209,8 @@ impl<T: Client> Service<T> {
                 Job::Endpoint(serving, handler) => serve(serving, &mut sub, &*handler),
             })
             .map_err(nats_client::Error::Io)?;
-        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(Worker { target, sid, thread: Some(thread) });
+        let worker = Worker { target, sid, thread: Some(thread), inline: None };
+        self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
         Ok(())
     }
 
@@ -264,7 +293,7 @@ impl<T: Client> Service<T> {
                 return reason;
             }
             let workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
-            let all_ended = workers.iter().all(|w| w.thread.as_ref().is_none_or(JoinHandle::is_finished));
+            let all_ended = workers.iter().all(Worker::is_finished);
             drop(workers);
             if all_ended {
                 *stopped = Some(StopReason::ConnectionClosed);
@@ -288,14 +317,14 @@ type Handler = Box<dyn Fn(Request) + Send + Sync>;
 fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Request) + Send + Sync)) {
     while let Some(first) = sub.next_message() {
         if sub.pending() == 0 {
-            handle(&mut serving, sub, handler, first);
+            handle(&mut serving, || sub.dropped(), handler, first);
             continue;
         }
         nats_client::batch_replies(|| {
             let opened = Instant::now();
             let mut msg = first;
             for _ in 1..REPLY_BATCH_REQUESTS {
-                handle(&mut serving, sub, handler, msg);
+                handle(&mut serving, || sub.dropped(), handler, msg);
                 if sub.pending() == 0 || opened.elapsed() >= REPLY_BATCH {
                     return;
                 }
@@ -304,14 +333,19 @@ fn serve(mut serving: Serving, sub: &mut impl Subscription, handler: &(dyn Fn(Re
                     None => return,
                 }
             }
-            handle(&mut serving, sub, handler, msg);
+            handle(&mut serving, || sub.dropped(), handler, msg);
         });
     }
 }
 
-/// One request: counted, guarded, handed to the handler.
-fn handle(serving: &mut Serving, sub: &impl Subscription, handler: &(dyn Fn(Request) + Send + Sync), msg: Message) {
-    if let Some(req) = serving.receive(msg, || sub.dropped()) {
+/// One request: counted, guarded, handed to the handler. `dropped`: the subscription's dropped count.
+fn handle(
+    serving: &mut Serving,
+    dropped: impl FnOnce() -> u64,
+    handler: &(dyn Fn(Request) + Send + Sync),
+    msg: Message,
+) {
+    if let Some(req) = serving.receive(msg, dropped) {
         let scope = HandlerScope::of(&req);
         // The request's Drop answers a panic with a 500 while unwinding (inside the scope, so the answer
         // carries the trace too); the endpoint carries on.
@@ -319,8 +353,12 @@ fn handle(serving: &mut Serving, sub: &impl Subscription, handler: &(dyn Fn(Requ
     }
 }
 
-/// Waits for a worker thread until `deadline` (`None`: for ever); true if it finished.
+/// Waits for a worker thread (or an inline subscription's end) until `deadline` (`None`: for ever); true if it
+/// finished.
 fn join_by(worker: &mut Worker, deadline: Option<Instant>) -> bool {
+    if let Some(sub) = &worker.inline {
+        return sub.wait_ended(deadline);
+    }
     let Some(thread) = worker.thread.take() else { return true };
     while !thread.is_finished() {
         if deadline.is_some_and(|d| Instant::now() >= d) {

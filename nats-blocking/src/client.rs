@@ -12,6 +12,7 @@ use nats_proto::{Connection, Headers, Payload};
 
 use crate::callback::CallbackSubscription;
 use crate::driver::{publish, read_loop, write_loop, Shared};
+use crate::inline::{refuse_on_reader, InlineSubscription};
 use crate::subscriber::{Responses, Subscriber};
 use crate::Error;
 
@@ -178,6 +179,34 @@ impl Client {
         CallbackSubscription::spawn(self.queue_subscribe(subject, queue)?, Some(max), handler)
     }
 
+    /// Subscribes and runs `handler` for every message on the connection's reader thread, right after the read
+    /// that brought it: no thread of its own and no hand-off, the lowest latency this client has (a service's
+    /// quick handlers). See [`InlineSubscription`] for how it ends.
+    ///
+    /// The handler must be quick, and must never wait on this client: while it runs, the connection reads
+    /// nothing (no other subscription's messages, no replies, no PONGs). A call that would wait for this
+    /// connection (a request, a flush, a drain, a subscription's next message) fails at once with
+    /// [`Error::WouldDeadlock`]. Publishing and replying are fine: the replies made for one read's messages
+    /// leave together, written by the reader thread when nobody else is writing. A handler that panics ends
+    /// its own subscription; the connection goes on.
+    pub fn subscribe_inline(
+        &self,
+        subject: &str,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<InlineSubscription, Error> {
+        InlineSubscription::subscribe(self.shared(), subject, None, Box::new(handler))
+    }
+
+    /// Like [`subscribe_inline`](Self::subscribe_inline), in a queue group.
+    pub fn queue_subscribe_inline(
+        &self,
+        subject: &str,
+        queue: &str,
+        handler: impl FnMut(Message) + Send + 'static,
+    ) -> Result<InlineSubscription, Error> {
+        InlineSubscription::subscribe(self.shared(), subject, Some(queue), Box::new(handler))
+    }
+
     /// Drains the subscription with this id (see `Subscriber::drain`), for code that handed its `Subscriber`
     /// to another thread or task.
     pub fn drain_subscription(&self, sid: u64) -> Result<(), Error> {
@@ -240,6 +269,7 @@ impl Client {
         payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<Message, Error> {
+        refuse_on_reader(self.shared())?;
         let deadline = deadline_in(timeout);
         InFlight::send(self.shared(), subject, headers, payload, timeout)?.wait(deadline)
     }
@@ -255,6 +285,7 @@ impl Client {
         max: Option<usize>,
     ) -> Result<Responses, Error> {
         let shared = self.shared();
+        refuse_on_reader(shared)?;
         let now = Instant::now();
         let (id, queue) = shared.request_many(subject, None, payload.into(), timeout)?;
         Ok(Responses {
@@ -277,6 +308,7 @@ impl Client {
 
     /// Like [`flush`](Self::flush) with a timeout.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        refuse_on_reader(self.shared())?;
         let deadline = deadline_in(timeout);
         let slot = self.shared().flush(timeout)?;
         slot.wait(deadline).map_or(Err(Error::Timeout), flush_outcome)
@@ -286,6 +318,7 @@ impl Client {
     /// requests are answered, then closes. Messages already received can still be read.
     pub fn drain(&self) -> Result<(), Error> {
         let shared = self.shared();
+        refuse_on_reader(shared)?;
         shared.drain()?;
         // The core also has the deadline, but the reader may be asleep in a read until long after it.
         match shared.closed().wait_cloned(deadline_in(shared.settings().drain_timeout)) {
@@ -328,6 +361,9 @@ impl PendingReply {
 
     /// Waits for the reply, until the request's own timeout.
     pub fn wait(self) -> Result<Message, Error> {
+        if !self.inner.is_ready() {
+            refuse_on_reader(self.inner.shared())?;
+        }
         self.inner.wait(self.deadline)
     }
 }

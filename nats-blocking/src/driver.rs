@@ -25,6 +25,7 @@ use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE, 
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action, ConnectionError, Headers, Instant, Payload, ServerAddr, State};
 
+use crate::inline::{Inline, Served};
 use crate::transport::{ReadSize, Transport};
 use crate::Error;
 
@@ -73,6 +74,8 @@ pub(crate) struct DriverState {
     reader_idle: bool,
     /// Publishers waiting on `Signals::space`.
     space_waiters: usize,
+    /// Inline subscriptions the reader has not taken over yet.
+    pub(crate) new_inline: Vec<Arc<Inline>>,
 }
 
 /// What this driver's threads wait on.
@@ -299,16 +302,27 @@ struct Reader {
     wake: Wakeups,
     /// The read timeout last set, and on which socket: a system call only when it changes.
     timeout_set: Option<(Link, Duration)>,
+    /// Inline subscriptions, whose handlers run on this thread.
+    served: Served,
 }
 
 /// The reader thread.
 pub(crate) fn read_loop(shared: Arc<Shared>) {
-    let mut reader =
-        Reader { buf: ReadBuffer::new(), size: ReadSize::new(), wake: Wakeups::default(), timeout_set: None };
+    let mut reader = Reader {
+        buf: ReadBuffer::new(),
+        size: ReadSize::new(),
+        wake: Wakeups::default(),
+        timeout_set: None,
+        served: Served::default(),
+    };
     let mut core = shared.lock();
     loop {
         core = reader.handle_events(&shared, core);
         if core.is_closed() {
+            reader.served.adopt(&mut core.driver().new_inline);
+            drop(core);
+            reader.wake.wake_all();
+            reader.served.close(&shared);
             return;
         }
         core = reader.step(&shared, core);
@@ -384,6 +398,7 @@ impl Reader {
     fn step<'a>(&mut self, shared: &'a Shared, mut core: Guard<'a>) -> Guard<'a> {
         let now = Instant::now();
         let sleep = core.conn().poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
+        self.served.adopt(&mut core.driver().new_inline);
         let Some(sock) = core.transport().cloned() else {
             // Messages of the read that lost the connection do not wait for a reconnect.
             self.wake.wake_all();
@@ -395,6 +410,8 @@ impl Reader {
         };
         drop(core);
         self.wake.wake_all();
+        // Inline handlers for what the last read brought, before the next read.
+        self.served.run_due(shared);
         let timeout = sleep.max(Duration::from_millis(1));
         if !self.timeout_set.as_ref().is_some_and(|(s, t)| s.same(&sock) && *t == timeout) {
             sock.set_read_timeout(timeout);

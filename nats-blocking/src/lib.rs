@@ -45,6 +45,7 @@
 mod callback;
 mod client;
 mod driver;
+mod inline;
 mod seam;
 mod subscriber;
 mod transport;
@@ -53,6 +54,7 @@ mod websocket;
 
 pub use callback::CallbackSubscription;
 pub use client::{Client, PendingReply};
+pub use inline::InlineSubscription;
 pub use nats_client::{ConnectOptions, Credentials, Error, Event, EventReceiver, Message, PendingLimits};
 pub use nats_proto::{
     ConnectionError, HeaderBlock, HeaderView, Headers, Msg, Payload, ReconnectPolicy, ServerInfo, Statistics,

@@ -1,13 +1,13 @@
 //! This client's side of the one seam ([`nats_client::seam`]): what `micro` and JetStream build on.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nats_client::seam;
 use nats_client::{EventReceiver, Message};
 use nats_proto::{Headers, Payload};
 
 use crate::driver::publish;
-use crate::{Client, Error, PendingReply, Responses, Subscriber};
+use crate::{Client, Error, InlineSubscription, PendingReply, Responses, Subscriber};
 
 impl seam::Client for Client {
     type Subscription = Subscriber;
@@ -73,6 +73,29 @@ impl seam::Client for Client {
 
     fn events(&self) -> EventReceiver {
         Client::events(self)
+    }
+
+    fn subscribe_inline(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Box<dyn FnMut(Message) + Send>,
+    ) -> Result<Box<dyn seam::InlineSubscription>, Error> {
+        Ok(Box::new(InlineSubscription::subscribe(self.shared(), subject, queue, handler)?))
+    }
+}
+
+impl seam::InlineSubscription for InlineSubscription {
+    fn sid(&self) -> u64 {
+        InlineSubscription::sid(self)
+    }
+
+    fn is_ended(&self) -> bool {
+        InlineSubscription::is_ended(self)
+    }
+
+    fn wait_ended(&self, deadline: Option<Instant>) -> bool {
+        InlineSubscription::wait_ended(self, deadline)
     }
 }
 

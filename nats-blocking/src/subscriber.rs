@@ -9,6 +9,7 @@ use nats_client::queue::{Empty, MessageQueue, Receiver};
 use nats_client::{Message, PendingLimits};
 
 use crate::driver::Shared;
+use crate::inline::refuse_on_reader;
 use crate::Error;
 
 /// A subscription. Iterate it to receive messages; iteration ends when the subscription does (unsubscribed,
@@ -42,6 +43,10 @@ impl Subscriber {
     /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
     /// `Error::Permission`) when the subscription has ended.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
+        if let Some(msg) = self.try_next() {
+            return Ok(msg);
+        }
+        refuse_on_reader(&self.shared)?;
         match self.rx.next_within(timeout) {
             Ok(msg) => Ok(msg),
             Err(Empty::Ended(why)) => Err(why.into()),
@@ -89,7 +94,12 @@ impl Subscriber {
 impl Iterator for Subscriber {
     type Item = Message;
 
+    /// On the reader thread (in an inline handler of this client) only a message already waiting is taken:
+    /// waiting there would never end.
     fn next(&mut self) -> Option<Message> {
+        if refuse_on_reader(&self.shared).is_err() {
+            return self.try_next();
+        }
         self.rx.next(None).ok()
     }
 }

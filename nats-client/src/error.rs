@@ -30,6 +30,9 @@ pub enum Error {
     Io(io::Error),
     /// An option is invalid: an unreadable certificate or creds file, a bad nkey seed. Never contains secrets.
     Options(String),
+    /// A call that waits for the connection's reader was made on the reader's own thread (in an inline
+    /// handler of the blocking client): it could never complete, so it fails at once.
+    WouldDeadlock,
 }
 
 impl fmt::Display for Error {
@@ -45,6 +48,9 @@ impl fmt::Display for Error {
             Error::InvalidUrl(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
             Error::Options(why) => write!(f, "invalid options: {why}"),
+            Error::WouldDeadlock => {
+                f.write_str("waited for the connection on its own reader thread (an inline handler must not wait)")
+            }
         }
     }
 }

@@ -38,6 +38,11 @@ impl<T: Driver> InFlight<T> {
         Ok(Self { shared: shared.clone(), id, slot, done: false })
     }
 
+    /// The connection the request went out on.
+    pub fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
+    }
+
     /// True once the reply (or the request's failure) is there.
     pub fn is_ready(&self) -> bool {
         self.slot.is_set()

@@ -38,6 +38,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,107 @@ pub trait Client: Clone + Send + Sync + 'static {
     fn new_inbox(&self) -> String;
     /// A fresh receiver of the client's connection events (disconnects, reconnects, slow consumers).
     fn events(&self) -> EventReceiver;
+    /// Subscribes (in the queue group `queue` when given) with `handler` run for every message on the client's
+    /// own reader, with no hand-off: for handlers that are quick and never wait on this client. A client
+    /// without such a reader runs it on a thread of its own (this default).
+    fn subscribe_inline(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Box<dyn FnMut(Message) + Send>,
+    ) -> Result<Box<dyn InlineSubscription>, Error> {
+        on_a_thread(self, subject, queue, handler)
+    }
+}
+
+/// [`Client::subscribe_inline`] for a client with no reader to run handlers on: a thread of the subscription's
+/// own, which ends with it (or with a panic of the handler's, which unsubscribes as the subscription drops).
+fn on_a_thread<C: Client>(
+    client: &C,
+    subject: &str,
+    queue: Option<&str>,
+    mut handler: Box<dyn FnMut(Message) + Send>,
+) -> Result<Box<dyn InlineSubscription>, Error> {
+    /// Marks the end when the thread leaves its loop, by returning or unwinding.
+    struct EndOnDrop(Arc<Ended>);
+    impl Drop for EndOnDrop {
+        fn drop(&mut self) {
+            *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.0 .1.notify_all();
+        }
+    }
+    let mut sub = client.subscribe(subject, queue)?;
+    let sid = sub.sid();
+    let ended = Arc::new(Ended::default());
+    let end = EndOnDrop(ended.clone());
+    std::thread::Builder::new().name(format!("nats-handler-{sid}")).spawn(move || {
+        let _end = end;
+        while let Some(msg) = sub.next_message() {
+            handler(msg);
+        }
+    })?;
+    let drain = client.clone();
+    Ok(Box::new(ThreadServed { sid, ended, drain: Box::new(move || drain.drain_subscription(sid).map(drop)) }))
+}
+
+/// Whether a subscription's thread has ended, and where to wait for it.
+type Ended = (Mutex<bool>, Condvar);
+
+/// The handle of [`on_a_thread`]'s subscription.
+struct ThreadServed {
+    sid: u64,
+    ended: Arc<Ended>,
+    /// Ends the subscription (on drop), letting the thread finish what was received.
+    drain: Box<dyn Fn() -> Result<(), Error> + Send + Sync>,
+}
+
+impl fmt::Debug for ThreadServed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadServed").field("sid", &self.sid).finish()
+    }
+}
+
+impl InlineSubscription for ThreadServed {
+    fn sid(&self) -> u64 {
+        self.sid
+    }
+
+    fn is_ended(&self) -> bool {
+        *self.ended.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait_ended(&self, deadline: Option<Instant>) -> bool {
+        let (lock, cv) = &*self.ended;
+        let mut ended = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !*ended {
+            ended = match deadline {
+                None => cv.wait(ended).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => match d.checked_duration_since(Instant::now()).filter(|l| !l.is_zero()) {
+                    Some(left) => cv.wait_timeout(ended, left).unwrap_or_else(|e| e.into_inner()).0,
+                    None => return false,
+                },
+            };
+        }
+        true
+    }
+}
+
+impl Drop for ThreadServed {
+    fn drop(&mut self) {
+        let _ = (self.drain)();
+    }
+}
+
+/// A subscription whose handler runs on the client's reader (see [`Client::subscribe_inline`]). Dropping it
+/// unsubscribes.
+pub trait InlineSubscription: Send + Sync + fmt::Debug + 'static {
+    /// Its id.
+    fn sid(&self) -> u64;
+    /// True once it has ended and its handler will not run again.
+    fn is_ended(&self) -> bool;
+    /// Waits until it has ended and its handler will not run again, or until `deadline` (`None`: for ever);
+    /// true if it ended.
+    fn wait_ended(&self, deadline: Option<Instant>) -> bool;
 }
 
 /// A blocking subscription.

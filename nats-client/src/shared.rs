@@ -310,11 +310,23 @@ impl<T: Driver> Shared<T> {
 
     /// Subscribes and registers the queue its messages go to.
     pub fn subscribe(&self, subject: &str, queue: Option<&str>) -> Result<(u64, Arc<MessageQueue>), Error> {
+        self.subscribe_then(subject, queue, |_, _, _| {})
+    }
+
+    /// [`subscribe`](Self::subscribe), calling `then` with the id and the queue under the lock, before the SUB
+    /// is sent: whatever it registers is in place before the first message can arrive.
+    pub fn subscribe_then(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        then: impl FnOnce(&mut Locked<T>, u64, &Arc<MessageQueue>),
+    ) -> Result<(u64, Arc<MessageQueue>), Error> {
         let messages = Arc::new(MessageQueue::new(self.settings.pending));
         let mut core = self.lock();
         let sid = core.conn.subscribe(subject, queue.map(str::as_bytes))?;
         // Registered under the same lock as the SUB, so no message can arrive before its route.
         core.routes.insert(sid, messages.clone());
+        then(&mut core, sid, &messages);
         self.after_command(core, Urgency::Now);
         Ok((sid, messages))
     }

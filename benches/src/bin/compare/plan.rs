@@ -97,7 +97,9 @@ pub(crate) fn plan(options: &Options, taskset: bool) -> Vec<Group> {
     for size in INGEST_SIZES {
         add(size, false, if size >= 1024 { n.ingest / 4 } else { n.ingest }, each(Workload::Ingest, &INGEST_CLIENTS));
     }
-    add(16, false, n.reqrep * 4, each(Workload::Micro, &MICRO_CLIENTS));
+    let mut members = each(Workload::Micro, &MICRO_CLIENTS);
+    members.push((Workload::MicroInline, Client::OursBlocking));
+    add(16, false, n.reqrep * 4, members);
     let mut rss = each(Workload::PublishRss, &CLIENTS);
     // The raw publisher's RSS is the floor: what this binary takes without a client.
     rss.push((Workload::PublishRss, Client::Raw));
@@ -108,6 +110,16 @@ pub(crate) fn plan(options: &Options, taskset: bool) -> Vec<Group> {
 
 /// The workload whose async-nats cell a cell of `workload` is compared with.
 pub(crate) fn baseline_workload(workload: Workload) -> Workload {
+    match workload {
+        Workload::RawPublish => Workload::Publish,
+        Workload::MicroInline => Workload::Micro,
+        w => w,
+    }
+}
+
+/// The workload whose row of the markdown table a cell of `workload` goes in: the raw ceiling beside the
+/// publishes; an option's own row for the inline service.
+pub(crate) fn row_workload(workload: Workload) -> Workload {
     match workload {
         Workload::RawPublish => Workload::Publish,
         w => w,
@@ -149,5 +161,16 @@ mod tests {
         assert_eq!(members[0], vec![(Workload::RawPublish, Client::Raw)]);
         assert_eq!(members[4], vec![(Workload::Ingest, Client::AsyncNats), (Workload::Ingest, Client::Raw)]);
         assert!(plan(&options(&[Workload::Micro], &[Client::NatsSync]), true).is_empty());
+    }
+
+    #[test]
+    fn the_inline_service_runs_in_the_micro_rounds_against_the_micro_baseline() {
+        let groups = plan(&options(&[Workload::Micro, Workload::MicroInline], &Client::ALL), false);
+        assert_eq!(groups.len(), 1, "one group, so that its runs pair with async-nats's round by round");
+        assert!(groups[0].members.contains(&(Workload::MicroInline, Client::OursBlocking)));
+        assert!(groups[0].members.contains(&(Workload::Micro, Client::AsyncNats)));
+        assert_eq!(baseline_workload(Workload::MicroInline), Workload::Micro);
+        assert_eq!(row_workload(Workload::MicroInline), Workload::MicroInline);
+        assert_eq!(row_workload(Workload::RawPublish), Workload::Publish);
     }
 }

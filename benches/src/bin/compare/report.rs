@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::args::Options;
 use crate::orchestrate::Outcome;
-use crate::plan::baseline_workload;
+use crate::plan::{baseline_workload, row_workload};
 use crate::spec::{Client, RunResult};
 use crate::stats::{self, Cell, Ratio, Summary};
 
@@ -180,7 +180,7 @@ const COLUMNS: [Client; 5] =
 pub(crate) fn markdown(cells: &[Cell], command: &str) -> String {
     let mut rows: Vec<(String, Vec<&Cell>)> = vec![];
     for cell in cells {
-        let w = baseline_workload(cell.workload);
+        let w = row_workload(cell.workload);
         let pinned = if cell.pinned { ", 1 CPU" } else { "" };
         let key = format!("{} {}{pinned}", w.name(), size_text(cell.size));
         match rows.iter_mut().find(|(k, _)| *k == key) {

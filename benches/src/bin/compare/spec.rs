@@ -18,6 +18,9 @@ pub(crate) enum Workload {
     Ingest,
     /// A service echo endpoint loaded by requester threads.
     Micro,
+    /// The `micro` row's service on our blocking client with its endpoint `inline` (handled on the client's
+    /// reader thread): an option, not the default, so a row of its own.
+    MicroInline,
     /// Many 1 KiB publishes with default options: how much the client buffers.
     PublishRss,
     /// Many 16 B messages published and received in one process with default options: memory and drops.
@@ -26,13 +29,14 @@ pub(crate) enum Workload {
 
 impl Workload {
     /// Every workload, in the order they run and are reported.
-    pub(crate) const ALL: [Workload; 8] = [
+    pub(crate) const ALL: [Workload; 9] = [
         Workload::Publish,
         Workload::RawPublish,
         Workload::Pubsub,
         Workload::Reqrep,
         Workload::Ingest,
         Workload::Micro,
+        Workload::MicroInline,
         Workload::PublishRss,
         Workload::PubsubRss,
     ];
@@ -46,6 +50,7 @@ impl Workload {
             Workload::Reqrep => "reqrep",
             Workload::Ingest => "ingest",
             Workload::Micro => "micro",
+            Workload::MicroInline => "micro-inline",
             Workload::PublishRss => "publish-rss",
             Workload::PubsubRss => "pubsub-rss",
         }

@@ -52,7 +52,8 @@ fn dispatch(spec: &ChildSpec) -> Result<RunResult, String> {
         (Pubsub, client) => Ok(publish::pubsub(spec, client, Some(spec.messages))),
         (PubsubRss, client) if client != Client::Raw => Ok(publish::pubsub(spec, client, None)),
         (Reqrep, client) if client != Client::Raw => Ok(rpc::reqrep(spec, client)),
-        (Micro, client) if client != Client::NatsSync => Ok(rpc::micro(spec, client)),
+        (Micro, client) if client != Client::NatsSync => Ok(rpc::micro(spec, client, false)),
+        (MicroInline, Client::OursBlocking) => Ok(rpc::micro(spec, Client::OursBlocking, true)),
         (Ingest, Client::Raw) => Ok(raw::ingest(spec)),
         (Ingest, client @ (Client::OursBlocking | Client::OursTokio | Client::AsyncNats)) => {
             Ok(ingest::ingest(spec, client))

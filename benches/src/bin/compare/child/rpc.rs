@@ -111,12 +111,13 @@ fn latency_result(w: Window, samples: Vec<Duration>) -> RunResult {
 
 /// A service echo endpoint of `client` in this process, and [`MICRO_THREADS`] requester threads on one blocking
 /// client of ours sending `spec.messages` requests in all: requests per second, and the CPU of both sides.
-pub(super) fn micro(spec: &ChildSpec, client: Client) -> RunResult {
+/// `inline`: our blocking service's endpoint is `inline` (see `micro::EndpointConfig::inline`).
+pub(super) fn micro(spec: &ChildSpec, client: Client, inline: bool) -> RunResult {
     let subject = format!("bench.svc.{}", client.name());
     let rt = client.is_async().then(runtime);
     // Keeps the service running until the end of the run.
     let _service: Box<dyn std::any::Any> = match (client, &rt) {
-        (Client::OursBlocking, _) => Box::new(micro_ours_blocking(&spec.url, &subject)),
+        (Client::OursBlocking, _) => Box::new(micro_ours_blocking(&spec.url, &subject, inline)),
         (Client::OursTokio, Some(rt)) => Box::new(micro_ours_tokio(rt, &spec.url, &subject)),
         (Client::AsyncNats, Some(rt)) => Box::new(micro_async_nats(rt, &spec.url, &subject)),
         (Client::Raw, _) => Box::new(super::raw::echo(&spec.url, &subject)),
@@ -139,11 +140,12 @@ pub(super) fn micro(spec: &ChildSpec, client: Client) -> RunResult {
     w.close(per_thread * MICRO_THREADS, Duration::ZERO).result(0)
 }
 
-/// Our `micro::Service` on the blocking client, echoing on `subject`.
-fn micro_ours_blocking(url: &str, subject: &str) -> micro::Service<nats_blocking::Client> {
+/// Our `micro::Service` on the blocking client, echoing on `subject`, on the client's reader if `inline`.
+fn micro_ours_blocking(url: &str, subject: &str, inline: bool) -> micro::Service<nats_blocking::Client> {
     let c = nats_blocking::connect(url).expect("connect ours-blocking");
     let service = micro::Service::start(c, micro::ServiceConfig::new("bench", "1.0.0")).expect("start service");
     let config = micro::EndpointConfig::new("echo").subject(subject);
+    let config = if inline { config.inline() } else { config };
     service
         .endpoint(&service.root(), config, |mut req| {
             let body = req.payload_bytes();
