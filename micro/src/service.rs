@@ -97,7 +97,8 @@ impl<T: Client> Service<T> {
         };
         for needed in verbs {
             let Target::Verb(verb) = needed.target else { unreachable!("verb_subscriptions returns verbs") };
-            service.spawn(needed, Job::Verb(verb), true)?;
+            // STATS may run the user's stats handler, which may wait on the client: a thread of its own.
+            service.spawn(needed, Job::Verb(verb), verb != Verb::Stats)?;
         }
         // Discoverable once this returns: the server has the subscriptions.
         service.inner.client.flush()?;
@@ -142,8 +143,11 @@ impl<T: Client> Service<T> {
             self.inner.state.core().remove_endpoint(id);
             return Err(e);
         }
-        // Reachable once this returns: the server has the subscription.
-        self.inner.client.flush()?;
+        // Reachable once this returns: the server has the subscription (not waited for from an inline handler,
+        // which would wait for ever).
+        if !self.inner.client.on_reader_thread() {
+            self.inner.client.flush()?;
+        }
         Ok(EndpointHandle::new(id))
     }
 
@@ -188,7 +192,8 @@ impl<T: Client> Service<T> {
                     let state = state.clone();
                     Box::new(move |msg| state.answer_verb(verb, &msg))
                 }
-                // With no queue between, nothing is dropped for the pending limits.
+                // The reader empties the queue after every read: requests are dropped for the pending limits only
+                // if one read brings more than they allow, and are not counted here.
                 Job::Endpoint(mut serving, handler) => Box::new(move |msg| handle(&mut serving, || 0, &*handler, msg)),
             };
             let sub = self.inner.client.subscribe_inline(subject, queue, handler)?;
@@ -215,8 +220,12 @@ impl<T: Client> Service<T> {
     }
 
     /// Removes one endpoint at runtime: drains its subscription, waits (up to `timeout`) for the requests
-    /// already received to be answered, then drops it from INFO and STATS.
+    /// already received to be answered, then drops it from INFO and STATS. From an inline handler (on the
+    /// client's reader thread), which could not wait, it fails with `Error::WouldDeadlock` and changes nothing.
     pub fn remove_endpoint(&self, endpoint: EndpointHandle, timeout: Duration) -> Result<(), ServiceFailure> {
+        if self.inner.client.on_reader_thread() {
+            return Err(nats_client::Error::WouldDeadlock.into());
+        }
         let worker = {
             let mut workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
             let at = workers.iter().position(|w| w.target == Target::Endpoint(endpoint.id()));
@@ -256,12 +265,16 @@ impl<T: Client> Service<T> {
     /// Stops gracefully: drains every subscription (nothing new arrives; what the server already sent is still
     /// answered), waits up to `timeout` for requests in flight, then reports done. Idempotent: later calls
     /// return the first outcome.
+    ///
+    /// From an inline handler (on the client's reader thread) it cannot wait: it drains and returns at once,
+    /// `Timeout` unless everything had already ended; the endpoints finish what they received on their own.
     pub fn stop(&self, timeout: Duration) -> StopReason {
         let mut stopped = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(reason) = stopped.clone() {
             return reason;
         }
-        let deadline = nats_client::deadline_in(timeout);
+        let on_reader = self.inner.client.on_reader_thread();
+        let deadline = if on_reader { Some(Instant::now()) } else { nats_client::deadline_in(timeout) };
         let mut workers = std::mem::take(&mut *self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let mut drained = true;
         for w in &workers {
@@ -274,6 +287,11 @@ impl<T: Client> Service<T> {
         }
         // Requests a handler handed on to another thread: the last one to finish wakes this wait.
         finished &= self.inner.state.wait_idle(deadline);
+        if on_reader {
+            // Dropped, an inline subscription's handle would cut its drain short.
+            workers.retain(|w| !w.is_finished());
+            self.inner.workers.lock().unwrap_or_else(|e| e.into_inner()).append(&mut workers);
+        }
         let reason = match (drained, finished) {
             (true, true) => StopReason::Stopped,
             (false, _) => StopReason::ConnectionClosed,
@@ -285,12 +303,16 @@ impl<T: Client> Service<T> {
     }
 
     /// Waits until the service has stopped, by [`stop`](Self::stop) or because every subscription ended with
-    /// the connection; returns why.
+    /// the connection; returns why. From an inline handler (on the client's reader thread), which could not
+    /// wait, it returns `Timeout` at once unless the service has stopped.
     pub fn done(&self) -> StopReason {
         let mut stopped = self.inner.stopped.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(reason) = stopped.clone() {
                 return reason;
+            }
+            if self.inner.client.on_reader_thread() {
+                return StopReason::Timeout;
             }
             let workers = self.inner.workers.lock().unwrap_or_else(|e| e.into_inner());
             let all_ended = workers.iter().all(Worker::is_finished);

@@ -1,5 +1,5 @@
-//! Handlers on the blocking client's reader thread, against a real `nats-server`: the discovery verbs take no
-//! thread of their own, an `inline` endpoint answers on the reader (statistics, a panic answered with a 500,
+//! Handlers on the blocking client's reader thread, against a real `nats-server`: PING and INFO take no thread
+//! of their own, an `inline` endpoint answers on the reader (statistics, a panic answered with a 500,
 //! a graceful stop that drains it), and a handler's wait on its own client fails at once instead of hanging.
 
 use std::sync::{mpsc, Arc};
@@ -42,9 +42,11 @@ fn discovery_verbs_take_no_thread_and_an_inline_endpoint_answers_on_the_reader()
             req.respond(body).unwrap();
         })
         .unwrap();
-    // Only endpoints on threads of their own have threads named after their subjects (`micro-<subject>`).
+    // Subscriptions served on threads of their own have threads named after their subjects
+    // (`micro-<subject>`): only STATS's three (it may run the user's stats handler, which may wait on the client).
+    // (Other tests of this binary may run services meanwhile: only the names are checked.)
     let workers: Vec<_> = thread_names().into_iter().filter(|n| n.starts_with("micro-")).collect();
-    assert!(workers.iter().all(|n| !n.contains("SRV") && !n.contains("inline")), "service threads: {workers:?}");
+    assert!(workers.iter().all(|n| n == "micro-$SRV.STAT"), "service threads: {workers:?}");
 
     let requester = connect(&server.url());
     for i in 0..100 {
@@ -92,4 +94,37 @@ fn an_inline_handler_that_waits_on_its_own_client_is_refused_at_once() {
     assert!(refused, "the request from the reader thread fails with WouldDeadlock");
     assert!(took < Duration::from_secs(10), "at once, not after its timeout ({took:?})");
     assert_eq!(service.stop(WAIT), StopReason::Stopped);
+}
+
+#[test]
+fn an_inline_handler_can_stop_its_service_without_waiting_for_itself() {
+    let server = NatsServer::start();
+    let client = connect(&server.url());
+    let service = Service::start(client.clone(), ServiceConfig::new("stopper", "1.0.0")).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx = Arc::new(std::sync::Mutex::new(tx));
+    let svc = service.clone();
+    let config = EndpointConfig::new("stop").subject("inline.stop").inline();
+    let own = Arc::new(std::sync::Mutex::new(None));
+    let own_handle = own.clone();
+    let handle = service
+        .endpoint(&service.root(), config, move |mut req| {
+            let endpoint = own_handle.lock().unwrap().expect("the endpoint's handle");
+            let removed = svc.remove_endpoint(endpoint, WAIT);
+            let started = Instant::now();
+            // A timeout far longer than the test: only a stop that does not wait returns in time.
+            let reason = svc.stop(Duration::from_secs(3600));
+            tx.lock().unwrap().send((removed.is_err(), reason, started.elapsed())).unwrap();
+            let _ = req.respond("bye");
+        })
+        .unwrap();
+    *own.lock().unwrap() = Some(handle);
+    let requester = connect(&server.url());
+    assert_eq!(requester.request("inline.stop", "").unwrap().payload(), b"bye");
+    let (remove_refused, reason, took) = rx.recv_timeout(WAIT).expect("stop returned from the handler");
+    assert!(remove_refused, "remove_endpoint from the reader thread is refused");
+    assert_eq!(reason, StopReason::Timeout);
+    assert!(took < WAIT, "{took:?}");
+    assert_eq!(service.done(), StopReason::Timeout, "the first outcome is kept");
+    assert!(requester.request_with_timeout("inline.stop", "", Duration::from_millis(300)).is_err(), "drained");
 }

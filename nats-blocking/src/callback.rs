@@ -101,7 +101,13 @@ impl CallbackSubscription {
     fn join_thread(&mut self) -> std::thread::Result<()> {
         match self.thread.take() {
             // From the handler itself (it may own its subscription): it cannot wait for its own end.
-            Some(thread) if thread.thread().id() != std::thread::current().id() => thread.join(),
+            // From an inline handler on the reader thread: the handler's thread may need the reader to finish.
+            Some(thread)
+                if thread.thread().id() != std::thread::current().id()
+                    && crate::inline::refuse_on_reader(&self.shared).is_ok() =>
+            {
+                thread.join()
+            }
             _ => Ok(()),
         }
     }

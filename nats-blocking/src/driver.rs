@@ -3,8 +3,10 @@
 //! - The reader thread dials when the core asks, reads into a buffer of its own with a timeout taken from
 //!   `poll_timeout`, and feeds the read to the core under one lock: each run of messages for one subscription
 //!   is gathered as it is decoded and appended to its queue in one step, and each queue's consumer is woken
-//!   once per read, after the lock is released. The reader never writes to the socket (a blocked write must
-//!   never stop the reading).
+//!   once per read, after the lock is released. Inline subscriptions' handlers run on the reader too, right
+//!   after (see `inline.rs`). The reader writes nothing of its own (a blocked write must never stop the
+//!   reading): only the replies of those handlers, when nobody else is writing, which the server reads
+//!   whatever it is doing.
 //! - Writes go out from whichever thread holds the connection's write turn (`Locked::is_writing`). A caller that
 //!   needs an answer (a request, a reply, a flush, a subscription) writes its bytes itself when nobody is
 //!   writing; so does a publisher whose batch reached [`DIRECT_WRITE`]. Smaller publishes are left for the
@@ -15,7 +17,6 @@
 
 use nats_client::StdInstant as _;
 use std::io::ErrorKind;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::Deref;
 use std::sync::{Arc, Condvar, MutexGuard};
 use std::time::Duration;
@@ -25,6 +26,7 @@ use nats_client::shared::{Locked, Shared as SharedState, Urgency, DIRECT_WRITE, 
 use nats_proto::conn::read_buffer::ReadBuffer;
 use nats_proto::{Action, ConnectionError, Headers, Instant, Payload, ServerAddr, State};
 
+use crate::dial::{dial, open, transport_error};
 use crate::inline::{Inline, Served};
 use crate::transport::{ReadSize, Transport};
 use crate::Error;
@@ -51,8 +53,6 @@ impl Link {
 pub(crate) type Shared = SharedState<Link>;
 type Guard<'a> = MutexGuard<'a, Locked<Link>>;
 
-/// A write that makes no progress for this long means the server is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A wake-up this soon after the writer thread's last write means a publisher in full flow (see `write_loop`).
 const RECENT: Duration = Duration::from_micros(50);
 /// The shortest time the writer thread lets a batch gather, and the longest.
@@ -85,6 +85,8 @@ pub(crate) struct Signals {
     writer_wake: Condvar,
     /// The reader thread waits here while there is no transport.
     reader_wake: Condvar,
+    /// The reader waits on `reader_wake`: readable without the lock, for [`wake_idle_reader`].
+    reader_waiting: std::sync::atomic::AtomicBool,
     /// Publishers wait here while too much is unwritten.
     space: Condvar,
 }
@@ -216,6 +218,14 @@ fn wake_writer(shared: &Shared, core: &mut Locked<Link>) {
     }
 }
 
+/// Wakes the reader if it waits for a connection (no socket to read): an inline subscription needs it. Takes no
+/// lock, so it may be called under the connection's.
+pub(crate) fn wake_idle_reader(shared: &Shared) {
+    if shared.signals().reader_waiting.load(std::sync::atomic::Ordering::Acquire) {
+        shared.signals().reader_wake.notify_one();
+    }
+}
+
 /// Publishes, then sends or waits as [`Link::send`] decides.
 #[inline]
 pub(crate) fn publish(
@@ -226,72 +236,6 @@ pub(crate) fn publish(
     payload: Payload<'_>,
 ) -> Result<(), Error> {
     shared.publish(subject, reply, headers, payload, Urgency::Batch).map(drop)
-}
-
-/// Opens a TCP connection to the first address of `addr` that answers.
-fn dial(addr: &ServerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-    let mut last = std::io::Error::new(ErrorKind::NotFound, "no address");
-    for a in addr.host_port().to_socket_addrs()? {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(sock) => {
-                // Small writes (requests, replies) go out at once; batching is done above the socket.
-                let _ = sock.set_nodelay(true);
-                let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
-                return Ok(sock);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-/// The transport for `addr` over a connected socket: the socket itself, or for a WebSocket URL the upgrade
-/// (after TLS for `wss`), within `deadline`.
-#[cfg_attr(not(feature = "websocket"), allow(unused_variables))]
-fn open(
-    shared: &Shared,
-    sock: TcpStream,
-    addr: &ServerAddr,
-    deadline: std::time::Instant,
-) -> Result<Transport, ConnectionError> {
-    if !addr.is_websocket() {
-        return Ok(Transport::Plain(sock));
-    }
-    #[cfg(feature = "websocket")]
-    {
-        let inner = if addr.tls_required() { secure(shared, sock, addr, deadline)? } else { Transport::Plain(sock) };
-        crate::websocket::upgrade(inner, addr, &shared.settings().websocket, deadline)
-            .map_err(|e| transport_error(&e).unwrap_or_else(|| ConnectionError::WebSocket(e.to_string())))
-    }
-    #[cfg(not(feature = "websocket"))]
-    Err(ConnectionError::Incompatible("WebSocket needs the `websocket` feature of nats-blocking"))
-}
-
-/// TLS over `sock` for a `wss://` server, before the upgrade.
-#[cfg(all(feature = "websocket", feature = "tls"))]
-fn secure(
-    shared: &Shared,
-    sock: TcpStream,
-    addr: &ServerAddr,
-    deadline: std::time::Instant,
-) -> Result<Transport, ConnectionError> {
-    let session = shared.settings().tls.session(addr)?;
-    crate::transport::handshake(sock, session, deadline).map_err(|e| nats_client::tls::connection_error(&e))
-}
-
-#[cfg(all(feature = "websocket", not(feature = "tls")))]
-fn secure(_: &Shared, _: TcpStream, _: &ServerAddr, _: std::time::Instant) -> Result<Transport, ConnectionError> {
-    Err(ConnectionError::Incompatible("wss:// needs the `tls` feature of nats-blocking"))
-}
-
-/// What a failed read or write means to the core, when it is more than a lost connection: a TLS failure
-/// (kind `InvalidData`), or a WebSocket's (the server's close frame, a broken frame).
-fn transport_error(e: &std::io::Error) -> Option<ConnectionError> {
-    #[cfg(feature = "websocket")]
-    if let Some(error) = nats_client::ws::connection_error(e) {
-        return Some(error);
-    }
-    (e.kind() == ErrorKind::InvalidData).then(|| ConnectionError::Tls(e.to_string()))
 }
 
 /// What the reader thread keeps between reads.
@@ -346,6 +290,7 @@ impl Reader {
                     drop(core);
                     // Messages of the read that lost the connection do not wait for the next one.
                     self.wake.wake_all();
+                    self.served.run_due(shared);
                     let transport = dial(&addr, timeout)
                         .map_err(|e| ConnectionError::Unreachable(e.to_string()))
                         .and_then(|sock| open(shared, sock, &addr, deadline.to_std()));
@@ -400,10 +345,21 @@ impl Reader {
         let sleep = core.conn().poll_timeout().map_or(MAX_SLEEP, |t| t.saturating_duration_since(now)).min(MAX_SLEEP);
         self.served.adopt(&mut core.driver().new_inline);
         let Some(sock) = core.transport().cloned() else {
+            if self.served.any_due() {
+                // Inline handlers run outside the lock (messages of the read that lost the connection, or a
+                // subscription that ended meanwhile); then round again.
+                drop(core);
+                self.wake.wake_all();
+                self.served.run_due(shared);
+                return shared.lock();
+            }
             // Messages of the read that lost the connection do not wait for a reconnect.
             self.wake.wake_all();
             core.driver().reader_idle = true;
+            let waiting = &shared.signals().reader_waiting;
+            waiting.store(true, std::sync::atomic::Ordering::Release);
             core = shared.signals().reader_wake.wait_timeout(core, sleep).unwrap_or_else(|e| e.into_inner()).0;
+            waiting.store(false, std::sync::atomic::Ordering::Release);
             core.driver().reader_idle = false;
             core.conn_mut().handle_timeout(Instant::now());
             return core;

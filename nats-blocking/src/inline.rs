@@ -52,6 +52,11 @@ pub(crate) struct Inline {
     sid: u64,
     /// Messages came, or the subscription ended, since the reader last ran it.
     due: AtomicBool,
+    /// Unsubscribed by its handle: the handler is not called again, even for messages already received.
+    cancelled: AtomicBool,
+    /// Wakes the reader when it waits for a connection (with no socket to read, only a wake-up brings it back
+    /// to an ended subscription).
+    shared: std::sync::Weak<Shared>,
     /// The queue and the handler; `None` once the subscription has ended and the handler will not run again.
     serving: Mutex<Option<(Receiver, Handler)>>,
     /// Signalled when `serving` becomes `None`.
@@ -71,6 +76,10 @@ impl Wake for Inline {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.due.store(true, Ordering::Release);
+        if let Some(shared) = self.shared.upgrade() {
+            // No lock: this may run under the connection's. A reader in a read wakes with the read instead.
+            crate::driver::wake_idle_reader(&shared);
+        }
     }
 }
 
@@ -79,10 +88,13 @@ impl Inline {
         self.serving.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks it ended: the handler is dropped and will not run again; waiters are told.
-    fn finish(&self, serving: &mut MutexGuard<'_, Option<(Receiver, Handler)>>) {
-        **serving = None;
+    /// Marks it ended and tells the waiters. The handler is dropped after the lock is released: it may hold
+    /// the last handle of the client, whose drop waits for the reader, which may be waiting for this lock.
+    fn finish(&self, mut serving: MutexGuard<'_, Option<(Receiver, Handler)>>) {
+        let gone = serving.take();
         self.ended.notify_all();
+        drop(serving);
+        drop(gone);
     }
 
     /// Hands every message waiting to the handler, on the reader thread. False once the subscription is over.
@@ -91,24 +103,27 @@ impl Inline {
         let Some((rx, handler)) = serving.as_mut() else { return false };
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
-        loop {
+        let over = loop {
+            if self.cancelled.load(Ordering::Acquire) {
+                break true;
+            }
             match rx.poll_next(&mut cx) {
                 Poll::Ready(Ok(msg)) => {
                     if catch_unwind(AssertUnwindSafe(|| handler(msg))).is_err() {
                         // A panic ends this subscription only; the reader goes on.
                         let _ = shared.unsubscribe(self.sid, None);
-                        self.finish(&mut serving);
-                        return false;
+                        break true;
                     }
                 }
-                Poll::Ready(Err(_)) => {
-                    self.finish(&mut serving);
-                    return false;
-                }
+                Poll::Ready(Err(_)) => break true,
                 // The waker is registered: the next delivery or the end marks it due.
-                Poll::Pending => return true,
+                Poll::Pending => break false,
             }
+        };
+        if over {
+            self.finish(serving);
         }
+        !over
     }
 }
 
@@ -124,10 +139,15 @@ impl Served {
         self.subs.append(new);
     }
 
+    /// Whether a subscription waits to be run (checked under the connection's lock before the reader sleeps).
+    pub(crate) fn any_due(&self) -> bool {
+        self.subs.iter().any(|s| s.due.load(Ordering::Acquire))
+    }
+
     /// Runs every due subscription's handler for its messages (outside the connection's lock), with their
     /// replies gathered into one write; forgets those that ended.
     pub(crate) fn run_due(&mut self, shared: &Shared) {
-        if !self.subs.iter().any(|s| s.due.load(Ordering::Acquire)) {
+        if !self.any_due() {
             return;
         }
         READING.with(|r| r.set(address(shared)));
@@ -141,7 +161,7 @@ impl Served {
     pub(crate) fn close(&mut self, shared: &Shared) {
         self.run_due(shared);
         for sub in self.subs.drain(..) {
-            sub.finish(&mut sub.serving());
+            sub.finish(sub.serving());
         }
     }
 }
@@ -174,6 +194,8 @@ impl InlineSubscription {
         shared.subscribe_then(subject, queue, |core, sid, messages| {
             let inline = Arc::new(Inline {
                 sid,
+                cancelled: AtomicBool::new(false),
+                shared: Arc::downgrade(shared),
                 // Run once when the reader takes it over: that registers the waker on its queue.
                 due: AtomicBool::new(true),
                 serving: Mutex::new(Some((Receiver::new(messages.clone()), handler))),
@@ -192,13 +214,14 @@ impl InlineSubscription {
     }
 
     /// Ends the subscription now and returns once its handler will not run again (a call in progress has
-    /// returned). Messages received and not yet handled are dropped. From the handler itself it only ends the
-    /// subscription.
+    /// returned). Messages received and not yet handled are dropped. From a handler on the reader thread it
+    /// only ends the subscription (the handler is not called again after the call in progress).
     pub fn unsubscribe(self) -> Result<(), Error> {
+        self.inline.cancelled.store(true, Ordering::Release);
         let result = self.shared.unsubscribe(self.inline.sid, None);
         if refuse_on_reader(&self.shared).is_ok() {
             // Waits for a handler call in progress (the reader holds this lock through it).
-            self.inline.finish(&mut self.inline.serving());
+            self.inline.finish(self.inline.serving());
         }
         result
     }
@@ -246,6 +269,7 @@ impl InlineSubscription {
 
 impl Drop for InlineSubscription {
     fn drop(&mut self) {
+        self.inline.cancelled.store(true, Ordering::Release);
         // Already ended (or the client is closed): nothing to undo.
         let _ = self.shared.unsubscribe(self.inline.sid, None);
     }

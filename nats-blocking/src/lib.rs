@@ -44,6 +44,7 @@
 
 mod callback;
 mod client;
+mod dial;
 mod driver;
 mod inline;
 mod seam;

@@ -7,6 +7,7 @@ use nats_client::{EventReceiver, Message};
 use nats_proto::{Headers, Payload};
 
 use crate::driver::publish;
+use crate::inline::refuse_on_reader;
 use crate::{Client, Error, InlineSubscription, PendingReply, Responses, Subscriber};
 
 impl seam::Client for Client {
@@ -73,6 +74,10 @@ impl seam::Client for Client {
 
     fn events(&self) -> EventReceiver {
         Client::events(self)
+    }
+
+    fn on_reader_thread(&self) -> bool {
+        refuse_on_reader(self.shared()).is_err()
     }
 
     fn subscribe_inline(

@@ -43,10 +43,11 @@ impl Subscriber {
     /// The next message, waiting at most `timeout`. `Error::Timeout` when none came; `Error::Closed` (or
     /// `Error::Permission`) when the subscription has ended.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
-        if let Some(msg) = self.try_next() {
-            return Ok(msg);
+        match self.rx.try_next() {
+            Some(Ok(msg)) => return Ok(msg),
+            Some(Err(Empty::Ended(why))) => return Err(why.into()),
+            _ => refuse_on_reader(&self.shared)?,
         }
-        refuse_on_reader(&self.shared)?;
         match self.rx.next_within(timeout) {
             Ok(msg) => Ok(msg),
             Err(Empty::Ended(why)) => Err(why.into()),
@@ -133,6 +134,16 @@ impl Iterator for Responses {
         if self.done || self.max.is_some_and(|m| self.received >= m) {
             self.finish();
             return None;
+        }
+        if refuse_on_reader(&self.shared).is_err() {
+            // On the reader thread (an inline handler): only what is already here; waiting would never end.
+            return match self.rx.try_next() {
+                Some(Ok(msg)) => {
+                    self.received += 1;
+                    Some(msg)
+                }
+                _ => None,
+            };
         }
         let stall_deadline = self.last.zip(self.stall).and_then(|(l, s)| l.checked_add(s));
         let deadline = match (stall_deadline, self.deadline) {

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::{connect, text, WAIT};
-use nats_blocking::Error;
+use common::{connect, text, wait_event, WAIT};
+use nats_blocking::{Error, Event};
 use nats_server_harness::NatsServer;
 
 fn deadline() -> Option<Instant> {
@@ -162,4 +162,61 @@ fn drain_handles_what_was_sent_then_ends_and_close_ends_the_rest() {
     assert!(!open.is_ended());
     client.close();
     assert!(open.wait_ended(deadline()), "closing the client ends every inline subscription");
+}
+
+#[test]
+fn a_handler_that_unsubscribes_is_not_called_again_for_what_was_already_received() {
+    let server = NatsServer::start();
+    let client = connect(&server);
+    let (tx, rx) = mpsc::channel();
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let own = slot.clone();
+    let sub = client
+        .subscribe_inline("inline.once", move |msg| {
+            tx.send(text(&msg)).unwrap();
+            // Dropping its own handle unsubscribes, from the reader thread.
+            drop(own.lock().unwrap().take());
+        })
+        .unwrap();
+    *slot.lock().unwrap() = Some(sub);
+    client.flush().unwrap();
+    // One burst, so that several messages come in one read.
+    for i in 0..50 {
+        client.publish("inline.once", i.to_string()).unwrap();
+    }
+    client.flush().unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "0");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(rx.try_iter().count(), 0, "called again after it unsubscribed");
+}
+
+#[test]
+fn dropping_the_last_client_handle_held_by_a_handler_does_not_hang_unsubscribe() {
+    let server = NatsServer::start();
+    let client = connect(&server);
+    let held = client.clone();
+    let sub = client
+        .subscribe_inline("inline.holder", move |_| {
+            let _ = held.statistics();
+        })
+        .unwrap();
+    client.flush().unwrap();
+    drop(client);
+    let (tx, rx) = mpsc::channel();
+    // Unsubscribing drops the handler and with it the last client handle, which closes and waits for the reader.
+    std::thread::spawn(move || tx.send(sub.unsubscribe().is_ok()).unwrap());
+    assert!(rx.recv_timeout(WAIT).expect("unsubscribe returned"));
+}
+
+#[test]
+fn a_subscription_drained_while_disconnected_ends_without_waiting_for_the_server() {
+    let mut server = NatsServer::start();
+    let client = connect(&server);
+    let events = client.events();
+    let sub = client.subscribe_inline("inline.offline", |_| {}).unwrap();
+    client.flush().unwrap();
+    server.stop();
+    wait_event(&events, WAIT, "disconnected", |e| matches!(e, Event::Disconnected(_)));
+    sub.drain().unwrap();
+    assert!(sub.wait_ended(deadline()), "ended while the server is away");
 }

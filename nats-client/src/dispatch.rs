@@ -56,7 +56,7 @@ impl<T: Driver> Locked<T> {
             CoreEvent::DiscoveredServers => self.emit(Event::DiscoveredServers),
             CoreEvent::ServerError(e) => self.emit(Event::ServerError(e)),
             CoreEvent::BadMessage(e) => self.emit(Event::BadMessage(e)),
-            CoreEvent::Closed(reason) => self.on_closed(shared, reason),
+            CoreEvent::Closed(reason) => self.on_closed(shared, reason, wake),
             _ => {}
         }
     }
@@ -94,7 +94,10 @@ impl<T: Driver> Locked<T> {
         }
     }
 
-    fn on_closed(&mut self, shared: &Shared<T>, reason: CloseReason) {
+    fn on_closed(&mut self, shared: &Shared<T>, reason: CloseReason, wake: &mut Wakeups) {
+        // Outcomes that came before the close are set before it is announced (a drain returns only after the
+        // replies that preceded it).
+        wake.wake_all();
         for (_, queue) in self.routes.drain() {
             queue.end(SubscriptionEnd::Closed);
         }

@@ -101,6 +101,13 @@ pub trait Client: Clone + Send + Sync + 'static {
     fn new_inbox(&self) -> String;
     /// A fresh receiver of the client's connection events (disconnects, reconnects, slow consumers).
     fn events(&self) -> EventReceiver;
+    /// True on this client's reader thread while it runs an inline handler ([`subscribe_inline`]): a wait for
+    /// this client from here would never end.
+    ///
+    /// [`subscribe_inline`]: Self::subscribe_inline
+    fn on_reader_thread(&self) -> bool {
+        false
+    }
     /// Subscribes (in the queue group `queue` when given) with `handler` run for every message on the client's
     /// own reader, with no hand-off: for handlers that are quick and never wait on this client. A client
     /// without such a reader runs it on a thread of its own (this default).

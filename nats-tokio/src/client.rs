@@ -98,8 +98,8 @@ impl Client {
 
     /// Publishes `payload` to `subject`.
     ///
-    /// The future is a plain one of this crate's ([`Publish`]), not an `async fn`'s state machine: at 16 bytes
-    /// that cost about a tenth of a publish. (So are the other publishes'.)
+    /// The future is a plain one written for it, not an `async fn`'s state machine: at 16 bytes that cost about
+    /// a tenth of a publish. (So are the other publishes'.)
     pub fn publish<'a, 'p: 'a>(
         &'a self,
         subject: &'a str,
