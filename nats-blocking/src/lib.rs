@@ -23,6 +23,12 @@
 //! let reply = client.request("time", "")?;
 //! assert_eq!(reply.payload(), b"now");
 //!
+//! // A quick responder on the connection's reader thread itself: no thread, no hand-off.
+//! let _fast = client.subscribe_inline("time.fast", |req| {
+//!     let _ = req.respond("now");
+//! })?;
+//! assert_eq!(client.request("time.fast", "")?.payload(), b"now");
+//!
 //! // Nobody listening is a typed error, not a timeout.
 //! assert!(matches!(client.request("nobody", ""), Err(nats_blocking::Error::NoResponders)));
 //! client.drain()?;
@@ -37,7 +43,9 @@
 //!   hands messages to per-subscription queues bounded in messages and bytes. A subscriber that falls behind
 //!   loses messages (counted, one [`Event::SlowConsumer`] per episode) instead of stalling the connection.
 //! - Handlers of [`Client::subscribe_with`] run on a thread per subscription, never on the reader thread;
-//!   [`Client::subscribe_with_max`] ends one after `max` messages, and the thread with it.
+//!   [`Client::subscribe_with_max`] ends one after `max` messages, and the thread with it. Handlers of
+//!   [`Client::subscribe_inline`] run on the reader thread, right after the read that brought their messages,
+//!   for quick handlers that never wait on the client (a wait there fails with [`Error::WouldDeadlock`]).
 //! - Reconnect, resubscribe, the reconnect buffer and keep-alive are the core's; this crate only moves bytes.
 //! - With the `trace-context` feature, what a thread publishes, requests or answers inside
 //!   `trace::TraceContext::in_scope` carries the W3C `traceparent`/`tracestate` headers (`trace`).
