@@ -155,12 +155,17 @@ async fn a_close_gives_up_on_a_server_that_stopped_reading() {
     let client = nats_tokio::ConnectOptions::new().server(server.url()).connect().bounded().await.unwrap();
     let mut published = 0;
     loop {
-        // Each is accepted at once; the first that must wait for room shows that the socket is full.
+        // Each is accepted at once until the client holds its back-pressure bound. One that then waits for room
+        // in vain shows that the socket is full (one that gets it, that the socket was still taking bytes).
         let mut publish = Box::pin(client.publish("big.x", vec![b'x'; SIZE]));
         published += 1;
         match poll_fn(|cx| std::task::Poll::Ready(publish.as_mut().poll(cx))).await {
             std::task::Poll::Ready(result) => result.unwrap(),
-            std::task::Poll::Pending => break,
+            std::task::Poll::Pending => {
+                if tokio::time::timeout(Duration::from_millis(300), publish).await.is_err() {
+                    break;
+                }
+            }
         }
     }
     count_tx.send(published).unwrap();
