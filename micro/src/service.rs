@@ -1,12 +1,12 @@
-//! A service on a blocking client: the discovery verbs answered on the client's reader, endpoints on threads
-//! of their own (or on the reader too, when asked).
+//! A service on a blocking client: PING and INFO answered on the client's reader, STATS and the endpoints on
+//! threads of their own (an endpoint on the reader too, when asked).
 //!
-//! The 9 discovery subscriptions are inline (`Client::subscribe_inline` of the seam) where the client has a
-//! reader to run them on, as nats-blocking's has: their answers are quick and never wait on the client, so
-//! they take no thread at all. Without one, each takes a thread, asleep until a verb arrives. An endpoint's
-//! request goes from the client's reader to the endpoint's thread, which answers it without taking a lock of
-//! this crate (see `Serving`); an endpoint configured `inline` is answered on the reader itself, without that
-//! hand-off.
+//! PING and INFO (6 of the 9 discovery subscriptions) are inline (`Client::subscribe_inline` of the seam) where
+//! the client has a reader to run them on, as nats-blocking's has: their answers are quick and never wait on
+//! the client, so they take no thread at all. STATS keeps a thread per subscription, asleep until a verb
+//! arrives: it may run the user's stats handler, which may wait on the client. An endpoint's request goes from
+//! the client's reader to the endpoint's thread, which answers it without taking a lock of this crate (see
+//! `Serving`); an endpoint configured `inline` is answered on the reader itself, without that hand-off.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -188,10 +188,7 @@ impl<T: Client> Service<T> {
         if inline {
             let (subject, queue) = (&needed.subject, needed.queue.as_deref());
             let handler: Box<dyn FnMut(Message) + Send> = match job {
-                Job::Verb(verb) => {
-                    let state = state.clone();
-                    Box::new(move |msg| state.answer_verb(verb, &msg))
-                }
+                Job::Verb(verb) => Box::new(move |msg| state.answer_verb(verb, &msg)),
                 // The reader empties the queue after every read: requests are dropped for the pending limits only
                 // if one read brings more than they allow, and are not counted here.
                 Job::Endpoint(mut serving, handler) => Box::new(move |msg| handle(&mut serving, || 0, &*handler, msg)),
