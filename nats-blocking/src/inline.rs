@@ -15,11 +15,11 @@
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-use nats_client::queue::Receiver;
+use nats_client::queue::{Receiver, Slot};
 use nats_client::Message;
 
 use crate::driver::Shared;
@@ -59,8 +59,8 @@ pub(crate) struct Inline {
     shared: std::sync::Weak<Shared>,
     /// The queue and the handler; `None` once the subscription has ended and the handler will not run again.
     serving: Mutex<Option<(Receiver, Handler)>>,
-    /// Signalled when `serving` becomes `None`.
-    ended: Condvar,
+    /// Set once `serving` is `None`.
+    ended: Slot<()>,
 }
 
 impl std::fmt::Debug for Inline {
@@ -92,8 +92,8 @@ impl Inline {
     /// the last handle of the client, whose drop waits for the reader, which may be waiting for this lock.
     fn finish(&self, mut serving: MutexGuard<'_, Option<(Receiver, Handler)>>) {
         let gone = serving.take();
-        self.ended.notify_all();
         drop(serving);
+        self.ended.set(());
         drop(gone);
     }
 
@@ -199,7 +199,7 @@ impl InlineSubscription {
                 // Run once when the reader takes it over: that registers the waker on its queue.
                 due: AtomicBool::new(true),
                 serving: Mutex::new(Some((Receiver::new(messages.clone()), handler))),
-                ended: Condvar::new(),
+                ended: Slot::new(),
             });
             core.driver().new_inline.push(inline.clone());
             made = Some(inline);
@@ -234,12 +234,7 @@ impl InlineSubscription {
 
     /// True once the subscription has ended and its handler will not run again.
     pub fn is_ended(&self) -> bool {
-        match self.inline.serving.try_lock() {
-            Ok(serving) => serving.is_none(),
-            Err(TryLockError::Poisoned(p)) => p.into_inner().is_none(),
-            // The handler is running (perhaps this very call is in it).
-            Err(TryLockError::WouldBlock) => false,
-        }
+        self.inline.ended.is_set()
     }
 
     /// Waits until the subscription has ended (unsubscribed, drained, the client closed, the handler panicked)
@@ -249,21 +244,7 @@ impl InlineSubscription {
             // Only this thread could end it.
             return self.is_ended();
         }
-        let mut serving = self.inline.serving();
-        while serving.is_some() {
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()).filter(|l| !l.is_zero()) {
-                    Some(left) => Some(left),
-                    None => return false,
-                },
-            };
-            serving = match left {
-                None => self.inline.ended.wait(serving).unwrap_or_else(|e| e.into_inner()),
-                Some(left) => self.inline.ended.wait_timeout(serving, left).unwrap_or_else(|e| e.into_inner()).0,
-            };
-        }
-        true
+        self.inline.ended.wait_cloned(deadline).is_some()
     }
 }
 

@@ -38,12 +38,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use nats_proto::{Headers, Payload};
 
+use crate::queue::Slot;
 use crate::{Error, EventReceiver, Message};
 
 /// A blocking client, as the layers above use it.
@@ -130,16 +131,15 @@ fn on_a_thread<C: Client>(
     mut handler: Box<dyn FnMut(Message) + Send>,
 ) -> Result<Box<dyn InlineSubscription>, Error> {
     /// Marks the end when the thread leaves its loop, by returning or unwinding.
-    struct EndOnDrop(Arc<Ended>);
+    struct EndOnDrop(Arc<Slot<()>>);
     impl Drop for EndOnDrop {
         fn drop(&mut self) {
-            *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            self.0 .1.notify_all();
+            self.0.set(());
         }
     }
     let mut sub = client.subscribe(subject, queue)?;
     let sid = sub.sid();
-    let ended = Arc::new(Ended::default());
+    let ended = Arc::new(Slot::new());
     let end = EndOnDrop(ended.clone());
     std::thread::Builder::new().name(format!("nats-handler-{sid}")).spawn(move || {
         let _end = end;
@@ -151,13 +151,11 @@ fn on_a_thread<C: Client>(
     Ok(Box::new(ThreadServed { sid, ended, drain: Box::new(move || drain.drain_subscription(sid).map(drop)) }))
 }
 
-/// Whether a subscription's thread has ended, and where to wait for it.
-type Ended = (Mutex<bool>, Condvar);
-
 /// The handle of [`on_a_thread`]'s subscription.
 struct ThreadServed {
     sid: u64,
-    ended: Arc<Ended>,
+    /// Set when the thread has ended.
+    ended: Arc<Slot<()>>,
     /// Ends the subscription (on drop), letting the thread finish what was received.
     drain: Box<dyn Fn() -> Result<(), Error> + Send + Sync>,
 }
@@ -174,22 +172,11 @@ impl InlineSubscription for ThreadServed {
     }
 
     fn is_ended(&self) -> bool {
-        *self.ended.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.ended.is_set()
     }
 
     fn wait_ended(&self, deadline: Option<Instant>) -> bool {
-        let (lock, cv) = &*self.ended;
-        let mut ended = lock.lock().unwrap_or_else(|e| e.into_inner());
-        while !*ended {
-            ended = match deadline {
-                None => cv.wait(ended).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => match d.checked_duration_since(Instant::now()).filter(|l| !l.is_zero()) {
-                    Some(left) => cv.wait_timeout(ended, left).unwrap_or_else(|e| e.into_inner()).0,
-                    None => return false,
-                },
-            };
-        }
-        true
+        self.ended.wait_cloned(deadline).is_some()
     }
 }
 
