@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use conformance::{TestClient, TestSubscription};
+use nats_client::seam::Subscription as _;
 use nats_client::{ConnectOptions, Error, Event, Message};
 use nats_proto::ReconnectPolicy;
 use nats_server_harness::NatsServer;
@@ -165,6 +166,21 @@ pub(crate) fn assert_ended<S: TestSubscription>(sub: &mut S) {
     }
     assert!(started.elapsed() < Duration::from_secs(1), "an ended subscription should not wait");
     assert!(sub.next_message().is_none(), "an ended subscription yields nothing");
+}
+
+/// Publishes on `from` until `sub` receives one of them, within about [`WAIT`]: for interest that reaches the
+/// server asynchronously (across a cluster's routes, or a subscription replayed after `Reconnected`, which is
+/// reported before the replay is written). Interest that never arrives still fails.
+#[track_caller]
+pub(crate) fn publish_until_received<C: TestClient>(from: &C, subject: &str, sub: &mut C::Subscription, tag: &str) {
+    for i in 0..50 {
+        from.publish(subject, None, None, format!("{tag}-{i}").into()).unwrap();
+        if let Ok(msg) = sub.next_timeout(Duration::from_millis(100)) {
+            assert!(text(&msg).starts_with(tag), "unexpected {}", text(&msg));
+            return;
+        }
+    }
+    panic!("{tag}: no message reached the subscription within 5 s");
 }
 
 /// Polls `cond` every few milliseconds until it holds, panicking with `what` after `timeout`.

@@ -3,26 +3,11 @@
 use std::time::{Duration, Instant};
 
 use conformance::{wait_event, TestClient};
-use nats_client::seam::Subscription as _;
 use nats_client::{Error, Event};
 use nats_server_harness::{Cluster, NatsServer};
 
-use crate::common::{event_recorder, options, serve, text, wait_recorded, WAIT};
+use crate::common::{event_recorder, options, publish_until_received, serve, text, wait_recorded, WAIT};
 use crate::{is_disconnected, is_reconnected, RECONNECT_WAIT};
-
-/// Publishes on `from` until `sub` receives one of them: interest crosses the cluster's routes
-/// asynchronously.
-#[track_caller]
-fn cross_cluster<C: TestClient>(from: &C, subject: &str, sub: &mut C::Subscription, tag: &str) {
-    for i in 0..50 {
-        from.publish(subject, None, None, format!("{tag}-{i}").into()).unwrap();
-        if let Ok(msg) = sub.next_timeout(Duration::from_millis(100)) {
-            assert!(text(&msg).starts_with(tag), "unexpected {}", text(&msg));
-            return;
-        }
-    }
-    panic!("{tag}: no message crossed the cluster within 5 s");
-}
 
 pub(crate) fn cluster_failover_to_a_discovered_server<C: TestClient>() {
     let mut cluster = Cluster::start(3);
@@ -48,7 +33,7 @@ pub(crate) fn cluster_failover_to_a_discovered_server<C: TestClient>() {
     let _responder = serve(client.subscribe("cluster.svc", None).unwrap(), |m| drop(m.respond("pong")));
     client.flush().unwrap();
     let other = C::connect(options(&urls[2]).ignore_discovered_servers()).unwrap();
-    cross_cluster(&other, "cluster.x", &mut sub, "before");
+    publish_until_received(&other, "cluster.x", &mut sub, "before");
 
     let events = client.events();
     cluster.kill(0);
@@ -60,7 +45,7 @@ pub(crate) fn cluster_failover_to_a_discovered_server<C: TestClient>() {
     assert_eq!(client.statistics().reconnects, 1);
 
     // Subscriptions were replayed on the new server and interest crosses the routes again.
-    cross_cluster(&other, "cluster.x", &mut sub, "after");
+    publish_until_received(&other, "cluster.x", &mut sub, "after");
     let mut answered = false;
     for _ in 0..50 {
         match other.request("cluster.svc", None, "ping".into(), Duration::from_millis(500)) {

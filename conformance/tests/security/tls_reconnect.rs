@@ -10,7 +10,7 @@ use nats_proto::ReconnectPolicy;
 use nats_server_harness::tls::{ServerTls, TlsFixture};
 use nats_server_harness::{Cluster, NatsServer};
 
-use crate::common::{event_recorder, recv, serve, text, wait_recorded, WAIT};
+use crate::common::{event_recorder, publish_until_received, recv, serve, text, wait_recorded, WAIT};
 use crate::support::{
     is_connect_failed, is_disconnected, is_reconnected, must_connect, pattern, round_trip, start, tls_server, trusting,
     BOTH, RECONNECT_WAIT,
@@ -94,11 +94,11 @@ pub(crate) fn tls_cluster_failover_to_a_discovered_server<C: TestClient>() {
     let (reconnected, _) = wait_recorded(&events, RECONNECT_WAIT, "Reconnected", is_reconnected);
     assert_eq!(reconnected, Event::Reconnected(format!("tls://{other_addr}")));
     assert_eq!(client.server_info().unwrap().port, ports[1]);
-    // A second client on the surviving server reaches the failed-over subscription.
+    // A second client on the surviving server reaches the failed-over subscription. `Reconnected` is reported
+    // before the replayed SUB is written (seen once in CI: a single publish raced it), so it publishes until one
+    // arrives, without this client writing anything that would push a stuck replay out.
     let other = C::connect(trusting(&cluster.server(1).tls_url(), &fixture)).unwrap();
-    other.publish("sec.cluster", None, None, "after failover".into()).unwrap();
-    other.flush().unwrap();
-    assert_eq!(text(&recv(&mut sub, "after failover")), "after failover");
+    publish_until_received(&other, "sec.cluster", &mut sub, "after failover");
     round_trip(&client, "clusterafter");
 }
 
