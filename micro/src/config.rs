@@ -115,7 +115,11 @@ impl ServiceConfig {
 }
 
 /// An endpoint: a name, the subject it serves (default: the name), its queue group and metadata.
+///
+/// Made with [`new`](Self::new) and the builder methods; the fields stay public to read and change, and more may
+/// come without breaking anyone (hence `#[non_exhaustive]`: no struct literals outside this crate).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointConfig {
     /// `[A-Za-z0-9_-]+`; names may repeat.
     pub name: String,
