@@ -22,6 +22,16 @@ impl<T: Driver> Locked<T> {
         });
     }
 
+    /// Once connected, what the core queued on the new connection (subscriptions replayed, publishes and
+    /// requests buffered while it was down) goes out at once: a driver letting a flow of publishes gather must
+    /// not hold it back, since the event is reported before it is written and a user acting on the event
+    /// expects the subscriptions back in place.
+    fn replay_now(&mut self) {
+        if self.conn.transmit_len() > 0 {
+            self.set_urgent();
+        }
+    }
+
     /// Routes one event of the core to whoever waits for it. Driver instructions are ignored here. A request's
     /// or a flush's outcome is left in `wake`, to be set once the lock is released.
     pub fn dispatch(&mut self, shared: &Shared<T>, event: CoreEvent, wake: &mut Wakeups) {
@@ -44,10 +54,14 @@ impl<T: Driver> Locked<T> {
                 }
             }
             CoreEvent::Connected(addr) => {
+                self.replay_now();
                 shared.first_connect().set(Ok(()));
                 self.emit(Event::Connected(addr.to_string()));
             }
-            CoreEvent::Reconnected(addr) => self.emit(Event::Reconnected(addr.to_string())),
+            CoreEvent::Reconnected(addr) => {
+                self.replay_now();
+                self.emit(Event::Reconnected(addr.to_string()));
+            }
             CoreEvent::Disconnected(e) => self.emit(Event::Disconnected(e)),
             CoreEvent::ConnectFailed { server, error } => {
                 self.emit(Event::ConnectFailed { server: server.to_string(), error })

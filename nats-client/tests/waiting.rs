@@ -292,3 +292,45 @@ fn only_commands_that_leave_the_driver_work_wake_it_and_once() {
     h.shared.close();
     assert_eq!(h.wakes(), before + 2, "every later command on a closed connection wakes it again, harmlessly");
 }
+
+/// A reconnect's replay (subscriptions, and what was published while down) is marked urgent, so a driver letting
+/// a flow of publishes gather writes it at once: `Reconnected` is reported before it is written, and a user acting
+/// on the event expects the subscriptions back in place.
+#[test]
+fn a_reconnect_marks_its_replay_urgent_so_no_driver_holds_it_back() {
+    let h = Harness::connected();
+    let (_sid, _queue) = h.shared.subscribe("kept", None).unwrap();
+    assert!(h.sent().contains("SUB kept "));
+    let mut now = nats_proto::Instant::now();
+    {
+        let mut core = h.shared.lock();
+        core.conn_mut().handle_eof(now);
+        // The loss closes the transport, then (after the backoff) dials again.
+        let mut dialed = false;
+        for _ in 0..100 {
+            match core.conn_mut().poll_action() {
+                Some(Action::Dial(_)) => {
+                    dialed = true;
+                    break;
+                }
+                Some(Action::CloseTransport) => drop(core.set_transport(None)),
+                Some(_) => {}
+                None => {
+                    now += Duration::from_millis(100);
+                    core.conn_mut().handle_timeout(now);
+                }
+            }
+        }
+        assert!(dialed, "the core dials again after a loss");
+        core.set_transport(Some(NoIo));
+        core.conn_mut().handle_connected(now);
+    }
+    drop(h.shared.publish(b"while.down", None, None, Payload::from(&b"x"[..]), Urgency::Batch).unwrap());
+    h.feed(r#"INFO {"server_id":"S","version":"2.11.0","proto":1,"headers":true,"max_payload":1048576}"#);
+    assert!(h.sent().ends_with("PING\r\n"));
+    assert!(!h.shared.lock().is_urgent());
+    h.feed("PONG");
+    assert!(h.shared.lock().is_urgent(), "the replay must not wait for a gathering driver");
+    let replay = h.sent();
+    assert!(replay.contains("SUB kept ") && replay.contains("PUB while.down 1"), "{replay}");
+}
