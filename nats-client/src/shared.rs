@@ -135,8 +135,8 @@ pub struct Locked<T: Driver> {
     pub(crate) writing: bool,
     /// The empty buffer the next writer swaps with the core's: two buffers alternate, so neither grows.
     pub(crate) spare: WriteBuffer,
-    /// Bytes someone waits on (a request, a reply) came while a write was in progress: its holder sends them
-    /// when its write returns (or the driver's writer, which must not hold them).
+    /// Bytes someone waits on (a request, a reply, a new connection's replay) are unwritten: the write turn's
+    /// holder sends them when its write returns, and the driver's writer must not let them gather.
     pub(crate) urgent: bool,
     pub(crate) driver: T::State,
     /// What the last read delivered: queues to wake, slow consumers to report.
@@ -527,12 +527,13 @@ impl<T: Driver> Locked<T> {
         &mut self.spare
     }
 
-    /// Bytes someone waits on came while a write was in progress (see [`urgent_left`](Self::urgent_left)).
+    /// Bytes someone waits on are unwritten: a request's or a reply that came while a write was in progress, or
+    /// a new connection's replay (see [`urgent_left`](Self::urgent_left)).
     pub fn is_urgent(&self) -> bool {
         self.urgent
     }
 
-    /// Marks that bytes someone waits on came while a write was in progress.
+    /// Marks the unwritten bytes as ones someone waits on (see [`is_urgent`](Self::is_urgent)).
     pub fn set_urgent(&mut self) {
         self.urgent = true;
     }
